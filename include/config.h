@@ -1,0 +1,39 @@
+/*
+ * config.h - berth's settings: embedded defaults, then the config file, then command-line flags.
+ *
+ * The file format is one `key = value` per line, `#` starts a comment; conf/berth.example.conf lists every key.
+ */
+#ifndef BERTH_CONFIG_H
+#define BERTH_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 1024
+
+struct config {
+    char listen[256];                 /* HOST:PORT */
+    char data[CONFIG_PATH_MAX];       /* data directory */
+    int threads;                      /* event-loop threads; 0 = number of cores */
+    int workers;                      /* blocking-work threads */
+    uint64_t max_blob_size;           /* bytes */
+    size_t max_manifest_size;         /* bytes */
+    int request_timeout;              /* seconds: one HTTP/1 request (headers + body) and keep-alive idle */
+    int upload_timeout;               /* seconds an idle upload session survives */
+    char access_log[CONFIG_PATH_MAX]; /* "" = off, "-" = stderr */
+    int log_level;                    /* enum log_level */
+    char tls_cert[CONFIG_PATH_MAX];   /* PEM certificate chain; "" = plain HTTP */
+    char tls_key[CONFIG_PATH_MAX];    /* PEM private key */
+    int no_auth;                      /* 1 = anyone may do anything (local experiments only) */
+};
+
+/** Fills `c` with the embedded defaults. */
+void config_defaults(struct config *c);
+/** Reads `path` over `c`.  On error writes a message naming the line into `err` and returns -1. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/** Sets one option by its config-file key; returns 0, or -1 with a message in `err`. */
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+/** Splits c->listen into host and port; returns 0 or -1. */
+int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);
+
+#endif

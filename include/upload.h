@@ -1,0 +1,43 @@
+/*
+ * upload.h - blob upload sessions: a staging file under <data>/uploads/<uuid> plus a running SHA-256.
+ *
+ * A session's offset is the size of its staging file; the hash covers exactly those bytes.  A session reopened
+ * after a restart rehashes its file once.  upload_finish() verifies the digest, fsyncs, and commits the file into
+ * the blobstore; the caller then commits the metadata row (file first, row second).
+ *
+ * Ownership: struct upload is malloc'd by upload_create/upload_open and released by upload_free().  It is not
+ * thread-safe; the server serializes requests per session.
+ */
+#ifndef BERTH_UPLOAD_H
+#define BERTH_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "blobstore.h"
+#include "defaults.h"
+#include "digest.h"
+
+struct upload {
+    char uuid[BERTH_UUID_LEN + 1];
+    int fd;                 /* staging file, opened for writing */
+    uint64_t size;          /* bytes received so far = next expected offset */
+    struct digest_ctx hash; /* SHA-256 of those bytes */
+};
+
+/** 0 if `s[0..len)` is a canonical lowercase UUID, else BERR_BLOB_UPLOAD_UNKNOWN. */
+int upload_uuid_valid(const char *s, size_t len);
+/** Starts a session with a fresh random UUID and an empty staging file. */
+int upload_create(const struct blobstore *bs, struct upload **out);
+/** Reopens session `uuid` (validated) from its staging file.  Returns 0, BERR_BLOB_UPLOAD_UNKNOWN or BERR_IO. */
+int upload_open(const struct blobstore *bs, const char *uuid, struct upload **out);
+/** Appends `len` bytes at the end of the session.  Returns 0 or a BERR code (the offset is unchanged on error). */
+int upload_append(struct upload *u, const void *data, size_t len);
+/** Verifies that the content hashes to `expected`, makes it durable and commits it as a blob.  On return the
+ *  staging file is gone either way.  Returns 0, BERR_DIGEST_INVALID or an I/O code. */
+int upload_finish(const struct blobstore *bs, struct upload *u, const char *expected);
+/** Removes the staging file of session `uuid` (no error if absent). */
+void upload_remove(const struct blobstore *bs, const char *uuid);
+/** Closes and frees a session (safe on NULL). */
+void upload_free(struct upload *u);
+
+#endif

@@ -1,0 +1,68 @@
+/* api.c - dispatch: raw path -> route -> method -> handler; errors answered from err.h's table. */
+#include <string.h>
+#include "api.h"
+#include "err.h"
+#include "handlers.h"
+#include "respond.h"
+#include "router.h"
+
+typedef int (*handler_fn)(h2o_req_t *req, const struct route *rt);
+
+enum { M_GET, M_HEAD, M_PUT, M_POST, M_PATCH, M_DELETE, M_COUNT };
+
+/* handler per route and method; NULL = 405 */
+static const handler_fn table[][M_COUNT] = {
+    [ROUTE_BASE] = {NULL, NULL, NULL, NULL, NULL, NULL},
+    [ROUTE_CATALOG] = {listing_catalog, listing_catalog, NULL, NULL, NULL, NULL},
+    [ROUTE_TAGS] = {listing_tags, listing_tags, NULL, NULL, NULL, NULL},
+    [ROUTE_MANIFEST] = {manifests_get, manifests_get, manifests_put, NULL, NULL, manifests_delete},
+    [ROUTE_BLOB] = {blobs_get, blobs_get, NULL, NULL, NULL, blobs_delete},
+    [ROUTE_UPLOAD_NEW] = {NULL, NULL, NULL, uploads_post, NULL, NULL},
+    [ROUTE_UPLOAD] = {uploads_status, NULL, uploads_put, NULL, uploads_patch, uploads_cancel},
+    [ROUTE_REFERRERS] = {listing_referrers, listing_referrers, NULL, NULL, NULL, NULL},
+    [ROUTE_TOKEN] = {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+static int method_index(h2o_iovec_t m)
+{
+    static const char *const names[M_COUNT] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"};
+    for (int i = 0; i < M_COUNT; i++)
+        if (h2o_memis(m.base, m.len, names[i], strlen(names[i])))
+            return i;
+    return -1;
+}
+
+static int base(h2o_req_t *req, const struct route *rt)
+{
+    (void)rt;
+    respond_body(req, 200, "application/json", "{}", 2, 1);
+    return 0;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct route rt;
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    int m = method_index(req->method), rc;
+    handler_fn fn = NULL;
+    (void)self;
+    rc = router_match(req->path.base, plen, &rt);
+    if (rc == 0) {
+        if (rt.kind == ROUTE_BASE && (m == M_GET || m == M_HEAD))
+            fn = base;
+        else if (m >= 0)
+            fn = table[rt.kind][m];
+        rc = fn != NULL ? fn(req, &rt) : BERR_METHOD_NOT_ALLOWED;
+    } else if (rc == BERR_BLOB_UPLOAD_UNKNOWN && m < 0) {
+        rc = BERR_METHOD_NOT_ALLOWED;
+    }
+    if (rc != 0)
+        respond_error(req, rc, NULL);
+    return 0;
+}
+
+void api_register(h2o_pathconf_t *pathconf)
+{
+    h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
+    h->on_req = on_req;
+}

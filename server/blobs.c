@@ -1,0 +1,209 @@
+/* blobs.c - blob GET/HEAD (with single byte ranges) and DELETE (unlinks the blob from the repository). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "err.h"
+#include "handlers.h"
+#include "log.h"
+#include "meta.h"
+#include "respond.h"
+#include "writer.h"
+
+/* Streams [off, off+left) of fd to the client with pread, BERTH_READ_CHUNK at a time. */
+struct blob_gen {
+    h2o_generator_t super;
+    int fd;
+    uint64_t off, left;
+    char *buf;
+};
+
+static void gen_close(struct blob_gen *g)
+{
+    if (g->fd >= 0)
+        close(g->fd);
+    g->fd = -1;
+}
+
+static void gen_proceed(h2o_generator_t *_g, h2o_req_t *req)
+{
+    struct blob_gen *g = (void *)_g;
+    size_t want = g->left < BERTH_READ_CHUNK ? (size_t)g->left : BERTH_READ_CHUNK;
+    ssize_t n;
+    h2o_iovec_t vec;
+    do
+        n = pread(g->fd, g->buf, want, (off_t)g->off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        log_error("blob read failed at offset %llu: %s", (unsigned long long)g->off, n < 0 ? strerror(errno) : "EOF");
+        gen_close(g);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    g->off += (uint64_t)n;
+    g->left -= (uint64_t)n;
+    vec = h2o_iovec_init(g->buf, (size_t)n);
+    if (g->left == 0)
+        gen_close(g);
+    h2o_send(req, &vec, 1, g->left == 0 ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void gen_stop(h2o_generator_t *_g, h2o_req_t *req)
+{
+    (void)req;
+    gen_close((struct blob_gen *)_g);
+}
+
+static void gen_dispose(void *p)
+{
+    gen_close(p);
+}
+
+/* Parses a single "bytes=A-B" / "bytes=A-" / "bytes=-N" range against `size`.
+ * Returns 1 with [*from, *to] set, 0 to ignore the header (multiple ranges), or BERR_RANGE_UNSATISFIABLE. */
+static int parse_range(h2o_iovec_t h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    char buf[128], *p, *dash, *end;
+    unsigned long long a, b;
+    if (h.len >= sizeof(buf) || h.len < 6 || memcmp(h.base, "bytes=", 6) != 0)
+        return BERR_RANGE_UNSATISFIABLE;
+    memcpy(buf, h.base + 6, h.len - 6);
+    buf[h.len - 6] = '\0';
+    if (strchr(buf, ',') != NULL)
+        return 0; /* multiple ranges: serve the whole blob (RFC 9110 allows ignoring Range) */
+    p = buf;
+    while (*p == ' ')
+        p++;
+    if ((dash = strchr(p, '-')) == NULL)
+        return BERR_RANGE_UNSATISFIABLE;
+    *dash = '\0';
+    errno = 0;
+    if (*p == '\0') { /* suffix: last N bytes */
+        if (dash[1] < '0' || dash[1] > '9')
+            return BERR_RANGE_UNSATISFIABLE;
+        b = strtoull(dash + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || b == 0 || size == 0)
+            return BERR_RANGE_UNSATISFIABLE;
+        *from = b >= size ? 0 : size - b;
+        *to = size - 1;
+        return 1;
+    }
+    if (*p < '0' || *p > '9')
+        return BERR_RANGE_UNSATISFIABLE;
+    a = strtoull(p, &end, 10);
+    if (errno != 0 || *end != '\0' || a >= size)
+        return BERR_RANGE_UNSATISFIABLE;
+    if (dash[1] == '\0') {
+        b = size - 1;
+    } else {
+        if (dash[1] < '0' || dash[1] > '9')
+            return BERR_RANGE_UNSATISFIABLE;
+        b = strtoull(dash + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || b < a)
+            return BERR_RANGE_UNSATISFIABLE;
+        if (b >= size)
+            b = size - 1;
+    }
+    *from = a;
+    *to = b;
+    return 1;
+}
+
+int blobs_get(h2o_req_t *req, const struct route *rt)
+{
+    int64_t size;
+    uint64_t fsize, from = 0, to = 0;
+    int fd, rc, ranged = 0;
+    struct db *db = server_db();
+    h2o_iovec_t range = respond_req_header(req, "range");
+    struct blob_gen *g;
+    if (db == NULL)
+        return BERR_DB;
+    if ((rc = meta_blob_stat(db, rt->name, rt->ref, &size)) != 0)
+        return rc;
+    if ((rc = blobstore_open(&srv->bs, rt->ref, &fd, &fsize)) != 0) {
+        log_error("blob %s has a row but no readable file (%s)", rt->ref, berr_name(rc));
+        return rc == BERR_BLOB_UNKNOWN ? BERR_IO : rc;
+    }
+    if (range.base != NULL) {
+        if ((ranged = parse_range(range, fsize, &from, &to)) < 0) {
+            close(fd);
+            respond_header(req, "content-range", respond_printf(req, "bytes */%llu", (unsigned long long)fsize), 0);
+            respond_error(req, BERR_RANGE_UNSATISFIABLE, "the Range header does not fit the blob");
+            return 0;
+        }
+    }
+    if (!ranged) {
+        from = 0;
+        to = fsize - 1;
+    }
+    g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), gen_dispose);
+    g->super.proceed = gen_proceed;
+    g->super.stop = gen_stop;
+    g->fd = fd;
+    g->off = from;
+    g->left = fsize == 0 ? 0 : to - from + 1;
+    req->res.status = ranged ? 206 : 200;
+    req->res.reason = ranged ? "Partial Content" : "OK";
+    req->res.content_length = (size_t)g->left;
+    respond_common(req);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/octet-stream"));
+    respond_header(req, "docker-content-digest", rt->ref, 1);
+    respond_header(req, "etag", respond_printf(req, "\"%s\"", rt->ref), 0);
+    respond_header(req, "accept-ranges", "bytes", 0);
+    respond_header(req, "cache-control", "max-age=31536000", 0);
+    if (ranged)
+        respond_header(req, "content-range",
+                       respond_printf(req, "bytes %llu-%llu/%llu", (unsigned long long)from, (unsigned long long)to,
+                                      (unsigned long long)fsize),
+                       0);
+    h2o_start_response(req, &g->super);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")) || g->left == 0) {
+        gen_close(g);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return 0;
+    }
+    g->buf = h2o_mem_alloc_pool(&req->pool, BERTH_READ_CHUNK);
+    gen_proceed(&g->super, req);
+    return 0;
+}
+
+/* ---- DELETE ---- */
+
+struct delete_job {
+    struct job super;
+    char name[BERTH_NAME_MAX + 1];
+    char digest[BERTH_DIGEST_MAX];
+};
+
+static int delete_op(struct db *db, void *arg)
+{
+    struct delete_job *j = arg;
+    return meta_blob_unlink(db, j->name, j->digest);
+}
+
+static void delete_run(struct job *job)
+{
+    job->rc = writer_run(delete_op, job);
+}
+
+static void delete_done(struct job *job, h2o_req_t *req)
+{
+    if (req == NULL)
+        return;
+    if (job->rc != 0)
+        respond_error(req, job->rc, NULL);
+    else
+        respond_empty(req, 202);
+}
+
+int blobs_delete(h2o_req_t *req, const struct route *rt)
+{
+    struct delete_job *j = job_new(req, sizeof(*j), delete_run, delete_done);
+    if (j == NULL)
+        return BERR_NOMEM;
+    memcpy(j->name, rt->name, sizeof(j->name));
+    memcpy(j->digest, rt->ref, sizeof(j->digest));
+    job_submit(&j->super);
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* config.c - embedded defaults, the `key = value` config file, and option parsing shared with the flags. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "config.h"
+#include "defaults.h"
+#include "log.h"
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen, sizeof(c->listen), "%s", BERTH_DEFAULT_LISTEN);
+    snprintf(c->data, sizeof(c->data), "%s", BERTH_DEFAULT_DATA);
+    c->threads = 0;
+    c->workers = BERTH_DEFAULT_WORKERS;
+    c->max_blob_size = BERTH_DEFAULT_MAX_BLOB;
+    c->max_manifest_size = BERTH_DEFAULT_MAX_MANIFEST;
+    c->request_timeout = BERTH_DEFAULT_REQUEST_TIMEOUT;
+    c->upload_timeout = BERTH_DEFAULT_UPLOAD_TIMEOUT;
+    c->log_level = LOG_INFO;
+}
+
+/* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
+static int parse_size(const char *v, uint64_t *out)
+{
+    char *end;
+    unsigned long long n;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || v[0] == '-')
+        return -1;
+    switch (toupper((unsigned char)*end)) {
+    case 'T':
+        n <<= 10; /* fall through */
+    case 'G':
+        n <<= 10; /* fall through */
+    case 'M':
+        n <<= 10; /* fall through */
+    case 'K':
+        n <<= 10;
+        end++;
+        if (toupper((unsigned char)*end) == 'I')
+            end++;
+        if (toupper((unsigned char)*end) == 'B')
+            end++;
+        break;
+    default:
+        break;
+    }
+    if (*end != '\0')
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int parse_int(const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    long n;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+static int set_str(char *dst, size_t size, const char *v)
+{
+    if (strlen(v) >= size)
+        return -1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+int config_set(struct config *c, const char *k, const char *v, char *err, size_t errlen)
+{
+    uint64_t sz;
+    int rc = -1;
+    if (strcmp(k, "listen") == 0)
+        rc = set_str(c->listen, sizeof(c->listen), v);
+    else if (strcmp(k, "data") == 0)
+        rc = set_str(c->data, sizeof(c->data), v);
+    else if (strcmp(k, "threads") == 0)
+        rc = parse_int(v, 0, BERTH_MAX_THREADS, &c->threads);
+    else if (strcmp(k, "workers") == 0)
+        rc = parse_int(v, 1, BERTH_MAX_THREADS, &c->workers);
+    else if (strcmp(k, "max_blob_size") == 0) {
+        if ((rc = parse_size(v, &sz)) == 0)
+            c->max_blob_size = sz;
+    } else if (strcmp(k, "max_manifest_size") == 0) {
+        if ((rc = parse_size(v, &sz)) == 0 && (sz == 0 || sz > (64u << 20)))
+            rc = -1;
+        if (rc == 0)
+            c->max_manifest_size = (size_t)sz;
+    } else if (strcmp(k, "request_timeout") == 0)
+        rc = parse_int(v, 1, 7 * 24 * 3600, &c->request_timeout);
+    else if (strcmp(k, "upload_timeout") == 0)
+        rc = parse_int(v, 60, 30 * 24 * 3600, &c->upload_timeout);
+    else if (strcmp(k, "access_log") == 0)
+        rc = set_str(c->access_log, sizeof(c->access_log), v);
+    else if (strcmp(k, "log_level") == 0)
+        rc = (c->log_level = log_parse_level(v)) < 0 ? -1 : 0;
+    else if (strcmp(k, "tls_cert") == 0)
+        rc = set_str(c->tls_cert, sizeof(c->tls_cert), v);
+    else if (strcmp(k, "tls_key") == 0)
+        rc = set_str(c->tls_key, sizeof(c->tls_key), v);
+    else if (strcmp(k, "auth") == 0) {
+        if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+            c->no_auth = strcmp(v, "off") == 0;
+            rc = 0;
+        }
+    } else {
+        snprintf(err, errlen, "unknown option '%s'", k);
+        return -1;
+    }
+    if (rc != 0)
+        snprintf(err, errlen, "invalid value '%s' for option '%s'", v, k);
+    return rc;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+    char line[2048], msg[512];
+    int lineno = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *hash = strchr(line, '#'), *eq, *key;
+        lineno++;
+        if (hash != NULL)
+            *hash = '\0';
+        key = trim(line);
+        if (*key == '\0')
+            continue;
+        if ((eq = strchr(key, '=')) == NULL) {
+            snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        *eq = '\0';
+        if (config_set(c, trim(key), trim(eq + 1), msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(c->listen, ':');
+    size_t hl;
+    int p;
+    if (colon == NULL || parse_int(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    const char *h = c->listen;
+    hl = (size_t)(colon - c->listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:5000 */
+        h++;
+        hl -= 2;
+    }
+    if (hl + 1 > hostlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = p;
+    return 0;
+}

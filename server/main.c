@@ -1,0 +1,120 @@
+/* main.c - the `berth` command: subcommand dispatch and the flags of `berth serve`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+#include "defaults.h"
+#include "http.h"
+
+static const char usage[] = "usage: berth <command> [options]\n"
+                            "\n"
+                            "commands:\n"
+                            "  serve      run the registry (berth serve --help)\n"
+                            "\n"
+                            "  --version  print the version\n"
+                            "  --help     print this help\n";
+
+static const char serve_usage[] =
+    "usage: berth serve [options]\n"
+    "\n"
+    "  --config FILE       read settings from FILE (key = value lines; see conf/berth.example.conf)\n"
+    "  --listen HOST:PORT  address to listen on (default " BERTH_DEFAULT_LISTEN ")\n"
+    "  --data DIR          data directory (default " BERTH_DEFAULT_DATA ")\n"
+    "  --threads N         event-loop threads (default: number of cores)\n"
+    "  --workers N         threads for blocking work (default 16)\n"
+    "  --tls-cert FILE     PEM certificate chain: serve HTTPS (HTTP/2 by ALPN)\n"
+    "  --tls-key FILE      PEM private key for --tls-cert\n"
+    "  --access-log FILE   append an access log to FILE (- for stderr)\n"
+    "  --log-level LEVEL   error, warn, info (default) or debug\n"
+    "  --no-auth           turn authentication off (local experiments only)\n"
+    "  --help              print this help\n"
+    "\n"
+    "Flags override the config file, which overrides the embedded defaults.\n";
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},
+        {"threads", required_argument, NULL, 't'},
+        {"workers", required_argument, NULL, 'w'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"access-log", required_argument, NULL, 'a'},
+        {"log-level", required_argument, NULL, 'v'},
+        {"no-auth", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct {
+        int flag;
+        const char *key;
+    } keys[] = {{'l', "listen"},   {'d', "data"},    {'t', "threads"},    {'w', "workers"},
+                {'C', "tls_cert"}, {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}};
+    struct config cfg;
+    char err[512];
+    const char *config_file = NULL;
+    int c;
+    config_defaults(&cfg);
+    /* first pass: the config file, so that flags can override it */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config_file = argv[i] + 9;
+    if (config_file != NULL && config_load(&cfg, config_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "berth: %s\n", err);
+        return 2;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(serve_usage, stdout);
+            return 0;
+        }
+        if (c == 'c')
+            continue;
+        if (c == 'n') {
+            cfg.no_auth = 1;
+            continue;
+        }
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            if (keys[i].flag == c) {
+                if (config_set(&cfg, keys[i].key, optarg, err, sizeof(err)) != 0) {
+                    fprintf(stderr, "berth: %s\n", err);
+                    return 2;
+                }
+                goto next;
+            }
+        fputs(serve_usage, stderr);
+        return 2;
+    next:;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "berth: unexpected argument '%s'\n%s", argv[optind], serve_usage);
+        return 2;
+    }
+    return http_serve(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("berth %s\n", BERTH_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
+    return 2;
+}

@@ -1,0 +1,255 @@
+/*
+ * manifests.c - manifest GET/HEAD (content negotiation by Accept), PUT (validated, references checked, one
+ * transaction with the tag move) and DELETE (by digest: the manifest and its tags; by tag: only the tag).
+ * Pull times are recorded in memory and written in batches (manifests_flush_pulls), so pulls cost no writes.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "digest.h"
+#include "err.h"
+#include "handlers.h"
+#include "log.h"
+#include "manifest.h"
+#include "meta.h"
+#include "respond.h"
+#include "writer.h"
+
+#define PULLS_SLOTS 8192 /* distinct manifests whose pull time is remembered between flushes */
+
+static struct {
+    pthread_mutex_t lock;
+    int64_t ids[PULLS_SLOTS]; /* open addressing; 0 = empty */
+    size_t n;
+} pulls = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void record_pull(int64_t id)
+{
+    size_t i = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 51) % PULLS_SLOTS;
+    pthread_mutex_lock(&pulls.lock);
+    if (pulls.n < PULLS_SLOTS / 2) { /* past half full, drop: pull times are advisory */
+        while (pulls.ids[i] != 0 && pulls.ids[i] != id)
+            i = (i + 1) % PULLS_SLOTS;
+        if (pulls.ids[i] == 0) {
+            pulls.ids[i] = id;
+            pulls.n++;
+        }
+    }
+    pthread_mutex_unlock(&pulls.lock);
+}
+
+struct pull_batch {
+    int64_t *ids;
+    size_t n;
+    long long when;
+};
+
+static int pulls_op(struct db *db, void *arg)
+{
+    struct pull_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = meta_manifest_pulled(db, b->ids[i], b->when);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void manifests_flush_pulls(void)
+{
+    struct pull_batch b = {.ids = malloc(sizeof(pulls.ids)), .when = db_now()};
+    if (b.ids == NULL)
+        return;
+    pthread_mutex_lock(&pulls.lock);
+    for (size_t i = 0; i < PULLS_SLOTS; i++)
+        if (pulls.ids[i] != 0) {
+            b.ids[b.n++] = pulls.ids[i];
+            pulls.ids[i] = 0;
+        }
+    pulls.n = 0;
+    pthread_mutex_unlock(&pulls.lock);
+    if (b.n > 0 && writer_run(pulls_op, &b) != 0)
+        log_warn("could not record %zu pull times", b.n);
+    free(b.ids);
+}
+
+/* ---- GET / HEAD ---- */
+
+/* Does any Accept header of the request admit media type `mt`?  No Accept header admits everything. */
+static int accepts(h2o_req_t *req, const char *mt)
+{
+    size_t mtlen = strlen(mt);
+    int seen = 0;
+    for (ssize_t c = -1; (c = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, c)) != -1;) {
+        const char *p = req->headers.entries[c].value.base, *end = p + req->headers.entries[c].value.len;
+        seen = 1;
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p)), *e = comma ? comma : end, *t;
+            size_t n;
+            while (p < e && (*p == ' ' || *p == '\t'))
+                p++;
+            for (t = p; t < e && *t != ';' && *t != ' ' && *t != '\t'; t++)
+                ;
+            n = (size_t)(t - p);
+            if ((n == mtlen && memcmp(p, mt, n) == 0) || (n == 3 && memcmp(p, "*/*", 3) == 0) ||
+                (n == 13 && memcmp(p, "application/*", 13) == 0))
+                return 1;
+            p = e + 1;
+        }
+    }
+    return !seen;
+}
+
+static void *pool_alloc(void *ctx, size_t n)
+{
+    return h2o_mem_alloc_pool(&((h2o_req_t *)ctx)->pool, n);
+}
+
+int manifests_get(h2o_req_t *req, const struct route *rt)
+{
+    struct meta_manifest m;
+    struct db *db = server_db();
+    int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), rc;
+    if (db == NULL)
+        return BERR_DB;
+    rc = meta_manifest_get(db, rt->name, rt->ref, rt->ref_is_digest, &m, head ? NULL : pool_alloc, req);
+    if (rc != 0)
+        return rc;
+    if (!accepts(req, m.media_type)) {
+        respond_error(req, BERR_MANIFEST_NOT_ACCEPTABLE,
+                      respond_printf(req, "the manifest is %s, which the Accept header does not list", m.media_type));
+        return 0;
+    }
+    if (!head)
+        record_pull(m.id);
+    respond_header(req, "docker-content-digest", m.digest, 1);
+    respond_header(req, "etag", respond_printf(req, "\"%s\"", m.digest), 0);
+    respond_body(req, 200, respond_printf(req, "%s", m.media_type), m.body, m.size, 1);
+    return 0;
+}
+
+/* ---- PUT ---- */
+
+struct put_job {
+    struct job super;
+    char repo[BERTH_NAME_MAX + 1];
+    char ref[BERTH_DIGEST_MAX > BERTH_TAG_MAX + 1 ? BERTH_DIGEST_MAX : BERTH_TAG_MAX + 1];
+    int ref_is_digest;
+    char *body;
+    size_t len;
+    char ct[MT_MEDIA_TYPE_MAX + 1];
+    char digest[BERTH_DIGEST_MAX];
+    struct manifest_info mi;
+    char detail[512];
+};
+
+static int put_op(struct db *db, void *arg)
+{
+    struct put_job *j = arg;
+    return meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, j->ref_is_digest ? NULL : j->ref,
+                             j->detail, sizeof(j->detail));
+}
+
+static void put_run(struct job *job)
+{
+    struct put_job *j = (void *)job;
+    digest_buf(j->body, j->len, j->digest);
+    if (j->ref_is_digest && strcmp(j->digest, j->ref) != 0) {
+        snprintf(j->detail, sizeof(j->detail), "the manifest hashes to %s, not %s", j->digest, j->ref);
+        job->rc = BERR_DIGEST_INVALID;
+        return;
+    }
+    job->rc = manifest_parse(j->body, j->len, j->ct, strlen(j->ct), &j->mi, j->detail, sizeof(j->detail));
+    if (job->rc == 0)
+        job->rc = writer_run(put_op, j);
+}
+
+static void put_done(struct job *job, h2o_req_t *req)
+{
+    struct put_job *j = (void *)job;
+    if (req != NULL) {
+        if (job->rc != 0) {
+            respond_error(req, job->rc, j->detail[0] ? j->detail : NULL);
+        } else {
+            respond_header(req, "location", respond_printf(req, "/v2/%s/manifests/%s", j->repo, j->digest), 0);
+            respond_header(req, "docker-content-digest", j->digest, 1);
+            if (j->mi.subject[0])
+                respond_header(req, "oci-subject", j->mi.subject, 1);
+            respond_empty(req, 201);
+        }
+    }
+    manifest_info_free(&j->mi);
+    free(j->body);
+}
+
+int manifests_put(h2o_req_t *req, const struct route *rt)
+{
+    h2o_iovec_t ct = respond_req_header(req, "content-type");
+    struct put_job *j;
+    char *body;
+    if (req->entity.base == NULL || req->entity.len == 0)
+        return BERR_MANIFEST_INVALID;
+    if (req->entity.len > srv->cfg.max_manifest_size) {
+        respond_error(req, BERR_MANIFEST_TOO_LARGE,
+                      respond_printf(req, "the limit is %zu bytes", srv->cfg.max_manifest_size));
+        return 0;
+    }
+    if (ct.len > MT_MEDIA_TYPE_MAX)
+        return BERR_MANIFEST_INVALID;
+    if ((body = malloc(req->entity.len)) == NULL)
+        return BERR_NOMEM;
+    if ((j = job_new(req, sizeof(*j), put_run, put_done)) == NULL) {
+        free(body);
+        return BERR_NOMEM;
+    }
+    j->body = body;
+    memcpy(j->body, req->entity.base, req->entity.len);
+    j->len = req->entity.len;
+    memcpy(j->ct, ct.base, ct.len);
+    memcpy(j->repo, rt->name, sizeof(j->repo));
+    memcpy(j->ref, rt->ref, sizeof(j->ref));
+    j->ref_is_digest = rt->ref_is_digest;
+    job_submit(&j->super);
+    return 0;
+}
+
+/* ---- DELETE ---- */
+
+struct delete_job {
+    struct job super;
+    char repo[BERTH_NAME_MAX + 1];
+    char ref[BERTH_DIGEST_MAX > BERTH_TAG_MAX + 1 ? BERTH_DIGEST_MAX : BERTH_TAG_MAX + 1];
+    int by_digest;
+};
+
+static int delete_op(struct db *db, void *arg)
+{
+    struct delete_job *j = arg;
+    return j->by_digest ? meta_manifest_delete(db, j->repo, j->ref) : meta_tag_delete(db, j->repo, j->ref);
+}
+
+static void delete_run(struct job *job)
+{
+    job->rc = writer_run(delete_op, job);
+}
+
+static void delete_done(struct job *job, h2o_req_t *req)
+{
+    if (req == NULL)
+        return;
+    if (job->rc != 0)
+        respond_error(req, job->rc, NULL);
+    else
+        respond_empty(req, 202);
+}
+
+int manifests_delete(h2o_req_t *req, const struct route *rt)
+{
+    struct delete_job *j = job_new(req, sizeof(*j), delete_run, delete_done);
+    if (j == NULL)
+        return BERR_NOMEM;
+    memcpy(j->repo, rt->name, sizeof(j->repo));
+    memcpy(j->ref, rt->ref, sizeof(j->ref));
+    j->by_digest = rt->ref_is_digest;
+    job_submit(&j->super);
+    return 0;
+}

@@ -1,0 +1,153 @@
+/* pool.c - the worker pool: blocking jobs off the event loops, results posted back to the request's loop. */
+#include <stdlib.h>
+#include <string.h>
+#include "defaults.h"
+#include "err.h"
+#include "log.h"
+#include "server.h"
+
+/* Lives in the request's pool; its dispose hook runs when h2o frees the request. */
+struct job_guard {
+    struct job *job;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job **queue; /* ring buffer of pending jobs */
+    size_t cap, head, len;
+    int stopping, n;
+    pthread_t tids[BERTH_MAX_THREADS];
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local h2o_multithread_receiver_t *loop_receiver;
+
+static void on_guard_dispose(void *p)
+{
+    struct job_guard *g = p;
+    struct job *job = g->job;
+    if (job == NULL)
+        return;
+    pthread_mutex_lock(&job->lease);
+    job->cancelled = 1;
+    job->req = NULL;
+    job->guard = NULL;
+    pthread_mutex_unlock(&job->lease);
+}
+
+static void on_complete(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        struct job *job = H2O_STRUCT_FROM_MEMBER(struct job, super.link, messages->next);
+        h2o_linklist_unlink(&job->super.link);
+        if (job->guard != NULL)
+            job->guard->job = NULL;
+        job->done(job, job->req);
+        pthread_mutex_destroy(&job->lease);
+        free(job);
+    }
+}
+
+void pool_register_loop(h2o_context_t *ctx)
+{
+    loop_receiver = calloc(1, sizeof(*loop_receiver));
+    h2o_multithread_register_receiver(ctx->queue, loop_receiver, on_complete);
+}
+
+void *job_new(h2o_req_t *req, size_t size, job_run_fn run, job_done_fn done)
+{
+    struct job *job = calloc(1, size);
+    struct job_guard *g;
+    if (job == NULL)
+        return NULL;
+    g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose);
+    g->job = job;
+    pthread_mutex_init(&job->lease, NULL);
+    job->receiver = loop_receiver;
+    job->req = req;
+    job->guard = g;
+    job->run = run;
+    job->done = done;
+    job->body = req->entity.base;
+    job->body_len = req->entity.base != NULL ? req->entity.len : 0;
+    return job;
+}
+
+void job_submit(struct job *job)
+{
+    pthread_mutex_lock(&pool.lock);
+    if (pool.len == pool.cap) {
+        size_t ncap = pool.cap ? pool.cap * 2 : 256;
+        struct job **q = malloc(ncap * sizeof(*q));
+        for (size_t i = 0; i < pool.len; i++)
+            q[i] = pool.queue[(pool.head + i) % pool.cap];
+        free(pool.queue);
+        pool.queue = q;
+        pool.cap = ncap;
+        pool.head = 0;
+    }
+    pool.queue[(pool.head + pool.len++) % pool.cap] = job;
+    pthread_cond_signal(&pool.cond);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+int job_body_each(struct job *job, int (*fn)(void *arg, const void *chunk, size_t len), void *arg)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (rc == 0 && off < job->body_len) {
+        size_t n = job->body_len - off < BERTH_COPY_CHUNK ? job->body_len - off : BERTH_COPY_CHUNK;
+        pthread_mutex_lock(&job->lease);
+        rc = job->cancelled ? BERR_BAD_REQUEST : fn(arg, job->body + off, n);
+        pthread_mutex_unlock(&job->lease);
+        off += n;
+    }
+    return rc;
+}
+
+static void *worker_main(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        struct job *job;
+        pthread_mutex_lock(&pool.lock);
+        while (pool.len == 0 && !pool.stopping)
+            pthread_cond_wait(&pool.cond, &pool.lock);
+        if (pool.len == 0) {
+            pthread_mutex_unlock(&pool.lock);
+            break;
+        }
+        job = pool.queue[pool.head];
+        pool.head = (pool.head + 1) % pool.cap;
+        pool.len--;
+        pthread_mutex_unlock(&pool.lock);
+        job->run(job);
+        h2o_multithread_send_message(job->receiver, &job->super);
+    }
+    server_db_close();
+    return NULL;
+}
+
+int pool_start(int n)
+{
+    if (n > BERTH_MAX_THREADS)
+        n = BERTH_MAX_THREADS;
+    for (pool.n = 0; pool.n < n; pool.n++)
+        if (pthread_create(&pool.tids[pool.n], NULL, worker_main, NULL) != 0) {
+            log_error("cannot start worker thread");
+            return -1;
+        }
+    return 0;
+}
+
+void pool_stop(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.stopping = 1;
+    pthread_cond_broadcast(&pool.cond);
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = 0; i < pool.n; i++)
+        pthread_join(pool.tids[i], NULL);
+    pool.n = 0;
+}

@@ -1,0 +1,193 @@
+/* respond.c - error bodies from the one table, headers and small bodies. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "err.h"
+#include "respond.h"
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return "Unknown";
+    }
+}
+
+void respond_common(h2o_req_t *req)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("docker-distribution-api-version"), 0, NULL,
+                          H2O_STRLIT("registry/2.0"));
+}
+
+void respond_header(h2o_req_t *req, const char *name, const char *value, int copy)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    if (copy) {
+        value = h2o_strdup(&req->pool, value, vl).base;
+    }
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nl, 1, NULL, value, vl);
+}
+
+char *respond_printf(h2o_req_t *req, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *p;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    p = h2o_mem_alloc_pool(&req->pool, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static int is_head(h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
+
+void respond_body(h2o_req_t *req, int status, const char *ct, const void *body, size_t len, int owned)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_iovec_t buf = h2o_iovec_init(body, len);
+    req->res.status = status;
+    req->res.reason = reason(status);
+    req->res.content_length = len;
+    respond_common(req);
+    if (ct != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+    if (!owned && len > 0 && !is_head(req))
+        buf = h2o_strdup(&req->pool, body, len);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, is_head(req) || len == 0 ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
+void respond_empty(h2o_req_t *req, int status)
+{
+    respond_body(req, status, NULL, NULL, 0, 1);
+}
+
+/* Appends `s` to `out` as the inside of a JSON string. */
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+void respond_error(h2o_req_t *req, int err, const char *detail)
+{
+    char d[1024], *body;
+    int status = berr_status(err);
+    json_escape(d, sizeof(d), detail != NULL ? detail : "");
+    body = respond_printf(req, "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}]}\n",
+                          berr_code(err), berr_message(err), d);
+    respond_body(req, status, "application/json; charset=utf-8", body, strlen(body), 1);
+}
+
+h2o_iovec_t respond_req_header(h2o_req_t *req, const char *name)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return h2o_iovec_init(NULL, 0);
+    return req->headers.entries[i].value;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int respond_query(h2o_req_t *req, const char *key, char *out, size_t outlen)
+{
+    const char *q, *end;
+    size_t klen = strlen(key);
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    q = req->path.base + req->query_at + 1;
+    end = req->path.base + req->path.len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp != NULL ? amp : end;
+        if ((size_t)(pe - q) >= klen && memcmp(q, key, klen) == 0 && (q + klen == pe || q[klen] == '=')) {
+            const char *v = q + klen + (q + klen < pe ? 1 : 0);
+            size_t o = 0;
+            while (v < pe) {
+                char c = *v++;
+                if (c == '%') {
+                    int hi, lo;
+                    if (pe - v < 2 || (hi = hexval(v[0])) < 0 || (lo = hexval(v[1])) < 0)
+                        return -1;
+                    c = (char)(hi * 16 + lo);
+                    v += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (c == '\0' || o + 1 >= outlen)
+                    return -1;
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        q = pe + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* blobstore.c - committed blob files under <data>/blobs/sha256/xx/<hex>, with atomic, durable commits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "blobstore.h"
+#include "digest.h"
+#include "err.h"
+#include "log.h"
+
+static int mkdir_p(const char *path)
+{
+    char buf[BLOBSTORE_PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return berr_from_errno(errno);
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return berr_from_errno(errno);
+    return 0;
+}
+
+int blobstore_init(struct blobstore *bs, const char *datadir)
+{
+    static const char *const dirs[] = {"blobs/sha256", "uploads", "tmp"};
+    char path[BLOBSTORE_PATH_MAX];
+    if (strlen(datadir) >= sizeof(bs->root))
+        return BERR_IO;
+    snprintf(bs->root, sizeof(bs->root), "%s", datadir);
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        int rc;
+        snprintf(path, sizeof(path), "%s/%s", datadir, dirs[i]);
+        if ((rc = mkdir_p(path)) != 0) {
+            log_error("cannot create %s: %s", path, strerror(errno));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void blobstore_path(const struct blobstore *bs, const char *digest, char *out, size_t size)
+{
+    const char *hex = digest_hex(digest);
+    snprintf(out, size, "%s/blobs/sha256/%.2s/%s", bs->root, hex, hex);
+}
+
+void blobstore_upload_path(const struct blobstore *bs, const char *uuid, char *out, size_t size)
+{
+    snprintf(out, size, "%s/uploads/%s", bs->root, uuid);
+}
+
+void blobstore_tmp_dir(const struct blobstore *bs, char *out, size_t size)
+{
+    snprintf(out, size, "%s/tmp", bs->root);
+}
+
+int blobstore_open(const struct blobstore *bs, const char *digest, int *fd, uint64_t *size)
+{
+    char path[BLOBSTORE_PATH_MAX];
+    struct stat st;
+    blobstore_path(bs, digest, path, sizeof(path));
+    if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? BERR_BLOB_UNKNOWN : berr_from_errno(errno);
+    if (fstat(*fd, &st) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        return berr_from_errno(e);
+    }
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int blobstore_fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+    if (fd < 0)
+        return berr_from_errno(errno);
+    if (fsync(fd) != 0)
+        rc = berr_from_errno(errno);
+    close(fd);
+    return rc;
+}
+
+int blobstore_commit(const struct blobstore *bs, const char *staging, const char *digest)
+{
+    char path[BLOBSTORE_PATH_MAX], shard[BLOBSTORE_PATH_MAX];
+    const char *hex = digest_hex(digest);
+    blobstore_path(bs, digest, path, sizeof(path));
+    if (access(path, F_OK) == 0) { /* idempotent: the same bytes are already committed */
+        unlink(staging);
+        return 0;
+    }
+    snprintf(shard, sizeof(shard), "%s/blobs/sha256/%.2s", bs->root, hex);
+    if (mkdir(shard, 0755) == 0) {
+        char parent[BLOBSTORE_PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s/blobs/sha256", bs->root);
+        blobstore_fsync_dir(parent);
+    } else if (errno != EEXIST) {
+        return berr_from_errno(errno);
+    }
+    if (chmod(staging, 0444) != 0 || rename(staging, path) != 0) {
+        int e = errno;
+        log_error("cannot commit blob %s: %s", digest, strerror(e));
+        return berr_from_errno(e);
+    }
+    return blobstore_fsync_dir(shard);
+}
+
+int blobstore_remove(const struct blobstore *bs, const char *digest)
+{
+    char path[BLOBSTORE_PATH_MAX];
+    blobstore_path(bs, digest, path, sizeof(path));
+    if (unlink(path) != 0 && errno != ENOENT)
+        return berr_from_errno(errno);
+    return 0;
+}

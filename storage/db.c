@@ -1,0 +1,178 @@
+/* db.c - opening and migrating berth.db, transactions, and the prepared-statement cache. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "db.h"
+#include "defaults.h"
+#include "err.h"
+#include "log.h"
+
+/*
+ * Migrations, applied in order; PRAGMA user_version records how many ran.  Never edit one that has shipped: add a
+ * new one.  The first schema already carries what lifecycle policies and online GC need: push and last-pull time
+ * of every manifest, tag -> manifest, manifest -> blobs, index -> children, subject -> referrers, repository ->
+ * blob links, and upload sessions with their start time.
+ */
+static const char *const migrations[] = {
+    /* 1: the core schema */
+    "CREATE TABLE repos ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE blobs (" /* one row per blob file under blobs/ */
+    "  digest TEXT PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE repo_blobs (" /* a repository may serve or mount a blob only through a link */
+    "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    "  digest TEXT NOT NULL REFERENCES blobs(digest),"
+    "  linked_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (repo_id, digest)) WITHOUT ROWID;"
+    "CREATE INDEX repo_blobs_digest ON repo_blobs(digest);"
+    "CREATE TABLE manifests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    "  digest TEXT NOT NULL,"
+    "  media_type TEXT NOT NULL,"
+    "  artifact_type TEXT,"
+    "  subject TEXT," /* digest of the subject manifest (referrers API), NULL if none */
+    "  annotations TEXT,"
+    "  size INTEGER NOT NULL,"
+    "  body BLOB NOT NULL," /* the exact bytes pushed */
+    "  pushed_at INTEGER NOT NULL,"
+    "  last_pulled_at INTEGER,"
+    "  UNIQUE (repo_id, digest));"
+    "CREATE INDEX manifests_subject ON manifests(repo_id, subject) WHERE subject IS NOT NULL;"
+    "CREATE TABLE manifest_blobs (" /* config and layers of an image manifest */
+    "  manifest_id INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,"
+    "  digest TEXT NOT NULL,"
+    "  PRIMARY KEY (manifest_id, digest)) WITHOUT ROWID;"
+    "CREATE INDEX manifest_blobs_digest ON manifest_blobs(digest);"
+    "CREATE TABLE manifest_children (" /* index -> child manifests, by digest within the same repository */
+    "  parent_id INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,"
+    "  child_digest TEXT NOT NULL,"
+    "  PRIMARY KEY (parent_id, child_digest)) WITHOUT ROWID;"
+    "CREATE TABLE tags ("
+    "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  manifest_id INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (repo_id, name)) WITHOUT ROWID;"
+    "CREATE INDEX tags_manifest ON tags(manifest_id);"
+    "CREATE TABLE uploads ("
+    "  uuid TEXT PRIMARY KEY,"
+    "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    "  started_at INTEGER NOT NULL) WITHOUT ROWID;",
+};
+
+long long db_now(void)
+{
+    return (long long)time(NULL);
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("sqlite: %s (in: %.60s)", msg ? msg : sqlite3_errmsg(db->h), sql);
+        sqlite3_free(msg);
+        return BERR_DB;
+    }
+    return 0;
+}
+
+static int migrate(struct db *db)
+{
+    sqlite3_stmt *st;
+    int version = 0, n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    if (db_begin(db) != 0)
+        return BERR_DB;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (version > n) {
+        log_error("berth.db has schema version %d, newer than this berth (%d)", version, n);
+        db_rollback(db);
+        return BERR_DB;
+    }
+    for (; version < n; version++) {
+        char pragma[64];
+        if (db_exec(db, migrations[version]) != 0) {
+            db_rollback(db);
+            return BERR_DB;
+        }
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+        if (db_exec(db, pragma) != 0) {
+            db_rollback(db);
+            return BERR_DB;
+        }
+    }
+    return db_commit(db);
+}
+
+int db_open(const char *datadir, struct db **out)
+{
+    char path[4096];
+    struct db *db = calloc(1, sizeof(*db));
+    if (db == NULL)
+        return BERR_NOMEM;
+    snprintf(path, sizeof(path), "%s/%s", datadir, DB_FILE);
+    if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        log_error("cannot open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+        db_close(db);
+        return BERR_DB;
+    }
+    sqlite3_busy_timeout(db->h, BERTH_DB_BUSY_TIMEOUT_MS);
+    if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0 ||
+        migrate(db) != 0) {
+        db_close(db);
+        return BERR_DB;
+    }
+    *out = db;
+    return 0;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    for (int i = 0; i < DB_STMT_MAX; i++)
+        sqlite3_finalize(db->stmts[i]);
+    sqlite3_close(db->h);
+    free(db);
+}
+
+sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql)
+{
+    sqlite3_stmt *st = db->stmts[slot];
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+            log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
+            return NULL;
+        }
+        db->stmts[slot] = st;
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    return st;
+}
+
+int db_begin(struct db *db)
+{
+    return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+    return db_exec(db, "COMMIT");
+}
+
+void db_rollback(struct db *db)
+{
+    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}

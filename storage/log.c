@@ -1,0 +1,84 @@
+/* log.c - whole-line, thread-safe logging to stderr and an optional access-log file. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "log.h"
+
+static enum log_level level = LOG_INFO;
+static int access_fd = -1;
+
+void log_set_level(enum log_level lvl)
+{
+    level = lvl;
+}
+
+int log_parse_level(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int log_open_access(const char *path)
+{
+    if (path == NULL || path[0] == '\0') {
+        access_fd = -1;
+        return 0;
+    }
+    if (strcmp(path, "-") == 0) {
+        access_fd = 2;
+        return 0;
+    }
+    access_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    return access_fd >= 0 ? 0 : -1;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void log_access(const char *line, int len)
+{
+    char buf[4096];
+    if (access_fd < 0 || len < 0)
+        return;
+    if ((size_t)len > sizeof(buf) - 1)
+        len = sizeof(buf) - 1;
+    memcpy(buf, line, (size_t)len);
+    buf[len] = '\n';
+    write_all(access_fd, buf, (size_t)len + 1);
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    static const char *const tags[] = {"error", "warn", "info", "debug"};
+    char buf[2048];
+    struct tm tm;
+    time_t now = time(NULL);
+    va_list ap;
+    int n;
+    if (lvl > level)
+        return;
+    gmtime_r(&now, &tm);
+    n = (int)strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s: ", tags[lvl]);
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    write_all(2, buf, (size_t)n);
+}

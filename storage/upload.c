@@ -1,0 +1,163 @@
+/* upload.c - upload sessions: staging files appended and hashed as bytes arrive, committed by rename. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "err.h"
+#include "log.h"
+#include "upload.h"
+
+int upload_uuid_valid(const char *s, size_t len)
+{
+    if (len != BERTH_UUID_LEN)
+        return BERR_BLOB_UPLOAD_UNKNOWN;
+    for (size_t i = 0; i < len; i++) {
+        int dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        char c = s[i];
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return BERR_BLOB_UPLOAD_UNKNOWN;
+    }
+    return 0;
+}
+
+static void new_uuid(char out[BERTH_UUID_LEN + 1])
+{
+    unsigned char r[16];
+    static const char hex[] = "0123456789abcdef";
+    size_t got = 0;
+    while (got < sizeof(r)) {
+        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    r[6] = (r[6] & 0x0f) | 0x40; /* version 4 */
+    r[8] = (r[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+    for (int i = 0, o = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[r[i] >> 4];
+        out[o++] = hex[r[i] & 15];
+    }
+    out[BERTH_UUID_LEN] = '\0';
+}
+
+static struct upload *alloc_upload(const char *uuid, int fd)
+{
+    struct upload *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return NULL;
+    memcpy(u->uuid, uuid, BERTH_UUID_LEN + 1);
+    u->fd = fd;
+    if (digest_ctx_init(&u->hash) != 0) {
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+int upload_create(const struct blobstore *bs, struct upload **out)
+{
+    char uuid[BERTH_UUID_LEN + 1], path[BLOBSTORE_PATH_MAX];
+    int fd;
+    new_uuid(uuid);
+    blobstore_upload_path(bs, uuid, path, sizeof(path));
+    if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+        return berr_from_errno(errno);
+    if ((*out = alloc_upload(uuid, fd)) == NULL) {
+        close(fd);
+        unlink(path);
+        return BERR_NOMEM;
+    }
+    return 0;
+}
+
+int upload_open(const struct blobstore *bs, const char *uuid, struct upload **out)
+{
+    char path[BLOBSTORE_PATH_MAX];
+    static _Thread_local char buf[BERTH_COPY_CHUNK];
+    struct upload *u;
+    int fd;
+    ssize_t n;
+    blobstore_upload_path(bs, uuid, path, sizeof(path));
+    if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? BERR_BLOB_UPLOAD_UNKNOWN : berr_from_errno(errno);
+    if ((u = alloc_upload(uuid, fd)) == NULL) {
+        close(fd);
+        return BERR_NOMEM;
+    }
+    while ((n = read(fd, buf, sizeof(buf))) > 0) { /* rehash what an earlier process received */
+        digest_ctx_update(&u->hash, buf, (size_t)n);
+        u->size += (uint64_t)n;
+    }
+    if (n < 0) {
+        int e = errno;
+        upload_free(u);
+        return berr_from_errno(e);
+    }
+    *out = u;
+    return 0;
+}
+
+int upload_append(struct upload *u, const void *data, size_t len)
+{
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = pwrite(u->fd, p, left, (off_t)(u->size + (len - left)));
+        if (n < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            /* keep the file equal to what we acknowledged, so the session stays resumable */
+            if (ftruncate(u->fd, (off_t)u->size) != 0)
+                log_warn("upload %s: cannot truncate after failed write", u->uuid);
+            return berr_from_errno(e);
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    digest_ctx_update(&u->hash, data, len);
+    u->size += len;
+    return 0;
+}
+
+int upload_finish(const struct blobstore *bs, struct upload *u, const char *expected)
+{
+    char actual[BERTH_DIGEST_MAX], path[BLOBSTORE_PATH_MAX];
+    int rc;
+    blobstore_upload_path(bs, u->uuid, path, sizeof(path));
+    digest_ctx_final(&u->hash, actual);
+    if (strcmp(actual, expected) != 0) {
+        unlink(path);
+        return BERR_DIGEST_INVALID;
+    }
+    if (fsync(u->fd) != 0) {
+        rc = berr_from_errno(errno);
+        unlink(path);
+        return rc;
+    }
+    if ((rc = blobstore_commit(bs, path, expected)) != 0)
+        unlink(path);
+    return rc;
+}
+
+void upload_remove(const struct blobstore *bs, const char *uuid)
+{
+    char path[BLOBSTORE_PATH_MAX];
+    blobstore_upload_path(bs, uuid, path, sizeof(path));
+    unlink(path);
+}
+
+void upload_free(struct upload *u)
+{
+    if (u == NULL)
+        return;
+    if (u->fd >= 0)
+        close(u->fd);
+    digest_ctx_free(&u->hash);
+    free(u);
+}
