@@ -55,6 +55,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         rc = fn != NULL ? fn(req, &rt) : BERR_METHOD_NOT_ALLOWED;
     } else if (rc == BERR_BLOB_UPLOAD_UNKNOWN && m < 0) {
         rc = BERR_METHOD_NOT_ALLOWED;
+    } else if (rc == BERR_TAG_INVALID && m != M_PUT) {
+        /* no manifest can have a tag outside the grammar: reading one is "unknown" (conformance: 404) */
+        rc = BERR_MANIFEST_UNKNOWN;
     }
     if (rc != 0)
         respond_error(req, rc, NULL);
