@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Durability and resource use of the real server: data survives restarts; SIGTERM lets in-flight requests
+# finish; kill -9 in the middle of a large upload leaves a registry that restarts clean (no row without its
+# file, no leftover spill files) and serves; a 2 GiB chunked PATCH costs little anonymous memory.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/server.sh"
+
+e2e_tmpdir T
+D=$T/data
+berth_start "$D" --no-auth
+on_exit berth_kill
+R=http://$REGISTRY
+sha() { echo "sha256:$(sha256sum "$1" | cut -c1-64)"; }
+# stream BYTES SEED: incompressible pseudo-random bytes, fast (openssl dies of SIGPIPE when head is done)
+stream() { (openssl enc -aes-256-ctr -nosalt -pass "pass:$2" -in /dev/zero 2>/dev/null || true) | head -c "$1"; }
+rss_anon() { awk '/^RssAnon:/{print $2}' "/proc/$1/status"; }
+OCI_M=application/vnd.oci.image.manifest.v1+json
+
+# ---- restart persistence ----
+head -c 1000000 /dev/urandom >"$T/layer"
+printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$T/config"
+dl=$(sha "$T/layer")
+dc=$(sha "$T/config")
+curl -sf -X POST --data-binary @"$T/layer" "$R/v2/dur/app/blobs/uploads/?digest=$dl" >/dev/null
+curl -sf -X POST --data-binary @"$T/config" "$R/v2/dur/app/blobs/uploads/?digest=$dc" >/dev/null
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":1000000}]}' \
+	"$OCI_M" "$dc" "$(stat -c %s "$T/config")" "$dl" >"$T/manifest"
+curl -sf -X PUT -H "Content-Type: $OCI_M" --data-binary @"$T/manifest" "$R/v2/dur/app/manifests/v1" >/dev/null
+loc=$(curl -sf -X POST -D - -o /dev/null "$R/v2/dur/app/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+head -c 5000 "$T/layer" >"$T/part"
+curl -sf -X PATCH --data-binary @"$T/part" "$R$loc" >/dev/null
+check "SIGTERM stops berth" berth_stop
+berth_start "$D" --no-auth
+R=http://$REGISTRY
+check_eq "manifest survives a restart" "$(sha "$T/manifest")" \
+	"$(curl -sf -H "Accept: $OCI_M" "$R/v2/dur/app/manifests/v1" | sha256sum | sed 's/^/sha256:/; s/ .*//')"
+check_eq "blob survives a restart" "$dl" "$(curl -sf "$R/v2/dur/app/blobs/$dl" | sha256sum | sed 's/^/sha256:/; s/ .*//')"
+check_eq "upload session resumes after a restart" "0-4999" \
+	"$(curl -s -o /dev/null -D - "$R$loc" | tr -d '\r' | awk -F': ' 'tolower($1)=="range"{print $2}')"
+tail -c +5001 "$T/layer" >"$T/rest"
+check_eq "resumed session completes with the right digest" 201 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary @"$T/rest" "$R$loc?digest=$dl")"
+
+# ---- graceful stop: an in-flight upload finishes ----
+head -c 4000000 /dev/urandom >"$T/slow"
+ds=$(sha "$T/slow")
+curl -s -o "$T/slow.out" -w '%{http_code}' -X POST --limit-rate 2M --data-binary @"$T/slow" \
+	"$R/v2/dur/app/blobs/uploads/?digest=$ds" >"$T/slow.code" &
+cpid=$!
+sleep 0.7
+kill -TERM "$BERTH_PID"
+wait $cpid || true
+check_eq "upload in flight at SIGTERM completes" 201 "$(cat "$T/slow.code")"
+check "berth exits after SIGTERM" berth_stop
+
+# ---- kill -9 during a large upload ----
+berth_start "$D" --no-auth
+R=http://$REGISTRY
+loc=$(curl -sf -X POST -D - -o /dev/null "$R/v2/dur/big/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+stream 400000000 crash |
+	curl -s -o /dev/null -X PATCH -T - --limit-rate 100M "$R$loc" &
+cpid=$!
+sleep 1.5
+berth_kill
+wait $cpid || true
+# and once more while monolithic uploads are being committed
+berth_start "$D" --no-auth
+R=http://$REGISTRY
+for i in $(seq 1 20); do
+	head -c 200000 /dev/urandom >"$T/m$i"
+	curl -s -o /dev/null -X POST --data-binary @"$T/m$i" "$R/v2/dur/many/blobs/uploads/?digest=$(sha "$T/m$i")" &
+done
+sleep 0.05
+berth_kill
+wait || true
+berth_start "$D" --no-auth
+R=http://$REGISTRY
+check_eq "registry serves after kill -9" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$R/v2/dur/app/manifests/v1" -H "Accept: $OCI_M")"
+missing=0
+while read -r digest; do
+	hex=${digest#sha256:}
+	[ -f "$D/blobs/sha256/${hex:0:2}/$hex" ] || missing=$((missing + 1))
+done < <(sqlite3 "$D/berth.db" 'SELECT digest FROM blobs')
+check_eq "every blob row has its file" 0 "$missing"
+orphan_rows=0
+while read -r uuid; do [ -f "$D/uploads/$uuid" ] || orphan_rows=$((orphan_rows + 1)); done < <(sqlite3 "$D/berth.db" 'SELECT uuid FROM uploads')
+check_eq "every upload row has its staging file" 0 "$orphan_rows"
+orphan_files=0
+for f in "$D"/uploads/*; do
+	[ -e "$f" ] || continue
+	[ -n "$(sqlite3 "$D/berth.db" "SELECT 1 FROM uploads WHERE uuid='$(basename "$f")'")" ] || orphan_files=$((orphan_files + 1))
+done
+check_eq "no staging file without its row" 0 "$orphan_files"
+check_eq "no spill files left in tmp/" 0 "$(find "$D/tmp" -type f | wc -l)"
+check_eq "integrity_check" ok "$(sqlite3 "$D/berth.db" 'PRAGMA integrity_check')"
+bad=0
+for i in $(seq 1 20); do
+	code=$(curl -s -o "$T/got" -w '%{http_code}' "$R/v2/dur/many/blobs/$(sha "$T/m$i")")
+	if [ "$code" = 200 ] && ! cmp -s "$T/got" "$T/m$i"; then bad=$((bad + 1)); fi
+done
+check_eq "every blob acknowledged before the crash reads back intact" 0 "$bad"
+check_eq "the interrupted session can be resumed or restarted" 1 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$R$loc" | grep -cE '^(204|404)$')"
+
+# ---- memory: one 2 GiB chunked PATCH ----
+SIZE=$((2048 * 1024 * 1024))
+loc=$(curl -sf -X POST -D - -o /dev/null "$R/v2/dur/huge/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+base=$(rss_anon "$BERTH_PID")
+peak=$base
+(while kill -0 "$BERTH_PID" 2>/dev/null; do rss_anon "$BERTH_PID"; sleep 0.05; done) >"$T/rss" &
+spid=$!
+digest=$(stream $SIZE huge |
+	tee >(curl -s -o /dev/null -w '%{http_code}' -X PATCH -T - "$R$loc" >"$T/patch.code") |
+	sha256sum | cut -c1-64)
+for i in $(seq 1 600); do [ -s "$T/patch.code" ] && break; sleep 0.1; done
+check_eq "2 GiB chunked PATCH accepted" 202 "$(cat "$T/patch.code")"
+check_eq "2 GiB blob committed" 201 "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$R$loc?digest=sha256:$digest")"
+kill $spid 2>/dev/null || true
+wait $spid 2>/dev/null || true
+peak=$(sort -n "$T/rss" | tail -1)
+growth_mib=$(((peak - base) / 1024))
+echo "anonymous RSS: base $((base / 1024)) MiB, peak $((peak / 1024)) MiB, growth ${growth_mib} MiB during a 2 GiB chunked PATCH"
+check "anonymous RSS growth under 64 MiB (was ${growth_mib} MiB)" test "$growth_mib" -lt 64
+check_eq "2 GiB blob reads back" "sha256:$digest" \
+	"$(curl -s "$R/v2/dur/huge/blobs/sha256:$digest" | sha256sum | sed 's/^/sha256:/; s/ .*//')"
+check "SIGTERM after the large upload" berth_stop
+finish
