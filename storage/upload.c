@@ -106,6 +106,8 @@ int upload_append(struct upload *u, const void *data, size_t len)
 {
     const char *p = data;
     size_t left = len;
+    if (u->fd < 0 || u->hash.md == NULL) /* finished: the file may already be a committed blob */
+        return BERR_BLOB_UPLOAD_INVALID;
     while (left > 0) {
         ssize_t n = pwrite(u->fd, p, left, (off_t)(u->size + (len - left)));
         if (n < 0) {
@@ -129,14 +131,14 @@ int upload_finish(const struct blobstore *bs, struct upload *u, const char *expe
 {
     char actual[BERTH_DIGEST_MAX], path[BLOBSTORE_PATH_MAX];
     int rc;
+    if (u->fd < 0 || u->hash.md == NULL)
+        return BERR_BLOB_UPLOAD_INVALID;
     blobstore_upload_path(bs, u->uuid, path, sizeof(path));
     digest_ctx_final(&u->hash, actual);
-    if (strcmp(actual, expected) != 0) {
-        unlink(path);
-        return BERR_DIGEST_INVALID;
-    }
-    if (fsync(u->fd) != 0) {
-        rc = berr_from_errno(errno);
+    rc = strcmp(actual, expected) != 0 ? BERR_DIGEST_INVALID : (fsync(u->fd) != 0 ? berr_from_errno(errno) : 0);
+    close(u->fd); /* the session is over whatever happens next: no write may reach a committed blob */
+    u->fd = -1;
+    if (rc != 0) {
         unlink(path);
         return rc;
     }
