@@ -1,6 +1,7 @@
 /* config.c - embedded defaults, the `key = value` config file, and option parsing shared with the flags. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ void config_defaults(struct config *c)
     c->request_timeout = BERTH_DEFAULT_REQUEST_TIMEOUT;
     c->upload_timeout = BERTH_DEFAULT_UPLOAD_TIMEOUT;
     c->log_level = LOG_INFO;
+    snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
+    c->auth_token_ttl = BERTH_JWT_TTL;
 }
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
@@ -32,23 +35,32 @@ static int parse_size(const char *v, uint64_t *out)
     n = strtoull(v, &end, 10);
     if (errno != 0 || end == v || v[0] == '-')
         return -1;
+    int shift = 0;
     switch (toupper((unsigned char)*end)) {
     case 'T':
-        n <<= 10; /* fall through */
+        shift = 40;
+        break;
     case 'G':
-        n <<= 10; /* fall through */
+        shift = 30;
+        break;
     case 'M':
-        n <<= 10; /* fall through */
+        shift = 20;
+        break;
     case 'K':
-        n <<= 10;
+        shift = 10;
+        break;
+    default:
+        break;
+    }
+    if (shift > 0) {
+        if (n > (ULLONG_MAX >> shift))
+            return -1; /* overflow */
+        n <<= shift;
         end++;
         if (toupper((unsigned char)*end) == 'I')
             end++;
         if (toupper((unsigned char)*end) == 'B')
             end++;
-        break;
-    default:
-        break;
     }
     if (*end != '\0')
         return -1;
@@ -113,7 +125,13 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
             c->no_auth = strcmp(v, "off") == 0;
             rc = 0;
         }
-    } else {
+    } else if (strcmp(k, "auth_service") == 0)
+        rc = v[0] == '\0' || strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_service, sizeof(c->auth_service), v);
+    else if (strcmp(k, "auth_realm") == 0)
+        rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
+    else if (strcmp(k, "auth_token_ttl") == 0)
+        rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
+    else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }
