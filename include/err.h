@@ -19,7 +19,6 @@
     X(MANIFEST_INVALID, 400, "MANIFEST_INVALID", "manifest invalid")                                                   \
     X(MANIFEST_TOO_LARGE, 413, "MANIFEST_INVALID", "manifest exceeds the size limit")                                  \
     X(MANIFEST_UNKNOWN, 404, "MANIFEST_UNKNOWN", "manifest unknown")                                                   \
-    X(MANIFEST_NOT_ACCEPTABLE, 404, "MANIFEST_UNKNOWN", "manifest media type not accepted by the client")              \
     X(NAME_INVALID, 400, "NAME_INVALID", "invalid repository name")                                                    \
     X(NAME_UNKNOWN, 404, "NAME_UNKNOWN", "repository name not known to registry")                                      \
     X(TAG_INVALID, 400, "TAG_INVALID", "invalid tag")                                                                  \

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
@@ -74,14 +75,15 @@ void manifests_flush_pulls(void)
 
 /* ---- GET / HEAD ---- */
 
-/* Does any Accept header of the request admit media type `mt`?  No Accept header admits everything. */
-static int accepts(h2o_req_t *req, const char *mt)
+/* Does an Accept header of the request list `mt` exactly (or a wildcard: any type, application/any, when
+ * `wildcards`)?
+ * *seen is set when the request has any Accept header.  Every Accept line is read (docker sends six). */
+static int accepts(h2o_req_t *req, const char *mt, int wildcards, int *seen)
 {
     size_t mtlen = strlen(mt);
-    int seen = 0;
     for (ssize_t c = -1; (c = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, c)) != -1;) {
         const char *p = req->headers.entries[c].value.base, *end = p + req->headers.entries[c].value.len;
-        seen = 1;
+        *seen = 1;
         while (p < end) {
             const char *comma = memchr(p, ',', (size_t)(end - p)), *e = comma ? comma : end, *t;
             size_t n;
@@ -90,13 +92,60 @@ static int accepts(h2o_req_t *req, const char *mt)
             for (t = p; t < e && *t != ';' && *t != ' ' && *t != '\t'; t++)
                 ;
             n = (size_t)(t - p);
-            if ((n == mtlen && memcmp(p, mt, n) == 0) || (n == 3 && memcmp(p, "*/*", 3) == 0) ||
-                (n == 13 && memcmp(p, "application/*", 13) == 0))
+            if ((n == mtlen && memcmp(p, mt, n) == 0) ||
+                (wildcards && ((n == 3 && memcmp(p, "*/*", 3) == 0) || (n == 13 && memcmp(p, "application/*", 13) == 0))))
                 return 1;
             p = e + 1;
         }
     }
-    return !seen;
+    return 0;
+}
+
+static int is_index_type(const char *mt)
+{
+    return strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0;
+}
+
+/*
+ * Content negotiation.  Berth stores one representation of each manifest and serves it as stored, with one
+ * exception: a client whose Accept headers name image-manifest types but no index type cannot read an index, so it
+ * gets the index's linux/amd64 entry (else its first entry) instead, as Distribution does.  A client that names
+ * neither type still gets the stored manifest (a 404 for a manifest that exists misleads more than it helps, and
+ * breaks `docker manifest inspect` of OCI indexes with the 20.10 CLI).
+ */
+static int needs_child(h2o_req_t *req, const char *stored_type)
+{
+    int seen = 0;
+    if (!is_index_type(stored_type) || accepts(req, stored_type, 1, &seen) || !seen)
+        return 0;
+    if (accepts(req, MT_OCI_INDEX, 0, &seen) || accepts(req, MT_DOCKER_LIST, 0, &seen))
+        return 0;
+    return accepts(req, MT_OCI_MANIFEST, 0, &seen) || accepts(req, MT_DOCKER_MANIFEST, 0, &seen);
+}
+
+/* The digest of the linux/amd64 entry of index `body`, else of its first entry.  Returns 0 or -1. */
+static int pick_child(const void *body, size_t len, char child[BERTH_DIGEST_MAX])
+{
+    json_t *root = json_loadb(body, len, 0, NULL), *d;
+    size_t i;
+    int found = -1;
+    json_array_foreach(json_object_get(root, "manifests"), i, d)
+    {
+        json_t *plat = json_object_get(d, "platform");
+        const char *dg = json_string_value(json_object_get(d, "digest"));
+        const char *os = json_string_value(json_object_get(plat, "os"));
+        const char *arch = json_string_value(json_object_get(plat, "architecture"));
+        int amd64 = os != NULL && arch != NULL && strcmp(os, "linux") == 0 && strcmp(arch, "amd64") == 0;
+        if (dg == NULL || (found == 0 && !amd64))
+            continue;
+        if (digest_parse(dg, strlen(dg), child) == 0) {
+            found = 0;
+            if (amd64)
+                break;
+        }
+    }
+    json_decref(root);
+    return found;
 }
 
 static void *pool_alloc(void *ctx, size_t n)
@@ -108,16 +157,22 @@ int manifests_get(h2o_req_t *req, const struct route *rt)
 {
     struct meta_manifest m;
     struct db *db = server_db();
+    char child[BERTH_DIGEST_MAX];
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), rc;
     if (db == NULL)
         return BERR_DB;
     rc = meta_manifest_get(db, rt->name, rt->ref, rt->ref_is_digest, &m, head ? NULL : pool_alloc, req);
     if (rc != 0)
         return rc;
-    if (!accepts(req, m.media_type)) {
-        respond_error(req, BERR_MANIFEST_NOT_ACCEPTABLE,
-                      respond_printf(req, "the manifest is %s, which the Accept header does not list", m.media_type));
-        return 0;
+    if (needs_child(req, m.media_type)) {
+        if (head && (rc = meta_manifest_get(db, rt->name, m.digest, 1, &m, pool_alloc, req)) != 0)
+            return rc;
+        if (pick_child(m.body, m.size, child) != 0 ||
+            meta_manifest_get(db, rt->name, child, 1, &m, head ? NULL : pool_alloc, req) != 0) {
+            respond_error(req, BERR_MANIFEST_UNKNOWN, "the client accepts no index type and no platform manifest of "
+                                                      "the index is in the repository");
+            return 0;
+        }
     }
     if (!head)
         record_pull(m.id);

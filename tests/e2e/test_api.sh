@@ -244,7 +244,8 @@ req GET /v2/e2e/api/manifests/v1 -H 'Accept: application/vnd.docker.distribution
 	-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' -H "Accept: $OCI_M"
 expect "manifest GET with several Accept lines" 200
 req GET /v2/e2e/api/manifests/v1 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json'
-expect "manifest GET with a non-matching Accept" 404 MANIFEST_UNKNOWN
+expect "manifest GET with a non-matching Accept is served as stored" 200
+check_eq "as stored: Content-Type" "$OCI_M" "$(hdr content-type)"
 req GET /v2/e2e/api/manifests/nosuchtag
 expect "unknown tag" 404 MANIFEST_UNKNOWN
 req GET "/v2/e2e/api/manifests/$good"
@@ -263,6 +264,12 @@ req PUT /v2/e2e/api/manifests/index -H "Content-Type: $OCI_I" --data-binary @"$T
 expect "index PUT" 201
 req GET /v2/e2e/api/manifests/index -H "Accept: $OCI_I"
 check_eq "index bytes exact" "$(sha "$T/i1")" "$(sha "$T/b")"
+req GET /v2/e2e/api/manifests/index -H "Accept: $OCI_M" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json'
+expect "index asked for by a client that reads no index" 200
+check_eq "gets the linux/amd64 manifest" "$dm1" "$(hdr docker-content-digest)"
+check_eq "with its own bytes" "$dm1" "$(sha "$T/b")"
+req HEAD /v2/e2e/api/manifests/index -H "Accept: $OCI_M"
+check_eq "HEAD negotiates the same way" "$dm1" "$(hdr docker-content-digest)"
 
 # bad manifests: nothing stored, clear errors
 printf 'not json' >"$T/bad"
