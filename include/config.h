@@ -25,6 +25,9 @@ struct config {
     char tls_cert[CONFIG_PATH_MAX];   /* PEM certificate chain; "" = plain HTTP */
     char tls_key[CONFIG_PATH_MAX];    /* PEM private key */
     int no_auth;                      /* 1 = anyone may do anything (local experiments only) */
+    char auth_service[128];           /* token service name = the JWTs' audience */
+    char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
+    int auth_token_ttl;               /* seconds a bearer token lives */
 };
 
 /** Fills `c` with the embedded defaults. */

@@ -42,4 +42,30 @@
 #define BERTH_MAX_THREADS 64             /* cap for threads and worker threads */
 #define BERTH_COMMIT_BATCH_MAX 256       /* most metadata writes grouped in one SQLite transaction */
 
+/* --- authentication and authorization (auth.h, authdb.h, jwt.h) --- */
+#define BERTH_AUTH_SERVICE "berth"                /* default: the token service name, also the JWTs' audience */
+#define BERTH_AUTH_ISSUER "berth"                 /* the JWTs' issuer */
+#define BERTH_AUTH_NAME_MAX 64                    /* user and robot-token names */
+#define BERTH_AUTH_PASSWORD_MAX 256               /* longest password or token secret accepted */
+#define BERTH_AUTH_HEADER_MAX 16384               /* longest Authorization header read */
+#define BERTH_AUTH_SCOPES_MAX 16                  /* scopes honored in one token request */
+#define BERTH_AUTH_GRANTS_MAX 4096                /* grants read for one identity */
+#define BERTH_AUTH_REALM_MAX 512                  /* the realm URL in WWW-Authenticate */
+#define BERTH_JWT_TTL 300                         /* default: lifetime of a bearer token (5 minutes) */
+#define BERTH_JWT_TTL_MAX 3600                    /* the longest configurable bearer-token lifetime */
+#define BERTH_JWT_MAX 8192                        /* longest bearer token accepted */
+#define BERTH_JWT_LEEWAY 30                       /* clock skew tolerated on nbf and iat */
+#define BERTH_JWT_KEY_RELOAD 5                    /* seconds between checks of <data>/keys for a rotation */
+#define BERTH_JWT_KEY_ROTATE_AGE (90 * 24 * 3600) /* a signing key older than this is rotated at start */
+#define BERTH_TOKEN_SECRET_BYTES 32               /* random bytes of a robot-token secret */
+#define BERTH_TOKEN_DEFAULT_TTL (90 * 24 * 3600)  /* default lifetime of a robot token */
+#define BERTH_ADMIN_PASSWORD_BYTES 18             /* random bytes of a generated password (24 chars) */
+#define BERTH_AUTH_CACHE_SLOTS 1024               /* successful password checks remembered */
+#define BERTH_AUTH_CACHE_TTL 60                   /* seconds a successful password check is remembered */
+#define BERTH_AUTH_ARGON2_MAX 8                   /* concurrent argon2id verifications (64 MiB each) */
+#define BERTH_AUTH_FAIL_SLOTS 4096                /* rate-limit table entries (fixed size) */
+#define BERTH_AUTH_FAIL_WINDOW 300                /* seconds over which failed logins are counted */
+#define BERTH_AUTH_FAIL_MAX_USER 10               /* failed logins per client address and user per window */
+#define BERTH_AUTH_FAIL_MAX_ADDR 50               /* failed logins per client address per window */
+
 #endif

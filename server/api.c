@@ -1,6 +1,7 @@
 /* api.c - dispatch: raw path -> route -> method -> handler; errors answered from err.h's table. */
 #include <string.h>
 #include "api.h"
+#include "auth.h"
 #include "err.h"
 #include "handlers.h"
 #include "respond.h"
@@ -20,7 +21,7 @@ static const handler_fn table[][M_COUNT] = {
     [ROUTE_UPLOAD_NEW] = {NULL, NULL, NULL, uploads_post, NULL, NULL},
     [ROUTE_UPLOAD] = {uploads_status, NULL, uploads_put, NULL, uploads_patch, uploads_cancel},
     [ROUTE_REFERRERS] = {listing_referrers, listing_referrers, NULL, NULL, NULL, NULL},
-    [ROUTE_TOKEN] = {NULL, NULL, NULL, NULL, NULL, NULL},
+    [ROUTE_TOKEN] = {auth_token, NULL, NULL, NULL, NULL, NULL},
 };
 
 static int method_index(h2o_iovec_t m)
@@ -52,7 +53,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             fn = base;
         else if (m >= 0)
             fn = table[rt.kind][m];
-        rc = fn != NULL ? fn(req, &rt) : BERR_METHOD_NOT_ALLOWED;
+        if (fn == NULL)
+            rc = BERR_METHOD_NOT_ALLOWED;
+        else /* who may do what (auth.h); the token endpoint authenticates by itself */
+            rc = rt.kind == ROUTE_TOKEN ? fn(req, &rt) : auth_then(req, &rt, fn);
     } else if (rc == BERR_BLOB_UPLOAD_UNKNOWN && m < 0) {
         rc = BERR_METHOD_NOT_ALLOWED;
     } else if (rc == BERR_TAG_INVALID && m != M_PUT) {

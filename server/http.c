@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include "api.h"
+#include "auth.h"
 #include "defaults.h"
 #include "err.h"
 #include "handlers.h"
@@ -232,6 +233,8 @@ int http_serve(const struct config *cfg)
     uploads_recover();
     if (cfg->no_auth)
         log_warn("authentication is OFF: anyone who can reach %s can push, pull and delete", cfg->listen);
+    else if (auth_start(cfg) != 0) /* signing keys; the first admin user on a first start (printed once) */
+        return 1;
     log_info("berth %s listening on %s (%s, %d threads, %d workers, data %s)", BERTH_VERSION, cfg->listen,
              ssl_ctx != NULL ? "https, h2" : "http, h2c", n, cfg->workers, cfg->data);
     threads = calloc((size_t)n, sizeof(*threads));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "auth.h"
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
@@ -18,13 +19,19 @@ struct name_list {
     h2o_buffer_t *buf;
     int count;
     char last[BERTH_NAME_MAX + 1];
+    const struct auth_filter *filter; /* _catalog: only what the caller can pull (auth.h) */
+    char seen[BERTH_NAME_MAX + 1];    /* last name read, listed or not */
 };
 
 static int add_name(void *ctx, const char *name)
 {
     struct name_list *l = ctx;
     size_t n = strlen(name);
-    h2o_iovec_t dst = h2o_buffer_reserve(&l->buf, n + 4);
+    h2o_iovec_t dst;
+    snprintf(l->seen, sizeof(l->seen), "%s", name);
+    if (!auth_filter_allows(l->filter, name))
+        return 0;
+    dst = h2o_buffer_reserve(&l->buf, n + 4);
     char *p = dst.base;
     if (l->count++ > 0)
         *p++ = ',';
@@ -106,7 +113,12 @@ int listing_catalog(h2o_req_t *req, const struct route *rt)
     if ((rc = read_paging(req, &n, last, sizeof(last), &has_last)) != 0)
         return rc;
     h2o_buffer_init(&l.buf, &h2o_socket_buffer_prototype);
-    if ((rc = meta_catalog(db, has_last ? last : NULL, n, add_name, &l, &more)) != 0) {
+    l.filter = auth_catalog_filter(req);
+    do { /* filtered: read on until the page is full */
+        const char *from = l.seen[0] != '\0' ? l.seen : has_last ? last : NULL;
+        rc = meta_catalog(db, from, n - l.count, add_name, &l, &more);
+    } while (rc == 0 && l.filter != NULL && more && l.count < n);
+    if (rc != 0) {
         h2o_buffer_dispose(&l.buf);
         return rc;
     }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli.h"
 #include "config.h"
 #include "defaults.h"
 #include "http.h"
@@ -11,6 +12,9 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "\n"
                             "commands:\n"
                             "  serve      run the registry (berth serve --help)\n"
+                            "  user       add, list, delete users, set passwords (berth user --help)\n"
+                            "  token      create, list, revoke robot/CI tokens (berth token --help)\n"
+                            "  grant      add, list, delete permissions (berth grant --help)\n"
                             "\n"
                             "  --version  print the version\n"
                             "  --help     print this help\n";
@@ -115,6 +119,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "user") == 0 || strcmp(argv[1], "token") == 0 || strcmp(argv[1], "grant") == 0)
+        return cli_main(argc - 1, argv + 1);
     fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "auth.h"
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
@@ -420,6 +421,9 @@ int uploads_post(h2o_req_t *req, const struct route *rt)
     has_from = respond_query(req, "from", from, sizeof(from));
     if (has_from < 0 || (has_from == 1 && names_repo_valid(from, strlen(from)) != 0))
         return BERR_NAME_INVALID;
+    if (has_mount == 1 && has_from == 1 && has_digest == 0 && !auth_can(from, AUTH_PULL)) {
+        has_mount = 0; /* invariant 3: the caller cannot read `from` (auth_can logged it): a plain upload session */
+    }
     if (has_mount == 1 && has_from == 1 && has_digest == 0) {
         if ((j = new_job(req, rt, OP_MOUNT)) == NULL)
             return BERR_NOMEM;

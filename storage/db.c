@@ -64,6 +64,29 @@ static const char *const migrations[] = {
     "  uuid TEXT PRIMARY KEY,"
     "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
     "  started_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 2: authentication (authdb.h): users, robot tokens, grants; only hashes of secrets */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pwhash TEXT NOT NULL," /* crypto_pwhash_str (argon2id) */
+    "  is_admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  secret_hash BLOB NOT NULL," /* BLAKE2b-256 of the 256-bit random secret */
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL," /* 0 = never */
+    "  revoked_at INTEGER);"
+    "CREATE UNIQUE INDEX tokens_live_name ON tokens(name) WHERE revoked_at IS NULL;"
+    "CREATE TABLE grants ("
+    "  subject_kind INTEGER NOT NULL," /* 0 anonymous, 1 user, 2 token */
+    "  subject TEXT NOT NULL,"         /* '' for anonymous */
+    "  pattern TEXT NOT NULL,"
+    "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
 };
 
 long long db_now(void)

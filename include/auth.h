@@ -1,0 +1,63 @@
+/*
+ * auth.h - who is calling and may they: the per-request gate in front of every handler, the token endpoint of the
+ * distribution token spec (GET /token), 401/403 answers with WWW-Authenticate, and the rate limit of failed logins.
+ *
+ * Credentials, from the Authorization header:
+ *   none                    anonymous: what anonymous grants allow (public repositories)
+ *   Bearer <jwt>            a token from GET /token (jwt.h): allows exactly its access list, while its subject
+ *                           (user, or robot token) still exists and is not revoked
+ *   Basic user:password     a user's password (argon2id, verified on the worker pool, then remembered for
+ *                           BERTH_AUTH_CACHE_TTL s), or a robot token's name and secret; grants decide (authdb.h)
+ *   Basic AWS:<token>       reserved for the ECR login flow (not yet accepted)
+ *
+ * Required action of a request: pull for GET/HEAD, push for PUT/POST/PATCH and for every upload-session request,
+ * delete for DELETE, on the request's repository.  /v2/ requires valid credentials (anonymous tokens included);
+ * /v2/_catalog admits anyone and lists only the repositories the caller can pull.
+ *
+ * Denials: no credentials → 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…`; a bearer token lacking
+ * the scope → 401 with error="insufficient_scope"; Basic credentials lacking the grant → 403 DENIED; wrong
+ * credentials → 401; too many failures from one address (and user) → 429.  Each denial is logged with identity,
+ * repository and action, never with a secret.  With auth off (cfg.no_auth) everything is allowed.
+ *
+ * Threads: everything here runs on event-loop threads except argon2id verification (worker pool).  The identity
+ * of the request being dispatched is available to the handler through auth_current() during the handler's
+ * synchronous part (it lives in the request pool).
+ */
+#ifndef BERTH_AUTH_H
+#define BERTH_AUTH_H
+
+#include <jansson.h>
+#include "authdb.h"
+#include "router.h"
+#include "server.h"
+
+struct auth_identity {
+    struct authdb_identity id;
+    int bearer;     /* credentials were a bearer token */
+    json_t *claims; /* its verified claims (released with the request), else NULL */
+};
+
+/** Prepares `berth serve` (auth on): loads or creates the signing keys, and on a first start without users creates
+ *  user "admin" with a random password, printed once on stdout with the docker login command.  Returns 0 or -1. */
+int auth_start(const struct config *cfg);
+
+/** A handler to run once the request is allowed. */
+typedef int (*auth_next_fn)(h2o_req_t *req, const struct route *rt);
+/** The gate: decides whether the request may run `next` and runs it (now, or after a password check on the worker
+ *  pool), or answers the denial.  Returns next's result when it ran synchronously, else 0. */
+int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next);
+/** The identity of the request whose handler is running now (NULL outside auth_then). */
+const struct auth_identity *auth_current(void);
+/** 1 if the current identity may do all of `actions` on repository `repo` (e.g. pull of a mount's source); a
+ *  denial is logged. */
+int auth_can(const char *repo, unsigned actions);
+
+/** Filter for _catalog: NULL when the caller may see every repository, else a list (in req's pool). */
+struct auth_filter *auth_catalog_filter(h2o_req_t *req);
+/** 1 if the caller of `f` may pull `name` (1 when `f` is NULL). */
+int auth_filter_allows(const struct auth_filter *f, const char *name);
+
+/** GET /token?service=…&scope=…[&scope=…]: the token endpoint (distribution token spec). */
+int auth_token(h2o_req_t *req, const struct route *rt);
+
+#endif
