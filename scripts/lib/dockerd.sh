@@ -41,7 +41,8 @@ dockerd_start() {
 		--storage-driver=vfs --data-root "$dir/data" --exec-root "$dir/exec" \
 		--pidfile "$dir/docker.pid" -H "unix://$dir/docker.sock" \
 		${DOCKERD_EXTRA_ARGS:-} >"$dir/dockerd.log" 2>&1 </dev/null &
-	echo $! >"$dir/dockerd.launcher.pid"
+	DOCKERD_PID=$!  # kept in the shell too, in case DIR is tampered with
+	echo "$DOCKERD_PID" >"$dir/dockerd.launcher.pid"
 	for ((i = 0; i < ${DOCKERD_WAIT:-60} * 10; i++)); do
 		if [ -S "$dir/docker.sock" ] &&
 			[ "$(curl -s --max-time 2 --unix-socket "$dir/docker.sock" http://d/_ping 2>/dev/null)" = OK ]; then
@@ -51,7 +52,7 @@ dockerd_start() {
 			[ -f "$DOCKER_CONFIG/config.json" ] || echo '{}' >"$DOCKER_CONFIG/config.json"
 			return 0
 		fi
-		if ! kill -0 "$(cat "$dir/dockerd.launcher.pid")" 2>/dev/null; then
+		if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
 			echo "dockerd_start: dockerd exited; log follows" >&2
 			tail -n 30 "$dir/dockerd.log" >&2
 			return 1
@@ -70,6 +71,8 @@ dockerd_stop() {
 		pid=$(cat "$dir/docker.pid")
 	elif [ -s "$dir/dockerd.launcher.pid" ]; then
 		pid=$(cat "$dir/dockerd.launcher.pid")
+	else
+		pid=${DOCKERD_PID:-}
 	fi
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
@@ -83,6 +86,12 @@ dockerd_stop() {
 		fi
 	fi
 	rm -f "$dir/docker.pid" "$dir/dockerd.launcher.pid"
+	# dockerd bind-mounts its data root onto itself; a clean shutdown undoes that,
+	# a killed daemon does not
+	if mountpoint -q "$dir/data" 2>/dev/null; then
+		umount "$dir/data" 2>/dev/null || umount -l "$dir/data" 2>/dev/null || true
+	fi
+	[ "$pid" = "${DOCKERD_PID:-}" ] && DOCKERD_PID=
 	if [ -f "$dir/certs.d.list" ]; then
 		while read -r d; do
 			[ -n "$d" ] && rm -rf "/etc/docker/certs.d/$d"

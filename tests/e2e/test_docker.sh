@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
 # docker (a private Debian dockerd 20.10, see scripts/lib/dockerd.sh) against a
 # plain-HTTP registry: load/tag/push/rmi/pull/run, cross-repo mount, pull by digest,
 # platform selection from a skopeo-pushed OCI index, docker manifest create/push/inspect,
@@ -6,17 +7,16 @@
 # large-layer (1 GiB by default) push/pull with digest checks.
 #
 #   REGISTRY=127.0.0.1:5055 tests/e2e/test_docker.sh
+#   (against Distribution: add E2E_REFERENCE=distribution to skip its known gaps)
 #
 # Env: REGISTRY (required; 127.0.0.0/8 is insecure for dockerd by default, other hosts
 # are passed as --insecure-registry), LARGE_MB (size of the large layer, default 1024;
-# 0 skips it), DOCKER (CLI, default /usr/bin/docker), E2E_PREFIX, E2E_KEEP, E2E_VERBOSE.
+# 0 skips it), DOCKER (CLI, default /usr/bin/docker), E2E_PREFIX, E2E_KEEP, E2E_VERBOSE,
+# E2E_REFERENCE.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
 . "$HERE/lib.sh"
-# shellcheck source=../../scripts/lib/images.sh
 . "$HERE/../../scripts/lib/images.sh"
-# shellcheck source=../../scripts/lib/dockerd.sh
 . "$HERE/../../scripts/lib/dockerd.sh"
 
 need_registry
@@ -38,6 +38,7 @@ registry_digest() { # sha256 of the manifest bytes the registry serves for REF
 	skopeo inspect "${TLS[@]}" --raw "docker://$1" | sha256sum | sed 's/^/sha256:/; s/ .*//'
 }
 img_id() { D image inspect --format '{{.Id}}' "$1"; }
+# shellcheck disable=SC2046
 rmi_all() { D rmi -f $(D images -aq) >/dev/null 2>&1 || true; }
 
 ########################################################################
@@ -113,6 +114,17 @@ check_eq "amd64 image chosen" "amd64 $AMD_CFG" \
 	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$IREPO:multi" 2>&1)"
 check_eq "amd64 image from the index runs" ok \
 	"$(D run --rm --network none "$IREPO:multi" /bin/busybox echo ok 2>&1)"
+# The 20.10 CLI's `docker manifest inspect` does not list OCI types in Accept.
+# Distribution 2.8 then answers 404 MANIFEST_UNKNOWN ("OCI index found, but accept header
+# does not support OCI indexes"); registries that serve the stored type anyway work.
+GAP="404 for OCI content when Accept lacks OCI types"
+if ! known_gap "manifest inspect of an OCI index (20.10 CLI)" "$GAP"; then
+	MI=$(D manifest inspect --insecure "$IREPO:multi" 2>&1 || true)
+	check_eq "manifest inspect of an OCI index (20.10 CLI)" \
+		"application/vnd.oci.image.index.v1+json linux/amd64 linux/arm64" \
+		"$(jq -r '"\(.mediaType) \([.manifests[] | "\(.platform.os)/\(.platform.architecture)"] | sort | join(" "))"' \
+			<<<"$MI" 2>/dev/null || echo "$MI")"
+fi
 
 ########################################################################
 log "6. docker manifest create/push/inspect (manifest list)"
@@ -132,7 +144,7 @@ INS=$(D manifest inspect --insecure "$ML" 2>&1 || true)
 check_eq "manifest inspect: list media type" "application/vnd.docker.distribution.manifest.list.v2+json" \
 	"$(jq -r .mediaType <<<"$INS" 2>&1)"
 check_eq "manifest inspect: entries" "$MD linux/amd64 $ARM_MD linux/arm64" \
-	"$(jq -r '[.manifests[] | "\(.digest) \(.platform.os)/\(.platform.architecture)"] | join(" ")' <<<"$INS" 2>&1)"
+	"$(jq -r '[.manifests[] | "\(.digest) \(.platform.os)/\(.platform.architecture)"] | sort_by(split(" ")[1]) | join(" ")' <<<"$INS" 2>&1)"
 INS=$(D manifest inspect --insecure "$R/$P/docker-arm:v1" 2>&1 || true)
 check_eq "manifest inspect of a single image" "$(img_config_digest "$T/arm")" "$(jq -r .config.digest <<<"$INS" 2>&1)"
 rmi_all
@@ -156,11 +168,12 @@ for i in 1 2 3 4; do
 		D push "$R/$P/docker-conc$i:v1" >"$T/c$i.push" 2>&1 || rc=$?
 		echo $rc >"$T/c$i.rc"
 	) &
+	PIDS[i]=$!
 done
-wait
+wait "${PIDS[@]}"   # not a bare wait: dockerd is a child of this shell too
 for i in 1 2 3 4; do
 	check_eq "concurrent push $i succeeded" 0 "$(cat "$T/c$i.rc")"
-	CMD[$i]=$(pushed_digest "$(cat "$T/c$i.push")")
+	CMD[i]=$(pushed_digest "$(cat "$T/c$i.push")")
 done
 D rmi "$R/$P/docker-conc1:v1" "$R/$P/docker-conc2:v1" "$R/$P/docker-conc3:v1" "$R/$P/docker-conc4:v1" >/dev/null
 for i in 1 2 3 4; do
@@ -169,8 +182,9 @@ for i in 1 2 3 4; do
 		D pull "$R/$P/docker-conc$i:v1" >"$T/c$i.pull" 2>&1 || rc=$?
 		echo $rc >"$T/c$i.rc"
 	) &
+	PIDS[i]=$!
 done
-wait
+wait "${PIDS[@]}"   # not a bare wait: dockerd is a child of this shell too
 for i in 1 2 3 4; do
 	check_eq "concurrent pull $i succeeded" 0 "$(cat "$T/c$i.rc")"
 	check_contains "pull $i digest = pushed digest" "Digest: ${CMD[$i]:-none}" "$(cat "$T/c$i.pull")"
@@ -216,7 +230,13 @@ if [ "$LARGE_MB" -gt 0 ]; then
 	check_contains "large: RepoDigests" "$LREPO@$LMD" \
 		"$(D image inspect --format '{{json .RepoDigests}}' "$LREPO:v1" 2>&1)"
 	# re-save and hash the layer tar ourselves
-	LH=$(D save "$LREPO:v1" | tar -xOf - "${LDIFF#sha256:}/layer.tar" 2>/dev/null | sha256sum | cut -d' ' -f1)
+	# (20.10 names the layer directories with v1 IDs; find the layer via manifest.json)
+	LH=none
+	if D save -o "$T/saved.tar" "$LREPO:v1"; then
+		LPATH=$(tar -xOf "$T/saved.tar" manifest.json | jq -r '.[0].Layers[0]') || LPATH=x
+		LH=$(tar -xOf "$T/saved.tar" "$LPATH" | sha256sum | cut -d' ' -f1) || LH=none
+		rm -f "$T/saved.tar"
+	fi
 	check_eq "large: saved layer hashes to the original diff_id" "$LDIFF" "sha256:$LH"
 	rmi_all
 fi

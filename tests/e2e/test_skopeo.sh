@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
 # skopeo against a plain-HTTP registry: OCI round-trip, multi-arch index (--all),
 # docker-archive round-trip, inspect --raw, list-tags, delete by digest, sync.
 #
@@ -7,9 +8,7 @@
 # Env: REGISTRY (required), E2E_PREFIX (repo prefix), E2E_KEEP=1, E2E_VERBOSE=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
 . "$HERE/lib.sh"
-# shellcheck source=../../scripts/lib/images.sh
 . "$HERE/../../scripts/lib/images.sh"
 
 need_registry
@@ -43,6 +42,7 @@ same_blobs() {
 	return $bad
 }
 
+# shellcheck disable=SC2012
 blob_list() { (cd "$1/blobs/sha256" && ls | sort); }
 
 ########################################################################
