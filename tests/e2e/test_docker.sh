@@ -114,17 +114,24 @@ check_eq "amd64 image chosen" "amd64 $AMD_CFG" \
 	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$IREPO:multi" 2>&1)"
 check_eq "amd64 image from the index runs" ok \
 	"$(D run --rm --network none "$IREPO:multi" /bin/busybox echo ok 2>&1)"
-# The 20.10 CLI's `docker manifest inspect` does not list OCI types in Accept.
-# Distribution 2.8 then answers 404 MANIFEST_UNKNOWN ("OCI index found, but accept header
-# does not support OCI indexes"); registries that serve the stored type anyway work.
-GAP="404 for OCI content when Accept lacks OCI types"
-if ! known_gap "manifest inspect of an OCI index (20.10 CLI)" "$GAP"; then
-	MI=$(D manifest inspect --insecure "$IREPO:multi" 2>&1 || true)
-	check_eq "manifest inspect of an OCI index (20.10 CLI)" \
+# `docker manifest inspect` of an OCI index.  The 20.10 CLI can read the index (Berth serves it as stored although
+# its Accept lists no OCI type; Distribution 2.8 answers 404 there) but not the OCI image manifests it then fetches
+# for each entry, whatever the registry does: so this check uses a newer CLI when the machine has one.
+NEWCLI=/usr/local/bin/docker
+if [ -x "$NEWCLI" ] && [ "$("$NEWCLI" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)" -ge 23 ] 2>/dev/null; then
+	MI=$("$NEWCLI" manifest inspect --insecure "$IREPO:multi" 2>&1 || true)
+	check_eq "manifest inspect of an OCI index (newer CLI)" \
 		"application/vnd.oci.image.index.v1+json linux/amd64 linux/arm64" \
 		"$(jq -r '"\(.mediaType) \([.manifests[] | "\(.platform.os)/\(.platform.architecture)"] | sort | join(" "))"' \
 			<<<"$MI" 2>/dev/null || echo "$MI")"
+else
+	log "skip: manifest inspect of an OCI index needs a docker CLI >= 23 at $NEWCLI"
 fi
+# what the 20.10 CLI asks for (Docker types only) still gets the stored OCI index, not a 404
+check_eq "OCI index served as stored to a Docker-types-only Accept" "application/vnd.oci.image.index.v1+json" \
+	"$(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+		"http://$REGISTRY/v2/$P/docker-idx/manifests/multi" | jq -r .mediaType)"
 
 ########################################################################
 log "6. docker manifest create/push/inspect (manifest list)"
