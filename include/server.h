@@ -16,6 +16,7 @@
 #include "blobstore.h"
 #include "config.h"
 #include "db.h"
+#include "router.h"
 
 struct server {
     struct config cfg;
@@ -72,5 +73,11 @@ void job_submit(struct job *job);
 /** On a worker: calls `fn(arg, chunk, len)` for successive chunks of the request body.  Stops at the first
  *  non-zero return and returns it; returns BERR_BAD_REQUEST if the request went away. */
 int job_body_each(struct job *job, int (*fn)(void *arg, const void *chunk, size_t len), void *arg);
+
+/** A metadata write for one route, run by the writer thread (writer.h). */
+typedef int (*route_write_fn)(struct db *db, const struct route *rt);
+/** Runs `fn` for `rt` on a worker through the writer and answers `status` with an empty body, or fn's error.
+ *  Returns 0 (answered later) or BERR_NOMEM. */
+int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status);
 
 #endif

@@ -8,7 +8,6 @@
 #include "log.h"
 #include "meta.h"
 #include "respond.h"
-#include "writer.h"
 
 /* Streams [off, off+left) of fd to the client with pread, BERTH_READ_CHUNK at a time. */
 struct blob_gen {
@@ -170,40 +169,12 @@ int blobs_get(h2o_req_t *req, const struct route *rt)
 
 /* ---- DELETE ---- */
 
-struct delete_job {
-    struct job super;
-    char name[BERTH_NAME_MAX + 1];
-    char digest[BERTH_DIGEST_MAX];
-};
-
-static int delete_op(struct db *db, void *arg)
+static int delete_op(struct db *db, const struct route *rt)
 {
-    struct delete_job *j = arg;
-    return meta_blob_unlink(db, j->name, j->digest);
-}
-
-static void delete_run(struct job *job)
-{
-    job->rc = writer_run(delete_op, job);
-}
-
-static void delete_done(struct job *job, h2o_req_t *req)
-{
-    if (req == NULL)
-        return;
-    if (job->rc != 0)
-        respond_error(req, job->rc, NULL);
-    else
-        respond_empty(req, 202);
+    return meta_blob_unlink(db, rt->name, rt->ref);
 }
 
 int blobs_delete(h2o_req_t *req, const struct route *rt)
 {
-    struct delete_job *j = job_new(req, sizeof(*j), delete_run, delete_done);
-    if (j == NULL)
-        return BERR_NOMEM;
-    memcpy(j->name, rt->name, sizeof(j->name));
-    memcpy(j->digest, rt->ref, sizeof(j->digest));
-    job_submit(&j->super);
-    return 0;
+    return job_route_write(req, rt, delete_op, 202);
 }

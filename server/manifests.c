@@ -93,7 +93,8 @@ static int accepts(h2o_req_t *req, const char *mt, int wildcards, int *seen)
                 ;
             n = (size_t)(t - p);
             if ((n == mtlen && memcmp(p, mt, n) == 0) ||
-                (wildcards && ((n == 3 && memcmp(p, "*/*", 3) == 0) || (n == 13 && memcmp(p, "application/*", 13) == 0))))
+                (wildcards &&
+                 ((n == 3 && memcmp(p, "*/*", 3) == 0) || (n == 13 && memcmp(p, "application/*", 13) == 0))))
                 return 1;
             p = e + 1;
         }
@@ -169,8 +170,9 @@ int manifests_get(h2o_req_t *req, const struct route *rt)
             return rc;
         if (pick_child(m.body, m.size, child) != 0 ||
             meta_manifest_get(db, rt->name, child, 1, &m, head ? NULL : pool_alloc, req) != 0) {
-            respond_error(req, BERR_MANIFEST_UNKNOWN, "the client accepts no index type and no platform manifest of "
-                                                      "the index is in the repository");
+            respond_error(req, BERR_MANIFEST_UNKNOWN,
+                          "the client accepts no index type and no platform manifest of "
+                          "the index is in the repository");
             return 0;
         }
     }
@@ -269,42 +271,12 @@ int manifests_put(h2o_req_t *req, const struct route *rt)
 
 /* ---- DELETE ---- */
 
-struct delete_job {
-    struct job super;
-    char repo[BERTH_NAME_MAX + 1];
-    char ref[BERTH_DIGEST_MAX > BERTH_TAG_MAX + 1 ? BERTH_DIGEST_MAX : BERTH_TAG_MAX + 1];
-    int by_digest;
-};
-
-static int delete_op(struct db *db, void *arg)
+static int delete_op(struct db *db, const struct route *rt)
 {
-    struct delete_job *j = arg;
-    return j->by_digest ? meta_manifest_delete(db, j->repo, j->ref) : meta_tag_delete(db, j->repo, j->ref);
-}
-
-static void delete_run(struct job *job)
-{
-    job->rc = writer_run(delete_op, job);
-}
-
-static void delete_done(struct job *job, h2o_req_t *req)
-{
-    if (req == NULL)
-        return;
-    if (job->rc != 0)
-        respond_error(req, job->rc, NULL);
-    else
-        respond_empty(req, 202);
+    return rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
 }
 
 int manifests_delete(h2o_req_t *req, const struct route *rt)
 {
-    struct delete_job *j = job_new(req, sizeof(*j), delete_run, delete_done);
-    if (j == NULL)
-        return BERR_NOMEM;
-    memcpy(j->repo, rt->name, sizeof(j->repo));
-    memcpy(j->ref, rt->ref, sizeof(j->ref));
-    j->by_digest = rt->ref_is_digest;
-    job_submit(&j->super);
-    return 0;
+    return job_route_write(req, rt, delete_op, 202);
 }

@@ -4,7 +4,9 @@
 #include "defaults.h"
 #include "err.h"
 #include "log.h"
+#include "respond.h"
 #include "server.h"
+#include "writer.h"
 
 /* Lives in the request's pool; its dispose hook runs when h2o frees the request. */
 struct job_guard {
@@ -150,4 +152,46 @@ void pool_stop(void)
     for (int i = 0; i < pool.n; i++)
         pthread_join(pool.tids[i], NULL);
     pool.n = 0;
+}
+
+/* ---- a metadata write for one route, answered with a fixed status ---- */
+
+struct route_write_job {
+    struct job super;
+    struct route rt;
+    route_write_fn fn;
+    int status;
+};
+
+static int route_write_op(struct db *db, void *arg)
+{
+    struct route_write_job *j = arg;
+    return j->fn(db, &j->rt);
+}
+
+static void route_write_run(struct job *job)
+{
+    job->rc = writer_run(route_write_op, job);
+}
+
+static void route_write_done(struct job *job, h2o_req_t *req)
+{
+    if (req == NULL)
+        return;
+    if (job->rc != 0)
+        respond_error(req, job->rc, NULL);
+    else
+        respond_empty(req, ((struct route_write_job *)job)->status);
+}
+
+int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status)
+{
+    struct route_write_job *j = job_new(req, sizeof(*j), route_write_run, route_write_done);
+    if (j == NULL)
+        return BERR_NOMEM;
+    j->rt = *rt;
+    j->fn = fn;
+    j->status = status;
+    job_submit(&j->super);
+    return 0;
 }
