@@ -26,8 +26,9 @@
  *       p50/p99. Used for HEAD, which wrk 4.1 cannot measure (it waits for a
  *       body after a HEAD response and hangs).
  *   sample PID OUTFILE
- *       every 100 ms read /proc/PID/status, keep max RssAnon (overall and
- *       since the last SIGUSR1) and VmHWM; rewrite OUTFILE each tick.
+ *       every 100 ms read /proc/PID/status, keep max RssAnon and VmRSS
+ *       (overall and since the last SIGUSR1), max RssFile/RssShmem, and
+ *       VmHWM; rewrite OUTFILE (KEY=VALUE lines, KiB) each tick.
  *
  * Results are printed on stdout as one line: "RESULT key=value ...".
  */
@@ -755,7 +756,7 @@ static void on_term(int s) {
 
 static int cmd_sample(int pid, const char *out) {
     char path[64], tmp[4096], line[256];
-    long hwm = 0, anon_max = 0, win_max = 0, rss_max = 0;
+    long hwm = 0, anon_max = 0, anon_win = 0, rss_max = 0, rss_win = 0, file_max = 0, shmem_max = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_usr1;
@@ -768,23 +769,29 @@ static int cmd_sample(int pid, const char *out) {
     while (!g_stop) {
         FILE *f = fopen(path, "r");
         if (!f) break;
-        long anon = -1, v;
+        long anon = -1, rss = -1, v;
         while (fgets(line, sizeof(line), f)) {
             if (sscanf(line, "VmHWM: %ld", &v) == 1) hwm = v;
-            else if (sscanf(line, "VmRSS: %ld", &v) == 1 && v > rss_max) rss_max = v;
+            else if (sscanf(line, "VmRSS: %ld", &v) == 1) rss = v;
             else if (sscanf(line, "RssAnon: %ld", &v) == 1) anon = v;
+            else if (sscanf(line, "RssFile: %ld", &v) == 1 && v > file_max) file_max = v;
+            else if (sscanf(line, "RssShmem: %ld", &v) == 1 && v > shmem_max) shmem_max = v;
         }
         fclose(f);
         if (g_reset) {
             g_reset = 0;
-            win_max = 0;
+            anon_win = rss_win = 0;
         }
         if (anon > anon_max) anon_max = anon;
-        if (anon > win_max) win_max = anon;
+        if (anon > anon_win) anon_win = anon;
+        if (rss > rss_max) rss_max = rss;
+        if (rss > rss_win) rss_win = rss;
         FILE *o = fopen(tmp, "w");
         if (o) {
-            fprintf(o, "HWM_KB=%ld\nANON_MAX_KB=%ld\nANON_WIN_KB=%ld\nRSS_MAX_KB=%ld\n", hwm, anon_max, win_max,
-                    rss_max);
+            fprintf(o,
+                    "HWM_KB=%ld\nANON_MAX_KB=%ld\nANON_WIN_KB=%ld\nRSS_MAX_KB=%ld\nRSS_WIN_KB=%ld\nFILE_MAX_KB=%ld\n"
+                    "SHMEM_MAX_KB=%ld\n",
+                    hwm, anon_max, anon_win, rss_max, rss_win, file_max, shmem_max);
             fclose(o);
             rename(tmp, out);
         }
@@ -793,7 +800,6 @@ static int cmd_sample(int pid, const char *out) {
     }
     return 0;
 }
-
 
 /* ------------------------------------------------------------------ */
 /* hammer: closed-loop keep-alive request loop (wrk cannot do HEAD)     */
