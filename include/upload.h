@@ -11,6 +11,8 @@
 #ifndef BERTH_UPLOAD_H
 #define BERTH_UPLOAD_H
 
+#define UPLOAD_WRITEBACK_STEP (8u << 20) /* start writeback of staging data every 8 MiB */
+
 #include <stddef.h>
 #include <stdint.h>
 #include "blobstore.h"
@@ -21,6 +23,7 @@ struct upload {
     char uuid[BERTH_UUID_LEN + 1];
     int fd;                 /* staging file, opened for writing */
     uint64_t size;          /* bytes received so far = next expected offset */
+    uint64_t synced;        /* bytes whose writeback has been started (sync_file_range) */
     struct digest_ctx hash; /* SHA-256 of those bytes */
 };
 

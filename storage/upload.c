@@ -124,6 +124,10 @@ int upload_append(struct upload *u, const void *data, size_t len)
     }
     digest_ctx_update(&u->hash, data, len);
     u->size += len;
+    if (u->size - u->synced >= UPLOAD_WRITEBACK_STEP) { /* start writeback now: the final fsync has less to wait for */
+        sync_file_range(u->fd, (off_t)u->synced, (off_t)(u->size - u->synced), SYNC_FILE_RANGE_WRITE);
+        u->synced = u->size;
+    }
     return 0;
 }
 
