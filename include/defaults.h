@@ -36,7 +36,7 @@
 
 /* --- sizes --- */
 #define BERTH_COPY_CHUNK (1u << 20)      /* body bytes written per step while hashing (1 MiB) */
-#define BERTH_READ_CHUNK (256u << 10)    /* blob bytes sent per step to a client (256 KiB) */
+#define BERTH_READ_CHUNK (1u << 20)      /* blob bytes handed to h2o per step when serving (1 MiB) */
 #define BERTH_SPILL_THRESHOLD (8u << 20) /* request bodies above this are buffered in <data>/tmp files */
 #define BERTH_DEFAULT_WORKERS 16         /* default blocking-work threads (fsync, hashing, writes) */
 #define BERTH_MAX_THREADS 64             /* cap for threads and worker threads */

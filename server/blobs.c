@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "err.h"
 #include "handlers.h"
@@ -9,53 +10,46 @@
 #include "meta.h"
 #include "respond.h"
 
-/* Streams [off, off+left) of fd to the client with pread, BERTH_READ_CHUNK at a time. */
+/*
+ * Streams [off, off+left) of a blob to the client straight from a read-only mapping of its file, BERTH_READ_CHUNK
+ * at a time: no copy into a user buffer (h2o writes the mapped pages to the socket).  Mapping is safe because
+ * committed blobs are immutable: they are never written again, and GC removes them by unlink(2), which leaves an
+ * existing mapping valid.
+ */
 struct blob_gen {
     h2o_generator_t super;
-    int fd;
+    char *map;
+    size_t map_len;
     uint64_t off, left;
-    char *buf;
 };
 
-static void gen_close(struct blob_gen *g)
+static void gen_unmap(struct blob_gen *g)
 {
-    if (g->fd >= 0)
-        close(g->fd);
-    g->fd = -1;
+    if (g->map != NULL)
+        munmap(g->map, g->map_len);
+    g->map = NULL;
 }
 
 static void gen_proceed(h2o_generator_t *_g, h2o_req_t *req)
 {
     struct blob_gen *g = (void *)_g;
-    size_t want = g->left < BERTH_READ_CHUNK ? (size_t)g->left : BERTH_READ_CHUNK;
-    ssize_t n;
-    h2o_iovec_t vec;
-    do
-        n = pread(g->fd, g->buf, want, (off_t)g->off);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        log_error("blob read failed at offset %llu: %s", (unsigned long long)g->off, n < 0 ? strerror(errno) : "EOF");
-        gen_close(g);
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
-        return;
-    }
-    g->off += (uint64_t)n;
-    g->left -= (uint64_t)n;
-    vec = h2o_iovec_init(g->buf, (size_t)n);
-    if (g->left == 0)
-        gen_close(g);
+    size_t n = g->left < BERTH_READ_CHUNK ? (size_t)g->left : BERTH_READ_CHUNK;
+    h2o_iovec_t vec = h2o_iovec_init(g->map + g->off, n);
+    g->off += n;
+    g->left -= n;
+    /* the mapping must outlive the bytes in flight: it is released when the request is disposed */
     h2o_send(req, &vec, 1, g->left == 0 ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void gen_stop(h2o_generator_t *_g, h2o_req_t *req)
 {
+    (void)_g;
     (void)req;
-    gen_close((struct blob_gen *)_g);
 }
 
 static void gen_dispose(void *p)
 {
-    gen_close(p);
+    gen_unmap(p);
 }
 
 /* Parses a single "bytes=A-B" / "bytes=A-" / "bytes=-N" range against `size`.
@@ -137,11 +131,23 @@ int blobs_get(h2o_req_t *req, const struct route *rt)
         to = fsize - 1;
     }
     g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), gen_dispose);
+    memset(g, 0, sizeof(*g));
     g->super.proceed = gen_proceed;
     g->super.stop = gen_stop;
-    g->fd = fd;
     g->off = from;
     g->left = fsize == 0 ? 0 : to - from + 1;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")) && g->left > 0) {
+        void *map = mmap(NULL, (size_t)fsize, PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+            log_error("cannot map blob %s: %s", rt->ref, strerror(errno));
+            close(fd);
+            return BERR_IO;
+        }
+        madvise(map, (size_t)fsize, MADV_SEQUENTIAL);
+        g->map = map;
+        g->map_len = (size_t)fsize;
+    }
+    close(fd);
     req->res.status = ranged ? 206 : 200;
     req->res.reason = ranged ? "Partial Content" : "OK";
     req->res.content_length = (size_t)g->left;
@@ -157,12 +163,10 @@ int blobs_get(h2o_req_t *req, const struct route *rt)
                                       (unsigned long long)fsize),
                        0);
     h2o_start_response(req, &g->super);
-    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")) || g->left == 0) {
-        gen_close(g);
+    if (g->map == NULL) { /* HEAD, or nothing to send */
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return 0;
     }
-    g->buf = h2o_mem_alloc_pool(&req->pool, BERTH_READ_CHUNK);
     gen_proceed(&g->super, req);
     return 0;
 }
