@@ -35,7 +35,7 @@
 #define BERTH_PULL_FLUSH_INTERVAL 5              /* how often last-pull times are written */
 
 /* --- sizes --- */
-#define BERTH_COPY_CHUNK (1u << 20)      /* body bytes written per step while hashing (1 MiB) */
+#define BERTH_COPY_CHUNK (4u << 20)      /* body bytes written and hashed per step (4 MiB) */
 #define BERTH_READ_CHUNK (1u << 20)      /* blob bytes handed to h2o per step when serving (1 MiB) */
 #define BERTH_SPILL_THRESHOLD (8u << 20) /* request bodies above this are buffered in <data>/tmp files */
 #define BERTH_DEFAULT_WORKERS 16         /* default blocking-work threads (fsync, hashing, writes) */

@@ -33,6 +33,8 @@ int digest_ctx_init(struct digest_ctx *c);
 void digest_ctx_update(struct digest_ctx *c, const void *data, size_t len);
 /** Writes "sha256:<hex>" of everything fed so far into `out` and frees the context. */
 void digest_ctx_final(struct digest_ctx *c, char out[BERTH_DIGEST_MAX]);
+/** Makes `dst` an independent copy of `src` (same bytes hashed so far).  Returns 0 or BERR_NOMEM. */
+int digest_ctx_copy(struct digest_ctx *dst, const struct digest_ctx *src);
 /** Frees the context without a result (safe on a zeroed context). */
 void digest_ctx_free(struct digest_ctx *c);
 

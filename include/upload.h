@@ -12,6 +12,7 @@
 #define BERTH_UPLOAD_H
 
 #define UPLOAD_WRITEBACK_STEP (8u << 20) /* start writeback of staging data every 8 MiB */
+#define UPLOAD_PARALLEL_MIN (1u << 20)   /* appends this large hash on a second thread while writing */
 
 #include <stddef.h>
 #include <stdint.h>

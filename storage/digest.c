@@ -37,6 +37,17 @@ int digest_ctx_init(struct digest_ctx *c)
     return 0;
 }
 
+int digest_ctx_copy(struct digest_ctx *dst, const struct digest_ctx *src)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_MD_CTX_copy_ex(md, (const EVP_MD_CTX *)src->md) != 1) {
+        EVP_MD_CTX_free(md);
+        return BERR_NOMEM;
+    }
+    dst->md = md;
+    return 0;
+}
+
 void digest_ctx_update(struct digest_ctx *c, const void *data, size_t len)
 {
     EVP_DigestUpdate((EVP_MD_CTX *)c->md, data, len);

@@ -1,5 +1,6 @@
 /* upload.c - upload sessions: staging files appended and hashed as bytes arrive, committed by rename. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ int upload_create(const struct blobstore *bs, struct upload **out)
 int upload_open(const struct blobstore *bs, const char *uuid, struct upload **out)
 {
     char path[BLOBSTORE_PATH_MAX];
-    static _Thread_local char buf[BERTH_COPY_CHUNK];
+    char *buf;
     struct upload *u;
     int fd;
     ssize_t n;
@@ -89,10 +90,15 @@ int upload_open(const struct blobstore *bs, const char *uuid, struct upload **ou
         close(fd);
         return BERR_NOMEM;
     }
-    while ((n = read(fd, buf, sizeof(buf))) > 0) { /* rehash what an earlier process received */
+    if ((buf = malloc(BERTH_COPY_CHUNK)) == NULL) {
+        upload_free(u);
+        return BERR_NOMEM;
+    }
+    while ((n = read(fd, buf, BERTH_COPY_CHUNK)) > 0) { /* rehash what an earlier process received */
         digest_ctx_update(&u->hash, buf, (size_t)n);
         u->size += (uint64_t)n;
     }
+    free(buf);
     if (n < 0) {
         int e = errno;
         upload_free(u);
@@ -102,27 +108,64 @@ int upload_open(const struct blobstore *bs, const char *uuid, struct upload **ou
     return 0;
 }
 
+/* Writes all of data at offset `off`.  Returns 0 or a BERR code. */
+static int write_all(int fd, const char *p, size_t len, uint64_t off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return berr_from_errno(errno);
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+struct hash_job {
+    struct digest_ctx ctx;
+    const void *data;
+    size_t len;
+};
+
+static void *hash_main(void *arg)
+{
+    struct hash_job *h = arg;
+    digest_ctx_update(&h->ctx, h->data, h->len);
+    return NULL;
+}
+
 int upload_append(struct upload *u, const void *data, size_t len)
 {
-    const char *p = data;
-    size_t left = len;
+    struct hash_job h = {.data = data, .len = len};
+    pthread_t tid;
+    int threaded = 0, rc;
     if (u->fd < 0 || u->hash.md == NULL) /* finished: the file may already be a committed blob */
         return BERR_BLOB_UPLOAD_INVALID;
-    while (left > 0) {
-        ssize_t n = pwrite(u->fd, p, left, (off_t)(u->size + (len - left)));
-        if (n < 0) {
-            int e = errno;
-            if (e == EINTR)
-                continue;
-            /* keep the file equal to what we acknowledged, so the session stays resumable */
-            if (ftruncate(u->fd, (off_t)u->size) != 0)
-                log_warn("upload %s: cannot truncate after failed write", u->uuid);
-            return berr_from_errno(e);
-        }
-        p += n;
-        left -= (size_t)n;
+    /* a large chunk is hashed on a second thread, into a copy of the hash, while this one writes it */
+    if (len >= UPLOAD_PARALLEL_MIN && digest_ctx_copy(&h.ctx, &u->hash) == 0) {
+        threaded = pthread_create(&tid, NULL, hash_main, &h) == 0;
+        if (!threaded)
+            digest_ctx_free(&h.ctx);
     }
-    digest_ctx_update(&u->hash, data, len);
+    rc = write_all(u->fd, data, len, u->size);
+    if (threaded)
+        pthread_join(tid, NULL);
+    if (rc != 0) {
+        digest_ctx_free(&h.ctx);
+        /* keep the file equal to what we acknowledged, so the session stays resumable */
+        if (ftruncate(u->fd, (off_t)u->size) != 0)
+            log_warn("upload %s: cannot truncate after failed write", u->uuid);
+        return rc;
+    }
+    if (threaded) {
+        digest_ctx_free(&u->hash);
+        u->hash = h.ctx;
+    } else {
+        digest_ctx_update(&u->hash, data, len);
+    }
     u->size += len;
     if (u->size - u->synced >= UPLOAD_WRITEBACK_STEP) { /* start writeback now: the final fsync has less to wait for */
         sync_file_range(u->fd, (off_t)u->synced, (off_t)(u->size - u->synced), SYNC_FILE_RANGE_WRITE);
