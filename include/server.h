@@ -54,8 +54,9 @@ struct job {
     job_run_fn run;
     job_done_fn done;
     pthread_mutex_t lease;
-    int cancelled;    /* under lease: the request is gone, do not touch the body */
-    const char *body; /* req->entity, captured on the loop */
+    int cancelled;            /* under lease: the request is gone, do not touch the body */
+    const char *body;         /* req->entity, captured on the loop */
+    h2o_buffer_t *owned_body; /* HTTP/2: the body buffer, taken over from the stream (pool.c) */
     size_t body_len;
     int rc; /* result of run() for done() */
 };

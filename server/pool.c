@@ -6,6 +6,8 @@
 #include "log.h"
 #include "respond.h"
 #include "server.h"
+#include <h2o/http2.h>
+#include <h2o/http2_internal.h> /* after h2o.h; needs server/compat/khash.h */
 #include "writer.h"
 
 /* Lives in the request's pool; its dispose hook runs when h2o frees the request. */
@@ -46,6 +48,8 @@ static void on_complete(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
         if (job->guard != NULL)
             job->guard->job = NULL;
         job->done(job, job->req);
+        if (job->owned_body != NULL)
+            h2o_buffer_dispose(&job->owned_body);
         pthread_mutex_destroy(&job->lease);
         free(job);
     }
@@ -55,6 +59,25 @@ void pool_register_loop(h2o_context_t *ctx)
 {
     loop_receiver = calloc(1, sizeof(*loop_receiver));
     h2o_multithread_register_receiver(ctx->queue, loop_receiver, on_complete);
+}
+
+/*
+ * HTTP/2 frees a stream's body buffer *before* it disposes the request when the client resets the stream or drops
+ * the connection, so the dispose hook would come too late for a worker reading the body.  The job therefore takes
+ * the buffer over (h2o skips a NULL one) and frees it itself when it completes.  HTTP/1 keeps the body until the
+ * response is sent: it stops reading the socket while the request is processed.
+ */
+static void take_h2_body(struct job *job, h2o_req_t *req)
+{
+    h2o_http2_stream_t *stream;
+    if (req->version < 0x200 || job->body_len == 0)
+        return;
+    stream = H2O_STRUCT_FROM_MEMBER(h2o_http2_stream_t, req, req);
+    if (stream->_req_body != NULL && job->body >= stream->_req_body->bytes &&
+        job->body + job->body_len <= stream->_req_body->bytes + stream->_req_body->size) {
+        job->owned_body = stream->_req_body;
+        stream->_req_body = NULL;
+    }
 }
 
 void *job_new(h2o_req_t *req, size_t size, job_run_fn run, job_done_fn done)
@@ -73,6 +96,7 @@ void *job_new(h2o_req_t *req, size_t size, job_run_fn run, job_done_fn done)
     job->done = done;
     job->body = req->entity.base;
     job->body_len = req->entity.base != NULL ? req->entity.len : 0;
+    take_h2_body(job, req);
     return job;
 }
 
