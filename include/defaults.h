@@ -62,6 +62,7 @@
 #define BERTH_ADMIN_PASSWORD_BYTES 18             /* random bytes of a generated password (24 chars) */
 #define BERTH_AUTH_CACHE_SLOTS 1024               /* successful password checks remembered */
 #define BERTH_AUTH_CACHE_TTL 60                   /* seconds a successful password check is remembered */
+#define BERTH_AUTH_JWT_CACHE_SLOTS 1024           /* verified bearer tokens remembered (until their exp) */
 #define BERTH_AUTH_ARGON2_MAX 8                   /* concurrent argon2id verifications (64 MiB each) */
 #define BERTH_AUTH_FAIL_SLOTS 4096                /* rate-limit table entries (fixed size) */
 #define BERTH_AUTH_FAIL_WINDOW 300                /* seconds over which failed logins are counted */

@@ -29,6 +29,11 @@ static struct {
         unsigned char key[32];
         time_t expires;
     } cache[BERTH_AUTH_CACHE_SLOTS];
+    struct { /* bearer tokens whose signature was verified: hash of the token -> its claims */
+        unsigned char key[32];
+        json_t *claims;
+        long long exp;
+    } jwts[BERTH_AUTH_JWT_CACHE_SLOTS];
     struct { /* failed logins per (address, user) and per address */
         unsigned char key[16];
         time_t start;
@@ -44,6 +49,15 @@ static const char *kind_name(enum authdb_kind k)
     return k == AUTH_USER ? "user" : k == AUTH_TOKEN ? "token" : "anonymous";
 }
 
+/* Forgets every remembered bearer token (lock held). */
+static void jwt_cache_clear(void)
+{
+    for (size_t i = 0; i < BERTH_AUTH_JWT_CACHE_SLOTS; i++) {
+        json_decref(st.jwts[i].claims);
+        st.jwts[i].claims = NULL;
+    }
+}
+
 /* A copy of the keyring, reloaded when another process (berth token rotate-key) changed the key files. */
 static void keys_get(struct jwt_keyring *out)
 {
@@ -55,6 +69,7 @@ static void keys_get(struct jwt_keyring *out)
         st.keys_checked = now;
         if (m != st.keys_mtime && jwt_keys_load(srv->cfg.data, 0, 0, &kr) == 0) {
             st.keys = kr;
+            jwt_cache_clear(); /* a key may be gone: verify every token again */
             st.keys_mtime = m;
             log_info("auth: reloaded the token-signing keys (%d)", kr.n);
         }
@@ -268,6 +283,48 @@ static struct auth_identity *identity_new(h2o_req_t *req)
     return id;
 }
 
+/*
+ * Remembered bearer tokens.  A client presents the same token on every request of a push or pull; checking its
+ * Ed25519 signature each time would cost more than serving a manifest.  A token whose signature was verified is
+ * remembered by its BLAKE2b hash (keyed with a process secret) until its exp; the subject's existence, revocation
+ * and every authorization are still checked per request.  Slots are direct-mapped; a reload of the keys empties
+ * them.  jansson's reference counts are atomic, and cached claims are never modified.
+ */
+static size_t jwt_cache_key(const struct creds *c, unsigned char key[32])
+{
+    crypto_generichash(key, 32, (const unsigned char *)c->token.base, c->token.len, st.secret, sizeof(st.secret));
+    return ((size_t)key[0] | (size_t)key[1] << 8) % BERTH_AUTH_JWT_CACHE_SLOTS;
+}
+
+static int jwt_cache_get(const struct creds *c, json_t **claims)
+{
+    unsigned char key[32];
+    size_t i = jwt_cache_key(c, key);
+    int hit;
+    pthread_mutex_lock(&st.lock);
+    hit = st.jwts[i].claims != NULL && sodium_memcmp(st.jwts[i].key, key, 32) == 0 &&
+          st.jwts[i].exp > (long long)time(NULL);
+    if (hit)
+        *claims = json_incref(st.jwts[i].claims);
+    pthread_mutex_unlock(&st.lock);
+    return hit;
+}
+
+static void jwt_cache_put(const struct creds *c, json_t *claims)
+{
+    unsigned char key[32];
+    size_t i = jwt_cache_key(c, key);
+    json_t *exp = json_object_get(claims, "exp");
+    if (!json_is_integer(exp))
+        return;
+    pthread_mutex_lock(&st.lock);
+    json_decref(st.jwts[i].claims);
+    memcpy(st.jwts[i].key, key, 32);
+    st.jwts[i].claims = json_incref(claims);
+    st.jwts[i].exp = (long long)json_integer_value(exp);
+    pthread_mutex_unlock(&st.lock);
+}
+
 /* Verifies a bearer token and that its subject still exists.  Returns 0 or BERR_UNAUTHORIZED. */
 static int bearer_verify(const struct creds *c, struct auth_identity *id)
 {
@@ -275,11 +332,14 @@ static int bearer_verify(const struct creds *c, struct auth_identity *id)
     const char *sub, *kind;
     struct db *db = server_db();
     int rc;
-    keys_get(&kr);
-    rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
-    sodium_memzero(&kr, sizeof(kr));
-    if (rc != 0)
-        return rc;
+    if (!jwt_cache_get(c, &id->claims)) {
+        keys_get(&kr);
+        rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
+        sodium_memzero(&kr, sizeof(kr));
+        if (rc != 0)
+            return rc;
+        jwt_cache_put(c, id->claims);
+    }
     sub = json_string_value(json_object_get(id->claims, "sub"));
     kind = json_string_value(json_object_get(id->claims, "berth_kind"));
     id->bearer = 1;
