@@ -15,10 +15,11 @@
     X(BLOB_UPLOAD_INVALID, 400, "BLOB_UPLOAD_INVALID", "blob upload invalid")                                          \
     X(BLOB_UPLOAD_UNKNOWN, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")                              \
     X(DIGEST_INVALID, 400, "DIGEST_INVALID", "provided digest did not match uploaded content")                         \
-    X(MANIFEST_BLOB_UNKNOWN, 404, "MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository")     \
+    X(MANIFEST_BLOB_UNKNOWN, 400, "MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the repository")     \
     X(MANIFEST_INVALID, 400, "MANIFEST_INVALID", "manifest invalid")                                                   \
     X(MANIFEST_TOO_LARGE, 413, "MANIFEST_INVALID", "manifest exceeds the size limit")                                  \
     X(MANIFEST_UNKNOWN, 404, "MANIFEST_UNKNOWN", "manifest unknown")                                                   \
+    X(MANIFEST_CHILD_UNKNOWN, 400, "MANIFEST_UNKNOWN", "index references a manifest unknown to the repository")        \
     X(NAME_INVALID, 400, "NAME_INVALID", "invalid repository name")                                                    \
     X(NAME_UNKNOWN, 404, "NAME_UNKNOWN", "repository name not known to registry")                                      \
     X(TAG_INVALID, 400, "TAG_INVALID", "invalid tag")                                                                  \

@@ -55,8 +55,8 @@ int meta_manifest_get(struct db *db, const char *repo, const char *ref, int by_d
                       meta_alloc_fn alloc, void *alloc_ctx);
 /** write: stores manifest `digest` with its exact bytes and references, and points `tag` (may be NULL) at it, after
  *  checking that every reference exists in `repo`: BERR_MANIFEST_BLOB_UNKNOWN for a missing blob,
- *  BERR_MANIFEST_UNKNOWN for a missing child manifest, BERR_MANIFEST_INVALID for a size mismatch; `detail`
- *  says which. */
+ *  BERR_MANIFEST_CHILD_UNKNOWN (OCI code MANIFEST_UNKNOWN) for a missing child manifest, BERR_MANIFEST_INVALID for a
+ * size mismatch; `detail` says which. */
 int meta_manifest_put(struct db *db, const char *repo, const char *digest, const struct manifest_info *mi,
                       const void *body, size_t len, const char *tag, char *detail, size_t detail_size);
 /** write: deletes manifest `digest` of `repo` and every tag pointing to it.  Returns 0 or BERR_MANIFEST_UNKNOWN. */

@@ -238,8 +238,8 @@ static int check_ref(struct db *db, int64_t repo, const struct manifest_ref *r, 
         return BERR_DB;
     sqlite3_bind_int64(st, 1, repo);
     bind_text(st, 2, r->digest);
-    rc = query_int(db, st, &size, r->is_manifest ? BERR_MANIFEST_UNKNOWN : BERR_MANIFEST_BLOB_UNKNOWN);
-    if (rc == BERR_MANIFEST_UNKNOWN)
+    rc = query_int(db, st, &size, r->is_manifest ? BERR_MANIFEST_CHILD_UNKNOWN : BERR_MANIFEST_BLOB_UNKNOWN);
+    if (rc == BERR_MANIFEST_CHILD_UNKNOWN)
         snprintf(detail, ds, "child manifest %s is not in the repository", r->digest);
     else if (rc == BERR_MANIFEST_BLOB_UNKNOWN)
         snprintf(detail, ds, "blob %s is not in the repository", r->digest);

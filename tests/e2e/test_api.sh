@@ -254,10 +254,10 @@ expect "unknown manifest digest" 404 MANIFEST_UNKNOWN
 # references checked
 sed "s/$d1/$good/" "$T/m1" >"$T/m_missing"
 req PUT /v2/e2e/api/manifests/missing -H "Content-Type: $OCI_M" --data-binary @"$T/m_missing"
-expect "manifest with a missing blob" 404 MANIFEST_BLOB_UNKNOWN
+expect "manifest with a missing blob" 400 MANIFEST_BLOB_UNKNOWN
 printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":10}]}' "$OCI_I" "$OCI_M" "$good" >"$T/i_missing"
 req PUT /v2/e2e/api/manifests/imissing -H "Content-Type: $OCI_I" --data-binary @"$T/i_missing"
-expect "index with a missing child" 404 MANIFEST_UNKNOWN
+expect "index with a missing child" 400 MANIFEST_UNKNOWN
 printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
 	"$OCI_I" "$OCI_M" "$dm1" "$(stat -c %s "$T/m1")" >"$T/i1"
 req PUT /v2/e2e/api/manifests/index -H "Content-Type: $OCI_I" --data-binary @"$T/i1"

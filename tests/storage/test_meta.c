@@ -254,7 +254,7 @@ static void manifest_put_rejects_missing_blob(void)
     CHECK_ERR(meta_manifest_get(db, "a", d, 1, &(struct meta_manifest){0}, NULL, NULL), BERR_MANIFEST_UNKNOWN);
 }
 
-/* An index whose child manifest is not in the repository is MANIFEST_UNKNOWN, naming the child. */
+/* An index whose child manifest is not in the repository is MANIFEST_CHILD_UNKNOWN (OCI MANIFEST_UNKNOWN). */
 static void manifest_put_rejects_missing_child_manifest(void)
 {
     char body[1024], child[BERTH_DIGEST_MAX], missing[BERTH_DIGEST_MAX];
@@ -265,7 +265,7 @@ static void manifest_put_rejects_missing_child_manifest(void)
              "\"size\":%lld},{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":10}]}",
              MT_OCI_INDEX, MT_OCI_MANIFEST, child, sql_int("SELECT size FROM manifests WHERE digest = ?", child),
              MT_OCI_MANIFEST, missing);
-    CHECK_ERR(put("a", body, "multi", NULL), BERR_MANIFEST_UNKNOWN);
+    CHECK_ERR(put("a", body, "multi", NULL), BERR_MANIFEST_CHILD_UNKNOWN);
     CHECK_STR_CONTAINS(detail, missing);
 }
 
