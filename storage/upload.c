@@ -137,6 +137,17 @@ static void *hash_main(void *arg)
     return NULL;
 }
 
+/* Appends in progress in this process: a second hashing thread only pays when a core would otherwise idle. */
+static _Atomic int appending;
+
+static int spare_core(void)
+{
+    static int cores;
+    if (cores == 0)
+        cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return appending < cores;
+}
+
 int upload_append(struct upload *u, const void *data, size_t len)
 {
     struct hash_job h = {.data = data, .len = len};
@@ -144,8 +155,9 @@ int upload_append(struct upload *u, const void *data, size_t len)
     int threaded = 0, rc;
     if (u->fd < 0 || u->hash.md == NULL) /* finished: the file may already be a committed blob */
         return BERR_BLOB_UPLOAD_INVALID;
+    appending++;
     /* a large chunk is hashed on a second thread, into a copy of the hash, while this one writes it */
-    if (len >= UPLOAD_PARALLEL_MIN && digest_ctx_copy(&h.ctx, &u->hash) == 0) {
+    if (len >= UPLOAD_PARALLEL_MIN && spare_core() && digest_ctx_copy(&h.ctx, &u->hash) == 0) {
         threaded = pthread_create(&tid, NULL, hash_main, &h) == 0;
         if (!threaded)
             digest_ctx_free(&h.ctx);
@@ -153,6 +165,7 @@ int upload_append(struct upload *u, const void *data, size_t len)
     rc = write_all(u->fd, data, len, u->size);
     if (threaded)
         pthread_join(tid, NULL);
+    appending--;
     if (rc != 0) {
         digest_ctx_free(&h.ctx);
         /* keep the file equal to what we acknowledged, so the session stays resumable */
