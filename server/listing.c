@@ -23,12 +23,22 @@ struct name_list {
     char seen[BERTH_NAME_MAX + 1];    /* last name read, listed or not */
 };
 
+/* Copies name[0..n) into a BERTH_NAME_MAX + 1 buffer (names and tags are shorter by grammar). */
+static void copy_name(char *dst, const char *name, size_t n)
+{
+    if (n > BERTH_NAME_MAX)
+        n = BERTH_NAME_MAX;
+    memcpy(dst, name, n);
+    dst[n] = '\0';
+}
+
 static int add_name(void *ctx, const char *name)
 {
     struct name_list *l = ctx;
     size_t n = strlen(name);
     h2o_iovec_t dst;
-    snprintf(l->seen, sizeof(l->seen), "%s", name);
+    if (l->filter != NULL)
+        copy_name(l->seen, name, n);
     if (!auth_filter_allows(l->filter, name))
         return 0;
     dst = h2o_buffer_reserve(&l->buf, n + 4);
@@ -40,7 +50,7 @@ static int add_name(void *ctx, const char *name)
     p += n;
     *p++ = '"';
     l->buf->size += (size_t)(p - dst.base);
-    snprintf(l->last, sizeof(l->last), "%s", name);
+    copy_name(l->last, name, n);
     return 0;
 }
 
@@ -75,9 +85,13 @@ static void send_list(h2o_req_t *req, struct name_list *l, const char *head, con
     char *body;
     if (more && n > 0)
         respond_header(req, "link", respond_printf(req, "<%s?n=%d&last=%s>; rel=\"next\"", link_path, n, l->last), 0);
-    body = respond_printf(req, "%s%.*s%s", head, (int)l->buf->size, l->buf->bytes, tail);
+    size_t hl = strlen(head), tl = strlen(tail), len = hl + l->buf->size + tl;
+    body = h2o_mem_alloc_pool(&req->pool, len);
+    memcpy(body, head, hl);
+    memcpy(body + hl, l->buf->bytes, l->buf->size);
+    memcpy(body + hl + l->buf->size, tail, tl);
     h2o_buffer_dispose(&l->buf);
-    respond_body(req, 200, "application/json; charset=utf-8", body, strlen(body), 1);
+    respond_body(req, 200, "application/json; charset=utf-8", body, len, 1);
 }
 
 int listing_tags(h2o_req_t *req, const struct route *rt)
