@@ -32,6 +32,7 @@
     X(DENIED, 403, "DENIED", "requested access to the resource is denied")                                             \
     X(INSUFFICIENT_SCOPE, 401, "DENIED", "requested access to the resource is denied")                                 \
     X(TOO_MANY_REQUESTS, 429, "TOOMANYREQUESTS", "too many requests")                                                  \
+    X(LOGINS_BUSY, 429, "TOOMANYREQUESTS", "too many password checks in progress, retry shortly")                      \
     X(UNSUPPORTED, 400, "UNSUPPORTED", "the operation is unsupported")                                                 \
     X(NOT_FOUND, 404, "NOT_FOUND", "no route matches the request path")                                                \
     X(METHOD_NOT_ALLOWED, 405, "UNSUPPORTED", "method not allowed for this resource")                                  \

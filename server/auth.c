@@ -453,7 +453,7 @@ static int basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *i
         st.argon2_running++;
     pthread_mutex_unlock(&st.lock);
     if (busy)
-        return BERR_BUSY;
+        return BERR_LOGINS_BUSY; /* the client's load, not a server failure: 429, not 503 */
     if ((j = job_new(req, sizeof(*j), basic_run, basic_done)) == NULL) {
         pthread_mutex_lock(&st.lock);
         st.argon2_running--;
@@ -506,7 +506,7 @@ static void reject_creds(h2o_req_t *req, int rc, int bearer)
 {
     if (rc == BERR_TOO_MANY_REQUESTS)
         respond_header(req, "retry-after", "60", 0);
-    if (rc == BERR_BUSY)
+    if (rc == BERR_LOGINS_BUSY)
         respond_header(req, "retry-after", "1", 0);
     if (rc == BERR_UNAUTHORIZED)
         challenge(req, NULL, bearer ? "invalid_token" : NULL, rc);
