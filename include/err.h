@@ -4,7 +4,8 @@
  * Every fallible function returns 0 or a negative BERR_* code.  Only the HTTP dispatcher turns a code into a
  * status line and the protocol's error body; it does so from this table and nowhere else.  The OCI code column
  * is the `code` member of the distribution-spec error body (spec section "Error Codes"); `status` is the HTTP
- * status sent with it.
+ * status sent with it.  The OCI codes are the spec's, plus Distribution's TAG_INVALID, PAGINATION_NUMBER_INVALID,
+ * RANGE_INVALID, UNKNOWN and UNAVAILABLE where the spec has none that fits.
  */
 #ifndef BERTH_ERR_H
 #define BERTH_ERR_H
@@ -34,9 +35,9 @@
     X(TOO_MANY_REQUESTS, 429, "TOOMANYREQUESTS", "too many requests")                                                  \
     X(LOGINS_BUSY, 429, "TOOMANYREQUESTS", "too many password checks in progress, retry shortly")                      \
     X(UNSUPPORTED, 400, "UNSUPPORTED", "the operation is unsupported")                                                 \
-    X(NOT_FOUND, 404, "NOT_FOUND", "no route matches the request path")                                                \
+    X(NOT_FOUND, 404, "UNSUPPORTED", "no route matches the request path")                                              \
     X(METHOD_NOT_ALLOWED, 405, "UNSUPPORTED", "method not allowed for this resource")                                  \
-    X(BAD_REQUEST, 400, "BAD_REQUEST", "malformed request")                                                            \
+    X(BAD_REQUEST, 400, "UNSUPPORTED", "malformed request")                                                            \
     X(NOMEM, 500, "UNKNOWN", "out of memory")                                                                          \
     X(IO, 500, "UNKNOWN", "storage i/o error")                                                                         \
     X(NOSPACE, 507, "UNKNOWN", "no space left on the storage device")                                                  \

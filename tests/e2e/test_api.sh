@@ -51,9 +51,9 @@ req GET /v2/
 expect "GET /v2/" 200
 check_eq "API version header" "registry/2.0" "$(hdr docker-distribution-api-version)"
 req GET /v2/no/such/route
-expect "unknown route" 404 NOT_FOUND
+expect "unknown route" 404 UNSUPPORTED
 req GET /elsewhere
-expect "path outside /v2" 404 NOT_FOUND
+expect "path outside /v2" 404 UNSUPPORTED
 check_eq "error responses carry the API version header" "registry/2.0" "$(hdr docker-distribution-api-version)"
 req PUT /v2/_catalog
 expect "wrong method on catalog" 405 UNSUPPORTED
