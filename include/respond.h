@@ -29,4 +29,10 @@ h2o_iovec_t respond_req_header(h2o_req_t *req, const char *name);
  *  Returns 1 if present, 0 if absent, -1 if too long or malformed. */
 int respond_query(h2o_req_t *req, const char *key, char *out, size_t outlen);
 
+/** Calls `fn(ctx, value)` with the percent-decoded value of every query parameter `key`, in order, decoding into
+ *  `buf` (`buflen` bytes); stops when fn returns non-zero.  Returns 1 if fn stopped it, 0 when all were seen, -1 if
+ *  a value is too long or malformed. */
+int respond_query_each(h2o_req_t *req, const char *key, int (*fn)(void *ctx, const char *value), void *ctx, char *buf,
+                       size_t buflen);
+
 #endif

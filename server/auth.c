@@ -692,46 +692,6 @@ int auth_filter_allows(const struct auth_filter *f, const char *name)
 /* ---- GET /token ---- */
 
 /* Calls `fn` with each percent-decoded value of query parameter `key`; stops at a non-zero return. */
-static int query_each(h2o_req_t *req, const char *key, int (*fn)(void *ctx, const char *v), void *ctx)
-{
-    const char *q, *end;
-    size_t klen = strlen(key);
-    char buf[BERTH_NAME_MAX * 2 + 64];
-    if (req->query_at == SIZE_MAX)
-        return 0;
-    q = req->path.base + req->query_at + 1;
-    end = req->path.base + req->path.len;
-    while (q < end) {
-        const char *pe = memchr(q, '&', (size_t)(end - q));
-        pe = pe != NULL ? pe : end;
-        if ((size_t)(pe - q) > klen && memcmp(q, key, klen) == 0 && q[klen] == '=') {
-            const char *v = q + klen + 1;
-            size_t n = 0;
-            while (v < pe) {
-                int c = (unsigned char)*v++;
-                if (c == '%') {
-                    char hex[3] = {0};
-                    if (pe - v < 2 || !isxdigit((unsigned char)v[0]) || !isxdigit((unsigned char)v[1]))
-                        return BERR_BAD_REQUEST;
-                    memcpy(hex, v, 2);
-                    c = (int)strtol(hex, NULL, 16);
-                    v += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (c == '\0' || n + 1 >= sizeof(buf))
-                    return BERR_BAD_REQUEST;
-                buf[n++] = (char)c;
-            }
-            buf[n] = '\0';
-            if (fn(ctx, buf) != 0)
-                return 0;
-        }
-        q = pe + 1;
-    }
-    return 0;
-}
-
 struct issue {
     h2o_req_t *req;
     struct auth_identity *id;
@@ -790,7 +750,7 @@ static void issue_token(h2o_req_t *req, struct auth_identity *id)
     struct jwt_keyring kr;
     long long now = (long long)time(NULL);
     unsigned char jti[16];
-    char jti64[32], when[32], *tok = NULL, *body;
+    char jti64[32], when[32], *tok = NULL, *body, scope[BERTH_NAME_MAX * 2 + 64];
     json_t *claims;
     struct tm tm;
     time_t t = (time_t)now;
@@ -800,7 +760,7 @@ static void issue_token(h2o_req_t *req, struct auth_identity *id)
         return;
     }
     is.access = json_array();
-    rc = query_each(req, "scope", add_scope, &is);
+    rc = respond_query_each(req, "scope", add_scope, &is, scope, sizeof(scope)) < 0 ? BERR_BAD_REQUEST : 0;
     authdb_grants_free(&is.grants);
     if (rc != 0) {
         json_decref(is.access);

@@ -155,7 +155,8 @@ static int hexval(char c)
     return -1;
 }
 
-int respond_query(h2o_req_t *req, const char *key, char *out, size_t outlen)
+int respond_query_each(h2o_req_t *req, const char *key, int (*fn)(void *ctx, const char *value), void *ctx, char *buf,
+                       size_t buflen)
 {
     const char *q, *end;
     size_t klen = strlen(key);
@@ -180,14 +181,27 @@ int respond_query(h2o_req_t *req, const char *key, char *out, size_t outlen)
                 } else if (c == '+') {
                     c = ' ';
                 }
-                if (c == '\0' || o + 1 >= outlen)
+                if (c == '\0' || o + 1 >= buflen)
                     return -1;
-                out[o++] = c;
+                buf[o++] = c;
             }
-            out[o] = '\0';
-            return 1;
+            buf[o] = '\0';
+            if (fn(ctx, buf) != 0)
+                return 1;
         }
         q = pe + 1;
     }
     return 0;
+}
+
+static int stop_at_first(void *ctx, const char *value)
+{
+    (void)ctx;
+    (void)value;
+    return 1;
+}
+
+int respond_query(h2o_req_t *req, const char *key, char *out, size_t outlen)
+{
+    return respond_query_each(req, key, stop_at_first, NULL, out, outlen);
 }
