@@ -27,7 +27,8 @@
 #define BERTH_UUID_LEN 36                     /* upload session id: canonical UUID text */
 
 /* --- timeouts (seconds) --- */
-#define BERTH_DEFAULT_REQUEST_TIMEOUT 600        /* default: one HTTP/1 request, headers + body, and keep-alive idle */
+/* default: deadline of one HTTP/1 request, headers and whole body (h2o 2.2.5), and the keep-alive idle time */
+#define BERTH_DEFAULT_REQUEST_TIMEOUT 3600
 #define BERTH_DEFAULT_UPLOAD_TIMEOUT (24 * 3600) /* default: an upload session idle this long is removed */
 #define BERTH_SHUTDOWN_GRACE 30                  /* SIGTERM: how long in-flight requests may take to finish */
 #define BERTH_DB_BUSY_TIMEOUT_MS 30000           /* SQLite busy_timeout */

@@ -126,4 +126,17 @@ check "anonymous RSS growth under 64 MiB (was ${growth_mib} MiB)" test "$growth_
 check_eq "2 GiB blob reads back" "sha256:$digest" \
 	"$(curl -s "$R/v2/dur/huge/blobs/sha256:$digest" | sha256sum | sed 's/^/sha256:/; s/ .*//')"
 check "SIGTERM after the large upload" berth_stop
+
+# ---- a client slower than request_timeout is cut off; its session and the server are unharmed ----
+printf 'request_timeout = 2\n' >"$T/short.conf"
+berth_start "$D" --no-auth --config "$T/short.conf"
+R=http://$REGISTRY
+loc=$(curl -sf -X POST -D - -o /dev/null "$R/v2/dur/slow/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
+head -c 2000000 /dev/urandom >"$T/slowbody"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X PATCH --limit-rate 200K --data-binary @"$T/slowbody" "$R$loc" || true)
+check "a body slower than request_timeout is cut off (got $code)" test "$code" != 202
+check_eq "the session is untouched" "0-0" \
+	"$(curl -s -o /dev/null -D - "$R$loc" | tr -d '\r' | awk -F': ' 'tolower($1)=="range"{print $2}')"
+check_eq "the server still serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$R/v2/")"
+check "SIGTERM" berth_stop
 finish
