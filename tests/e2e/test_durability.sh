@@ -54,6 +54,10 @@ kill -TERM "$BERTH_PID"
 wait $cpid || true
 check_eq "upload in flight at SIGTERM completes" 201 "$(cat "$T/slow.code")"
 check "berth exits after SIGTERM" berth_stop
+# pull times are kept in memory and written in batches (and at stop): the GET above was recorded
+check_eq "last pull time recorded for the pulled manifest" 1 \
+	"$(sqlite3 "$D/berth.db" "SELECT count(*) FROM manifests WHERE digest = '$(sha "$T/manifest")' AND last_pulled_at >= pushed_at")"
+check_eq "push time recorded" 1 "$(sqlite3 "$D/berth.db" "SELECT count(*) FROM manifests WHERE pushed_at > 0 AND digest = '$(sha "$T/manifest")'")"
 
 # ---- kill -9 during a large upload ----
 berth_start "$D" --no-auth
