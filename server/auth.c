@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "auth.h"
+#include "auth_internal.h"
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
@@ -44,7 +45,7 @@ static struct {
 static _Thread_local const struct auth_identity *current;
 static const struct auth_identity open_identity = {.id = {.kind = AUTH_ANONYMOUS, .is_admin = 1}};
 
-static const char *kind_name(enum authdb_kind k)
+const char *auth__kind_name(enum authdb_kind k)
 {
     return k == AUTH_USER ? "user" : k == AUTH_TOKEN ? "token" : "anonymous";
 }
@@ -59,7 +60,7 @@ static void jwt_cache_clear(void)
 }
 
 /* A copy of the keyring, reloaded when another process (berth token rotate-key) changed the key files. */
-static void keys_get(struct jwt_keyring *out)
+void auth__keys_get(struct jwt_keyring *out)
 {
     time_t now = time(NULL);
     pthread_mutex_lock(&st.lock);
@@ -209,17 +210,7 @@ static void cache_put(const unsigned char key[32])
 
 /* ---- credentials ---- */
 
-enum cred_kind { CRED_NONE, CRED_BASIC, CRED_BEARER, CRED_MALFORMED };
-
-struct creds {
-    enum cred_kind kind;
-    char user[BERTH_AUTH_NAME_MAX + 2];
-    char pass[BERTH_AUTH_PASSWORD_MAX + 1];
-    size_t plen;
-    h2o_iovec_t token;
-};
-
-static void creds_clear(struct creds *c)
+void auth__creds_clear(struct creds *c)
 {
     sodium_memzero(c->pass, sizeof(c->pass));
 }
@@ -234,7 +225,7 @@ static int scheme_is(h2o_iovec_t v, const char *scheme, size_t *off)
     return 1;
 }
 
-static void creds_parse(h2o_req_t *req, struct creds *c)
+void auth__creds_parse(h2o_req_t *req, struct creds *c)
 {
     h2o_iovec_t v = respond_req_header(req, "authorization");
     unsigned char buf[BERTH_AUTH_NAME_MAX + BERTH_AUTH_PASSWORD_MAX + 4];
@@ -276,7 +267,7 @@ static void release_claims(void *p)
     json_decref(id->claims);
 }
 
-static struct auth_identity *identity_new(h2o_req_t *req)
+struct auth_identity *auth__identity_new(h2o_req_t *req)
 {
     struct auth_identity *id = h2o_mem_alloc_shared(&req->pool, sizeof(*id), release_claims);
     memset(id, 0, sizeof(*id));
@@ -333,7 +324,7 @@ static int bearer_verify(const struct creds *c, struct auth_identity *id)
     struct db *db = server_db();
     int rc;
     if (!jwt_cache_get(c, &id->claims)) {
-        keys_get(&kr);
+        auth__keys_get(&kr);
         rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
         sodium_memzero(&kr, sizeof(kr));
         if (rc != 0)
@@ -363,9 +354,6 @@ static int bearer_verify(const struct creds *c, struct auth_identity *id)
 }
 
 /* ---- Basic: passwords on the worker pool ---- */
-
-/* Called on the loop once Basic credentials were checked: `rc` 0 (id filled) or a BERR code. */
-typedef void (*basic_cont_fn)(h2o_req_t *req, struct auth_identity *id, int rc, void *arg);
 
 struct basic_job {
     struct job super;
@@ -405,7 +393,7 @@ static void basic_done(struct job *job, h2o_req_t *req)
 /* Checks Basic credentials `c`: robot tokens and remembered passwords at once (returns 0 or a BERR code), other
  * passwords on the worker pool (returns 1; `cont` runs later).  The ECR seam: user "AWS" will verify an ECR
  * authorization token here. */
-static int basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
+int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
 {
     struct db *db = server_db();
     struct authdb_user u;
@@ -502,7 +490,7 @@ static void challenge(h2o_req_t *req, const char *scope, const char *error, int 
 }
 
 /* Answers a failed credential check (`rc`). */
-static void reject_creds(h2o_req_t *req, int rc, int bearer)
+void auth__reject_creds(h2o_req_t *req, int rc, int bearer)
 {
     if (rc == BERR_TOO_MANY_REQUESTS)
         respond_header(req, "retry-after", "60", 0);
@@ -572,7 +560,7 @@ static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
         return run_as(req, rt, next, id);
     authdb_actions_format(need == AUTH_PUSH ? AUTH_PULL | AUTH_PUSH : need, acts, sizeof(acts));
     /* without credentials this is usually the first step of a login: logged, but not as a warning */
-    log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': %s on repository %s", kind_name(id->id.kind),
+    log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': %s on repository %s", auth__kind_name(id->id.kind),
             id->id.name,
             need == AUTH_PULL   ? "pull"
             : need == AUTH_PUSH ? "push"
@@ -597,7 +585,7 @@ static void after_basic(h2o_req_t *req, struct auth_identity *id, int rc, void *
 {
     struct pending *p = arg;
     if (rc != 0) {
-        reject_creds(req, rc, 0);
+        auth__reject_creds(req, rc, 0);
         return;
     }
     if ((rc = decide(req, &p->rt, p->next, id, 1)) != 0)
@@ -612,8 +600,8 @@ int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next)
     int rc;
     if (srv->cfg.no_auth)
         return run_as(req, rt, next, &open_identity);
-    creds_parse(req, &c);
-    id = identity_new(req);
+    auth__creds_parse(req, &c);
+    id = auth__identity_new(req);
     switch (c.kind) {
     case CRED_NONE:
         return decide(req, rt, next, id, 0);
@@ -621,7 +609,7 @@ int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next)
         if ((rc = bearer_verify(&c, id)) != 0) {
             log_warn("auth: denied an invalid bearer token (%s %s)", rt->kind == ROUTE_BASE ? "/v2/" : "repository",
                      rt->name);
-            reject_creds(req, rc, 1);
+            auth__reject_creds(req, rc, 1);
             return 0;
         }
         return decide(req, rt, next, id, 1);
@@ -629,17 +617,17 @@ int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next)
         p = h2o_mem_alloc_pool(&req->pool, sizeof(*p));
         p->rt = *rt;
         p->next = next;
-        rc = basic_verify(req, &c, id, after_basic, p);
-        creds_clear(&c);
+        rc = auth__basic_verify(req, &c, id, after_basic, p);
+        auth__creds_clear(&c);
         if (rc == 1)
             return 0;
         if (rc != 0) {
-            reject_creds(req, rc, 0);
+            auth__reject_creds(req, rc, 0);
             return 0;
         }
         return decide(req, rt, next, id, 1);
     default:
-        reject_creds(req, BERR_UNAUTHORIZED, 0);
+        auth__reject_creds(req, BERR_UNAUTHORIZED, 0);
         return 0;
     }
 }
@@ -657,8 +645,9 @@ int auth_can(const char *repo, unsigned actions)
     if (current != NULL && (allowed_actions(current, repo) & actions) == actions)
         return 1;
     authdb_actions_format(actions, acts, sizeof(acts));
-    log_warn("auth: denied %s '%s': %s on repository %s", current != NULL ? kind_name(current->id.kind) : "unknown",
-             current != NULL ? current->id.name : "", acts, repo);
+    log_warn("auth: denied %s '%s': %s on repository %s",
+             current != NULL ? auth__kind_name(current->id.kind) : "unknown", current != NULL ? current->id.name : "",
+             acts, repo);
     return 0;
 }
 
@@ -687,147 +676,6 @@ struct auth_filter *auth_catalog_filter(h2o_req_t *req)
 int auth_filter_allows(const struct auth_filter *f, const char *name)
 {
     return f == NULL || (authdb_grants_actions(&f->g, name) & AUTH_PULL) != 0;
-}
-
-/* ---- GET /token ---- */
-
-/* Calls `fn` with each percent-decoded value of query parameter `key`; stops at a non-zero return. */
-struct issue {
-    h2o_req_t *req;
-    struct auth_identity *id;
-    struct authdb_grants grants;
-    json_t *access;
-    int scopes;
-};
-
-/* Adds the granted part of one scope "repository:NAME:ACTIONS" (several may be space-separated). */
-static int add_scope(void *ctx, const char *v)
-{
-    struct issue *is = ctx;
-    char s[BERTH_NAME_MAX * 2 + 64], *save = NULL, *tok;
-    snprintf(s, sizeof(s), "%s", v);
-    for (tok = strtok_r(s, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        char *c1 = strchr(tok, ':'), *c2 = strrchr(tok, ':'), acts[AUTH_ACTIONS_STR_MAX];
-        unsigned want, have;
-        json_t *list;
-        if (++is->scopes > BERTH_AUTH_SCOPES_MAX)
-            return 1;
-        if (c1 == NULL || c2 == c1)
-            continue;
-        *c1 = *c2 = '\0';
-        if (strcmp(tok, "registry") == 0 && strcmp(c1 + 1, "catalog") == 0 && is->id->id.kind != AUTH_ANONYMOUS) {
-            json_array_append_new(
-                is->access, json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", "catalog", "actions", "*"));
-            continue;
-        }
-        if (strcmp(tok, "repository") != 0 || names_repo_valid(c1 + 1, strlen(c1 + 1)) != 0 ||
-            authdb_actions_parse(c2 + 1, &want) != 0)
-            continue;
-        have = want & authdb_grants_actions(&is->grants, c1 + 1);
-        if (have != (want & AUTH_ALL)) {
-            authdb_actions_format(want & ~have, acts, sizeof(acts));
-            log_warn("auth: denied %s '%s': %s on repository %s (token request)", kind_name(is->id->id.kind),
-                     is->id->id.name, acts, c1 + 1);
-        }
-        if (have == 0)
-            continue;
-        list = json_array();
-        for (unsigned b = AUTH_PULL; b <= AUTH_DELETE; b <<= 1)
-            if (have & b) {
-                authdb_actions_format(b, acts, sizeof(acts));
-                json_array_append_new(list, json_string(acts));
-            }
-        json_array_append_new(is->access,
-                              json_pack("{s:s, s:s, s:o}", "type", "repository", "name", c1 + 1, "actions", list));
-    }
-    return 0;
-}
-
-static void issue_token(h2o_req_t *req, struct auth_identity *id)
-{
-    struct issue is = {.req = req, .id = id};
-    struct db *db = server_db();
-    struct jwt_keyring kr;
-    long long now = (long long)time(NULL);
-    unsigned char jti[16];
-    char jti64[32], when[32], *tok = NULL, *body, scope[BERTH_NAME_MAX * 2 + 64];
-    json_t *claims;
-    struct tm tm;
-    time_t t = (time_t)now;
-    int rc;
-    if (db == NULL || authdb_grants_load(db, &id->id, &is.grants) != 0) {
-        respond_error(req, BERR_DB, NULL);
-        return;
-    }
-    is.access = json_array();
-    rc = respond_query_each(req, "scope", add_scope, &is, scope, sizeof(scope)) < 0 ? BERR_BAD_REQUEST : 0;
-    authdb_grants_free(&is.grants);
-    if (rc != 0) {
-        json_decref(is.access);
-        respond_error(req, rc, "malformed scope");
-        return;
-    }
-    randombytes_buf(jti, sizeof(jti));
-    jwt_b64_encode(jti, sizeof(jti), jti64, sizeof(jti64));
-    claims =
-        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "iss", BERTH_AUTH_ISSUER, "sub", id->id.name, "aud",
-                  srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl), "nbf", (json_int_t)now,
-                  "iat", (json_int_t)now, "jti", jti64, "berth_kind", kind_name(id->id.kind), "access", is.access);
-    keys_get(&kr);
-    rc = claims != NULL ? jwt_sign(&kr, claims, &tok) : BERR_NOMEM;
-    sodium_memzero(&kr, sizeof(kr));
-    json_decref(claims);
-    if (rc != 0) {
-        respond_error(req, rc, NULL);
-        return;
-    }
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    body = respond_printf(req, "{\"token\":\"%s\",\"access_token\":\"%s\",\"expires_in\":%d,\"issued_at\":\"%s\"}\n",
-                          tok, tok, srv->cfg.auth_token_ttl, when);
-    free(tok);
-    respond_header(req, "cache-control", "no-store", 0);
-    respond_body(req, 200, "application/json", body, strlen(body), 1);
-}
-
-static void token_after_basic(h2o_req_t *req, struct auth_identity *id, int rc, void *arg)
-{
-    (void)arg;
-    if (rc != 0)
-        reject_creds(req, rc, 0);
-    else
-        issue_token(req, id);
-}
-
-int auth_token(h2o_req_t *req, const struct route *rt)
-{
-    struct creds c;
-    struct auth_identity *id;
-    char service[sizeof(srv->cfg.auth_service)];
-    int rc;
-    (void)rt;
-    if (srv->cfg.no_auth)
-        return BERR_NOT_FOUND;
-    rc = respond_query(req, "service", service, sizeof(service));
-    if (rc < 0 || (rc == 1 && strcmp(service, srv->cfg.auth_service) != 0))
-        return BERR_BAD_REQUEST;
-    creds_parse(req, &c);
-    id = identity_new(req);
-    if (c.kind == CRED_NONE) {
-        issue_token(req, id);
-        return 0;
-    }
-    if (c.kind != CRED_BASIC) {
-        reject_creds(req, BERR_UNAUTHORIZED, 0);
-        return 0;
-    }
-    rc = basic_verify(req, &c, id, token_after_basic, NULL);
-    creds_clear(&c);
-    if (rc == 0)
-        issue_token(req, id);
-    else if (rc != 1)
-        reject_creds(req, rc, 0);
-    return 0;
 }
 
 /* ---- start ---- */

@@ -1,0 +1,39 @@
+/*
+ * auth_internal.h - what server/auth.c shares with server/token.c (the token endpoint), and nothing else.
+ * Functions named auth__* are internal to these two files (libuv style); auth.h is the public face.
+ */
+#ifndef BERTH_AUTH_INTERNAL_H
+#define BERTH_AUTH_INTERNAL_H
+
+#include "auth.h"
+#include "jwt.h"
+
+enum cred_kind { CRED_NONE, CRED_BASIC, CRED_BEARER, CRED_MALFORMED };
+
+struct creds {
+    enum cred_kind kind;
+    char user[BERTH_AUTH_NAME_MAX + 2];
+    char pass[BERTH_AUTH_PASSWORD_MAX + 1];
+    size_t plen;
+    h2o_iovec_t token;
+};
+
+/* Called on the loop once Basic credentials were checked: `rc` 0 (id filled) or a BERR code. */
+typedef void (*basic_cont_fn)(h2o_req_t *req, struct auth_identity *id, int rc, void *arg);
+
+/** "user", "token" or "anonymous". */
+const char *auth__kind_name(enum authdb_kind k);
+/** A copy of the signing keyring, reloaded when another process rotated the key files. */
+void auth__keys_get(struct jwt_keyring *out);
+/** Reads the Authorization header of `req` into `c` (wipe it with auth__creds_clear). */
+void auth__creds_parse(h2o_req_t *req, struct creds *c);
+/** Wipes the password or secret in `c`. */
+void auth__creds_clear(struct creds *c);
+/** A zeroed identity in the request pool; its claims are released with the request. */
+struct auth_identity *auth__identity_new(h2o_req_t *req);
+/** Checks Basic credentials: 0 or a BERR code now, or 1 when `cont` will run later (a password on the pool). */
+int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg);
+/** Answers a failed credential check `rc` (401 with a challenge, 429 with Retry-After, or the error). */
+void auth__reject_creds(h2o_req_t *req, int rc, int bearer);
+
+#endif

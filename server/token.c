@@ -1,0 +1,149 @@
+/* token.c - GET /token: the token endpoint of the distribution token spec (see auth.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include "auth_internal.h"
+#include "err.h"
+#include "log.h"
+#include "names.h"
+#include "respond.h"
+
+struct issue {
+    h2o_req_t *req;
+    struct auth_identity *id;
+    struct authdb_grants grants;
+    json_t *access;
+    int scopes;
+};
+
+/* Adds the granted part of one scope "repository:NAME:ACTIONS" (several may be space-separated). */
+static int add_scope(void *ctx, const char *v)
+{
+    struct issue *is = ctx;
+    char s[BERTH_NAME_MAX * 2 + 64], *save = NULL, *tok;
+    snprintf(s, sizeof(s), "%s", v);
+    for (tok = strtok_r(s, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+        char *c1 = strchr(tok, ':'), *c2 = strrchr(tok, ':'), acts[AUTH_ACTIONS_STR_MAX];
+        unsigned want, have;
+        json_t *list;
+        if (++is->scopes > BERTH_AUTH_SCOPES_MAX)
+            return 1;
+        if (c1 == NULL || c2 == c1)
+            continue;
+        *c1 = *c2 = '\0';
+        if (strcmp(tok, "registry") == 0 && strcmp(c1 + 1, "catalog") == 0 && is->id->id.kind != AUTH_ANONYMOUS) {
+            json_array_append_new(
+                is->access, json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", "catalog", "actions", "*"));
+            continue;
+        }
+        if (strcmp(tok, "repository") != 0 || names_repo_valid(c1 + 1, strlen(c1 + 1)) != 0 ||
+            authdb_actions_parse(c2 + 1, &want) != 0)
+            continue;
+        have = want & authdb_grants_actions(&is->grants, c1 + 1);
+        if (have != (want & AUTH_ALL)) {
+            authdb_actions_format(want & ~have, acts, sizeof(acts));
+            log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
+                     is->id->id.name, acts, c1 + 1);
+        }
+        if (have == 0)
+            continue;
+        list = json_array();
+        for (unsigned b = AUTH_PULL; b <= AUTH_DELETE; b <<= 1)
+            if (have & b) {
+                authdb_actions_format(b, acts, sizeof(acts));
+                json_array_append_new(list, json_string(acts));
+            }
+        json_array_append_new(is->access,
+                              json_pack("{s:s, s:s, s:o}", "type", "repository", "name", c1 + 1, "actions", list));
+    }
+    return 0;
+}
+
+static void issue_token(h2o_req_t *req, struct auth_identity *id)
+{
+    struct issue is = {.req = req, .id = id};
+    struct db *db = server_db();
+    struct jwt_keyring kr;
+    long long now = (long long)time(NULL);
+    unsigned char jti[16];
+    char jti64[32], when[32], *tok = NULL, *body, scope[BERTH_NAME_MAX * 2 + 64];
+    json_t *claims;
+    struct tm tm;
+    time_t t = (time_t)now;
+    int rc;
+    if (db == NULL || authdb_grants_load(db, &id->id, &is.grants) != 0) {
+        respond_error(req, BERR_DB, NULL);
+        return;
+    }
+    is.access = json_array();
+    rc = respond_query_each(req, "scope", add_scope, &is, scope, sizeof(scope)) < 0 ? BERR_BAD_REQUEST : 0;
+    authdb_grants_free(&is.grants);
+    if (rc != 0) {
+        json_decref(is.access);
+        respond_error(req, rc, "malformed scope");
+        return;
+    }
+    randombytes_buf(jti, sizeof(jti));
+    jwt_b64_encode(jti, sizeof(jti), jti64, sizeof(jti64));
+    claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "iss", BERTH_AUTH_ISSUER, "sub", id->id.name,
+                       "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl), "nbf",
+                       (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
+                       auth__kind_name(id->id.kind), "access", is.access);
+    auth__keys_get(&kr);
+    rc = claims != NULL ? jwt_sign(&kr, claims, &tok) : BERR_NOMEM;
+    sodium_memzero(&kr, sizeof(kr));
+    json_decref(claims);
+    if (rc != 0) {
+        respond_error(req, rc, NULL);
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    body = respond_printf(req, "{\"token\":\"%s\",\"access_token\":\"%s\",\"expires_in\":%d,\"issued_at\":\"%s\"}\n",
+                          tok, tok, srv->cfg.auth_token_ttl, when);
+    free(tok);
+    respond_header(req, "cache-control", "no-store", 0);
+    respond_body(req, 200, "application/json", body, strlen(body), 1);
+}
+
+static void token_after_basic(h2o_req_t *req, struct auth_identity *id, int rc, void *arg)
+{
+    (void)arg;
+    if (rc != 0)
+        auth__reject_creds(req, rc, 0);
+    else
+        issue_token(req, id);
+}
+
+int auth_token(h2o_req_t *req, const struct route *rt)
+{
+    struct creds c;
+    struct auth_identity *id;
+    char service[sizeof(srv->cfg.auth_service)];
+    int rc;
+    (void)rt;
+    if (srv->cfg.no_auth)
+        return BERR_NOT_FOUND;
+    rc = respond_query(req, "service", service, sizeof(service));
+    if (rc < 0 || (rc == 1 && strcmp(service, srv->cfg.auth_service) != 0))
+        return BERR_BAD_REQUEST;
+    auth__creds_parse(req, &c);
+    id = auth__identity_new(req);
+    if (c.kind == CRED_NONE) {
+        issue_token(req, id);
+        return 0;
+    }
+    if (c.kind != CRED_BASIC) {
+        auth__reject_creds(req, BERR_UNAUTHORIZED, 0);
+        return 0;
+    }
+    rc = auth__basic_verify(req, &c, id, token_after_basic, NULL);
+    auth__creds_clear(&c);
+    if (rc == 0)
+        issue_token(req, id);
+    else if (rc != 1)
+        auth__reject_creds(req, rc, 0);
+    return 0;
+}
