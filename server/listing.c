@@ -88,7 +88,8 @@ static void send_list(h2o_req_t *req, struct name_list *l, const char *head, con
     size_t hl = strlen(head), tl = strlen(tail), len = hl + l->buf->size + tl;
     body = h2o_mem_alloc_pool(&req->pool, len);
     memcpy(body, head, hl);
-    memcpy(body + hl, l->buf->bytes, l->buf->size);
+    if (l->buf->size > 0) /* an empty buffer has no bytes pointer */
+        memcpy(body + hl, l->buf->bytes, l->buf->size);
     memcpy(body + hl + l->buf->size, tail, tl);
     h2o_buffer_dispose(&l->buf);
     respond_body(req, 200, "application/json; charset=utf-8", body, len, 1);
