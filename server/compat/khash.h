@@ -15,8 +15,8 @@
 typedef unsigned int khint_t;
 typedef khint_t khiter_t;
 
-#define KHASH_MAP_INIT_INT64(name, vtype)                                                                          \
-    typedef struct kh_##name##_s kh_##name##_t;                                                                    \
+#define KHASH_MAP_INIT_INT64(name, vtype)                                                                              \
+    typedef struct kh_##name##_s kh_##name##_t;                                                                        \
     khint_t kh_get_##name(const kh_##name##_t *h, int64_t key);
 #define khash_t(name) kh_##name##_t
 #define kh_get(name, h, k) kh_get_##name(h, k)

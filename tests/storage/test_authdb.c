@@ -3,24 +3,8 @@
 #include <sodium.h>
 #include "authdb.h"
 #include "check.h"
+#include "dbfix.h"
 #include "db.h"
-
-static char dir[256];
-static struct db *db;
-
-static int setup(void)
-{
-    if (check_tmpdir(dir, sizeof(dir)) != 0)
-        return -1;
-    return db_open(dir, &db);
-}
-
-static void teardown(void)
-{
-    db_close(db);
-    db = NULL;
-    check_rmtree(dir);
-}
 
 static struct authdb_identity ident(enum authdb_kind kind, const char *name)
 {
@@ -118,7 +102,7 @@ int main(int argc, char **argv)
     };
     if (sodium_init() < 0)
         return 1;
-    check_before_each = setup;
-    check_after_each = teardown;
+    check_before_each = dbfix_setup;
+    check_after_each = dbfix_teardown;
     return check_run(tests, CHECK_COUNT(tests), argc, argv);
 }

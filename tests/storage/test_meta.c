@@ -1,6 +1,7 @@
 /* test_meta.c - db.h and meta.h against a real SQLite database in a fresh temp dir per test. */
 #include <stdlib.h>
 #include "check.h"
+#include "dbfix.h"
 #include "db.h"
 #include "digest.h"
 #include "log.h"
@@ -10,22 +11,7 @@
 #define CFG_MT "application/vnd.oci.image.config.v1+json"
 #define LAYER_MT "application/vnd.oci.image.layer.v1.tar+gzip"
 
-static char dir[256], detail[512];
-static struct db *db;
-
-static int setup(void)
-{
-    if (check_tmpdir(dir, sizeof(dir)) != 0)
-        return -1;
-    return db_open(dir, &db);
-}
-
-static void teardown(void)
-{
-    db_close(db);
-    db = NULL;
-    check_rmtree(dir);
-}
+static char detail[512];
 
 /* Runs one SQL query returning a single integer on the test's connection (for what meta.h does not expose). */
 static long long sql_int(const char *sql, const char *arg)
@@ -611,8 +597,8 @@ int main(int argc, char **argv)
         CHECK_TEST(upload_rows_add_find_del),
         CHECK_TEST(manifest_pulled_only_moves_forward),
     };
-    check_before_each = setup;
-    check_after_each = teardown;
+    check_before_each = dbfix_setup;
+    check_after_each = dbfix_teardown;
     log_set_level(LOG_ERROR);
     return check_run(tests, CHECK_COUNT(tests), argc, argv);
 }
