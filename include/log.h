@@ -1,5 +1,5 @@
 /*
- * log.h - leveled logging to stderr (and the access log to its own file).
+ * log.h - leveled logging to stderr.  The access log is h2o's own (combined format), configured in http.c.
  *
  * Lines are written whole with one write(2), so threads never interleave inside a line.  Secrets are never passed
  * to these functions: log the user name, never a password or token.
@@ -13,10 +13,6 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 void log_set_level(enum log_level lvl);
 /** Parses "error" / "warn" / "info" / "debug"; returns -1 if unknown. */
 int log_parse_level(const char *s);
-/** Opens (append) the access log; "-" means stderr, NULL disables.  Returns 0 or -1. */
-int log_open_access(const char *path);
-/** Writes one access-log line (already formatted, without newline). */
-void log_access(const char *line, int len);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -1,4 +1,4 @@
-/* log.c - whole-line, thread-safe logging to stderr and an optional access-log file. */
+/* log.c - whole-line, thread-safe logging to stderr (the access log is h2o's, set up in http.c). */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +8,6 @@
 #include "log.h"
 
 static enum log_level level = LOG_INFO;
-static int access_fd = -1;
 
 void log_set_level(enum log_level lvl)
 {
@@ -24,20 +23,6 @@ int log_parse_level(const char *s)
     return -1;
 }
 
-int log_open_access(const char *path)
-{
-    if (path == NULL || path[0] == '\0') {
-        access_fd = -1;
-        return 0;
-    }
-    if (strcmp(path, "-") == 0) {
-        access_fd = 2;
-        return 0;
-    }
-    access_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    return access_fd >= 0 ? 0 : -1;
-}
-
 static void write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
@@ -47,18 +32,6 @@ static void write_all(int fd, const char *buf, size_t len)
         buf += n;
         len -= (size_t)n;
     }
-}
-
-void log_access(const char *line, int len)
-{
-    char buf[4096];
-    if (access_fd < 0 || len < 0)
-        return;
-    if ((size_t)len > sizeof(buf) - 1)
-        len = sizeof(buf) - 1;
-    memcpy(buf, line, (size_t)len);
-    buf[len] = '\n';
-    write_all(access_fd, buf, (size_t)len + 1);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
