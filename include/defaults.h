@@ -23,7 +23,6 @@
 #define BERTH_DEFAULT_MAX_MANIFEST (4u << 20) /* default manifest size cap: 4 MiB */
 #define BERTH_DEFAULT_MAX_BLOB (64ull << 30)  /* default blob size cap: 64 GiB */
 #define BERTH_MANIFEST_REFS_MAX 100000        /* most descriptors one manifest may reference */
-#define BERTH_ACCEPT_VALUES_MAX 64            /* most media types read from Accept headers */
 #define BERTH_UUID_LEN 36                     /* upload session id: canonical UUID text */
 
 /* --- timeouts (seconds) --- */
@@ -48,7 +47,6 @@
 #define BERTH_AUTH_ISSUER "berth"                 /* the JWTs' issuer */
 #define BERTH_AUTH_NAME_MAX 64                    /* user and robot-token names */
 #define BERTH_AUTH_PASSWORD_MAX 256               /* longest password or token secret accepted */
-#define BERTH_AUTH_HEADER_MAX 16384               /* longest Authorization header read */
 #define BERTH_AUTH_SCOPES_MAX 16                  /* scopes honored in one token request */
 #define BERTH_AUTH_GRANTS_MAX 4096                /* grants read for one identity */
 #define BERTH_AUTH_REALM_MAX 512                  /* the realm URL in WWW-Authenticate */

@@ -470,8 +470,9 @@ static const char *realm(h2o_req_t *req)
     h2o_iovec_t a = req->authority;
     if (srv->cfg.auth_realm[0] != '\0')
         return srv->cfg.auth_realm;
+    /* the Host header is echoed into a header: only printable, quote-free and bounded */
     for (size_t i = 0; i < a.len; i++)
-        if (a.base[i] == '"' || a.base[i] == '\\' || (unsigned char)a.base[i] < 0x21)
+        if (a.base[i] == '"' || a.base[i] == '\\' || (unsigned char)a.base[i] < 0x21 || a.len > BERTH_AUTH_REALM_MAX)
             a = h2o_iovec_init(srv->cfg.listen, strlen(srv->cfg.listen));
     return respond_printf(req, "%.*s://%.*s/token", (int)req->scheme->name.len, req->scheme->name.base, (int)a.len,
                           a.base);
