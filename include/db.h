@@ -41,6 +41,9 @@ void db_rollback(struct db *db);
 /** Runs one SQL statement without results.  Returns 0 or BERR_DB. */
 int db_exec(struct db *db, const char *sql);
 
+/** Logs the connection's last SQLite error and returns BERR_DB (for `return db_error(db);`). */
+int db_error(struct db *db);
+
 /** Seconds since the epoch, the one clock metadata uses. */
 long long db_now(void);
 

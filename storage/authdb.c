@@ -167,12 +167,6 @@ static void secret_hash(const char *secret, size_t len, unsigned char out[32])
 
 /* ---- helpers ---- */
 
-static int sql_error(struct db *db)
-{
-    log_error("sqlite: %s", sqlite3_errmsg(db->h));
-    return BERR_DB;
-}
-
 /* Runs a one-shot statement (CLI paths) with text/int bindings given as "t"/"i" in `types`. */
 static int exec_bound(struct db *db, const char *sql, const char *types, ...)
 {
@@ -180,7 +174,7 @@ static int exec_bound(struct db *db, const char *sql, const char *types, ...)
     va_list ap;
     int rc;
     if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_error(db);
+        return db_error(db);
     va_start(ap, types);
     for (int i = 0; types[i] != '\0'; i++) {
         if (types[i] == 't')
@@ -192,7 +186,7 @@ static int exec_bound(struct db *db, const char *sql, const char *types, ...)
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return sql_error(db);
+        return db_error(db);
     return sqlite3_changes(db->h) > 0 ? 0 : BERR_NOT_FOUND;
 }
 
@@ -256,7 +250,7 @@ int authdb_user_get(struct db *db, const char *name, struct authdb_user *out)
     if (rc == SQLITE_ROW)
         user_row(st, out);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : sql_error(db);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 int authdb_users_each(struct db *db, authdb_user_cb cb, void *ctx)
@@ -265,7 +259,7 @@ int authdb_users_each(struct db *db, authdb_user_cb cb, void *ctx)
     int rc;
     if (sqlite3_prepare_v2(db->h, "SELECT name, pwhash, is_admin, created_at FROM users ORDER BY name", -1, &st,
                            NULL) != SQLITE_OK)
-        return sql_error(db);
+        return db_error(db);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct authdb_user u;
         user_row(st, &u);
@@ -273,7 +267,7 @@ int authdb_users_each(struct db *db, authdb_user_cb cb, void *ctx)
             break;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_error(db);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 int authdb_user_count(struct db *db)
@@ -281,7 +275,7 @@ int authdb_user_count(struct db *db)
     sqlite3_stmt *st;
     int n = BERR_DB;
     if (sqlite3_prepare_v2(db->h, "SELECT count(*) FROM users", -1, &st, NULL) != SQLITE_OK)
-        return sql_error(db);
+        return db_error(db);
     if (sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -307,14 +301,14 @@ int authdb_token_create(struct db *db, const char *name, long long ttl, char sec
     exec_bound(db, "DELETE FROM tokens WHERE name = ? AND revoked_at IS NOT NULL", "t", name);
     if (sqlite3_prepare_v2(db->h, "INSERT INTO tokens (name, secret_hash, created_at, expires_at) VALUES (?,?,?,?)", -1,
                            &st, NULL) != SQLITE_OK)
-        return sql_error(db);
+        return db_error(db);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, ttl > 0 ? now + ttl : 0);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sql_error(db);
+    return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 int authdb_token_revoke(struct db *db, const char *name)
@@ -351,7 +345,7 @@ int authdb_token_get(struct db *db, const char *name, struct authdb_token *out)
     if (rc == SQLITE_ROW)
         token_row(st, out);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : sql_error(db);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 int authdb_token_verify(const struct authdb_token *t, const char *secret, size_t len, long long now)
@@ -373,7 +367,7 @@ int authdb_tokens_each(struct db *db, authdb_token_cb cb, void *ctx)
                            "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0) FROM tokens "
                            "ORDER BY name, created_at",
                            -1, &st, NULL) != SQLITE_OK)
-        return sql_error(db);
+        return db_error(db);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct authdb_token t;
         token_row(st, &t);
@@ -381,7 +375,7 @@ int authdb_tokens_each(struct db *db, authdb_token_cb cb, void *ctx)
             break;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_error(db);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 /* ---- grants ---- */
@@ -427,7 +421,7 @@ int authdb_grants_each(struct db *db, const struct authdb_identity *subject, aut
                                       : "SELECT subject_kind, subject, pattern, actions FROM grants "
                                         "ORDER BY subject_kind, subject, pattern";
     if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
-        return sql_error(db);
+        return db_error(db);
     if (subject != NULL) {
         sqlite3_bind_int(st, 1, (int)subject->kind);
         sqlite3_bind_text(st, 2, subject->name, -1, SQLITE_STATIC);
@@ -442,7 +436,7 @@ int authdb_grants_each(struct db *db, const struct authdb_identity *subject, aut
             break;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_error(db);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 int authdb_grants_load(struct db *db, const struct authdb_identity *id, struct authdb_grants *out)
@@ -487,7 +481,7 @@ int authdb_grants_load(struct db *db, const struct authdb_identity *id, struct a
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         authdb_grants_free(out);
-        return sql_error(db);
+        return db_error(db);
     }
     return 0;
 }

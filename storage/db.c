@@ -94,6 +94,12 @@ long long db_now(void)
     return (long long)time(NULL);
 }
 
+int db_error(struct db *db)
+{
+    log_error("sqlite: %s", sqlite3_errmsg(db->h));
+    return BERR_DB;
+}
+
 int db_exec(struct db *db, const char *sql)
 {
     char *msg = NULL;

@@ -35,18 +35,12 @@ enum {
     S_UPLOADS_ALL,
 };
 
-static int sql_error(struct db *db)
-{
-    log_error("sqlite: %s", sqlite3_errmsg(db->h));
-    return BERR_DB;
-}
-
 /* Steps a statement that returns no rows, then resets it. */
 static int step_done(struct db *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : sql_error(db);
+    return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -68,7 +62,7 @@ static int repo_id(struct db *db, const char *name, int64_t *id)
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : sql_error(db));
+    return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db));
 }
 
 int meta_repo_ensure(struct db *db, const char *name, int64_t *id)
@@ -95,7 +89,7 @@ static int query_int(struct db *db, sqlite3_stmt *st, int64_t *out, int missing)
     if (rc == SQLITE_ROW && out != NULL)
         *out = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? missing : sql_error(db));
+    return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? missing : db_error(db));
 }
 
 int meta_blob_stat(struct db *db, const char *repo, const char *digest, int64_t *size)
@@ -202,7 +196,7 @@ int meta_manifest_get(struct db *db, const char *repo, const char *ref, int by_d
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
-        return rc == SQLITE_DONE ? BERR_MANIFEST_UNKNOWN : sql_error(db);
+        return rc == SQLITE_DONE ? BERR_MANIFEST_UNKNOWN : db_error(db);
     }
     out->id = sqlite3_column_int64(st, 0);
     snprintf(out->digest, sizeof(out->digest), "%s", (const char *)sqlite3_column_text(st, 1));
@@ -386,7 +380,7 @@ static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, v
             break;
     }
     sqlite3_reset(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sql_error(db);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_error(db);
 }
 
 int meta_tags_list(struct db *db, const char *repo, const char *last, int n, meta_name_cb cb, void *ctx, int *more)
@@ -447,7 +441,7 @@ int meta_referrers(struct db *db, const char *repo, const char *subject, const c
             break;
     }
     sqlite3_reset(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : sql_error(db);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_error(db);
 }
 
 int meta_upload_add(struct db *db, const char *uuid, const char *repo)
