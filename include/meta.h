@@ -91,7 +91,7 @@ int meta_upload_add(struct db *db, const char *uuid, const char *repo);
 int meta_upload_find(struct db *db, const char *uuid, const char *repo);
 /** write: forgets session `uuid` (no error if absent). */
 int meta_upload_del(struct db *db, const char *uuid);
-/** Calls `cb` with the uuid of every session (for start-up reconciliation and the janitor). */
+/** Calls `cb` with the uuid of every session, in uuid order (for start-up reconciliation and the janitor). */
 int meta_uploads_each(struct db *db, meta_name_cb cb, void *ctx);
 
 #endif

@@ -545,12 +545,15 @@ static int collect_uuid(void *ctx, const char *uuid)
     return 0;
 }
 
+static int cmp_uuid(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* `l` is sorted: meta_uploads_each lists sessions in uuid order. */
 static int has_uuid(const struct uuid_list *l, const char *uuid)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], uuid) == 0)
-            return 1;
-    return 0;
+    return l->n > 0 && bsearch(uuid, l->v, l->n, sizeof(*l->v), cmp_uuid) != NULL;
 }
 
 /* Removes session `uuid` for good: staging file, row, and live entry (unless busy). */
