@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <inttypes.h>
@@ -178,9 +179,11 @@ static int append_body(struct upload_job *j, struct session *s)
                      j->range_start, u->size);
             return BERR_RANGE_INVALID;
         }
-        if (j->range_end - j->range_start + 1 != j->super.body_len) {
-            snprintf(j->detail, sizeof(j->detail), "Content-Range covers %" PRIu64 " bytes but the body has %zu",
-                     j->range_end - j->range_start + 1, j->super.body_len);
+        /* a range covers end - start + 1 >= 1 bytes; compared without the + 1, which wraps at 2^64 - 1 */
+        if (j->super.body_len == 0 || j->range_end - j->range_start != j->super.body_len - 1) {
+            snprintf(j->detail, sizeof(j->detail),
+                     "Content-Range %" PRIu64 "-%" PRIu64 " does not match a body of %zu bytes", j->range_start,
+                     j->range_end, j->super.body_len);
             return BERR_RANGE_INVALID;
         }
     }
@@ -442,7 +445,7 @@ int uploads_post(h2o_req_t *req, const struct route *rt)
     return 0;
 }
 
-/* Parses "A-B" or "bytes A-B" / "bytes=A-B". */
+/* Parses "A-B" or "bytes A-B" / "bytes=A-B" (B >= A; B below 2^64 - 1, so that the length B - A + 1 fits). */
 static int parse_content_range(h2o_iovec_t h, uint64_t *a, uint64_t *b)
 {
     char buf[96], *p = buf, *end;
@@ -463,7 +466,7 @@ static int parse_content_range(h2o_iovec_t h, uint64_t *a, uint64_t *b)
     if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
         return BERR_RANGE_INVALID;
     y = strtoull(end + 1, &end, 10);
-    if (errno != 0 || (*end != '\0' && *end != '/') || y < x)
+    if (errno != 0 || (*end != '\0' && *end != '/') || y < x || y == ULLONG_MAX)
         return BERR_RANGE_INVALID;
     *a = x;
     *b = y;
