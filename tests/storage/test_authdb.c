@@ -5,6 +5,7 @@
 #include "check.h"
 #include "dbfix.h"
 #include "db.h"
+#include "jwt.h"
 
 static struct authdb_identity ident(enum authdb_kind kind, const char *name)
 {
@@ -95,6 +96,26 @@ static void reused_names_get_new_uids(void)
     CHECK(strcmp(t.uid, uid) != 0);
 }
 
+/* The key files' stamp changes with every rotation, even two within the same clock tick, and with a removed key. */
+static void key_stamp_changes_on_every_rotation(void)
+{
+    struct jwt_keyring kr;
+    char path[512];
+    long long s0, s1, s2, s3;
+    REQUIRE_OK(jwt_keys_load(dir, 1, 0, &kr));
+    s0 = jwt_keys_stamp(dir);
+    CHECK(s0 == jwt_keys_stamp(dir));
+    REQUIRE_OK(jwt_keys_rotate(dir));
+    s1 = jwt_keys_stamp(dir);
+    REQUIRE_OK(jwt_keys_rotate(dir));
+    s2 = jwt_keys_stamp(dir);
+    CHECK(s1 != s0 && s2 != s1 && s2 != s0);
+    snprintf(path, sizeof(path), "%s/keys/jwt-previous.key", dir);
+    REQUIRE(unlink(path) == 0);
+    s3 = jwt_keys_stamp(dir);
+    CHECK(s3 != s2);
+}
+
 /* Grants merge per pattern; anonymous grants apply to everyone; admin users get everything; anonymous may only
  * be granted pull; grants need an existing subject. */
 static void grants_merge_anonymous_and_admin(void)
@@ -128,6 +149,7 @@ int main(int argc, char **argv)
         CHECK_TEST(user_password_is_hashed_and_verifies),
         CHECK_TEST(token_secret_expiry_and_revocation),
         CHECK_TEST(reused_names_get_new_uids),
+        CHECK_TEST(key_stamp_changes_on_every_rotation),
         CHECK_TEST(grants_merge_anonymous_and_admin),
     };
     if (sodium_init() < 0)
