@@ -6,8 +6,6 @@
 #ifndef BERTH_DEFAULTS_H
 #define BERTH_DEFAULTS_H
 
-#define BERTH_VERSION "0.1.0"
-
 /* --- network --- */
 #define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
 #define BERTH_DEFAULT_DATA "./data"           /* default data directory */

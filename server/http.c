@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "server.h"
+#include "version.h"
 #include "writer.h"
 
 struct server *srv;

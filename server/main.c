@@ -7,6 +7,7 @@
 #include "config.h"
 #include "defaults.h"
 #include "http.h"
+#include "version.h"
 
 static const char usage[] = "usage: berth <command> [options]\n"
                             "\n"
