@@ -45,6 +45,7 @@
 #define BERTH_AUTH_ISSUER "berth"                 /* the JWTs' issuer */
 #define BERTH_AUTH_NAME_MAX 64                    /* user and robot-token names */
 #define BERTH_AUTH_PASSWORD_MAX 256               /* longest password or token secret accepted */
+#define BERTH_AUTH_PASSWORD_MIN 12                /* shortest password set by hand (`berth user add|passwd`) */
 #define BERTH_AUTH_SCOPES_MAX 16                  /* scopes honored in one token request */
 #define BERTH_AUTH_GRANTS_MAX 4096                /* grants read for one identity */
 #define BERTH_AUTH_REALM_MAX 512                  /* the realm URL in WWW-Authenticate */
