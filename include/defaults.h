@@ -9,6 +9,7 @@
 /* --- network --- */
 #define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
 #define BERTH_DEFAULT_DATA "./data"           /* default data directory */
+#define BERTH_DEFAULT_ACCESS_LOG "-"          /* default access log: combined format on the inherited stderr */
 #define BERTH_LISTEN_BACKLOG 1024             /* listen(2) backlog */
 
 /* --- protocol limits (distribution-spec) --- */

@@ -66,7 +66,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof(*o));
     config_defaults(&o->cfg);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             data = optarg;
