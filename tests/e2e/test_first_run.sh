@@ -32,8 +32,15 @@ else
 fi
 check "the copy has no build or data directory" test ! -e "$copy/build" -a ! -e "$copy/data"
 
-log "scripts/run in $copy (builds Release first)"
-(cd "$copy" && exec scripts/run) >"$T/run.log" 2>&1 &
+# the README's first two lines of code: the run command and the test command (which .ci/run must call)
+readme_cmd() { sed -n '/^```sh$/,/^```$/p' "$copy/README.md" | sed -n "$1p" | sed 's/#.*//; s/[[:space:]]*$//'; }
+RUN_CMD=$(readme_cmd 2)
+check_eq "the README's first command is scripts/run" scripts/run "$RUN_CMD"
+check_eq "the README's second command is scripts/test" scripts/test "$(readme_cmd 3)"
+check "CI (.ci/run) calls the README's test command" grep -qx 'exec scripts/test' "$copy/.ci/run"
+
+log "$RUN_CMD in $copy (builds Release first)"
+(cd "$copy" && exec bash -c "$RUN_CMD") >"$T/run.log" 2>&1 &
 pid=$!
 stop_run() { kill -KILL "$pid" 2>/dev/null || true; }
 on_exit stop_run
