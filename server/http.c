@@ -157,12 +157,15 @@ static void setup_h2o(const struct config *cfg)
     pathconf = h2o_config_register_path(host, "/", 0);
     api_register(pathconf);
     if (strcmp(cfg->access_log, "-") == 0) {
-        reqlog_register(pathconf); /* the inherited fd 2, never a reopened /dev/stderr */
+        /* the inherited fd 2, never a reopened /dev/stderr; fallback_path: errors h2o answers itself (413) */
+        reqlog_register(pathconf);
+        reqlog_register(&host->fallback_path);
     } else if (cfg->access_log[0] != '\0' && strcmp(cfg->access_log, "off") != 0) {
         h2o_access_log_filehandle_t *fh = h2o_access_log_open_handle(cfg->access_log, NULL, H2O_LOGCONF_ESCAPE_APACHE);
-        if (fh != NULL)
+        if (fh != NULL) {
             h2o_access_log_register(pathconf, fh);
-        else
+            h2o_access_log_register(&host->fallback_path, fh);
+        } else
             log_warn("cannot open access log %s", cfg->access_log);
     }
     /* large request bodies spill into <data>/tmp (same filesystem), not anonymous memory */

@@ -80,6 +80,24 @@ stop
 check_contains "--access-log FILE appends to FILE" '"GET /v2/?file HTTP/1.1" 401' "$(cat "$T/access.log")"
 check_not_contains "... and not to stderr" "GET /v2/?file" "$(cat "$T/err3")"
 
+# a 413 that h2o answers itself (body over max_blob_size, refused before berth sees the request) is logged too
+printf 'max_blob_size = 1K\n' >"$T/small.conf"
+start "$T/err7" --data "$T/d1" --listen "127.0.0.1:$PORT" --config "$T/small.conf" --no-auth
+got=$(/usr/bin/python3 - "$PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"POST /v2/big/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n")
+try:
+    s.sendall(b"\0" * 4096)
+except OSError:
+    pass
+print(s.recv(100).split(b"\r\n")[0].decode())
+PY
+)
+stop
+check_eq "a body over max_blob_size gets h2o's 413" "HTTP/1.1 413 Request Entity Too Large" "$got"
+check_contains "... and the 413 is in the access log" '"POST /v2/big/blobs/uploads/ HTTP/1.1" 413' "$(cat "$T/err7")"
+
 log "3. --listen resolves host names; plain HTTP beyond loopback is warned about"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
