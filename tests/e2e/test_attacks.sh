@@ -67,23 +67,23 @@ check_eq "a new ci-x (same name, same scope) has a working token" 404 \
 check_eq "the old ci-x's bearer token stays refused" 401 "$(bearer "$J1" att/r)"
 check_eq "the old ci-x's secret stays refused" 401 "$(code -u "ci-x:$X1" "http://$R/v2/")"
 
-check "user add eve" B user add eve --password-stdin <<<"eve-pw-1"
+check "user add eve" B user add eve --password-stdin <<<"eve-passwd-01"
 check "grant eve pull on att/*" B grant add user:eve pull 'att/*'
-J2=$(token_for eve:eve-pw-1 'repository:att/r:pull')
+J2=$(token_for eve:eve-passwd-01 'repository:att/r:pull')
 check_eq "eve's bearer token works" 404 "$(bearer "$J2" att/r)"
 check "user del eve" B user del eve
-check "user add eve again" B user add eve --password-stdin <<<"eve-pw-2"
+check "user add eve again" B user add eve --password-stdin <<<"eve-passwd-02"
 check "grant the new eve pull on att/*" B grant add user:eve pull 'att/*'
-check_eq "the new eve's token works" 404 "$(bearer "$(token_for eve:eve-pw-2 'repository:att/r:pull')" att/r)"
+check_eq "the new eve's token works" 404 "$(bearer "$(token_for eve:eve-passwd-02 'repository:att/r:pull')" att/r)"
 check_eq "the deleted eve's bearer token is refused" 401 "$(bearer "$J2" att/r)"
 check_contains "… as an invalid token" 'error="invalid_token"' \
 	"$(hdr -H "Authorization: Bearer $J2" "http://$R/v2/att/r/tags/list")"
 
 ########################################################################
 log "2. removing a grant cuts off bearer tokens issued before"
-check "user add gus" B user add gus --password-stdin <<<"gus-pw-1"
+check "user add gus" B user add gus --password-stdin <<<"gus-passwd-01"
 check "grant gus pull on att/*" B grant add user:gus pull 'att/*'
-J3=$(token_for gus:gus-pw-1 'repository:att/r:pull')
+J3=$(token_for gus:gus-passwd-01 'repository:att/r:pull')
 check_eq "gus's bearer token works (and is now in the verified-token cache)" 404 "$(bearer "$J3" att/r)"
 check "grant del gus att/*" B grant del user:gus 'att/*'
 check_eq "the same token right after the grant is gone: 401" 401 "$(bearer "$J3" att/r)"
@@ -94,26 +94,26 @@ check_eq "the grant is back: the token works again (it never held more than the 
 
 ########################################################################
 log "3. key rotation reaches verified (cached) tokens at once"
-J4=$(token_for gus:gus-pw-1 'repository:att/r:pull')
+J4=$(token_for gus:gus-passwd-01 'repository:att/r:pull')
 check_eq "a fresh token works (cached now)" 404 "$(bearer "$J4" att/r)"
 check "rotate-key once" B token rotate-key
 check_eq "after one rotation the previous key still verifies" 404 "$(bearer "$J4" att/r)"
 check "rotate-key twice (J4's key is now off disk)" B token rotate-key
 check_eq "immediately after its key is gone, the cached token is refused" 401 "$(bearer "$J4" att/r)"
-check_eq "a token from the new key works" 404 "$(bearer "$(token_for gus:gus-pw-1 'repository:att/r:pull')" att/r)"
+check_eq "a token from the new key works" 404 "$(bearer "$(token_for gus:gus-passwd-01 'repository:att/r:pull')" att/r)"
 
 ########################################################################
 log "4. control bytes in credentials are refused, not truncated"
-check "user add bob" B user add bob --password-stdin <<<"bob-pw-1"
-check_eq "control: bob logs in" 200 "$(code -u bob:bob-pw-1 "http://$R/v2/")"
+check "user add bob" B user add bob --password-stdin <<<"bob-passwd-01"
+check_eq "control: bob logs in" 200 "$(code -u bob:bob-passwd-01 "http://$R/v2/")"
 check_eq "user name 'bob<NUL>x': 401" 401 \
-	"$(code -H "Authorization: Basic $(basic 'bob\x00x:bob-pw-1')" "http://$R/v2/")"
-check_eq "user name 'bob<TAB>': 401" 401 "$(code -H "Authorization: Basic $(basic 'bob\t:bob-pw-1')" "http://$R/v2/")"
+	"$(code -H "Authorization: Basic $(basic 'bob\x00x:bob-passwd-01')" "http://$R/v2/")"
+check_eq "user name 'bob<TAB>': 401" 401 "$(code -H "Authorization: Basic $(basic 'bob\t:bob-passwd-01')" "http://$R/v2/")"
 check_eq "password with a NUL after the right one: 401" 401 \
-	"$(code -H "Authorization: Basic $(basic 'bob:bob-pw-1\x00')" "http://$R/v2/")"
-check_eq "password with DEL: 401" 401 "$(code -H "Authorization: Basic $(basic 'bob:bob-pw-1\x7f')" "http://$R/v2/")"
+	"$(code -H "Authorization: Basic $(basic 'bob:bob-passwd-01\x00')" "http://$R/v2/")"
+check_eq "password with DEL: 401" 401 "$(code -H "Authorization: Basic $(basic 'bob:bob-passwd-01\x7f')" "http://$R/v2/")"
 check_eq "non-ASCII (UTF-8) password bytes are allowed (control)" 200 \
-	"$(B user add uma --password-stdin <<<"pässwörd" >/dev/null && code -u 'uma:pässwörd' "http://$R/v2/")"
+	"$(B user add uma --password-stdin <<<"pässwörd-long" >/dev/null && code -u 'uma:pässwörd-long' "http://$R/v2/")"
 
 ########################################################################
 log "5. log injection through a Basic user name"
@@ -129,10 +129,13 @@ check_eq "the newline name is one escaped line" 1 \
 	"$(grep -c "login of 'm\\\\x0a2026-01-01T00 warn auth denied login of \\\\x27root\\\\x27 from 6.6.6.6" "$DATA.log")"
 check_eq "the quote is escaped, so the address field cannot be faked" 1 \
 	"$(grep -c "login of 'zed\\\\x27 from 6.6.6.7 (wrong password) \\\\x27\\\\x27' from 127.0.0.1" "$DATA.log")"
+code -A 'ua" 200 0 "-" "forged' "http://$R/v2/" >/dev/null
+check_contains "the access log escapes a quote in the User-Agent (one escaper, log_escape)" 'ua\x22 200 0 \x22-\x22 \x22forged' \
+	"$(cat "$DATA.log")"
 
 ########################################################################
 log "6. token names, unknown names and users take the same login path"
-check "token create ci-t" B token create --name ci-t
+check "token create ci-t" B token create --name ci-t --scope "repository:att/*:pull"
 before=$(grep -c 'auth: password check on the worker pool' "$DATA.log" || true)
 code -u ci-t:wrong-secret "http://$R/v2/" >/dev/null
 code -u nobody-here:wrong "http://$R/v2/" >/dev/null
