@@ -6,7 +6,7 @@
 #include "meta.h"
 
 enum {
-    S_REPO_ID,
+    S_REPO_ID = DB_SLOTS_META,
     S_REPO_INSERT,
     S_BLOB_STAT,
     S_BLOB_KNOWN,
@@ -33,7 +33,9 @@ enum {
     S_UPLOAD_FIND,
     S_UPLOAD_DELETE,
     S_UPLOADS_ALL,
+    S_META_END
 };
+DB_SLOTS_CHECK(META, S_META_END);
 
 /* Steps a statement that returns no rows, then resets it. */
 static int step_done(struct db *db, sqlite3_stmt *st)
