@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
+#include "httpparse.h"
 #include "log.h"
 #include "meta.h"
 #include "names.h"
@@ -442,41 +443,13 @@ int uploads_post(h2o_req_t *req, const struct route *rt)
     return 0;
 }
 
-/* Parses "A-B" or "bytes A-B" / "bytes=A-B". */
-static int parse_content_range(h2o_iovec_t h, uint64_t *a, uint64_t *b)
-{
-    char buf[96], *p = buf, *end;
-    unsigned long long x, y;
-    if (h.len == 0 || h.len >= sizeof(buf))
-        return BERR_RANGE_INVALID;
-    memcpy(buf, h.base, h.len);
-    buf[h.len] = '\0';
-    if (strncmp(p, "bytes", 5) == 0) {
-        p += 5;
-        if (*p == ' ' || *p == '=')
-            p++;
-    }
-    if (*p < '0' || *p > '9')
-        return BERR_RANGE_INVALID;
-    errno = 0;
-    x = strtoull(p, &end, 10);
-    if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
-        return BERR_RANGE_INVALID;
-    y = strtoull(end + 1, &end, 10);
-    if (errno != 0 || (*end != '\0' && *end != '/') || y < x)
-        return BERR_RANGE_INVALID;
-    *a = x;
-    *b = y;
-    return 0;
-}
-
 int uploads_patch(h2o_req_t *req, const struct route *rt)
 {
     h2o_iovec_t cr = respond_req_header(req, "content-range");
     uint64_t a = 0, b = 0;
     struct upload_job *j;
     if (cr.base != NULL) {
-        int rc = parse_content_range(cr, &a, &b);
+        int rc = httpparse_content_range(cr.base, cr.len, &a, &b);
         if (rc != 0)
             return rc;
     }

@@ -10,8 +10,7 @@
 #ifndef BERTH_SERVER_H
 #define BERTH_SERVER_H
 
-#define H2O_USE_LIBUV 0
-#include <h2o.h>
+#include <h2o.h> /* H2O_USE_LIBUV=0 comes from CMake (target berth) */
 #include <pthread.h>
 #include "blobstore.h"
 #include "config.h"
