@@ -217,7 +217,7 @@ static void put_run(struct job *job)
     }
     job->rc = manifest_parse(j->body, j->len, j->ct, strlen(j->ct), &j->mi, j->detail, sizeof(j->detail));
     if (job->rc == 0)
-        job->rc = writer_run(put_op, j);
+        job_write(job, put_op, j); /* the writer answers on the loop */
 }
 
 static void put_done(struct job *job, h2o_req_t *req)

@@ -25,6 +25,7 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local h2o_multithread_receiver_t *loop_receiver;
+static _Thread_local int handed_to_writer; /* on a worker: the running job called job_write() */
 
 static void on_guard_dispose(void *p)
 {
@@ -148,8 +149,10 @@ static void *worker_main(void *unused)
         pool.head = (pool.head + 1) % pool.cap;
         pool.len--;
         pthread_mutex_unlock(&pool.lock);
+        handed_to_writer = 0;
         job->run(job);
-        h2o_multithread_send_message(job->receiver, &job->super);
+        if (!handed_to_writer) /* else the writer's completion posts it */
+            h2o_multithread_send_message(job->receiver, &job->super);
     }
     server_db_close();
     return NULL;
@@ -178,6 +181,30 @@ void pool_stop(void)
     pool.n = 0;
 }
 
+/* ---- writes: the writer posts the job to its loop ---- */
+
+static void on_written(struct writer_op *op)
+{
+    struct job *job = H2O_STRUCT_FROM_MEMBER(struct job, wop, op);
+    job->rc = op->rc;
+    h2o_multithread_send_message(job->receiver, &job->super);
+}
+
+int job_write(struct job *job, writer_fn fn, void *arg)
+{
+    int rc;
+    handed_to_writer = 1;
+    job->wop.fn = fn;
+    job->wop.arg = arg;
+    job->wop.done = on_written;
+    /* once submitted, the job may complete and be freed at any moment: only touch it if the submit failed */
+    if ((rc = writer_submit(&job->wop)) != 0) { /* not running (shutting down): answer the error */
+        job->rc = rc;
+        h2o_multithread_send_message(job->receiver, &job->super);
+    }
+    return JOB_WRITING;
+}
+
 /* ---- a metadata write for one route, answered with a fixed status ---- */
 
 struct route_write_job {
@@ -193,11 +220,6 @@ static int route_write_op(struct db *db, void *arg)
     return j->fn(db, &j->rt);
 }
 
-static void route_write_run(struct job *job)
-{
-    job->rc = writer_run(route_write_op, job);
-}
-
 static void route_write_done(struct job *job, h2o_req_t *req)
 {
     if (req == NULL)
@@ -210,12 +232,12 @@ static void route_write_done(struct job *job, h2o_req_t *req)
 
 int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status)
 {
-    struct route_write_job *j = job_new(req, sizeof(*j), route_write_run, route_write_done);
+    struct route_write_job *j = job_new(req, sizeof(*j), NULL, route_write_done);
     if (j == NULL)
         return BERR_NOMEM;
     j->rt = *rt;
     j->fn = fn;
     j->status = status;
-    job_submit(&j->super);
+    job_write(&j->super, route_write_op, j);
     return 0;
 }

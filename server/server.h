@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "router.h"
+#include "writer.h"
 
 struct server {
     struct config cfg;
@@ -57,8 +58,12 @@ struct job {
     const char *body;         /* req->entity, captured on the loop */
     h2o_buffer_t *owned_body; /* HTTP/2: the body buffer, taken over from the stream (pool.c) */
     size_t body_len;
-    int rc; /* result of run() for done() */
+    int rc;               /* result of run() (or of the write, see job_write) for done() */
+    struct writer_op wop; /* job_write's operation */
 };
+
+/** Returned by job_write(): the job now belongs to the writer, whose completion posts it to the loop. */
+#define JOB_WRITING 1
 
 /** Starts `n` worker threads.  Returns 0 or -1. */
 int pool_start(int n);
@@ -74,9 +79,16 @@ void job_submit(struct job *job);
  *  non-zero return and returns it; returns BERR_BAD_REQUEST if the request went away. */
 int job_body_each(struct job *job, int (*fn)(void *arg, const void *chunk, size_t len), void *arg);
 
+/** Hands `job` to the writer: `fn(db, arg)` runs in the next batch and, once committed, the writer posts the job
+ *  to its loop with job->rc = fn's result (or BERR_DB / BERR_BUSY), where done() runs.  Call it from a job's run()
+ *  on a worker as its last action (then the worker does not post the job: do not touch the job afterwards), or on
+ *  the loop for a job that was never submitted (a write needing no worker: loop -> writer -> loop).  Returns
+ *  JOB_WRITING. */
+int job_write(struct job *job, writer_fn fn, void *arg);
+
 /** A metadata write for one route, run by the writer thread (writer.h). */
 typedef int (*route_write_fn)(struct db *db, const struct route *rt);
-/** Runs `fn` for `rt` on a worker through the writer and answers `status` with an empty body, or fn's error.
+/** Runs `fn` for `rt` on the writer (no worker involved) and answers `status` with an empty body, or fn's error.
  *  Returns 0 (answered later) or BERR_NOMEM. */
 int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status);
 

@@ -161,6 +161,9 @@ struct upload_job {
     uint64_t range_start, range_end;
     uint64_t size; /* result: session size, or blob size */
     int mounted;
+    int has_row;             /* finish: the session has a row to delete with the commit */
+    int fail_rc;             /* the error to answer after a clean-up write (the write's own result is job rc) */
+    struct session *pending; /* OP_START: the new session, in the table and busy until its row commits */
     char detail[256];
 };
 
@@ -193,17 +196,12 @@ static int append_body(struct upload_job *j, struct session *s)
     return job_body_each(&j->super, append_chunk, u);
 }
 
-struct commit_args {
-    const char *repo, *digest, *uuid;
-    int64_t size;
-};
-
 static int commit_op(struct db *db, void *arg)
 {
-    struct commit_args *a = arg;
-    int rc = meta_blob_commit(db, a->repo, a->digest, a->size);
-    if (rc == 0 && a->uuid != NULL)
-        rc = meta_upload_del(db, a->uuid);
+    struct upload_job *j = arg;
+    int rc = meta_blob_commit(db, j->repo, j->digest, (int64_t)j->size);
+    if (rc == 0 && j->has_row)
+        rc = meta_upload_del(db, j->uuid);
     return rc;
 }
 
@@ -228,7 +226,8 @@ static int mount_op(struct db *db, void *arg)
     return rc;
 }
 
-/* Creates a new session (OP_START, or a mount that fell back). */
+/* Creates a new session (OP_START, or a mount that fell back) and hands its row to the writer; the session waits
+ * in the table, busy (so that nothing else touches it), until upload_done() sees the row committed. */
 static int run_start(struct upload_job *j)
 {
     struct session *s = calloc(1, sizeof(*s));
@@ -240,34 +239,48 @@ static int run_start(struct upload_job *j)
         return rc;
     }
     memcpy(j->uuid, s->up->uuid, sizeof(j->uuid));
-    if ((rc = writer_run(start_op, j)) != 0) {
-        upload_remove(&srv->bs, s->up->uuid);
-        session_free(s);
-        return rc;
-    }
     snprintf(s->repo, sizeof(s->repo), "%s", j->repo);
+    s->busy = 1;
     s->touched = time(NULL);
     pthread_mutex_lock(&table.lock);
     table_put(s);
     pthread_mutex_unlock(&table.lock);
-    return 0;
+    j->pending = s;
+    return job_write(&j->super, start_op, j);
 }
 
-/* Verifies and commits a finished upload: file first, row second. */
+/* On the loop, once the new session's row committed or failed. */
+static void start_settle(struct upload_job *j, int rc)
+{
+    if (rc == 0) {
+        session_release(j->pending);
+        return;
+    }
+    upload_remove(&srv->bs, j->pending->up->uuid);
+    session_drop(j->pending);
+}
+
+static int cancel_row_op(struct db *db, void *arg)
+{
+    return meta_upload_del(db, ((struct upload_job *)arg)->uuid);
+}
+
+/* Verifies and commits a finished upload: file first, row second (handed to the writer: returns JOB_WRITING, or
+ * an error before any write). */
 static int finish(struct upload_job *j, struct upload *u, int has_row)
 {
-    struct commit_args a = {.repo = j->repo, .digest = j->digest, .uuid = has_row ? u->uuid : NULL};
     int rc;
-    a.size = (int64_t)u->size;
     j->size = u->size;
+    j->has_row = has_row;
     if ((rc = upload_finish(&srv->bs, u, j->digest)) != 0) {
         if (rc == BERR_DIGEST_INVALID)
             snprintf(j->detail, sizeof(j->detail), "the uploaded content does not hash to %s", j->digest);
-        if (has_row)
-            writer_run(cancel_op, u->uuid);
-        return rc;
+        if (!has_row)
+            return rc;
+        j->fail_rc = rc; /* the session is gone (upload_finish removed its file): drop its row too */
+        return job_write(&j->super, cancel_row_op, j);
     }
-    return writer_run(commit_op, &a);
+    return job_write(&j->super, commit_op, j);
 }
 
 static int run_monolithic(struct upload_job *j)
@@ -311,31 +324,36 @@ static int run_on_session(struct upload_job *j)
         return 0;
     default: /* OP_CANCEL */
         upload_remove(&srv->bs, s->up->uuid);
-        rc = writer_run(cancel_op, s->up->uuid);
         session_drop(s);
+        return job_write(&j->super, cancel_row_op, j);
+    }
+}
+
+/* Runs the operation; a part that is a write ends with job_write(), whose completion posts the job. */
+static int upload_run_op(struct upload_job *j)
+{
+    int rc;
+    switch (j->op) {
+    case OP_START:
+        return run_start(j);
+    case OP_MONOLITHIC:
+        return run_monolithic(j);
+    case OP_MOUNT: /* waits for the writer: mounts are rare, and the fallback needs this worker */
+        if ((rc = writer_run(mount_op, j)) == 0)
+            j->mounted = 1;
+        else if (rc == BERR_BLOB_UNKNOWN) /* fall back to a session, revealing nothing */
+            rc = run_start(j);
         return rc;
+    default:
+        return run_on_session(j);
     }
 }
 
 static void upload_run(struct job *job)
 {
-    struct upload_job *j = (void *)job;
-    switch (j->op) {
-    case OP_START:
-        job->rc = run_start(j);
-        break;
-    case OP_MONOLITHIC:
-        job->rc = run_monolithic(j);
-        break;
-    case OP_MOUNT:
-        if ((job->rc = writer_run(mount_op, j)) == 0)
-            j->mounted = 1;
-        else if (job->rc == BERR_BLOB_UNKNOWN) /* fall back to a session, revealing nothing */
-            job->rc = run_start(j);
-        break;
-    default:
-        job->rc = run_on_session(j);
-    }
+    int rc = upload_run_op((struct upload_job *)job);
+    if (rc != JOB_WRITING) /* else the job belongs to the writer now */
+        job->rc = rc;
 }
 
 static void add_session_headers(h2o_req_t *req, struct upload_job *j)
@@ -348,12 +366,15 @@ static void add_session_headers(h2o_req_t *req, struct upload_job *j)
 static void upload_done(struct job *job, h2o_req_t *req)
 {
     struct upload_job *j = (void *)job;
+    int rc = j->fail_rc != 0 ? j->fail_rc : job->rc;
+    if (j->pending != NULL)
+        start_settle(j, job->rc);
     if (req == NULL)
         return;
-    if (job->rc != 0) {
-        if (job->rc == BERR_RANGE_INVALID && j->op == OP_PATCH)
+    if (rc != 0) {
+        if (rc == BERR_RANGE_INVALID && j->op == OP_PATCH)
             add_session_headers(req, j);
-        respond_error(req, job->rc, j->detail[0] ? j->detail : NULL);
+        respond_error(req, rc, j->detail[0] ? j->detail : NULL);
         return;
     }
     switch (j->op) {
