@@ -1,13 +1,13 @@
 /*
- * api.h - the request dispatcher: route, method, (later) authorization, then the handler; the only place where a
- * handler's error code becomes a response.
+ * api.h - the registry API dispatcher (module api_module, module.h): raw path -> route -> method -> the auth gate
+ * -> the handler (handlers.h); the only place where a handler's error code becomes a response.
+ *
+ * The dispatcher builds the request's `struct call` (server.h) in the request pool: the server context from its
+ * handler struct, the route, and (after auth) the caller's identity.
  */
 #ifndef BERTH_API_H
 #define BERTH_API_H
 
-#include "server.h"
-
-/** Registers the dispatcher as the handler of `pathconf` ("/": every path). */
-void api_register(h2o_pathconf_t *pathconf);
+#include "module.h"
 
 #endif

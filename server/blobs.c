@@ -53,19 +53,19 @@ static void gen_dispose(void *p)
     gen_unmap(p);
 }
 
-int blobs_get(h2o_req_t *req, const struct route *rt)
+int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     int64_t size;
     uint64_t fsize, from = 0, to = 0;
     int fd, rc, ranged = 0;
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     h2o_iovec_t range = respond_req_header(req, "range");
     struct blob_gen *g;
     if (db == NULL)
         return BERR_DB;
     if ((rc = meta_blob_stat(db, rt->name, rt->ref, &size)) != 0)
         return rc;
-    if ((rc = blobstore_open(&srv->bs, rt->ref, &fd, &fsize)) != 0) {
+    if ((rc = blobstore_open(&call->srv->bs, rt->ref, &fd, &fsize)) != 0) {
         log_error("blob %s has a row but no readable file (%s)", rt->ref, berr_name(rc));
         return rc == BERR_BLOB_UNKNOWN ? BERR_IO : rc;
     }
@@ -129,7 +129,9 @@ static int delete_op(struct db *db, const struct route *rt)
     return meta_blob_unlink(db, rt->name, rt->ref);
 }
 
-int blobs_delete(h2o_req_t *req, const struct route *rt)
+int blobs_delete(struct call *call, h2o_req_t *req, const struct route *rt)
 {
-    return job_route_write(req, rt, delete_op, 202);
+    (void)req;
+    (void)rt;
+    return job_route_write(call, delete_op, 202);
 }

@@ -10,30 +10,24 @@
 #include "server.h"
 
 /* blobs.c: GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
-int blobs_get(h2o_req_t *req, const struct route *rt);
-int blobs_delete(h2o_req_t *req, const struct route *rt);
+int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt);
+int blobs_delete(struct call *call, h2o_req_t *req, const struct route *rt);
 
 /* uploads.c: /v2/<name>/blobs/uploads/[<uuid>] */
-int uploads_post(h2o_req_t *req, const struct route *rt);
-int uploads_patch(h2o_req_t *req, const struct route *rt);
-int uploads_put(h2o_req_t *req, const struct route *rt);
-int uploads_status(h2o_req_t *req, const struct route *rt);
-int uploads_cancel(h2o_req_t *req, const struct route *rt);
-/** Reconciles staging files and session rows after a restart (files without rows and rows without files go). */
-void uploads_recover(void);
-/** Removes sessions idle longer than the upload timeout. */
-void uploads_expire(void);
+int uploads_post(struct call *call, h2o_req_t *req, const struct route *rt);
+int uploads_patch(struct call *call, h2o_req_t *req, const struct route *rt);
+int uploads_put(struct call *call, h2o_req_t *req, const struct route *rt);
+int uploads_status(struct call *call, h2o_req_t *req, const struct route *rt);
+int uploads_cancel(struct call *call, h2o_req_t *req, const struct route *rt);
 
 /* manifests.c: /v2/<name>/manifests/<reference> */
-int manifests_get(h2o_req_t *req, const struct route *rt);
-int manifests_put(h2o_req_t *req, const struct route *rt);
-int manifests_delete(h2o_req_t *req, const struct route *rt);
-/** Writes the pull times recorded since the last flush (called periodically off the loops). */
-void manifests_flush_pulls(void);
+int manifests_get(struct call *call, h2o_req_t *req, const struct route *rt);
+int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt);
+int manifests_delete(struct call *call, h2o_req_t *req, const struct route *rt);
 
 /* listing.c: tags/list, _catalog, referrers */
-int listing_tags(h2o_req_t *req, const struct route *rt);
-int listing_catalog(h2o_req_t *req, const struct route *rt);
-int listing_referrers(h2o_req_t *req, const struct route *rt);
+int listing_tags(struct call *call, h2o_req_t *req, const struct route *rt);
+int listing_catalog(struct call *call, h2o_req_t *req, const struct route *rt);
+int listing_referrers(struct call *call, h2o_req_t *req, const struct route *rt);
 
 #endif

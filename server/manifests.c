@@ -9,6 +9,7 @@
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
+#include "module.h"
 #include "log.h"
 #include "manifest.h"
 #include "meta.h"
@@ -55,8 +56,9 @@ static int pulls_op(struct db *db, void *arg)
     return 0;
 }
 
-void manifests_flush_pulls(void)
+static void manifests_flush_pulls(struct server *srv)
 {
+    (void)srv;
     struct pull_batch b = {.ids = malloc(sizeof(pulls.ids)), .when = db_now()};
     if (b.ids == NULL)
         return;
@@ -154,10 +156,10 @@ static void *pool_alloc(void *ctx, size_t n)
     return h2o_mem_alloc_pool(&((h2o_req_t *)ctx)->pool, n);
 }
 
-int manifests_get(h2o_req_t *req, const struct route *rt)
+int manifests_get(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct meta_manifest m;
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     char child[BERTH_DIGEST_MAX];
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), rc;
     if (db == NULL)
@@ -238,23 +240,23 @@ static void put_done(struct job *job, h2o_req_t *req)
     free(j->body);
 }
 
-int manifests_put(h2o_req_t *req, const struct route *rt)
+int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     h2o_iovec_t ct = respond_req_header(req, "content-type");
     struct put_job *j;
     char *body;
     if (req->entity.base == NULL || req->entity.len == 0)
         return BERR_MANIFEST_INVALID;
-    if (req->entity.len > srv->cfg.max_manifest_size) {
+    if (req->entity.len > call->srv->cfg.max_manifest_size) {
         respond_error(req, BERR_MANIFEST_TOO_LARGE,
-                      respond_printf(req, "the limit is %zu bytes", srv->cfg.max_manifest_size));
+                      respond_printf(req, "the limit is %zu bytes", call->srv->cfg.max_manifest_size));
         return 0;
     }
     if (ct.len > MT_MEDIA_TYPE_MAX)
         return BERR_MANIFEST_INVALID;
     if ((body = malloc(req->entity.len)) == NULL)
         return BERR_NOMEM;
-    if ((j = job_new(req, sizeof(*j), put_run, put_done)) == NULL) {
+    if ((j = job_new(call, sizeof(*j), put_run, put_done)) == NULL) {
         free(body);
         return BERR_NOMEM;
     }
@@ -276,7 +278,11 @@ static int delete_op(struct db *db, const struct route *rt)
     return rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
 }
 
-int manifests_delete(h2o_req_t *req, const struct route *rt)
+int manifests_delete(struct call *call, h2o_req_t *req, const struct route *rt)
 {
-    return job_route_write(req, rt, delete_op, 202);
+    (void)req;
+    (void)rt;
+    return job_route_write(call, delete_op, 202);
 }
+
+const struct module manifests_module = {.name = "manifests", .tick = manifests_flush_pulls};

@@ -56,10 +56,12 @@ static void on_complete(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
     }
 }
 
-void pool_register_loop(h2o_context_t *ctx)
+int pool_register_loop(h2o_context_t *ctx)
 {
-    loop_receiver = calloc(1, sizeof(*loop_receiver));
+    if ((loop_receiver = calloc(1, sizeof(*loop_receiver))) == NULL)
+        return -1;
     h2o_multithread_register_receiver(ctx->queue, loop_receiver, on_complete);
+    return 0;
 }
 
 /*
@@ -81,16 +83,21 @@ static void take_h2_body(struct job *job, h2o_req_t *req)
     }
 }
 
-void *job_new(h2o_req_t *req, size_t size, job_run_fn run, job_done_fn done)
+void *job_new(struct call *call, size_t size, job_run_fn run, job_done_fn done)
 {
+    h2o_req_t *req = call->req;
     struct job *job = calloc(1, size);
     struct job_guard *g;
     if (job == NULL)
         return NULL;
+    if (pthread_mutex_init(&job->lease, NULL) != 0) {
+        free(job);
+        return NULL;
+    }
     g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose);
     g->job = job;
-    pthread_mutex_init(&job->lease, NULL);
     job->receiver = loop_receiver;
+    job->srv = call->srv;
     job->req = req;
     job->guard = g;
     job->run = run;
@@ -107,6 +114,12 @@ void job_submit(struct job *job)
     if (pool.len == pool.cap) {
         size_t ncap = pool.cap ? pool.cap * 2 : 256;
         struct job **q = malloc(ncap * sizeof(*q));
+        if (q == NULL) { /* cannot queue it: fail the job on its loop instead */
+            pthread_mutex_unlock(&pool.lock);
+            job->rc = BERR_NOMEM;
+            h2o_multithread_send_message(job->receiver, &job->super);
+            return;
+        }
         for (size_t i = 0; i < pool.len; i++)
             q[i] = pool.queue[(pool.head + i) % pool.cap];
         free(pool.queue);
@@ -164,7 +177,8 @@ int pool_start(int n)
         n = BERTH_MAX_THREADS;
     for (pool.n = 0; pool.n < n; pool.n++)
         if (pthread_create(&pool.tids[pool.n], NULL, worker_main, NULL) != 0) {
-            log_error("cannot start worker thread");
+            log_error("cannot start worker thread %d", pool.n);
+            pool_stop();
             return -1;
         }
     return 0;
@@ -230,12 +244,12 @@ static void route_write_done(struct job *job, h2o_req_t *req)
         respond_empty(req, ((struct route_write_job *)job)->status);
 }
 
-int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status)
+int job_route_write(struct call *call, route_write_fn fn, int status)
 {
-    struct route_write_job *j = job_new(req, sizeof(*j), NULL, route_write_done);
+    struct route_write_job *j = job_new(call, sizeof(*j), NULL, route_write_done);
     if (j == NULL)
         return BERR_NOMEM;
-    j->rt = *rt;
+    j->rt = call->rt;
     j->fn = fn;
     j->status = status;
     job_write(&j->super, route_write_op, j);

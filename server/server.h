@@ -1,35 +1,62 @@
 /*
- * server.h - what every part of `berth serve` shares: the configuration, the blobstore, per-thread database
- * connections, and the worker pool that keeps blocking work off the event loops.
+ * server.h - what every part of `berth serve` shares: the server context (configuration, blobstore, auth state),
+ * the per-request context handed to handlers, per-thread database connections, and the worker pool that keeps
+ * blocking work off the event loops.
  *
- * Threads: `threads` event loops (h2o contexts) answer requests; reads of metadata run there on a per-thread
- * SQLite connection (a point lookup costs microseconds).  Anything that may block for long — writing and hashing
- * request bodies, fsync, metadata writes (writer.h) — runs as a job on the worker pool, whose result comes back to
- * the request's own loop through h2o_multithread_send_message().
+ * Ownership: main()/http_serve() builds the one `struct server` and hands it to every module's init (module.h);
+ * handlers reach it through their h2o handler (struct server_handler embeds h2o_handler_t, as h2o's own handlers
+ * do) and the `struct call` built for each request: there is no process-wide variable for handlers to reach.
+ * Dependencies point one way: http.c (listeners, loops, signals) -> modules.c (the module table) -> the modules
+ * (api, auth, uploads, manifests, ...) -> server.c/pool.c/respond.c -> storage/.  No module calls http.c.
+ *
+ * Threads (docs/ARCHITECTURE.md): `threads` event loops (h2o contexts) answer requests; reads of metadata run
+ * there on a per-thread SQLite connection (a point lookup costs microseconds).  Work that may block for long —
+ * writing and hashing request bodies, fsync, argon2id — runs as a job on the worker pool; metadata writes go to
+ * the writer thread (writer.h).  Either way the result comes back to the request's own loop through
+ * h2o_multithread_send_message(); no thread sleeps waiting for another.
  */
 #ifndef BERTH_SERVER_H
 #define BERTH_SERVER_H
 
 #include <h2o.h> /* H2O_USE_LIBUV=0 comes from CMake (target berth) */
 #include <pthread.h>
+#include <stdatomic.h>
 #include "blobstore.h"
 #include "config.h"
 #include "db.h"
 #include "router.h"
 #include "writer.h"
 
+struct auth_identity;
+
+/** The server context: built once by http_serve(), read-only after start except where noted. */
 struct server {
     struct config cfg;
     struct blobstore bs;
-    volatile int stopping; /* set by SIGTERM / SIGINT */
+    atomic_int stopping; /* set by SIGTERM / SIGINT (the signal handler's one store) */
 };
 
-/** The one server instance (set up by http_serve()). */
-extern struct server *srv;
+/** An h2o handler that knows its server: what every module registers (h2o_create_handler with its size). */
+struct server_handler {
+    h2o_handler_t super; /* must be first */
+    struct server *srv;
+};
 
-/** This thread's read connection to berth.db, opened on first use (NULL if it cannot be opened). */
-struct db *server_db(void);
-/** Closes this thread's connection (at thread exit). */
+/** The per-request context handed to every handler (allocated in the request's pool by the dispatcher). */
+struct call {
+    struct server *srv;
+    h2o_req_t *req;
+    struct route rt;
+    const struct auth_identity *who; /* who is calling, set by auth before the handler runs (auth.h) */
+};
+
+/** A handler: answers `call->req` itself and returns 0, or returns a negative BERR code the dispatcher answers.
+ *  `req` and `rt` are call->req and &call->rt, for brevity. */
+typedef int (*handler_fn)(struct call *call, h2o_req_t *req, const struct route *rt);
+
+/** This thread's read connection to `srv`'s berth.db, opened on first use (NULL if it cannot be opened). */
+struct db *server_db(const struct server *srv);
+/** Closes this thread's connection (every thread that called server_db, at its exit). */
 void server_db_close(void);
 
 /* ---- worker pool (server/pool.c) ---- */
@@ -49,6 +76,7 @@ typedef void (*job_done_fn)(struct job *job, h2o_req_t *req);
 struct job {
     h2o_multithread_message_t super; /* must be first */
     h2o_multithread_receiver_t *receiver;
+    struct server *srv;
     h2o_req_t *req; /* NULL once the request is gone (loop thread only) */
     struct job_guard *guard;
     job_run_fn run;
@@ -65,15 +93,15 @@ struct job {
 /** Returned by job_write(): the job now belongs to the writer, whose completion posts it to the loop. */
 #define JOB_WRITING 1
 
-/** Starts `n` worker threads.  Returns 0 or -1. */
+/** Starts `n` worker threads.  Returns 0, or -1 (none left running) if a thread cannot be created. */
 int pool_start(int n);
 /** Stops the workers after the queued jobs ran. */
 void pool_stop(void);
-/** Registers the calling event-loop thread's completion receiver on `ctx`'s queue. */
-void pool_register_loop(h2o_context_t *ctx);
-/** Allocates a zeroed job of `size` bytes bound to `req` (on req's loop thread).  Returns NULL on OOM. */
-void *job_new(h2o_req_t *req, size_t size, job_run_fn run, job_done_fn done);
-/** Queues `job` for a worker. */
+/** Registers the calling event-loop thread's completion receiver on `ctx`'s queue.  Returns 0 or -1 (OOM). */
+int pool_register_loop(h2o_context_t *ctx);
+/** Allocates a zeroed job of `size` bytes bound to the call's request (on its loop thread).  Returns NULL on OOM. */
+void *job_new(struct call *call, size_t size, job_run_fn run, job_done_fn done);
+/** Queues `job` for a worker (if it cannot be queued, its done() runs with job->rc = BERR_NOMEM). */
 void job_submit(struct job *job);
 /** On a worker: calls `fn(arg, chunk, len)` for successive chunks of the request body.  Stops at the first
  *  non-zero return and returns it; returns BERR_BAD_REQUEST if the request went away. */
@@ -90,6 +118,6 @@ int job_write(struct job *job, writer_fn fn, void *arg);
 typedef int (*route_write_fn)(struct db *db, const struct route *rt);
 /** Runs `fn` for `rt` on the writer (no worker involved) and answers `status` with an empty body, or fn's error.
  *  Returns 0 (answered later) or BERR_NOMEM. */
-int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status);
+int job_route_write(struct call *call, route_write_fn fn, int status);
 
 #endif

@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
+#include "module.h"
 #include "httpparse.h"
 #include "log.h"
 #include "meta.h"
@@ -88,7 +89,7 @@ static void session_free(struct session *s)
 }
 
 /* On a worker: marks session `uuid` of `repo` busy and returns it, reopening it from disk if needed. */
-static int session_acquire(const char *uuid, const char *repo, struct session **out)
+static int session_acquire(struct server *srv, const char *uuid, const char *repo, struct session **out)
 {
     struct session *s;
     struct db *db;
@@ -104,7 +105,7 @@ static int session_acquire(const char *uuid, const char *repo, struct session **
     }
     pthread_mutex_unlock(&table.lock);
     /* not live: a session from before a restart, or unknown */
-    if ((db = server_db()) == NULL)
+    if ((db = server_db(srv)) == NULL)
         return BERR_DB;
     if ((rc = meta_upload_find(db, uuid, repo)) != 0)
         return rc;
@@ -188,9 +189,9 @@ static int append_body(struct upload_job *j, struct session *s)
             return BERR_RANGE_INVALID;
         }
     }
-    if (u->size + j->super.body_len > srv->cfg.max_blob_size) {
+    if (u->size + j->super.body_len > j->super.srv->cfg.max_blob_size) {
         snprintf(j->detail, sizeof(j->detail), "blob would exceed the limit of %" PRIu64 " bytes",
-                 srv->cfg.max_blob_size);
+                 j->super.srv->cfg.max_blob_size);
         return BERR_BLOB_TOO_LARGE;
     }
     return job_body_each(&j->super, append_chunk, u);
@@ -234,7 +235,7 @@ static int run_start(struct upload_job *j)
     int rc;
     if (s == NULL)
         return BERR_NOMEM;
-    if ((rc = upload_create(&srv->bs, &s->up)) != 0) {
+    if ((rc = upload_create(&j->super.srv->bs, &s->up)) != 0) {
         free(s);
         return rc;
     }
@@ -256,7 +257,7 @@ static void start_settle(struct upload_job *j, int rc)
         session_release(j->pending);
         return;
     }
-    upload_remove(&srv->bs, j->pending->up->uuid);
+    upload_remove(&j->super.srv->bs, j->pending->up->uuid);
     session_drop(j->pending);
 }
 
@@ -272,7 +273,7 @@ static int finish(struct upload_job *j, struct upload *u, int has_row)
     int rc;
     j->size = u->size;
     j->has_row = has_row;
-    if ((rc = upload_finish(&srv->bs, u, j->digest)) != 0) {
+    if ((rc = upload_finish(&j->super.srv->bs, u, j->digest)) != 0) {
         if (rc == BERR_DIGEST_INVALID)
             snprintf(j->detail, sizeof(j->detail), "the uploaded content does not hash to %s", j->digest);
         if (!has_row)
@@ -287,12 +288,12 @@ static int run_monolithic(struct upload_job *j)
 {
     struct session s = {0};
     int rc;
-    if ((rc = upload_create(&srv->bs, &s.up)) != 0)
+    if ((rc = upload_create(&j->super.srv->bs, &s.up)) != 0)
         return rc;
     if ((rc = append_body(j, &s)) == 0)
         rc = finish(j, s.up, 0);
     else
-        upload_remove(&srv->bs, s.up->uuid);
+        upload_remove(&j->super.srv->bs, s.up->uuid);
     upload_free(s.up);
     return rc;
 }
@@ -300,7 +301,7 @@ static int run_monolithic(struct upload_job *j)
 static int run_on_session(struct upload_job *j)
 {
     struct session *s;
-    int rc = session_acquire(j->uuid, j->repo, &s);
+    int rc = session_acquire(j->super.srv, j->uuid, j->repo, &s);
     if (rc != 0)
         return rc;
     switch (j->op) {
@@ -323,7 +324,7 @@ static int run_on_session(struct upload_job *j)
         session_release(s);
         return 0;
     default: /* OP_CANCEL */
-        upload_remove(&srv->bs, s->up->uuid);
+        upload_remove(&j->super.srv->bs, s->up->uuid);
         session_drop(s);
         return job_write(&j->super, cancel_row_op, j);
     }
@@ -407,9 +408,10 @@ static void upload_done(struct job *job, h2o_req_t *req)
     }
 }
 
-static struct upload_job *new_job(h2o_req_t *req, const struct route *rt, enum upload_op op)
+static struct upload_job *new_job(struct call *call, enum upload_op op)
 {
-    struct upload_job *j = job_new(req, sizeof(*j), upload_run, upload_done);
+    const struct route *rt = &call->rt;
+    struct upload_job *j = job_new(call, sizeof(*j), upload_run, upload_done);
     if (j == NULL)
         return NULL;
     j->op = op;
@@ -429,52 +431,54 @@ static int query_digest(h2o_req_t *req, const char *key, char out[BERTH_DIGEST_M
     return digest_parse(buf, strlen(buf), out) == 0 ? 1 : BERR_DIGEST_INVALID;
 }
 
-int uploads_post(h2o_req_t *req, const struct route *rt)
+int uploads_post(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct upload_job *j;
     char digest[BERTH_DIGEST_MAX], mount[BERTH_DIGEST_MAX], from[BERTH_NAME_MAX + 1];
     int has_digest = query_digest(req, "digest", digest), has_mount = query_digest(req, "mount", mount), has_from;
+    (void)rt;
     if (has_digest < 0)
         return has_digest;
     if (has_mount < 0)
         return has_mount;
-    if (req->entity.len > srv->cfg.max_blob_size)
+    if (req->entity.len > call->srv->cfg.max_blob_size)
         return BERR_BLOB_TOO_LARGE;
     has_from = respond_query(req, "from", from, sizeof(from));
     if (has_from < 0 || (has_from == 1 && names_repo_valid(from, strlen(from)) != 0))
         return BERR_NAME_INVALID;
-    if (has_mount == 1 && has_from == 1 && has_digest == 0 && !auth_can(from, AUTH_PULL)) {
+    if (has_mount == 1 && has_from == 1 && has_digest == 0 && !auth_can(call, from, AUTH_PULL)) {
         has_mount = 0; /* invariant 3: the caller cannot read `from` (auth_can logged it): a plain upload session */
     }
     if (has_mount == 1 && has_from == 1 && has_digest == 0) {
-        if ((j = new_job(req, rt, OP_MOUNT)) == NULL)
+        if ((j = new_job(call, OP_MOUNT)) == NULL)
             return BERR_NOMEM;
         memcpy(j->digest, mount, sizeof(mount));
         memcpy(j->from, from, sizeof(from));
     } else if (has_digest == 1) {
-        if ((j = new_job(req, rt, OP_MONOLITHIC)) == NULL)
+        if ((j = new_job(call, OP_MONOLITHIC)) == NULL)
             return BERR_NOMEM;
         memcpy(j->digest, digest, sizeof(digest));
     } else {
         /* a session; a mount without `from` also lands here (never reveal blobs of unnamed repositories) */
-        if ((j = new_job(req, rt, OP_START)) == NULL)
+        if ((j = new_job(call, OP_START)) == NULL)
             return BERR_NOMEM;
     }
     job_submit(&j->super);
     return 0;
 }
 
-int uploads_patch(h2o_req_t *req, const struct route *rt)
+int uploads_patch(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     h2o_iovec_t cr = respond_req_header(req, "content-range");
     uint64_t a = 0, b = 0;
     struct upload_job *j;
+    (void)rt;
     if (cr.base != NULL) {
         int rc = httpparse_content_range(cr.base, cr.len, &a, &b);
         if (rc != 0)
             return rc;
     }
-    if ((j = new_job(req, rt, OP_PATCH)) == NULL)
+    if ((j = new_job(call, OP_PATCH)) == NULL)
         return BERR_NOMEM;
     j->has_range = cr.base != NULL;
     j->range_start = a;
@@ -483,34 +487,39 @@ int uploads_patch(h2o_req_t *req, const struct route *rt)
     return 0;
 }
 
-int uploads_put(h2o_req_t *req, const struct route *rt)
+int uploads_put(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     char digest[BERTH_DIGEST_MAX];
     int rc = query_digest(req, "digest", digest);
     struct upload_job *j;
+    (void)rt;
     if (rc == 0)
         return BERR_DIGEST_INVALID;
     if (rc < 0)
         return rc;
-    if ((j = new_job(req, rt, OP_PUT)) == NULL)
+    if ((j = new_job(call, OP_PUT)) == NULL)
         return BERR_NOMEM;
     memcpy(j->digest, digest, sizeof(digest));
     job_submit(&j->super);
     return 0;
 }
 
-int uploads_status(h2o_req_t *req, const struct route *rt)
+int uploads_status(struct call *call, h2o_req_t *req, const struct route *rt)
 {
-    struct upload_job *j = new_job(req, rt, OP_STATUS);
+    struct upload_job *j = new_job(call, OP_STATUS);
+    (void)req;
+    (void)rt;
     if (j == NULL)
         return BERR_NOMEM;
     job_submit(&j->super);
     return 0;
 }
 
-int uploads_cancel(h2o_req_t *req, const struct route *rt)
+int uploads_cancel(struct call *call, h2o_req_t *req, const struct route *rt)
 {
-    struct upload_job *j = new_job(req, rt, OP_CANCEL);
+    struct upload_job *j = new_job(call, OP_CANCEL);
+    (void)req;
+    (void)rt;
     if (j == NULL)
         return BERR_NOMEM;
     job_submit(&j->super);
@@ -551,7 +560,7 @@ static int has_uuid(const struct uuid_list *l, const char *uuid)
 }
 
 /* Removes session `uuid` for good: staging file, row, and live entry (unless busy). */
-static void expire_one(const char *uuid)
+static void expire_one(struct server *srv, const char *uuid)
 {
     struct session *s;
     pthread_mutex_lock(&table.lock);
@@ -569,7 +578,7 @@ static void expire_one(const char *uuid)
 }
 
 /* Calls `fn(uuid, mtime)` for every staging file. */
-static void scan_staging(void (*fn)(const char *uuid, time_t mtime, void *ctx), void *ctx)
+static void scan_staging(struct server *srv, void (*fn)(const char *uuid, time_t mtime, void *ctx), void *ctx)
 {
     char dir[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX];
     DIR *d;
@@ -588,23 +597,30 @@ static void scan_staging(void (*fn)(const char *uuid, time_t mtime, void *ctx), 
     closedir(d);
 }
 
+struct recover_ctx {
+    struct server *srv;
+    struct uuid_list rows;
+};
+
 static void recover_file(const char *uuid, time_t mtime, void *ctx)
 {
+    struct recover_ctx *rc = ctx;
     (void)mtime;
-    if (!has_uuid(ctx, uuid)) /* a monolithic upload or a session whose row never committed */
-        upload_remove(&srv->bs, uuid);
+    if (!has_uuid(&rc->rows, uuid)) /* a monolithic upload or a session whose row never committed */
+        upload_remove(&rc->srv->bs, uuid);
 }
 
-void uploads_recover(void)
+static int uploads_recover(struct server *srv)
 {
+    struct recover_ctx rctx = {.srv = srv};
     struct uuid_list rows = {0};
     char dir[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX];
-    struct db *db = server_db();
+    struct db *db = server_db(srv);
     DIR *d;
     struct dirent *e;
     if (db == NULL || meta_uploads_each(db, collect_uuid, &rows) != 0) {
         free(rows.v);
-        return;
+        return 0;
     }
     for (size_t i = 0; i < rows.n; i++) {
         struct stat st;
@@ -612,7 +628,8 @@ void uploads_recover(void)
         if (stat(path, &st) != 0)
             writer_run(cancel_op, rows.v[i]); /* a row without a file is dropped */
     }
-    scan_staging(recover_file, &rows);
+    rctx.rows = rows;
+    scan_staging(srv, recover_file, &rctx);
     free(rows.v);
     /* h2o's spill files are unlinked while open; anything left in tmp/ is from a crash */
     blobstore_tmp_dir(&srv->bs, dir, sizeof(dir));
@@ -624,19 +641,34 @@ void uploads_recover(void)
             }
         closedir(d);
     }
+    return 0;
 }
+
+struct expire_ctx {
+    struct server *srv;
+    time_t cutoff;
+};
 
 static void expire_file(const char *uuid, time_t mtime, void *ctx)
 {
-    time_t cutoff = *(time_t *)ctx;
-    if (mtime < cutoff) {
+    struct expire_ctx *e = ctx;
+    if (mtime < e->cutoff) {
         log_info("upload %s idle since %lld: removed", uuid, (long long)mtime);
-        expire_one(uuid);
+        expire_one(e->srv, uuid);
     }
 }
 
-void uploads_expire(void)
+/* On the janitor's tick: every BERTH_JANITOR_INTERVAL seconds, removes sessions idle past the upload timeout. */
+static void uploads_expire(struct server *srv)
 {
-    time_t cutoff = time(NULL) - srv->cfg.upload_timeout;
-    scan_staging(expire_file, &cutoff);
+    static time_t last; /* janitor thread only */
+    struct expire_ctx e = {.srv = srv, .cutoff = time(NULL) - srv->cfg.upload_timeout};
+    if (last == 0)
+        last = time(NULL);
+    if (time(NULL) - last < BERTH_JANITOR_INTERVAL)
+        return;
+    last = time(NULL);
+    scan_staging(srv, expire_file, &e);
 }
+
+const struct module uploads_module = {.name = "uploads", .init = uploads_recover, .tick = uploads_expire};
