@@ -25,6 +25,7 @@
 #include "config.h"
 #include "db.h"
 #include "router.h"
+#include "sessions.h"
 #include "writer.h"
 
 struct auth_identity;
@@ -33,7 +34,9 @@ struct auth_identity;
 struct server {
     struct config cfg;
     struct blobstore bs;
-    atomic_int stopping; /* set by SIGTERM / SIGINT (the signal handler's one store) */
+    struct sessions *sessions; /* live upload sessions (uploads module; sessions.h) */
+    time_t uploads_expired_at; /* janitor only: the last expiry pass */
+    atomic_int stopping;       /* set by SIGTERM / SIGINT (the signal handler's one store) */
 };
 
 /** An h2o handler that knows its server: what every module registers (h2o_create_handler with its size). */

@@ -3,11 +3,11 @@
  * or a cross-repository mount with ?mount=&from=), PATCH to append (streamed, or chunked with Content-Range), PUT
  * ?digest= to finish, GET for status, DELETE to cancel.
  *
- * Live sessions are kept in a table keyed by UUID so that the running hash survives between requests; a session
- * missing from the table (after a restart) is reopened from its staging file.  One request works on a session at a
- * time: a second concurrent request on the same session is refused.  All file and database work runs on workers.
+ * Live sessions are kept in the server's session table (sessions.h: storage/, with recovery at start and expiry
+ * of idle sessions) so that the running hash survives between requests; a session missing from the table (after
+ * a restart) is reopened from its staging file.  One request works on a session at a time: a second concurrent
+ * request on the same session is refused.  File work runs on workers, row writes on the writer (job_write).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -25,127 +25,10 @@
 #include "log.h"
 #include "meta.h"
 #include "names.h"
+#include "sessions.h"
 #include "respond.h"
 #include "upload.h"
 #include "writer.h"
-
-#define SESSION_BUCKETS 1024 /* hash buckets of the live-session table */
-
-struct session {
-    struct session *next;
-    char repo[BERTH_NAME_MAX + 1];
-    struct upload *up;
-    int busy;
-    time_t touched;
-};
-
-static struct {
-    pthread_mutex_t lock;
-    struct session *buckets[SESSION_BUCKETS];
-} table = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static unsigned bucket_of(const char *uuid)
-{
-    unsigned h = 2166136261u;
-    for (; *uuid; uuid++)
-        h = (h ^ (unsigned char)*uuid) * 16777619u;
-    return h % SESSION_BUCKETS;
-}
-
-/* Removes and returns session `uuid` from the table (lock held). */
-static struct session *table_take(const char *uuid)
-{
-    struct session **pp = &table.buckets[bucket_of(uuid)];
-    for (; *pp != NULL; pp = &(*pp)->next)
-        if (strcmp((*pp)->up->uuid, uuid) == 0) {
-            struct session *s = *pp;
-            *pp = s->next;
-            return s;
-        }
-    return NULL;
-}
-
-static struct session *table_find(const char *uuid)
-{
-    for (struct session *s = table.buckets[bucket_of(uuid)]; s != NULL; s = s->next)
-        if (strcmp(s->up->uuid, uuid) == 0)
-            return s;
-    return NULL;
-}
-
-static void table_put(struct session *s)
-{
-    unsigned b = bucket_of(s->up->uuid);
-    s->next = table.buckets[b];
-    table.buckets[b] = s;
-}
-
-static void session_free(struct session *s)
-{
-    if (s != NULL) {
-        upload_free(s->up);
-        free(s);
-    }
-}
-
-/* On a worker: marks session `uuid` of `repo` busy and returns it, reopening it from disk if needed. */
-static int session_acquire(struct server *srv, const char *uuid, const char *repo, struct session **out)
-{
-    struct session *s;
-    struct db *db;
-    int rc;
-    pthread_mutex_lock(&table.lock);
-    if ((s = table_find(uuid)) != NULL) {
-        rc = strcmp(s->repo, repo) != 0 ? BERR_BLOB_UPLOAD_UNKNOWN : (s->busy ? BERR_BLOB_UPLOAD_INVALID : 0);
-        if (rc == 0)
-            s->busy = 1;
-        pthread_mutex_unlock(&table.lock);
-        *out = s;
-        return rc;
-    }
-    pthread_mutex_unlock(&table.lock);
-    /* not live: a session from before a restart, or unknown */
-    if ((db = server_db(srv)) == NULL)
-        return BERR_DB;
-    if ((rc = meta_upload_find(db, uuid, repo)) != 0)
-        return rc;
-    if ((s = calloc(1, sizeof(*s))) == NULL)
-        return BERR_NOMEM;
-    if ((rc = upload_open(&srv->bs, uuid, &s->up)) != 0) {
-        free(s);
-        return rc;
-    }
-    snprintf(s->repo, sizeof(s->repo), "%s", repo);
-    s->busy = 1;
-    s->touched = time(NULL);
-    pthread_mutex_lock(&table.lock);
-    if (table_find(uuid) != NULL) { /* another request reopened it meanwhile */
-        pthread_mutex_unlock(&table.lock);
-        session_free(s);
-        return BERR_BLOB_UPLOAD_INVALID;
-    }
-    table_put(s);
-    pthread_mutex_unlock(&table.lock);
-    *out = s;
-    return 0;
-}
-
-static void session_release(struct session *s)
-{
-    pthread_mutex_lock(&table.lock);
-    s->busy = 0;
-    s->touched = time(NULL);
-    pthread_mutex_unlock(&table.lock);
-}
-
-/* Removes a busy session from the table and frees it. */
-static void session_drop(struct session *s)
-{
-    pthread_mutex_lock(&table.lock);
-    table_take(s->up->uuid);
-    pthread_mutex_unlock(&table.lock);
-    session_free(s);
-}
 
 /* ---- the job shared by every upload operation ---- */
 
@@ -212,11 +95,6 @@ static int start_op(struct db *db, void *arg)
     return meta_upload_add(db, j->uuid, j->repo);
 }
 
-static int cancel_op(struct db *db, void *arg)
-{
-    return meta_upload_del(db, arg);
-}
-
 static int mount_op(struct db *db, void *arg)
 {
     struct upload_job *j = arg;
@@ -231,21 +109,11 @@ static int mount_op(struct db *db, void *arg)
  * in the table, busy (so that nothing else touches it), until upload_done() sees the row committed. */
 static int run_start(struct upload_job *j)
 {
-    struct session *s = calloc(1, sizeof(*s));
-    int rc;
-    if (s == NULL)
-        return BERR_NOMEM;
-    if ((rc = upload_create(&j->super.srv->bs, &s->up)) != 0) {
-        free(s);
+    struct session *s;
+    int rc = sessions_create(j->super.srv->sessions, j->repo, &s);
+    if (rc != 0)
         return rc;
-    }
-    memcpy(j->uuid, s->up->uuid, sizeof(j->uuid));
-    snprintf(s->repo, sizeof(s->repo), "%s", j->repo);
-    s->busy = 1;
-    s->touched = time(NULL);
-    pthread_mutex_lock(&table.lock);
-    table_put(s);
-    pthread_mutex_unlock(&table.lock);
+    memcpy(j->uuid, s->uuid, sizeof(j->uuid));
     j->pending = s;
     return job_write(&j->super, start_op, j);
 }
@@ -254,11 +122,11 @@ static int run_start(struct upload_job *j)
 static void start_settle(struct upload_job *j, int rc)
 {
     if (rc == 0) {
-        session_release(j->pending);
+        sessions_release(j->super.srv->sessions, j->pending);
         return;
     }
-    upload_remove(&j->super.srv->bs, j->pending->up->uuid);
-    session_drop(j->pending);
+    upload_remove(&j->super.srv->bs, j->pending->uuid);
+    sessions_drop(j->super.srv->sessions, j->pending);
 }
 
 static int cancel_row_op(struct db *db, void *arg)
@@ -286,7 +154,7 @@ static int finish(struct upload_job *j, struct upload *u, int has_row)
 
 static int run_monolithic(struct upload_job *j)
 {
-    struct session s = {0};
+    struct session s = {0}; /* never in the table: nobody else can reach it */
     int rc;
     if ((rc = upload_create(&j->super.srv->bs, &s.up)) != 0)
         return rc;
@@ -301,31 +169,32 @@ static int run_monolithic(struct upload_job *j)
 static int run_on_session(struct upload_job *j)
 {
     struct session *s;
-    int rc = session_acquire(j->super.srv, j->uuid, j->repo, &s);
+    struct sessions *t = j->super.srv->sessions;
+    int rc = sessions_acquire(t, server_db(j->super.srv), j->uuid, j->repo, &s);
     if (rc != 0)
         return rc;
     switch (j->op) {
     case OP_PATCH:
         rc = append_body(j, s);
         j->size = s->up->size;
-        session_release(s);
+        sessions_release(t, s);
         return rc;
     case OP_PUT:
         if ((rc = append_body(j, s)) != 0) {
             j->size = s->up->size;
-            session_release(s);
+            sessions_release(t, s);
             return rc;
         }
         rc = finish(j, s->up, 1);
-        session_drop(s);
+        sessions_drop(t, s);
         return rc;
     case OP_STATUS:
         j->size = s->up->size;
-        session_release(s);
+        sessions_release(t, s);
         return 0;
     default: /* OP_CANCEL */
         upload_remove(&j->super.srv->bs, s->up->uuid);
-        session_drop(s);
+        sessions_drop(t, s);
         return job_write(&j->super, cancel_row_op, j);
     }
 }
@@ -526,149 +395,34 @@ int uploads_cancel(struct call *call, h2o_req_t *req, const struct route *rt)
     return 0;
 }
 
-/* ---- recovery and expiry ---- */
+/* ---- the module: the session table, recovery at start, expiry on the janitor's tick ---- */
 
-struct uuid_list {
-    char (*v)[BERTH_UUID_LEN + 1];
-    size_t n, cap;
-};
-
-static int collect_uuid(void *ctx, const char *uuid)
+static int uploads_init(struct server *srv)
 {
-    struct uuid_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 64;
-        void *nv = realloc(l->v, ncap * sizeof(*l->v));
-        if (nv == NULL)
-            return 1;
-        l->v = nv;
-        l->cap = ncap;
-    }
-    snprintf(l->v[l->n++], BERTH_UUID_LEN + 1, "%s", uuid);
-    return 0;
+    int rc = sessions_new(&srv->bs, &srv->sessions);
+    if (rc == 0)
+        rc = sessions_recover(srv->sessions, server_db(srv));
+    return rc == 0 ? 0 : -1;
 }
 
-static int cmp_uuid(const void *a, const void *b)
+/* Every BERTH_JANITOR_INTERVAL seconds: removes sessions idle past the upload timeout. */
+static void uploads_tick(struct server *srv)
 {
-    return strcmp(a, b);
-}
-
-/* `l` is sorted: meta_uploads_each lists sessions in uuid order. */
-static int has_uuid(const struct uuid_list *l, const char *uuid)
-{
-    return l->n > 0 && bsearch(uuid, l->v, l->n, sizeof(*l->v), cmp_uuid) != NULL;
-}
-
-/* Removes session `uuid` for good: staging file, row, and live entry (unless busy). */
-static void expire_one(struct server *srv, const char *uuid)
-{
-    struct session *s;
-    pthread_mutex_lock(&table.lock);
-    s = table_find(uuid);
-    if (s != NULL && s->busy) {
-        pthread_mutex_unlock(&table.lock);
+    time_t now = time(NULL);
+    if (srv->uploads_expired_at == 0)
+        srv->uploads_expired_at = now;
+    if (now - srv->uploads_expired_at < BERTH_JANITOR_INTERVAL)
         return;
-    }
-    if (s != NULL)
-        table_take(uuid);
-    pthread_mutex_unlock(&table.lock);
-    session_free(s);
-    upload_remove(&srv->bs, uuid);
-    writer_run(cancel_op, (void *)uuid);
+    srv->uploads_expired_at = now;
+    if (sessions_expire(srv->sessions, now - srv->cfg.upload_timeout) < 0)
+        log_warn("upload expiry: cannot read the uploads directory");
 }
 
-/* Calls `fn(uuid, mtime)` for every staging file. */
-static void scan_staging(struct server *srv, void (*fn)(const char *uuid, time_t mtime, void *ctx), void *ctx)
+static void uploads_stop(struct server *srv)
 {
-    char dir[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX];
-    DIR *d;
-    struct dirent *e;
-    snprintf(dir, sizeof(dir), "%s/uploads", srv->bs.root);
-    if ((d = opendir(dir)) == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (upload_uuid_valid(e->d_name, strlen(e->d_name)) != 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (stat(path, &st) == 0)
-            fn(e->d_name, st.st_mtime, ctx);
-    }
-    closedir(d);
+    sessions_free(srv->sessions);
+    srv->sessions = NULL;
 }
 
-struct recover_ctx {
-    struct server *srv;
-    struct uuid_list rows;
-};
-
-static void recover_file(const char *uuid, time_t mtime, void *ctx)
-{
-    struct recover_ctx *rc = ctx;
-    (void)mtime;
-    if (!has_uuid(&rc->rows, uuid)) /* a monolithic upload or a session whose row never committed */
-        upload_remove(&rc->srv->bs, uuid);
-}
-
-static int uploads_recover(struct server *srv)
-{
-    struct recover_ctx rctx = {.srv = srv};
-    struct uuid_list rows = {0};
-    char dir[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX];
-    struct db *db = server_db(srv);
-    DIR *d;
-    struct dirent *e;
-    if (db == NULL || meta_uploads_each(db, collect_uuid, &rows) != 0) {
-        free(rows.v);
-        return 0;
-    }
-    for (size_t i = 0; i < rows.n; i++) {
-        struct stat st;
-        blobstore_upload_path(&srv->bs, rows.v[i], path, sizeof(path));
-        if (stat(path, &st) != 0)
-            writer_run(cancel_op, rows.v[i]); /* a row without a file is dropped */
-    }
-    rctx.rows = rows;
-    scan_staging(srv, recover_file, &rctx);
-    free(rows.v);
-    /* h2o's spill files are unlinked while open; anything left in tmp/ is from a crash */
-    blobstore_tmp_dir(&srv->bs, dir, sizeof(dir));
-    if ((d = opendir(dir)) != NULL) {
-        while ((e = readdir(d)) != NULL)
-            if (e->d_name[0] != '.') {
-                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    return 0;
-}
-
-struct expire_ctx {
-    struct server *srv;
-    time_t cutoff;
-};
-
-static void expire_file(const char *uuid, time_t mtime, void *ctx)
-{
-    struct expire_ctx *e = ctx;
-    if (mtime < e->cutoff) {
-        log_info("upload %s idle since %lld: removed", uuid, (long long)mtime);
-        expire_one(e->srv, uuid);
-    }
-}
-
-/* On the janitor's tick: every BERTH_JANITOR_INTERVAL seconds, removes sessions idle past the upload timeout. */
-static void uploads_expire(struct server *srv)
-{
-    static time_t last; /* janitor thread only */
-    struct expire_ctx e = {.srv = srv, .cutoff = time(NULL) - srv->cfg.upload_timeout};
-    if (last == 0)
-        last = time(NULL);
-    if (time(NULL) - last < BERTH_JANITOR_INTERVAL)
-        return;
-    last = time(NULL);
-    scan_staging(srv, expire_file, &e);
-}
-
-const struct module uploads_module = {.name = "uploads", .init = uploads_recover, .tick = uploads_expire};
+const struct module uploads_module = {
+    .name = "uploads", .init = uploads_init, .tick = uploads_tick, .stop = uploads_stop};

@@ -370,7 +370,7 @@ int meta_manifest_pulled(struct db *db, int64_t id, long long when)
 /* Streams the first column of `st` to `cb`, at most n rows, setting *more if a further row exists. */
 static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, void *ctx, int *more)
 {
-    int rc, count = 0;
+    int rc, count = 0, stop = 0;
     *more = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == n) {
@@ -378,10 +378,12 @@ static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, v
             break;
         }
         count++;
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0)) != 0)
+        if ((stop = cb(ctx, (const char *)sqlite3_column_text(st, 0))) != 0)
             break;
     }
     sqlite3_reset(st);
+    if (stop < 0) /* the callback failed (e.g. out of memory): its error, not a short success */
+        return stop;
     return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_error(db);
 }
 
