@@ -6,8 +6,25 @@
 #include "log.h"
 #include "respond.h"
 #include "server.h"
+#include <stddef.h>
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h> /* after h2o.h; needs server/compat/khash.h */
+#include <h2o/version.h>
+
+/*
+ * take_h2_body() below reads h2o's private HTTP/2 stream layout (h2o_http2_stream_t._req_body), which only the
+ * h2o this was written and tested against is known to have: Debian 12's libh2o-evloop 2.2.5.  Any other version
+ * fails the build here, loudly, instead of corrupting memory at run time; the layout is pinned as well (offsets
+ * measured on Debian 12 amd64).  Porting: check take_h2_body against the new http2_internal.h and the
+ * aborted-HTTP/2-upload test of tests/e2e/test_tls.sh, then update these numbers.
+ */
+#if H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2 || H2O_VERSION_PATCH != 5
+#error "pool.c reads h2o 2.2.5's private h2o_http2_stream_t._req_body: check take_h2_body() for this h2o version"
+#endif
+#if defined(__x86_64__) && defined(__LP64__)
+_Static_assert(offsetof(h2o_http2_stream_t, _req_body) == 80 && offsetof(h2o_http2_stream_t, req) == 272,
+               "h2o_http2_stream_t's layout differs from h2o 2.2.5's: check take_h2_body()");
+#endif
 #include "writer.h"
 
 /* Lives in the request's pool; its dispose hook runs when h2o frees the request. */

@@ -102,8 +102,10 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
     snprintf(shard, sizeof(shard), "%s/blobs/sha256/%.2s", bs->root, hex);
     if (mkdir(shard, 0755) == 0) {
         char parent[BLOBSTORE_PATH_MAX];
+        int rc;
         snprintf(parent, sizeof(parent), "%s/blobs/sha256", bs->root);
-        blobstore_fsync_dir(parent);
+        if ((rc = blobstore_fsync_dir(parent)) != 0) /* the new shard must survive a crash with the blob */
+            return rc;
     } else if (errno != EEXIST) {
         return berr_from_errno(errno);
     }
