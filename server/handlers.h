@@ -1,7 +1,9 @@
 /*
- * handlers.h - one function per API operation.  Each either answers the request itself (including errors, via
- * respond_error) and returns 0, or returns a negative BERR code that the dispatcher answers with.  Operations that
- * block hand their work to the worker pool and answer later.
+ * handlers.h - one function per API operation (a handler_fn, server.h): it gets the request's `struct call`
+ * (server context, request, route, authorized identity) and either answers the request itself (including errors,
+ * via respond_error) and returns 0, or returns a negative BERR code that the dispatcher answers with.  Operations
+ * that block hand their work to the worker pool, and their metadata writes to the writer (job_write), and answer
+ * later on the request's loop.
  */
 #ifndef BERTH_HANDLERS_H
 #define BERTH_HANDLERS_H
