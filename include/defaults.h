@@ -6,7 +6,7 @@
 #ifndef BERTH_DEFAULTS_H
 #define BERTH_DEFAULTS_H
 
-#define BERTH_VERSION "0.1.0"
+/* BERTH_VERSION ("X.Y.Z") comes from project(VERSION) in CMakeLists.txt, defined for the berth target. */
 
 /* --- network --- */
 #define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
