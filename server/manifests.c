@@ -208,18 +208,24 @@ static int put_op(struct db *db, void *arg)
                              j->detail, sizeof(j->detail));
 }
 
-static void put_run(struct job *job)
+/* Hashes and validates the manifest, then hands the write to the writer, which answers on the loop: returns
+ * JOB_WRITING (the job is the writer's now: do not touch it), or a validation error (job->rc set, no write). */
+static int put_check_and_write(struct job *job)
 {
     struct put_job *j = (void *)job;
     digest_buf(j->body, j->len, j->digest);
     if (j->ref_is_digest && strcmp(j->digest, j->ref) != 0) {
         snprintf(j->detail, sizeof(j->detail), "the manifest hashes to %s, not %s", j->digest, j->ref);
-        job->rc = BERR_DIGEST_INVALID;
-        return;
+        return job->rc = BERR_DIGEST_INVALID;
     }
     job->rc = manifest_parse(j->body, j->len, j->ct, strlen(j->ct), &j->mi, j->detail, sizeof(j->detail));
-    if (job->rc == 0)
-        job_write(job, put_op, j); /* the writer answers on the loop */
+    return job->rc != 0 ? job->rc : job_write(job, put_op, j);
+}
+
+/* On a worker (large manifests): when no write was handed off, the worker posts the job. */
+static void put_run(struct job *job)
+{
+    (void)put_check_and_write(job);
 }
 
 static void put_done(struct job *job, h2o_req_t *req)
@@ -267,7 +273,13 @@ int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt)
     memcpy(j->repo, rt->name, sizeof(j->repo));
     memcpy(j->ref, rt->ref, sizeof(j->ref));
     j->ref_is_digest = rt->ref_is_digest;
-    job_submit(&j->super);
+    if (j->len > BERTH_INLINE_MANIFEST_MAX) { /* hashing and parsing it would hold the loop: a worker does it */
+        job_submit(&j->super);
+        return 0;
+    }
+    /* small (nearly every manifest): microseconds of hashing and parsing here, then loop -> writer -> loop */
+    if (put_check_and_write(&j->super) != JOB_WRITING)
+        job_finish(&j->super);
     return 0;
 }
 

@@ -149,6 +149,11 @@ void job_submit(struct job *job)
     pthread_mutex_unlock(&pool.lock);
 }
 
+void job_finish(struct job *job)
+{
+    h2o_multithread_send_message(job->receiver, &job->super);
+}
+
 int job_body_each(struct job *job, int (*fn)(void *arg, const void *chunk, size_t len), void *arg)
 {
     size_t off = 0;

@@ -104,6 +104,9 @@ void pool_stop(void);
 int pool_register_loop(h2o_context_t *ctx);
 /** Allocates a zeroed job of `size` bytes bound to the call's request (on its loop thread).  Returns NULL on OOM. */
 void *job_new(struct call *call, size_t size, job_run_fn run, job_done_fn done);
+/** On the loop, for a job that needs neither a worker nor a write (e.g. it failed validation): posts it, so that
+ *  its done() runs like any other job's. */
+void job_finish(struct job *job);
 /** Queues `job` for a worker (if it cannot be queued, its done() runs with job->rc = BERR_NOMEM). */
 void job_submit(struct job *job);
 /** On a worker: calls `fn(arg, chunk, len)` for successive chunks of the request body.  Stops at the first
