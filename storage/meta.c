@@ -301,7 +301,7 @@ static int insert_manifest(struct db *db, int64_t repo, const char *digest, cons
 int meta_manifest_put(struct db *db, const char *repo, const char *digest, const struct manifest_info *mi,
                       const void *body, size_t len, const char *tag, char *detail, size_t ds)
 {
-    int64_t rid, mid;
+    int64_t rid, mid = 0;
     int rc;
     if ((rc = meta_repo_ensure(db, repo, &rid)) != 0)
         return rc;
