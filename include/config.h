@@ -28,6 +28,9 @@ struct config {
     char auth_service[128];           /* token service name = the JWTs' audience */
     char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
     int auth_token_ttl;               /* seconds a bearer token lives */
+    char metrics_listen[256];         /* HOST:PORT of the unauthenticated /metrics listener; "" = off */
+    uint64_t min_free_space;          /* bytes: /readyz fails below this much free space in the data directory */
+    int access_log_json;              /* access_log_format: 0 = combined, 1 = json (JSON lines) */
 };
 
 /** Fills `c` with the embedded defaults. */

@@ -7,10 +7,11 @@
 #define BERTH_DEFAULTS_H
 
 /* --- network --- */
-#define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
-#define BERTH_DEFAULT_DATA "./data"           /* default data directory */
-#define BERTH_DEFAULT_ACCESS_LOG "-"          /* default access log: combined format on the inherited stderr */
-#define BERTH_LISTEN_BACKLOG 1024             /* listen(2) backlog */
+#define BERTH_DEFAULT_LISTEN "127.0.0.1:5000"     /* default listen address */
+#define BERTH_DEFAULT_DATA "./data"               /* default data directory */
+#define BERTH_DEFAULT_ACCESS_LOG "-"              /* default access log: combined format on the inherited stderr */
+#define BERTH_LISTEN_BACKLOG 1024                 /* listen(2) backlog */
+#define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
 
 /* --- protocol limits (distribution-spec) --- */
 #define BERTH_NAME_MAX 255                    /* repository name length, spec grammar + Distribution's cap */

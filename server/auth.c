@@ -13,7 +13,9 @@
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "names.h"
+#include "observe.h"
 #include "respond.h"
 
 /* ---- process state ---- */
@@ -493,6 +495,11 @@ static void challenge(h2o_req_t *req, const char *scope, const char *error, int 
 /* Answers a failed credential check (`rc`). */
 void auth__reject_creds(h2o_req_t *req, int rc, int bearer)
 {
+    metrics_add(rc == BERR_TOO_MANY_REQUESTS ? METRIC_AUTH_FAIL_RATE_LIMITED
+                : rc == BERR_LOGINS_BUSY     ? METRIC_AUTH_FAIL_LOGINS_BUSY
+                : bearer                     ? METRIC_AUTH_FAIL_INVALID_TOKEN
+                                             : METRIC_AUTH_FAIL_BAD_CREDENTIALS,
+                1);
     if (rc == BERR_TOO_MANY_REQUESTS)
         respond_header(req, "retry-after", "60", 0);
     if (rc == BERR_LOGINS_BUSY)
@@ -538,6 +545,7 @@ static int run_as(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
 {
     int rc;
     current = id;
+    observe_set_user(req, id->id.name);
     rc = next(req, rt);
     current = NULL;
     return rc;
@@ -559,6 +567,21 @@ static int can_pull_some(const struct auth_identity *id)
     return some;
 }
 
+static int decide_admin(h2o_req_t *req, const struct route *rt, auth_next_fn next, const struct auth_identity *id,
+                        int had_creds)
+{
+    if (had_creds && id->id.kind == AUTH_USER && id->id.is_admin)
+        return run_as(req, rt, next, id);
+    metrics_add(had_creds ? METRIC_AUTH_FAIL_NOT_ADMIN : METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
+    log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': /metrics is for admin users",
+            auth__kind_name(id->id.kind), id->id.name);
+    if (had_creds)
+        respond_error(req, BERR_DENIED, NULL);
+    else
+        challenge(req, NULL, NULL, BERR_UNAUTHORIZED);
+    return 0;
+}
+
 static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, const struct auth_identity *id,
                   int had_creds)
 {
@@ -567,12 +590,16 @@ static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
     /* _catalog: an anonymous caller who can read nothing is asked to log in, as on every other route */
     if (rt->kind == ROUTE_CATALOG && !had_creds && !can_pull_some(id)) {
         log_msg(LOG_INFO, "auth: challenged an anonymous _catalog request");
+        metrics_add(METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
         challenge(req, "registry:catalog:*", NULL, BERR_UNAUTHORIZED);
         return 0;
     }
+    if (rt->kind == ROUTE_METRICS) /* admin users only; never anonymous */
+        return decide_admin(req, rt, next, id, had_creds);
     if (rt->kind == ROUTE_CATALOG || (rt->kind == ROUTE_BASE && had_creds))
         return run_as(req, rt, next, id);
     if (rt->kind == ROUTE_BASE) {
+        metrics_add(METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
         challenge(req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
@@ -588,6 +615,10 @@ static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
             : need == AUTH_PUSH ? "push"
                                 : "delete",
             rt->name);
+    metrics_add(!had_creds   ? METRIC_AUTH_FAIL_NO_CREDENTIALS
+                : id->bearer ? METRIC_AUTH_FAIL_INSUFFICIENT_SCOPE
+                             : METRIC_AUTH_FAIL_DENIED,
+                1);
     if (!had_creds)
         challenge(req, respond_printf(req, "repository:%s:%s", rt->name, acts), NULL, BERR_UNAUTHORIZED);
     else if (id->bearer)
@@ -649,7 +680,8 @@ int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next)
         }
         return decide(req, rt, next, id, 1);
     default:
-        auth__reject_creds(req, BERR_UNAUTHORIZED, 0);
+        metrics_add(METRIC_AUTH_FAIL_MALFORMED, 1);
+        challenge(req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
 }

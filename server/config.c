@@ -25,6 +25,7 @@ void config_defaults(struct config *c)
     c->log_level = LOG_INFO;
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
+    c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
 }
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
@@ -132,7 +133,16 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
     else if (strcmp(k, "auth_token_ttl") == 0)
         rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
-    else {
+    else if (strcmp(k, "metrics_listen") == 0)
+        rc = set_str(c->metrics_listen, sizeof(c->metrics_listen), v);
+    else if (strcmp(k, "min_free_space") == 0)
+        rc = parse_size(v, &c->min_free_space);
+    else if (strcmp(k, "access_log_format") == 0) {
+        if (strcmp(v, "combined") == 0 || strcmp(v, "json") == 0) {
+            c->access_log_json = strcmp(v, "json") == 0;
+            rc = 0;
+        }
+    } else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }

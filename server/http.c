@@ -1,5 +1,6 @@
 /* http.c - h2o set-up, event-loop threads, TLS, janitor, graceful shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +21,7 @@
 #include "http.h"
 #include "listen.h"
 #include "log.h"
+#include "observe.h"
 #include "reqlog.h"
 #include "server.h"
 #include "version.h"
@@ -143,6 +145,22 @@ static void *janitor_main(void *unused)
     return NULL;
 }
 
+/* For access_log_format = json: points reqlog at stderr or the access-log file.  Returns 0 when reqlog should be
+ * registered, 1 when the access log is off. */
+static int open_json_log(const struct config *cfg)
+{
+    int fd = 2;
+    if (cfg->access_log[0] == '\0' || strcmp(cfg->access_log, "off") == 0)
+        return 1;
+    if (strcmp(cfg->access_log, "-") != 0 &&
+        (fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        log_warn("cannot open access log %s: %s", cfg->access_log, strerror(errno));
+        return 1;
+    }
+    reqlog_configure(1, fd);
+    return 0;
+}
+
 static void setup_h2o(const struct config *cfg)
 {
     h2o_hostconf_t *host;
@@ -156,7 +174,13 @@ static void setup_h2o(const struct config *cfg)
     host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pathconf = h2o_config_register_path(host, "/", 0);
     api_register(pathconf);
-    if (strcmp(cfg->access_log, "-") == 0) {
+    observe_register(pathconf); /* request metrics (observe.h) */
+    observe_register(&host->fallback_path);
+    if (cfg->access_log_json && !open_json_log(cfg)) {
+        /* JSON lines: berth's own logger, on stderr or a file (h2o's logger knows only its own formats) */
+        reqlog_register(pathconf);
+        reqlog_register(&host->fallback_path);
+    } else if (strcmp(cfg->access_log, "-") == 0) {
         /* the inherited fd 2, never a reopened /dev/stderr; fallback_path: errors h2o answers itself (413) */
         reqlog_register(pathconf);
         reqlog_register(&host->fallback_path);
@@ -207,7 +231,7 @@ int http_serve(const struct config *cfg)
     if (start_storage(cfg) != 0 || setup_tls(cfg) != 0 || (listen_fd = listen_open(cfg, ssl_ctx != NULL)) < 0)
         return 1;
     setup_h2o(cfg);
-    if (pool_start(cfg->workers) != 0)
+    if (pool_start(cfg->workers) != 0 || observe_listen_start(cfg) != 0)
         return 1;
     uploads_recover();
     if (cfg->no_auth)
@@ -225,6 +249,7 @@ int http_serve(const struct config *cfg)
     for (int i = 0; i < n; i++)
         pthread_join(threads[i].tid, NULL);
     pthread_join(janitor, NULL);
+    observe_listen_stop();
     log_info("stopping: finishing background work");
     pool_stop();
     writer_stop();

@@ -31,6 +31,8 @@ static const char serve_usage[] =
     "  --tls-cert FILE     PEM certificate chain: serve HTTPS (HTTP/2 by ALPN)\n"
     "  --tls-key FILE      PEM private key for --tls-cert\n"
     "  --access-log FILE   access log: - = stderr (default), a FILE to append to, or off\n"
+    "  --access-log-format combined (default) or json (JSON lines)\n"
+    "  --metrics-listen HOST:PORT  also serve /metrics, /healthz, /readyz there, without authentication\n"
     "  --log-level LEVEL   error, warn, info (default) or debug\n"
     "  --no-auth           turn authentication off (local experiments only)\n"
     "  -h, --help          print this help\n"
@@ -49,6 +51,8 @@ static int cmd_serve(int argc, char **argv)
         {"tls-key", required_argument, NULL, 'K'},
         {"access-log", required_argument, NULL, 'a'},
         {"log-level", required_argument, NULL, 'v'},
+        {"access-log-format", required_argument, NULL, 'f'},
+        {"metrics-listen", required_argument, NULL, 'm'},
         {"no-auth", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -56,8 +60,9 @@ static int cmd_serve(int argc, char **argv)
     static const struct {
         int flag;
         const char *key;
-    } keys[] = {{'l', "listen"},   {'d', "data"},    {'t', "threads"},    {'w', "workers"},
-                {'C', "tls_cert"}, {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}};
+    } keys[] = {
+        {'l', "listen"},  {'d', "data"},       {'t', "threads"},   {'w', "workers"},           {'C', "tls_cert"},
+        {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}, {'f', "access_log_format"}, {'m', "metrics_listen"}};
     struct config cfg;
     char err[512];
     const char *config_file = NULL;

@@ -1,9 +1,11 @@
 /* writer.c - one thread that applies queued metadata writes in grouped transactions (group commit). */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include "defaults.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "writer.h"
 
 struct op {
@@ -25,7 +27,11 @@ static struct {
 /* Runs one batch: every op in its own savepoint, one commit for all. */
 static void run_batch(struct op *batch)
 {
-    int rc = db_begin(w.db);
+    struct timespec t0, t1;
+    uint64_t n = 0, failed = 0;
+    int rc;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = db_begin(w.db);
     for (struct op *o = batch; o != NULL; o = o->next) {
         if (rc != 0) {
             o->rc = rc;
@@ -42,6 +48,14 @@ static void run_batch(struct op *batch)
         for (struct op *o = batch; o != NULL; o = o->next)
             o->rc = BERR_DB;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (struct op *o = batch; o != NULL; o = o->next, n++)
+        failed += o->rc != 0;
+    metrics_add(METRIC_WRITER_OPS, (int64_t)n);
+    metrics_add(METRIC_WRITER_OPS_FAILED, (int64_t)failed);
+    metrics_observe(HIST_WRITER_BATCH_SIZE, n);
+    metrics_observe(HIST_WRITER_COMMIT_SECONDS,
+                    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
 }
 
 static void *writer_main(void *unused)
