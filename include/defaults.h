@@ -7,11 +7,10 @@
 #define BERTH_DEFAULTS_H
 
 /* --- network --- */
-#define BERTH_DEFAULT_LISTEN "127.0.0.1:5000"     /* default listen address */
-#define BERTH_DEFAULT_DATA "./data"               /* default data directory */
-#define BERTH_DEFAULT_ACCESS_LOG "-"              /* default access log: combined format on the inherited stderr */
-#define BERTH_LISTEN_BACKLOG 1024                 /* listen(2) backlog */
-#define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
+#define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
+#define BERTH_DEFAULT_DATA "./data"           /* default data directory */
+#define BERTH_DEFAULT_ACCESS_LOG "-"          /* default access log: combined format on the inherited stderr */
+#define BERTH_LISTEN_BACKLOG 1024             /* listen(2) backlog */
 
 /* --- protocol limits (distribution-spec) --- */
 #define BERTH_NAME_MAX 255                    /* repository name length, spec grammar + Distribution's cap */
@@ -68,5 +67,8 @@
 #define BERTH_AUTH_FAIL_WINDOW 300                /* seconds over which failed logins are counted */
 #define BERTH_AUTH_FAIL_MAX_USER 10               /* failed logins per client address and user per window */
 #define BERTH_AUTH_FAIL_MAX_ADDR 50               /* failed logins per client address per window */
+
+/* --- operations (observability, backup) --- */
+#define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
 
 #endif
