@@ -16,6 +16,8 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  user       add, list, delete users, set passwords (berth user --help)\n"
                             "  token      create, list, revoke robot/CI tokens (berth token --help)\n"
                             "  grant      add, list, delete permissions (berth grant --help)\n"
+                            "  backup     write a backup while the registry runs (berth backup --help)\n"
+                            "  restore    restore a backup into a new data directory (berth restore --help)\n"
                             "\n"
                             "  --version  print the version\n"
                             "  -h, --help print this help\n";
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "user") == 0 || strcmp(argv[1], "token") == 0 || strcmp(argv[1], "grant") == 0)
         return cli_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)
+        return cli_backup_main(argc - 1, argv + 1);
     fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }
