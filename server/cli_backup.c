@@ -1,6 +1,7 @@
 /* cli_backup.c - `berth backup` and `berth restore`: flags, a progress line on a terminal, the summary (backup.h). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@ static const char backup_usage[] =
     "\n"
     "  Writes a consistent backup of a registry, also while `berth serve` runs: a snapshot of berth.db (SQLite's\n"
     "  online backup), the signing keys and every blob the snapshot references, as one zstd-compressed tar.\n"
-    "  --data DIR              the registry's data directory (default " BERTH_DEFAULT_DATA ")\n"
+    "  --data DIR              the registry's data directory (default $BERTH_DATA, else " BERTH_DEFAULT_DATA ")\n"
     "  --incremental-from OLD  leave out the blobs OLD (an earlier backup) already holds\n"
     "  --level N               zstd level (default 3)\n"
     "  --threads N             zstd compression threads (default: one per core, at most 8; 1 = none)\n";
@@ -85,7 +86,7 @@ static int backup_cmd(int argc, char **argv)
         {"data", required_argument, NULL, 'd'},  {"incremental-from", required_argument, NULL, 'i'},
         {"level", required_argument, NULL, 'l'}, {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
-    struct backup_opts o = {.datadir = BERTH_DEFAULT_DATA};
+    struct backup_opts o = {.datadir = getenv("BERTH_DATA") != NULL ? getenv("BERTH_DATA") : BERTH_DEFAULT_DATA};
     struct bar b = {.tty = isatty(2), .verb = "backup"};
     struct backup_summary s;
     char err[1024];

@@ -28,6 +28,49 @@ void config_defaults(struct config *c)
     c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
 }
 
+const char *const config_keys[] = {
+    "listen",
+    "data",
+    "threads",
+    "workers",
+    "max_blob_size",
+    "max_manifest_size",
+    "request_timeout",
+    "upload_timeout",
+    "access_log",
+    "log_level",
+    "tls_cert",
+    "tls_key",
+    "auth",
+    "auth_service",
+    "auth_realm",
+    "auth_token_ttl",
+    "metrics_listen",
+    "min_free_space",
+    "access_log_format",
+    NULL,
+};
+
+int config_env(struct config *c, char *err, size_t errlen)
+{
+    char name[64], msg[512];
+    for (int i = 0; config_keys[i] != NULL; i++) {
+        const char *v;
+        size_t j = 0;
+        j = (size_t)snprintf(name, sizeof(name), "BERTH_");
+        for (const char *k = config_keys[i]; *k && j + 1 < sizeof(name); k++)
+            name[j++] = (char)toupper((unsigned char)*k);
+        name[j] = '\0';
+        if ((v = getenv(name)) == NULL)
+            continue;
+        if (config_set(c, config_keys[i], v, msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "environment %s: %s", name, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
 static int parse_size(const char *v, uint64_t *out)
 {

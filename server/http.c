@@ -30,7 +30,10 @@
 struct server *srv;
 static struct server the_server;
 static h2o_globalconf_t globalconf;
-static SSL_CTX *ssl_ctx;
+static SSL_CTX *ssl_ctx;         /* the current one: loop threads read it at every accept (atomically) */
+static SSL_CTX *ssl_ctx_retired; /* replaced by the last reload; freed at the next (SSL objects hold references) */
+static http_reloader_fn reloader;
+static volatile sig_atomic_t reload_requested;
 static int listen_fd = -1;
 static _Thread_local struct db *thread_db;
 
@@ -57,8 +60,15 @@ void server_db_close(void)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    srv->stopping = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        srv->stopping = 1;
+}
+
+void http_set_reloader(http_reloader_fn fn)
+{
+    reloader = fn;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -69,7 +79,28 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
         return;
+    t->accept_ctx.ssl_ctx = __atomic_load_n(&ssl_ctx, __ATOMIC_ACQUIRE); /* a SIGHUP may have replaced it */
     h2o_accept(&t->accept_ctx, sock);
+}
+
+/* A server TLS context for cfg's certificate chain and key, or NULL (logged). */
+static SSL_CTX *tls_load(const struct config *cfg)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        char buf[256];
+        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+        log_error("cannot load TLS certificate %s / key %s: %s", cfg->tls_cert, cfg->tls_key, buf);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+    return ctx;
 }
 
 static int setup_tls(const struct config *cfg)
@@ -82,19 +113,57 @@ static int setup_tls(const struct config *cfg)
     }
     SSL_load_error_strings();
     SSL_library_init();
-    ssl_ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    if (SSL_CTX_use_certificate_chain_file(ssl_ctx, cfg->tls_cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ssl_ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ssl_ctx) != 1) {
-        char buf[256];
-        ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-        log_error("cannot load TLS certificate %s / key %s: %s", cfg->tls_cert, cfg->tls_key, buf);
-        return -1;
+    return (ssl_ctx = tls_load(cfg)) != NULL ? 0 : -1;
+}
+
+/* SIGHUP with TLS on: loads the certificate files again and swaps them in for new connections. */
+static void reload_tls(const struct config *nc)
+{
+    SSL_CTX *fresh;
+    if (ssl_ctx == NULL) {
+        if (nc->tls_cert[0] != '\0')
+            log_warn("reload: TLS cannot be turned on by a reload; restart berth");
+        return;
     }
-    h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
-    return 0;
+    if (nc->tls_cert[0] == '\0' || nc->tls_key[0] == '\0' || (fresh = tls_load(nc)) == NULL) {
+        log_error("reload: keeping the TLS certificate loaded before");
+        return;
+    }
+    SSL_CTX_free(ssl_ctx_retired); /* a reload ago: every accept that read it has made its SSL (a reference) */
+    ssl_ctx_retired = ssl_ctx;
+    __atomic_store_n(&ssl_ctx, fresh, __ATOMIC_RELEASE);
+    memcpy(srv->cfg.tls_cert, nc->tls_cert, sizeof(nc->tls_cert));
+    memcpy(srv->cfg.tls_key, nc->tls_key, sizeof(nc->tls_key));
+    log_info("reload: TLS certificate %s loaded", nc->tls_cert);
+}
+
+/* SIGHUP: rebuilds the configuration and applies what can change while serving (http.h). */
+static void reload(void)
+{
+    struct config nc;
+    char err[2048];
+    if (reloader == NULL || reloader(&nc, err, sizeof(err)) != 0) {
+        log_error("reload: %s; nothing changed", reloader == NULL ? "no configuration source" : err);
+        return;
+    }
+    reload_tls(&nc);
+    /* plain int stores; request threads read each option once per use */
+    srv->cfg.log_level = nc.log_level;
+    log_set_level((enum log_level)nc.log_level);
+    srv->cfg.auth_token_ttl = nc.auth_token_ttl;
+    srv->cfg.upload_timeout = nc.upload_timeout;
+    srv->cfg.min_free_space = nc.min_free_space;
+    if (strcmp(nc.listen, srv->cfg.listen) != 0 || strcmp(nc.data, srv->cfg.data) != 0 ||
+        nc.threads != srv->cfg.threads || nc.workers != srv->cfg.workers ||
+        strcmp(nc.metrics_listen, srv->cfg.metrics_listen) != 0 || strcmp(nc.access_log, srv->cfg.access_log) != 0 ||
+        nc.access_log_json != srv->cfg.access_log_json || nc.no_auth != srv->cfg.no_auth ||
+        nc.max_blob_size != srv->cfg.max_blob_size || nc.max_manifest_size != srv->cfg.max_manifest_size ||
+        nc.request_timeout != srv->cfg.request_timeout || strcmp(nc.auth_service, srv->cfg.auth_service) != 0 ||
+        strcmp(nc.auth_realm, srv->cfg.auth_realm) != 0)
+        log_warn("reload: changes to listen, data, threads, workers, metrics_listen, access_log, access_log_format, "
+                 "auth, max_blob_size, max_manifest_size, request_timeout, auth_service or auth_realm take effect "
+                 "after a restart");
+    log_info("reload: done (log_level, auth_token_ttl, upload_timeout, min_free_space applied)");
 }
 
 static int open_connections(h2o_context_t *ctx)
@@ -132,8 +201,13 @@ static void *janitor_main(void *unused)
     time_t last_expire = time(NULL);
     (void)unused;
     while (!srv->stopping) {
-        for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !srv->stopping; i++)
+        for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !srv->stopping; i++) {
             usleep(100000);
+            if (reload_requested) {
+                reload_requested = 0;
+                reload();
+            }
+        }
         manifests_flush_pulls();
         if (time(NULL) - last_expire >= BERTH_JANITOR_INTERVAL) {
             uploads_expire();
@@ -228,6 +302,7 @@ int http_serve(const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     if (start_storage(cfg) != 0 || setup_tls(cfg) != 0 || (listen_fd = listen_open(cfg, ssl_ctx != NULL)) < 0)
         return 1;
     setup_h2o(cfg);

@@ -39,9 +39,20 @@ static const char serve_usage[] =
     "  --no-auth           turn authentication off (local experiments only)\n"
     "  -h, --help          print this help\n"
     "\n"
-    "Flags override the config file, which overrides the embedded defaults.\n";
+    "Flags override the environment (BERTH_LISTEN, BERTH_DATA, ...: BERTH_ and the config key in upper case),\n"
+    "which overrides the config file (--config, or $BERTH_CONFIG), which overrides the embedded defaults.\n"
+    "SIGHUP reloads the TLS certificate and key, log_level, auth_token_ttl, upload_timeout and min_free_space.\n";
 
-static int cmd_serve(int argc, char **argv)
+/* `berth serve`'s arguments, kept for SIGHUP: a reload rebuilds the configuration the same way. */
+static int serve_argc;
+static char **serve_argv;
+
+/*
+ * Builds the configuration of `berth serve ARGS`: embedded defaults, then the config file (--config FILE, else
+ * $BERTH_CONFIG), then the environment (BERTH_<KEY>), then the flags.  Returns 0, 1 after printing the help, or 2
+ * with a message in `err`.
+ */
+static int serve_config(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -65,49 +76,68 @@ static int cmd_serve(int argc, char **argv)
     } keys[] = {
         {'l', "listen"},  {'d', "data"},       {'t', "threads"},   {'w', "workers"},           {'C', "tls_cert"},
         {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}, {'f', "access_log_format"}, {'m', "metrics_listen"}};
-    struct config cfg;
-    char err[512];
-    const char *config_file = NULL;
+    const char *config_file = getenv("BERTH_CONFIG");
     int c;
-    config_defaults(&cfg);
-    /* first pass: the config file, so that flags can override it */
+    config_defaults(cfg);
+    /* first pass: the config file, so that the environment and the flags can override it */
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config_file = argv[i + 1];
         else if (strncmp(argv[i], "--config=", 9) == 0)
             config_file = argv[i] + 9;
-    if (config_file != NULL && config_load(&cfg, config_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
+    if (config_file != NULL && config_file[0] != '\0' && config_load(cfg, config_file, err, errlen) != 0)
         return 2;
-    }
+    if (config_env(cfg, err, errlen) != 0)
+        return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(serve_usage, stdout);
-            return 0;
+            return 1;
         }
         if (c == 'c')
             continue;
         if (c == 'n') {
-            cfg.no_auth = 1;
+            cfg->no_auth = 1;
             continue;
         }
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
             if (keys[i].flag == c) {
-                if (config_set(&cfg, keys[i].key, optarg, err, sizeof(err)) != 0) {
-                    fprintf(stderr, "berth: %s\n", err);
+                if (config_set(cfg, keys[i].key, optarg, err, errlen) != 0)
                     return 2;
-                }
                 goto next;
             }
-        fputs(serve_usage, stderr);
+        snprintf(err, errlen, "unknown option\n%s", serve_usage);
         return 2;
     next:;
     }
     if (optind < argc) {
-        fprintf(stderr, "berth: unexpected argument '%s'\n%s", argv[optind], serve_usage);
+        snprintf(err, errlen, "unexpected argument '%s'\n%s", argv[optind], serve_usage);
         return 2;
     }
+    return 0;
+}
+
+/* SIGHUP (http.h): the configuration as it would be built now. */
+static int reload_config(struct config *out, char *err, size_t errlen)
+{
+    return serve_config(serve_argc, serve_argv, out, err, errlen) == 0 ? 0 : -1;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct config cfg;
+    char err[2048];
+    int rc = serve_config(argc, argv, &cfg, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "berth: %s\n", err);
+        return 2;
+    }
+    serve_argc = argc;
+    serve_argv = argv;
+    http_set_reloader(reload_config);
     return http_serve(&cfg);
 }
 
