@@ -55,6 +55,17 @@ enum metrics_route observe_route(const struct route *rt)
     return MROUTE_OTHER;
 }
 
+/* "<8 hex digits of prefix><12 of counter>" (no snprintf: this runs for every request) */
+static void format_id(char out[OBSERVE_ID_LEN + 1], uint32_t prefix, uint64_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--, prefix >>= 4)
+        out[i] = hex[prefix & 15];
+    for (int i = OBSERVE_ID_LEN - 1; i >= 8; i--, n >>= 4)
+        out[i] = hex[n & 15];
+    out[OBSERVE_ID_LEN] = '\0';
+}
+
 static void upload_done(void *unused)
 {
     (void)unused;
@@ -65,9 +76,7 @@ struct observe_req *observe_begin(h2o_req_t *req, const struct route *rt)
 {
     struct observe_req *o = h2o_mem_alloc_pool(&req->pool, sizeof(*o));
     uint64_t n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
-    if (id_prefix == 0) /* racy but harmless: every thread writes a random non-zero value once */
-        id_prefix = randombytes_random() | 1;
-    snprintf(o->id, sizeof(o->id), "%08x%012llx", id_prefix, (unsigned long long)(n & 0xffffffffffffull));
+    format_id(o->id, id_prefix, n);
     o->route = observe_route(rt);
     o->repo = rt != NULL && rt->name[0] != '\0' ? h2o_strdup(&req->pool, rt->name, SIZE_MAX).base : NULL;
     o->user = NULL;
@@ -122,8 +131,10 @@ void observe_register(h2o_pathconf_t *pathconf)
 {
     h2o_logger_t *l = h2o_create_logger(pathconf, sizeof(*l));
     l->log_access = log_metrics;
-    if (started_at == 0)
+    if (started_at == 0) { /* at start-up, before any loop thread runs */
         started_at = time(NULL);
+        id_prefix = randombytes_random() | 1;
+    }
 }
 
 /* ---- GET /metrics ---- */

@@ -1,4 +1,5 @@
 /* metrics.c - sharded lock-free counters and histograms, rendered as Prometheus text (see metrics.h). */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,22 +94,35 @@ void metrics_observe(enum metric_hist h, uint64_t v)
 static int method_slot(const char *m, size_t len)
 {
     for (int i = 0; i < METRICS_METHODS - 1; i++)
-        if (strlen(methods[i]) == len && memcmp(methods[i], m, len) == 0)
+        if (methods[i][0] == m[0] && strlen(methods[i]) == len && memcmp(methods[i], m, len) == 0)
             return i;
     return METRICS_METHODS - 1;
+}
+
+/* status code -> slot in `statuses` + 1 (0 = not listed), built once */
+static unsigned char status_index[600];
+static pthread_once_t status_index_once = PTHREAD_ONCE_INIT;
+
+static void status_index_build(void)
+{
+    for (size_t i = 0; i < N_STATUSES; i++)
+        status_index[statuses[i]] = (unsigned char)(i + 1);
+}
+
+static int status_slot(int status)
+{
+    pthread_once(&status_index_once, status_index_build);
+    return status >= 0 && status < 600 ? status_index[status] - 1 : -1;
 }
 
 void metrics_request(enum metrics_route route, const char *method, size_t method_len, int status, uint64_t usec,
                      uint64_t bytes_in, uint64_t bytes_out)
 {
     struct shard *s = my_shard();
-    int m = method_slot(method, method_len);
-    size_t i = 0;
+    int m = method_len > 0 ? method_slot(method, method_len) : METRICS_METHODS - 1, i = status_slot(status);
     if ((unsigned)route >= MROUTE__COUNT)
         route = MROUTE_OTHER;
-    while (i < N_STATUSES && statuses[i] != status)
-        i++;
-    if (i < N_STATUSES)
+    if (i >= 0)
         add(&s->requests[route][m][i], 1);
     else
         add(&s->other_class[route][m][status >= 100 && status < 600 ? status / 100 : 0], 1);
