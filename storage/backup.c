@@ -814,10 +814,11 @@ static int create_file(struct restore *r, const char *rel, mode_t mode, int *fd)
     return 0;
 }
 
+/* Closes an unpacked file.  Its data reaches the disk with one syncfs() before the rename (restore_commit): one
+ * flush for thousands of small blobs instead of one fsync each. */
 static int finish_file(struct restore *r, int fd, const char *rel)
 {
-    int rc = fsync(fd) == 0 ? 0 : fail(&r->c, BERR_IO, "fsync %s: %s", rel, strerror(errno));
-    close(fd);
+    int rc = close(fd) == 0 ? 0 : fail(&r->c, BERR_IO, "close %s: %s", rel, strerror(errno));
     return rc;
 }
 
@@ -1032,10 +1033,18 @@ static int make_root(struct restore *r, const char *target)
     return mkdir(sub, 0700) == 0 ? 0 : fail(&r->c, BERR_IO, "mkdir %s: %s", sub, strerror(errno));
 }
 
-/* fsyncs the directories of the restored tree, then renames it to the target. */
+/* Flushes the restored tree (file data, then every directory), then renames it to the target. */
 static int restore_commit(struct restore *r, const char *target, int exists)
 {
     char sub[PATH_MAX + 32];
+    int fd = open(r->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return fail(&r->c, BERR_IO, "syncfs %s: %s", r->root, strerror(e));
+    }
+    close(fd);
     for (size_t i = 0; i < 256; i++) {
         snprintf(sub, sizeof(sub), "%s/blobs/sha256/%02zx", r->root, i);
         if (access(sub, F_OK) == 0)
