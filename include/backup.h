@@ -26,7 +26,8 @@
  * directory and reports what failed.  Only a complete, verified restore is fsynced and renamed to the target, so
  * nothing half-restored is ever left under the target's name.
  *
- * No h2o here; the CLI (server/cli_backup.c) draws the progress and prints the summary.
+ * No h2o here; the CLI (server/cli_backup.c) draws the progress and prints the summary.  backup.c writes,
+ * restore.c reads (backup_internal.h); the zstd tar stream itself is tarz.h.
  */
 #ifndef BERTH_BACKUP_H
 #define BERTH_BACKUP_H
@@ -39,9 +40,6 @@
 #define BACKUP_HEADER_MAX (256u << 20)    /* largest berth-backup.json accepted (the blob list) */
 #define BACKUP_META_FILE_MAX (1ull << 40) /* largest berth.db / key file accepted from an archive */
 #define BACKUP_DEFAULT_LEVEL 3            /* zstd level (3 = zstd's default: fast, good ratio) */
-#define BACKUP_WORKERS_MAX 8              /* zstd compression threads at most */
-#define BACKUP_IO_CHUNK (1u << 20)        /* bytes read or written per step */
-#define BACKUP_PROGRESS_INTERVAL_MS 200   /* progress callback period */
 
 /* Progress: `done` of `total` bytes of payload (blobs, database, keys) so far. */
 typedef void (*backup_progress_fn)(void *arg, uint64_t done, uint64_t total);
@@ -51,7 +49,7 @@ struct backup_opts {
     const char *out;              /* FILE.tar.zst to write (written as FILE.tar.zst.tmp, renamed when complete) */
     const char *incremental_from; /* an older archive: leave out the blobs it lists; NULL = full */
     int level;                    /* zstd level; 0 = BACKUP_DEFAULT_LEVEL */
-    int workers;                  /* zstd threads; 0 = one per core up to BACKUP_WORKERS_MAX, 1 = none */
+    int workers;                  /* zstd threads; 0 = one per core up to TARZ_WORKERS_MAX, 1 = none */
     backup_progress_fn progress;  /* may be NULL */
     void *progress_arg;
 };
