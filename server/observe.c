@@ -8,7 +8,6 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "err.h"
-#include "handlers.h"
 #include "health.h"
 #include "listen.h"
 #include "log.h"
@@ -127,21 +126,17 @@ static void log_metrics(h2o_logger_t *self, h2o_req_t *req)
                     usec > 0 ? (uint64_t)usec : 0, req->entity.base != NULL ? req->entity.len : 0, req->bytes_sent);
 }
 
-void observe_register(h2o_pathconf_t *pathconf)
+static void register_logger(h2o_pathconf_t *pathconf)
 {
     h2o_logger_t *l = h2o_create_logger(pathconf, sizeof(*l));
     l->log_access = log_metrics;
-    if (started_at == 0) { /* at start-up, before any loop thread runs */
-        started_at = time(NULL);
-        id_prefix = randombytes_random() | 1;
-    }
 }
 
 /* ---- GET /metrics ---- */
 
-static void render_storage(struct metrics_buf *b)
+static void render_storage(const struct server *srv, struct metrics_buf *b)
 {
-    struct db *db = server_db();
+    struct db *db = server_db(srv);
     struct stats s;
     if (db == NULL || stats_read(db, &s) != 0)
         return; /* the page still serves the process metrics; the error is logged */
@@ -152,13 +147,13 @@ static void render_storage(struct metrics_buf *b)
     metrics_render_gauge(b, "berth_upload_sessions", "Open blob upload sessions", (double)s.uploads);
 }
 
-int observe_metrics(h2o_req_t *req, const struct route *rt)
+int observe_metrics(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct metrics_buf b = {0};
     (void)rt;
     metrics_render_gauge(&b, "berth_start_time_seconds", "Start time of the process since the epoch",
                          (double)started_at);
-    render_storage(&b);
+    render_storage(call->srv, &b);
     if (metrics_render(&b) != 0) {
         metrics_buf_release(&b);
         return BERR_NOMEM;
@@ -171,6 +166,7 @@ int observe_metrics(h2o_req_t *req, const struct route *rt)
 /* ---- the metrics listener: one thread, its own event loop and h2o configuration ---- */
 
 static struct {
+    struct server *srv;
     h2o_globalconf_t conf;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
@@ -181,22 +177,25 @@ static struct {
 
 static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    struct route rt;
+    struct call *call = h2o_mem_alloc_pool(&req->pool, sizeof(*call));
+    const struct route *rt = &call->rt;
     int rc;
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
               h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
-    (void)self;
-    rc = router_match(req->path.base, plen, &rt);
-    observe_begin(req, rc == 0 ? &rt : NULL);
-    if (rc == 0 && !get && (rt.kind == ROUTE_METRICS || rt.kind == ROUTE_HEALTHZ || rt.kind == ROUTE_READYZ))
+    call->srv = ((struct server_handler *)self)->srv;
+    call->req = req;
+    call->who = NULL;
+    rc = router_match(req->path.base, plen, &call->rt);
+    observe_begin(req, rc == 0 ? rt : NULL);
+    if (rc == 0 && !get && (rt->kind == ROUTE_METRICS || rt->kind == ROUTE_HEALTHZ || rt->kind == ROUTE_READYZ))
         rc = BERR_METHOD_NOT_ALLOWED;
-    else if (rc == 0 && rt.kind == ROUTE_METRICS)
-        rc = observe_metrics(req, &rt);
-    else if (rc == 0 && rt.kind == ROUTE_HEALTHZ)
-        rc = health_live(req, &rt);
-    else if (rc == 0 && rt.kind == ROUTE_READYZ)
-        rc = health_ready(req, &rt);
+    else if (rc == 0 && rt->kind == ROUTE_METRICS)
+        rc = observe_metrics(call, req, rt);
+    else if (rc == 0 && rt->kind == ROUTE_HEALTHZ)
+        rc = health_live(call, req, rt);
+    else if (rc == 0 && rt->kind == ROUTE_READYZ)
+        rc = health_ready(call, req, rt);
     else
         rc = BERR_NOT_FOUND;
     if (rc != 0)
@@ -218,12 +217,15 @@ static void *metrics_main(void *unused)
     h2o_socket_t *listener;
     (void)unused;
     h2o_context_init(&ml.ctx, ml.loop, &ml.conf);
-    pool_register_loop(&ml.ctx);
+    if (pool_register_loop(&ml.ctx) != 0) {
+        log_error("metrics listener: out of memory");
+        return NULL;
+    }
     ml.accept_ctx.ctx = &ml.ctx;
     ml.accept_ctx.hosts = ml.conf.hosts;
     listener = h2o_evloop_socket_create(ml.loop, ml.fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(listener, on_accept);
-    while (!srv->stopping)
+    while (!atomic_load(&ml.srv->stopping))
         h2o_evloop_run(ml.loop, 200);
     h2o_socket_read_stop(listener);
     h2o_socket_close(listener);
@@ -231,14 +233,19 @@ static void *metrics_main(void *unused)
     return NULL;
 }
 
-int observe_listen_start(const struct config *cfg)
+/* The module's init: the request-id prefix, the start time, and the metrics listener when configured. */
+static int observe_init(struct server *srv)
 {
+    const struct config *cfg = &srv->cfg;
     struct config mc = *cfg;
     h2o_hostconf_t *host;
     h2o_pathconf_t *path;
-    h2o_handler_t *h;
+    struct server_handler *h;
+    started_at = time(NULL);
+    id_prefix = randombytes_random() | 1;
     if (cfg->metrics_listen[0] == '\0')
         return 0;
+    ml.srv = srv;
     snprintf(mc.listen, sizeof(mc.listen), "%s", cfg->metrics_listen);
     /* tls=1 only silences the clear-text credentials warning: this listener takes no credentials */
     if ((ml.fd = listen_open(&mc, 1)) < 0)
@@ -246,9 +253,10 @@ int observe_listen_start(const struct config *cfg)
     h2o_config_init(&ml.conf);
     host = h2o_config_register_host(&ml.conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
-    h = h2o_create_handler(path, sizeof(*h));
-    h->on_req = on_metrics_req;
-    observe_register(path);
+    h = (void *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_metrics_req;
+    h->srv = srv;
+    register_logger(path);
     ml.loop = h2o_evloop_create();
     if (pthread_create(&ml.tid, NULL, metrics_main, NULL) != 0) {
         log_error("cannot start the metrics listener thread");
@@ -259,9 +267,21 @@ int observe_listen_start(const struct config *cfg)
     return 0;
 }
 
-void observe_listen_stop(void)
+static void observe_routes(struct server *srv, h2o_hostconf_t *host, h2o_pathconf_t *root)
 {
+    (void)srv;
+    register_logger(root);
+    register_logger(&host->fallback_path); /* errors h2o answers itself (413) */
+}
+
+/* After the loops stopped: the listener's loop has seen `stopping` too. */
+static void observe_stop(struct server *srv)
+{
+    (void)srv;
     if (ml.running)
         pthread_join(ml.tid, NULL);
     ml.running = 0;
 }
+
+const struct module observe_module = {
+    .name = "observe", .init = observe_init, .routes = observe_routes, .stop = observe_stop};

@@ -12,10 +12,9 @@
 #ifndef BERTH_OBSERVE_H
 #define BERTH_OBSERVE_H
 
-#include <h2o.h>
-#include "config.h"
 #include "metrics.h"
-#include "router.h"
+#include "module.h"
+#include "server.h"
 
 #define OBSERVE_ID_LEN 20 /* hex digits of a request id */
 
@@ -40,16 +39,15 @@ void observe_set_user(h2o_req_t *req, const char *name);
 /** The `route` label of a route kind. */
 enum metrics_route observe_route(const struct route *rt);
 
-/** Registers the request-metrics logger on `pathconf` (status, latency, bytes of every request). */
-void observe_register(h2o_pathconf_t *pathconf);
-
 /** GET /metrics: the registry plus the storage counts, in the Prometheus text format. */
-int observe_metrics(h2o_req_t *req, const struct route *rt);
+int observe_metrics(struct call *call, h2o_req_t *req, const struct route *rt);
 
-/** Starts the metrics listener on cfg->metrics_listen (no-op when empty): its own thread and event loop serving
- *  /metrics, /healthz and /readyz without authentication.  Returns 0 or -1 (logged). */
-int observe_listen_start(const struct config *cfg);
-/** Waits for the metrics listener's thread (after srv->stopping was set). */
-void observe_listen_stop(void);
+/*
+ * The module (module.h): init starts the metrics listener on cfg->metrics_listen when set (its own thread and
+ * event loop serving /metrics, /healthz and /readyz without authentication); routes registers the request-metrics
+ * logger (status, latency, bytes of every request, including the errors h2o answers itself); stop joins the
+ * listener's thread.
+ */
+extern const struct module observe_module;
 
 #endif

@@ -3,13 +3,14 @@
 #include "err.h"
 #include "stats.h"
 
-/* A statement slot of its own (db.h: each call site uses its own constant slot; authdb.c uses the top three). */
-#define STATS_SLOT (DB_STMT_MAX - 8)
+/* Its statement slot, in its own range of db.h. */
+enum { S_STATS_READ = DB_SLOTS_STATS, S_STATS_END };
+DB_SLOTS_CHECK(STATS, S_STATS_END);
 
 int stats_read(struct db *db, struct stats *out)
 {
     sqlite3_stmt *st =
-        db_stmt(db, STATS_SLOT, "SELECT blobs, blob_bytes, manifests, repos, uploads FROM stats WHERE id = 1");
+        db_stmt(db, S_STATS_READ, "SELECT blobs, blob_bytes, manifests, repos, uploads FROM stats WHERE id = 1");
     memset(out, 0, sizeof(*out));
     if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
         return st == NULL ? BERR_DB : db_error(db);
