@@ -226,6 +226,35 @@ static void every_key_has_an_option(void)
     }
 }
 
+/* Every option of conf/berth.example.conf is in config_keys, so it has its BERTH_<KEY> environment variable, and
+ * every key there is documented in the example. */
+static void every_documented_option_has_a_variable(void)
+{
+    char line[2048];
+    FILE *f = fopen(BERTH_SOURCE_DIR "/conf/berth.example.conf", "r");
+    int n = 0, nkeys;
+    REQUIRE(f != NULL);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *eq = strchr(line, '='), *end;
+        int found = 0;
+        if (line[0] == '#' || eq == NULL)
+            continue;
+        for (end = eq; end > line && (end[-1] == ' ' || end[-1] == '\t'); end--)
+            ;
+        *end = '\0';
+        for (int i = 0; config_keys[i] != NULL && !found; i++)
+            found = strcmp(config_keys[i], line) == 0;
+        if (!found)
+            fprintf(stderr, "option '%s' is not in config_keys\n", line);
+        CHECK(found);
+        n++;
+    }
+    fclose(f);
+    for (nkeys = 0; config_keys[nkeys] != NULL; nkeys++)
+        ;
+    CHECK_INT_EQ(n, nkeys); /* and every key of config_keys is documented there */
+}
+
 /* metrics_listen, min_free_space and access_log_format parse; a bad format is refused. */
 static void observability_options_parse(void)
 {
@@ -255,6 +284,7 @@ int main(int argc, char **argv)
         CHECK_TEST(env_overrides_the_file),
         CHECK_TEST(env_rejects_bad_value_naming_the_variable),
         CHECK_TEST(every_key_has_an_option),
+        CHECK_TEST(every_documented_option_has_a_variable),
         CHECK_TEST(observability_options_parse),
     };
     int rc = check_run(tests, CHECK_COUNT(tests), argc, argv);
