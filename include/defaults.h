@@ -68,4 +68,7 @@
 #define BERTH_AUTH_FAIL_MAX_USER 10               /* failed logins per client address and user per window */
 #define BERTH_AUTH_FAIL_MAX_ADDR 50               /* failed logins per client address per window */
 
+/* --- operations (observability, backup) --- */
+#define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
+
 #endif

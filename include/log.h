@@ -29,6 +29,11 @@ int log_parse_level(const char *s);
  *  '\'' and '"'; those and every other byte (control bytes, NUL, DEL, bytes >= 0x80) as "\\xHH".  Output that would
  *  not fit ends in "..." instead.  Returns `out`. */
 const char *log_escape(const char *s, size_t len, char *out, size_t size);
+/** Names the request this thread is working on (NULL: none): its X-Request-Id is added to every line logged
+ *  meanwhile, as "req=<id>", so error lines can be matched with the access log and the client's response. */
+void log_set_request_id(const char *id);
+/** The id set by log_set_request_id() on this thread, or NULL. */
+const char *log_get_request_id(void);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -13,8 +13,10 @@
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "names.h"
+#include "observe.h"
 #include "respond.h"
 
 /* ---- process state ---- */
@@ -633,6 +635,11 @@ static void challenge(const struct server *srv, h2o_req_t *req, const char *scop
 /* Answers a failed credential check (`rc`). */
 void auth__reject_creds(const struct server *srv, h2o_req_t *req, int rc, int bearer)
 {
+    metrics_add(rc == BERR_TOO_MANY_REQUESTS ? METRIC_AUTH_FAIL_RATE_LIMITED
+                : rc == BERR_LOGINS_BUSY     ? METRIC_AUTH_FAIL_LOGINS_BUSY
+                : bearer                     ? METRIC_AUTH_FAIL_INVALID_TOKEN
+                                             : METRIC_AUTH_FAIL_BAD_CREDENTIALS,
+                1);
     if (rc == BERR_TOO_MANY_REQUESTS)
         respond_header(req, "retry-after", "60", 0);
     if (rc == BERR_LOGINS_BUSY)
@@ -679,6 +686,7 @@ static unsigned allowed_actions(const struct server *srv, const struct auth_iden
 static int run_as(struct call *call, handler_fn next, const struct auth_identity *id)
 {
     call->who = id;
+    observe_set_user(call->req, id->id.name);
     return next(call, call->req, &call->rt);
 }
 
@@ -698,6 +706,21 @@ static int can_pull_some(const struct server *srv, const struct auth_identity *i
     return some;
 }
 
+/* /metrics on the main listener: admin users only, never anonymous. */
+static int decide_admin(struct call *call, handler_fn next, const struct auth_identity *id, int had_creds)
+{
+    if (had_creds && id->id.kind == AUTH_USER && id->id.is_admin)
+        return run_as(call, next, id);
+    metrics_add(had_creds ? METRIC_AUTH_FAIL_NOT_ADMIN : METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
+    log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': /metrics is for admin users",
+            auth__kind_name(id->id.kind), id->id.name);
+    if (had_creds)
+        respond_error(call->req, BERR_DENIED, NULL);
+    else
+        challenge(call->srv, call->req, NULL, NULL, BERR_UNAUTHORIZED);
+    return 0;
+}
+
 static int decide(struct call *call, handler_fn next, const struct auth_identity *id, int had_creds)
 {
     h2o_req_t *req = call->req;
@@ -709,12 +732,16 @@ static int decide(struct call *call, handler_fn next, const struct auth_identity
     /* _catalog: an anonymous caller who can read nothing is asked to log in, as on every other route */
     if (rt->kind == ROUTE_CATALOG && !had_creds && !can_pull_some(srv, id)) {
         log_msg(LOG_INFO, "auth: challenged an anonymous _catalog request");
+        metrics_add(METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
         challenge(srv, req, "registry:catalog:*", NULL, BERR_UNAUTHORIZED);
         return 0;
     }
+    if (rt->kind == ROUTE_METRICS) /* admin users only; never anonymous */
+        return decide_admin(call, next, id, had_creds);
     if (rt->kind == ROUTE_CATALOG || (rt->kind == ROUTE_BASE && had_creds))
         return run_as(call, next, id);
     if (rt->kind == ROUTE_BASE) {
+        metrics_add(METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
         challenge(srv, req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
@@ -730,6 +757,10 @@ static int decide(struct call *call, handler_fn next, const struct auth_identity
             : need == AUTH_PUSH ? "push"
                                 : "delete",
             log_escape(rt->name, strlen(rt->name), erepo, sizeof(erepo)));
+    metrics_add(!had_creds   ? METRIC_AUTH_FAIL_NO_CREDENTIALS
+                : id->bearer ? METRIC_AUTH_FAIL_INSUFFICIENT_SCOPE
+                             : METRIC_AUTH_FAIL_DENIED,
+                1);
     if (!had_creds)
         challenge(srv, req, respond_printf(req, "repository:%s:%s", rt->name, acts), NULL, BERR_UNAUTHORIZED);
     else if (id->bearer)
@@ -795,7 +826,8 @@ int auth_then(struct call *call, handler_fn next)
         }
         return decide(call, next, id, 1);
     default:
-        auth__reject_creds(srv, req, BERR_UNAUTHORIZED, 0);
+        metrics_add(METRIC_AUTH_FAIL_MALFORMED, 1);
+        challenge(srv, req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
 }

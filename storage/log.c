@@ -8,6 +8,17 @@
 #include "log.h"
 
 static enum log_level level = LOG_INFO;
+static _Thread_local const char *request_id;
+
+void log_set_request_id(const char *id)
+{
+    request_id = id;
+}
+
+const char *log_get_request_id(void)
+{
+    return request_id;
+}
 
 void log_set_level(enum log_level lvl)
 {
@@ -82,6 +93,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     gmtime_r(&now, &tm);
     n = (int)strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ ", &tm);
     n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s: ", tags[lvl]);
+    if (request_id != NULL)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "req=%s ", request_id);
     va_start(ap, fmt);
     n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
     va_end(ap);
