@@ -2,7 +2,7 @@
 #include "module.h"
 
 const struct module *const server_modules[] = {
-    &auth_module, &uploads_module, &manifests_module,
+    &auth_module, &uploads_module, &manifests_module, &ui_module, /* before the API: /ui/ and a browser's GET / */
     &api_module, /* last on "/": the registry API answers whatever no module before it took */
     NULL,
 };
