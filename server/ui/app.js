@@ -445,8 +445,8 @@
       auth.tokens.clear();
       loggedIn();
       $('who').textContent = '';
-      location.hash = '#/';
-      render();
+      if (location.hash === '#/' || location.hash === '') render();
+      else location.hash = '#/'; // hashchange renders
     });
     render();
   });
