@@ -20,7 +20,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/lib/images.sh
 . "$HERE/../../scripts/lib/images.sh"
 
-PLAYWRIGHT_VERSION=1.65.1 # pinned: the browser test's only npm dependency (no browser download: Debian's chromium)
+PLAYWRIGHT_VERSION=1.56.1 # pinned: the browser test's only npm dependency (no browser download: Debian's chromium)
 NODE_DIR=${BERTH_UI_NODE_DIR:-$HERE/../../build/ui-node}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 e2e_tmpdir T
