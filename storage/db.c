@@ -87,6 +87,14 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
+    /* 3: the immutable id of a user or token (authdb.h), which bearer tokens carry: a name reused after a delete or
+     * revocation is another identity */
+    "ALTER TABLE users ADD COLUMN uid TEXT;"
+    "UPDATE users SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX users_uid ON users(uid);"
+    "ALTER TABLE tokens ADD COLUMN uid TEXT;"
+    "UPDATE tokens SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX tokens_uid ON tokens(uid);",
 };
 
 long long db_now(void)
