@@ -83,6 +83,7 @@ static void ui_redirect(h2o_req_t *req, const char *to)
     static const char body[] = "see /ui/\n";
     respond_header(req, "location", to, 0);
     respond_header(req, "cache-control", "no-store", 0);
+    respond_header(req, "vary", "accept", 0); /* GET / is redirected for browsers only */
     ui_send(req, 302, "Found", "text/plain; charset=utf-8", body, sizeof(body) - 1);
 }
 
