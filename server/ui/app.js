@@ -10,7 +10,8 @@
   const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
   const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
   const DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-  const PAGE = 50;
+  const PAGE = 50; // entries per page of the catalog and tag lists (#/...?page=N overrides, 1..1000)
+  const PAGE_MAX = 1000;
   const MANIFEST_TYPES = [
     'application/vnd.oci.image.index.v1+json',
     'application/vnd.oci.image.manifest.v1+json',
@@ -120,6 +121,15 @@
     return u.searchParams.get('last');
   }
 
+  // The page size asked for in the address, else PAGE; and the page's parameters to carry on in links.
+  function pageSize(params) {
+    const n = Number(params.get('page'));
+    return Number.isInteger(n) && n >= 1 && n <= PAGE_MAX ? n : PAGE;
+  }
+  function withPage(obj, size) {
+    return size === PAGE ? obj : Object.assign({ page: String(size) }, obj);
+  }
+
   // ---- views ----
   const main = () => $('main');
   function show(view, ...kids) {
@@ -200,12 +210,13 @@
   async function reposView(params) {
     crumbs();
     const last = params.get('last') || '';
+    const size = pageSize(params);
     const g = gen;
     const tbody = el('tbody', { id: 'repos' });
     show('repos', el('h1', {}, 'Repositories'),
       el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Name'))), tbody));
     try {
-      const q = new URLSearchParams({ n: String(PAGE) });
+      const q = new URLSearchParams({ n: String(size) });
       if (last) q.set('last', last);
       const res = await api('/v2/_catalog?' + q, 'registry:catalog:*');
       const j = await res.json();
@@ -217,8 +228,8 @@
         tbody.append(el('tr', {}, el('td', { class: 'muted', id: 'no-repos' }, 'No repositories you can read.')));
       const next = nextLink(res);
       const pager = el('div', { class: 'pager' });
-      if (last) pager.append(link('#/', 'First page'));
-      if (next) pager.append(link(route('repos', { last: next }), 'Next page', 'next'));
+      if (last) pager.append(link(route('repos', withPage({}, size)), 'First page', 'first'));
+      if (next) pager.append(link(route('repos', withPage({ last: next }, size)), 'Next page', 'next'));
       main().append(pager);
       ready();
     } catch (err) {
@@ -229,6 +240,7 @@
   async function repoView(params) {
     const name = params.get('n') || '';
     const last = params.get('last') || '';
+    const size = pageSize(params);
     const g = gen;
     crumbs(name);
     if (!NAME_RE.test(name)) return show('repo', errorBox(new Error('invalid repository name'))), ready();
@@ -237,7 +249,7 @@
       'Repository size, last push and last pull come from the ECR API and are not shown yet.'),
     el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Tag'), el('th', {}, 'Digest'))), tbody));
     try {
-      const q = new URLSearchParams({ n: String(PAGE) });
+      const q = new URLSearchParams({ n: String(size) });
       if (last) q.set('last', last);
       const res = await api('/v2/' + name + '/tags/list?' + q, pullScope(name));
       const j = await res.json();
@@ -254,8 +266,8 @@
       const next = nextLink(res);
       if (next || last) {
         const pager = el('div', { class: 'pager' });
-        if (last) pager.append(link(route('repo', { n: name }), 'First page'));
-        if (next) pager.append(link(route('repo', { n: name, last: next }), 'Next page', 'next'));
+        if (last) pager.append(link(route('repo', withPage({ n: name }, size)), 'First page', 'first'));
+        if (next) pager.append(link(route('repo', withPage({ n: name, last: next }, size)), 'Next page', 'next'));
         main().append(pager);
       }
       // each tag's digest: HEAD of the manifest (what `docker pull` asks first)

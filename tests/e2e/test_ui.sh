@@ -131,7 +131,10 @@ jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu view
 
 ########################################################################
 log "4. headless Chromium (playwright-core $PLAYWRIGHT_VERSION)"
-check "browser flows (ui_browser.js)" env NODE_PATH="$NODE_DIR/node_modules" node "$HERE/ui_browser.js" "$T/ui.json"
+# its own ok/FAIL lines are shown, indented; its exit status is the check
+BROWSER_RC=0
+env NODE_PATH="$NODE_DIR/node_modules" node "$HERE/ui_browser.js" "$T/ui.json" 2>&1 | sed 's/^/   | /' || BROWSER_RC=$?
+check_eq "every browser check passed (ui_browser.js)" 0 "$BROWSER_RC"
 
 ########################################################################
 log "5. what the browser did, seen with curl"

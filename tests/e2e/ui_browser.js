@@ -23,8 +23,18 @@ function eq(name, want, got) {
 async function view(page, name) {
   await page.waitForSelector(`#main[data-view="${name}"][data-ready]`, { timeout: WAIT });
 }
+// The old view's data-ready is removed first, so that a wait for a view of the same kind cannot end on it.
+async function unready(page) {
+  await page.evaluate(() => { delete document.getElementById('main').dataset.ready; });
+}
 async function go(page, hash, name) {
+  await unready(page);
   await page.evaluate((h) => { location.hash = h; }, hash);
+  await view(page, name);
+}
+async function clickTo(page, sel, name) {
+  await unready(page);
+  await page.click(sel);
   await view(page, name);
 }
 async function texts(page, sel) {
@@ -69,15 +79,28 @@ async function main() {
     for (const r of [cfg.repo, cfg.index.repo, cfg.private.repo]) check('admin sees ' + r, repos.includes(r), repos);
     eq('no cookie after login (the token stays in memory)', [], (await ctx.cookies()).map((c) => c.name));
 
+    // pagination (n and last, following Link), with a page size of 2 given in the address
+    await go(page, '#/repos?page=2', 'repos');
+    const first = await texts(page, '#repos a.repo');
+    eq('catalog page 1 of 2', 2, first.length);
+    await clickTo(page, 'a.next', 'repos');
+    const second = await texts(page, '#repos a.repo');
+    eq('catalog pages 1 and 2 are the whole catalog', repos, first.concat(second));
+    check('page 2 links back to page 1 and has no next page', (await page.$$('a.first')).length === 1 &&
+      (await page.$$('a.next')).length === 0);
+    await go(page, '#/repo?page=1&n=' + encodeURIComponent(cfg.repo), 'repo');
+    const t1 = await texts(page, '#tags a.tag-link');
+    await clickTo(page, 'a.next', 'repo');
+    eq('tags one per page', [cfg.keep, cfg.del], t1.concat(await texts(page, '#tags a.tag-link')));
+    await go(page, '#/', 'repos');
+
     // ---- tags of the image's repository (clicking through)
-    await page.click(`#repos a.repo >> text="${cfg.repo}"`);
-    await view(page, 'repo');
+    await clickTo(page, `#repos a.repo >> text="${cfg.repo}"`, 'repo');
     eq('tags of ' + cfg.repo, [cfg.keep, cfg.del], (await texts(page, '#tags a.tag-link')).sort());
     eq('digest column', [cfg.digest, cfg.digest], await texts(page, '#tags td.digest'));
 
     // ---- the manifest: digest, layers, sizes, total, referrer
-    await page.click(`#tags a.tag-link >> text="${cfg.keep}"`);
-    await view(page, 'manifest');
+    await clickTo(page, `#tags a.tag-link >> text="${cfg.keep}"`, 'manifest');
     eq('manifest digest', cfg.digest, (await page.textContent('#m-digest')).trim());
     eq('manifest media type', 'application/vnd.oci.image.manifest.v1+json', (await page.textContent('#m-type')).trim());
     const layers = await page.$$eval('#layers tr.layer', (rows) =>
@@ -98,8 +121,7 @@ async function main() {
     check('screenshot written', fs.existsSync(cfg.screenshot));
 
     // the referrer's own page: its subject links back
-    await page.click('#referrers tr.referrer a');
-    await view(page, 'manifest');
+    await clickTo(page, '#referrers tr.referrer a', 'manifest');
     eq('referrer page digest', cfg.referrer, (await page.textContent('#m-digest')).trim());
     check('referrer annotations shown as text', (await page.textContent('#main')).includes(cfg.xss));
     check('no script ran from an annotation', (await page.evaluate(() => document.body.dataset.xss)) === undefined);
@@ -112,8 +134,7 @@ async function main() {
       rows.map((r) => ({ digest: r.querySelector('a.child').textContent.trim(), platform: r.cells[0].textContent.trim() })));
     eq('platforms of the index', cfg.index.platforms, plats);
     const arm = cfg.index.platforms[1];
-    await page.click(`#platforms a.child >> text="${arm.digest}"`);
-    await view(page, 'manifest');
+    await clickTo(page, `#platforms a.child >> text="${arm.digest}"`, 'manifest');
     eq('click-through to ' + arm.platform, arm.digest, (await page.textContent('#m-digest')).trim());
     check('the platform image shows its layers', (await page.$$('#layers tr.layer')).length > 0);
 
