@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # helpers are called via check
 # The web UI (/ui/) end to end: the static route with curl (content types, ETag/304, security headers, 404 for
 # unknown names, no path traversal, the browser redirect of GET /), then headless Chromium (Debian's
 # /usr/bin/chromium) driven by playwright-core (tests/e2e/ui_browser.js): log in as an admin, browse to an image
@@ -30,7 +31,7 @@ ADMIN_PW="ui-admin-passwd-$$"
 VIEWER_PW="ui-viewer-passwd-$$"
 U="ui $$ $(date +%s%N)"
 B() { "$BERTH_BIN" "$@" --data "$DATA"; }
-hdrs() { curl -s -o /dev/null -D - "$@" | tr -d '\r' | tr 'A-Z' 'a-z'; }
+hdrs() { curl -s -o /dev/null -D - "$@" | tr -d '\r' | tr '[:upper:]' '[:lower:]'; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 ########################################################################
