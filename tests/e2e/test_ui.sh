@@ -6,7 +6,8 @@
 # pushed with skopeo, check its layers and total size against the real ones, open a two-platform index and one
 # of its platforms, see a referrer, delete a tag through the confirmation dialog (then curl proves it gone), take
 # a screenshot; log in as a user with pull on one repository only: the private one is not listed and direct
-# navigation to it shows an access error.  Attacker-controlled text (annotations) must render as text.
+# navigation to it shows an access error; log in with a robot token (pull on team/*).  Attacker-controlled text
+# (annotations) must render as text.
 #
 #   tests/e2e/test_ui.sh            (BERTH_BIN defaults to build/berth)
 #
@@ -55,6 +56,8 @@ mkdir -p "$DATA"
 check "admin user" B user add uiadmin --admin --password-stdin <<<"$ADMIN_PW"
 check "restricted user" B user add viewer --password-stdin <<<"$VIEWER_PW"
 check "viewer may pull team/app only" B grant add user:viewer pull team/app
+ROBOT_SECRET=$(B token create --name ui-robot --scope 'repository:team/*:pull' --ttl 1d | tail -n 1 | awk '{print $NF}')
+check "a robot token with pull on team/*" test -n "$ROBOT_SECRET"
 berth_start "$DATA"
 on_exit berth_stop
 R=$REGISTRY
@@ -118,11 +121,11 @@ REF_MD=sha256:$(printf '%s' "$REF_MAN" | sha256sum | cut -d' ' -f1)
 check_eq "push a referrer of v1" 201 "$(code -u "$A" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
 	--data-binary "$REF_MAN" "http://$R/v2/team/app/manifests/$REF_MD")"
 
-jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu viewer --arg vp "$VIEWER_PW" \
+jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu viewer --arg vp "$VIEWER_PW" --arg rs "$ROBOT_SECRET" \
 	--arg md "$MD" --argjson man "$MANIFEST" --arg idxd "$(img_manifest_digest "$T/idx")" \
 	--argjson idx "$(cat "$(img_blob_path "$T/idx" "$(img_manifest_digest "$T/idx")")")" \
 	--arg refd "$REF_MD" --arg xss "$XSS" --arg shot "$T/ui.png" --arg chromium "$CHROMIUM" --arg profile "$T/profile" '
-	{base:$base, admin:{user:$au, pass:$ap}, viewer:{user:$vu, pass:$vp}, chromium:$chromium, profile:$profile,
+	{base:$base, admin:{user:$au, pass:$ap}, viewer:{user:$vu, pass:$vp}, robot:{user:"ui-robot", pass:$rs}, chromium:$chromium, profile:$profile,
 	 repo:"team/app", keep:"v1", del:"v2", digest:$md, layers:[$man.layers[] | {digest, size}],
 	 total:([$man.layers[].size] | add), referrer:$refd, xss:$xss,
 	 index:{repo:"team/multi", tag:"latest", digest:$idxd,

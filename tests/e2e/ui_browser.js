@@ -181,6 +181,13 @@ async function main() {
     await page.click('#confirm-ok');
     await page.waitForSelector('#main #error');
     check('the viewer may not delete', /may not delete/i.test(await page.textContent('#error')));
+
+    // ---- a robot token (name and secret) logs in the same way and sees what its scope allows
+    await page.click('#logout');
+    await login(page, cfg.robot.user, cfg.robot.pass);
+    await view(page, 'repos');
+    eq('the robot token sees team/*', [cfg.repo, cfg.index.repo], (await texts(page, '#repos a.repo')).sort());
+    eq('shown as logged in', cfg.robot.user, (await page.textContent('#who')).trim());
   } finally {
     await ctx.close();
   }
