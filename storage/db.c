@@ -87,6 +87,11 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
+    /* 3: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
+    "CREATE TABLE lifecycle_policies ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);",
 };
 
 long long db_now(void)
