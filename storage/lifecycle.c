@@ -11,7 +11,7 @@
 #define FAILURE PREFIX "'Lifecycle policy validation failure: "
 
 /* Writes ECR's message for a schema or rule violation into msg; returns BERR_LIFECYCLE_POLICY_INVALID. */
-static int invalid(char *msg, size_t msgsz, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int invalid(char *msg, size_t msgsz, const char *fmt, ...)
 {
     char detail[LIFECYCLE_MSG_MAX];
     va_list ap;
