@@ -91,7 +91,9 @@ static const char *const migrations[] = {
     "CREATE TABLE lifecycle_policies ("
     "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
     "  policy TEXT NOT NULL,"
-    "  updated_at INTEGER NOT NULL);",
+    "  updated_at INTEGER NOT NULL);"
+    /* lifecycle and GC ask "which index of the repository references this child?" */
+    "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
 };
 
 long long db_now(void)
