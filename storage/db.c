@@ -94,6 +94,8 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL);"
     /* lifecycle and GC ask "which index of the repository references this child?" */
     "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
+    /* 4: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
+    "CREATE TABLE gc_pending (digest TEXT PRIMARY KEY) WITHOUT ROWID;",
 };
 
 long long db_now(void)

@@ -117,7 +117,7 @@ static int link_blob(struct db *db, int64_t repo, const char *digest)
 {
     sqlite3_stmt *st = db_stmt(db, S_LINK_INSERT,
                                "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) "
-                               "ON CONFLICT DO NOTHING");
+                               "ON CONFLICT DO UPDATE SET linked_at = excluded.linked_at"); /* GC grace (gc.h) */
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, repo);
