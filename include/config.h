@@ -28,6 +28,9 @@ struct config {
     char auth_service[128];           /* token service name = the JWTs' audience */
     char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
     int auth_token_ttl;               /* seconds a bearer token lives */
+    long long untagged_retention;     /* seconds; untagged images older than this are expired everywhere; 0 = off */
+    long long gc_grace;               /* seconds an unreferenced blob is kept before GC removes it */
+    long long lifecycle_interval;     /* seconds between serve's lifecycle + GC runs; 0 = off */
 };
 
 /** Fills `c` with the embedded defaults. */
@@ -36,6 +39,8 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 /** Sets one option by its config-file key; returns 0, or -1 with a message in `err`. */
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+/** Parses a duration: "off" or "0" (0), or N with an optional unit s, m, h, d, w.  Returns 0 or -1. */
+int config_duration(const char *v, long long *out);
 /** Splits c->listen into host and port; returns 0 or -1. */
 int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);
 
