@@ -278,7 +278,7 @@ static int check_references(struct check *c)
 /* Links to blobs without a row (foreign keys make them unlikely; a database edited by hand may have them). */
 static int check_links(struct check *c)
 {
-    static const char dangling[] = "FROM repo_blobs l WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = "
+    static const char dangling[] = "FROM repo_blobs AS l WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = "
                                    "l.digest) AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON "
                                    "m.id = mb.manifest_id WHERE mb.digest = l.digest AND m.repo_id = l.repo_id)";
     char sql[1024];
