@@ -385,6 +385,21 @@ static void fsck_finds_and_repairs_only_garbage(void)
     CHECK_INT_EQ(s.findings, 2);
 }
 
+/* Deleting a manifest through the API removes its referrers (and theirs) in the same statement. */
+static void manifest_delete_takes_referrers_along(void)
+{
+    char subj[BERTH_DIGEST_MAX], sig[BERTH_DIGEST_MAX], sigsig[BERTH_DIGEST_MAX], other[BERTH_DIGEST_MAX];
+    REQUIRE_OK(image("app", "cfg-subject", "layer-subject", "v1", NULL, subj));
+    REQUIRE_OK(image("app", "cfg-sig", "layer-sig", "sig-tag", subj, sig));
+    REQUIRE_OK(image("app", "cfg-sigsig", "layer-sigsig", NULL, sig, sigsig));
+    REQUIRE_OK(image("app", "cfg-other", "layer-other", "v2", NULL, other));
+    REQUIRE_OK(WRITE(meta_manifest_delete(db, "app", subj)));
+    CHECK_INT_EQ(manifests_with(subj) + manifests_with(sig) + manifests_with(sigsig), 0);
+    CHECK_INT_EQ(manifests_with(other), 1);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM tags", NULL), 1);
+    CHECK_ERR(WRITE(meta_manifest_delete(db, "app", subj)), BERR_MANIFEST_UNKNOWN);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -396,6 +411,7 @@ int main(int argc, char **argv)
         CHECK_TEST(gc_commit_check_cancels_a_pending_unlink),
         CHECK_TEST(gc_finishes_an_interrupted_run),
         CHECK_TEST(fsck_finds_and_repairs_only_garbage),
+        CHECK_TEST(manifest_delete_takes_referrers_along),
     };
     check_before_each = setup;
     check_after_each = dbfix_teardown;
