@@ -438,7 +438,7 @@ static void *sched_main(void *unused)
 {
     struct blobstore bs;
     struct db *db = NULL;
-    long long unlinked = 0;
+    long long unlinked = 0, first;
     (void)unused;
     if (blobstore_init(&bs, sched.cfg.data) != 0 || db_open(sched.cfg.data, &db) != 0) {
         log_error("lifecycle/gc scheduler: cannot open the data directory; no automatic cleanup");
@@ -446,7 +446,9 @@ static void *sched_main(void *unused)
     }
     if (gc_finish_pending(db, &bs, &unlinked) == 0 && unlinked > 0)
         log_info("gc: finished %lld file removals an interrupted GC left", unlinked);
-    if (sched.cfg.lifecycle_interval > 0 && !nap(BERTH_LIFECYCLE_FIRST_DELAY))
+    first = sched.cfg.lifecycle_interval < BERTH_LIFECYCLE_FIRST_DELAY ? sched.cfg.lifecycle_interval
+                                                                       : BERTH_LIFECYCLE_FIRST_DELAY;
+    if (sched.cfg.lifecycle_interval > 0 && !nap(first))
         do
             maintain(db, &bs);
         while (!nap(sched.cfg.lifecycle_interval));

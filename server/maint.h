@@ -13,7 +13,8 @@
 int maint_main(int argc, char **argv);
 
 /** Starts serve's scheduler thread (its own DB connection): completes interrupted GC unlinks now, runs
- *  lifecycle + GC BERTH_LIFECYCLE_FIRST_DELAY seconds after start and then every cfg->lifecycle_interval (0: never).
+ *  lifecycle + GC BERTH_LIFECYCLE_FIRST_DELAY seconds after start (or after the interval, if shorter) and then
+ *  every cfg->lifecycle_interval (0: never).
  *  `stopping` is polled; returns 0 or -1. */
 int maint_start(const struct config *cfg, volatile int *stopping);
 /** Joins the scheduler thread (after `*stopping` was set). */

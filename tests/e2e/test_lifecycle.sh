@@ -210,7 +210,7 @@ mk_manifests() { # N: pushes N untagged manifests sharing one config (each with 
 			"http://$R/v2/$P/crash/manifests/$(sha "$T/m.$i")"
 	done
 }
-mk_manifests 200
+mk_manifests ${CRASH_MANIFESTS:-200}
 check "policy for the crash repository" "${B[@]}" lifecycle put "$P/crash" "$T/policy.json" --data "$D"
 killed=0
 for delay in 0.05 0.1 0.2; do
@@ -221,7 +221,7 @@ for delay in 0.05 0.1 0.2; do
 	wait "$pid" 2>/dev/null || true
 done
 log "lifecycle runs killed mid-way: $killed of 3"
-mk_blobs 1000 gc
+mk_blobs ${CRASH_BLOBS:-1000} gc
 "${B[@]}" lifecycle run --repo "$P/crash" --as-of "$ASOF" --data "$D" >/dev/null 2>&1 || true
 for delay in 0.05 0.1 0.2 0.3; do
 	"${B[@]}" gc --grace 0 --data "$D" >/dev/null 2>&1 &
@@ -245,5 +245,38 @@ check "release-6 still pulls byte-identical" pull_same x "$REPO:release-6" "$T/r
 GC=$("${B[@]}" gc --grace 0 --data "$D" 2>&1 || true)
 check_contains "a full gc after the restart completes" "gc: pruned" "$GC"
 check "fsck is clean at the end" "${B[@]}" fsck --data "$D"
+
+########################################################################
+log "7. berth serve runs lifecycle and then gc on its schedule"
+check "berth stops" berth_stop
+printf 'lifecycle_interval = 2s\ngc_grace = 0\n' >"$T/sched.conf"
+berth_start "$D" --no-auth --config "$T/sched.conf"
+R=$REGISTRY
+cat >"$T/keep1.json" <<'EOF'
+{"rules": [{"rulePriority": 1, "description": "keep only the newest untagged image",
+  "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1},
+  "action": {"type": "expire"}}]}
+EOF
+printf '%s scheduled layer' "$U" >"$T/sl"
+curl -sf -o /dev/null -X POST --data-binary @"$T/sl" "http://$R/v2/$P/sched/blobs/uploads/?digest=$(sha "$T/sl")"
+for i in 1 2; do
+	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":"%s %s"}' "$U" "$i" >"$T/sc.$i"
+	curl -sf -o /dev/null -X POST --data-binary @"$T/sc.$i" "http://$R/v2/$P/sched/blobs/uploads/?digest=$(sha "$T/sc.$i")"
+	printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
+		"$OCI_M" "$(sha "$T/sc.$i")" "$(stat -c %s "$T/sc.$i")" "$(sha "$T/sl")" "$(stat -c %s "$T/sl")" >"$T/sm.$i"
+	curl -sf -o /dev/null -X PUT -H "Content-Type: $OCI_M" --data-binary @"$T/sm.$i" \
+		"http://$R/v2/$P/sched/manifests/$(sha "$T/sm.$i")"
+	sleep 1.1
+done
+check "policy for the scheduled repository" "${B[@]}" lifecycle put "$P/sched" "$T/keep1.json" --data "$D"
+for i in $(seq 1 100); do
+	[ "$(manifest_code "$P/sched" "$(sha "$T/sm.1")")" = 404 ] && ! on_disk "$(sha "$T/sc.1")" && break
+	sleep 0.2
+done
+check_eq "the server expired the older untagged image by itself" 404 "$(manifest_code "$P/sched" "$(sha "$T/sm.1")")"
+check_fail "and its GC removed the image's config blob from disk" on_disk "$(sha "$T/sc.1")"
+check_eq "the newest untagged image stays" 200 "$(manifest_code "$P/sched" "$(sha "$T/sm.2")")"
+check "the shared layer stays" on_disk "$(sha "$T/sl")"
+check "fsck is clean while the server runs" "${B[@]}" fsck --data "$D"
 
 finish
