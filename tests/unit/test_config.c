@@ -184,6 +184,35 @@ static void listen_addr_rejects_bad_values(void)
     CHECK_INT_EQ(config_listen_addr(&c, host, sizeof(host), &port), -1);
 }
 
+/* Durations take s, m, h, d, w or no unit, and "off"; the clean-up options default to off, 1h, 1h. */
+static void durations_parse_units_and_off(void)
+{
+    struct config c;
+    long long v = -1;
+    CHECK_INT_EQ(config_duration("14d", &v), 0);
+    CHECK_INT_EQ(v, 14 * 86400);
+    CHECK_INT_EQ(config_duration("90s", &v), 0);
+    CHECK_INT_EQ(v, 90);
+    CHECK_INT_EQ(config_duration("2w", &v), 0);
+    CHECK_INT_EQ(v, 14 * 86400);
+    CHECK_INT_EQ(config_duration("off", &v), 0);
+    CHECK_INT_EQ(v, 0);
+    CHECK_INT_EQ(config_duration("0", &v), 0);
+    CHECK_INT_EQ(v, 0);
+    CHECK_INT_EQ(config_duration("-1h", &v), -1);
+    CHECK_INT_EQ(config_duration("1y", &v), -1);
+    CHECK_INT_EQ(config_duration("1hh", &v), -1);
+    CHECK_INT_EQ(config_duration("", &v), -1);
+    CHECK_INT_EQ(config_duration("99999999999d", &v), -1);
+    REQUIRE_INT_EQ(load(&c, "untagged_retention = 14d\ngc_grace = 0\n"), 0);
+    CHECK_INT_EQ(c.untagged_retention, 14 * 86400);
+    CHECK_INT_EQ(c.gc_grace, 0);
+    CHECK_INT_EQ(c.lifecycle_interval, BERTH_DEFAULT_LIFECYCLE_INTERVAL);
+    config_defaults(&c);
+    CHECK_INT_EQ(c.untagged_retention, 0);
+    CHECK_INT_EQ(c.gc_grace, BERTH_DEFAULT_GC_GRACE);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -197,6 +226,7 @@ int main(int argc, char **argv)
         CHECK_TEST(sizes_reject_overflow),
         CHECK_TEST(listen_addr_splits_host_and_port),
         CHECK_TEST(listen_addr_rejects_bad_values),
+        CHECK_TEST(durations_parse_units_and_off),
     };
     int rc = check_run(tests, CHECK_COUNT(tests), argc, argv);
     if (dir[0] != '\0')
