@@ -129,11 +129,11 @@ static int prune_links(struct pass *p)
 {
     static const char select_sql[] =
         "SELECT l.repo_id, l.digest FROM repo_blobs l WHERE (l.repo_id, l.digest) > (?1, ?2) AND l.linked_at <= ?3 "
-        "AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id "
+        "AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb CROSS JOIN manifests m ON m.id = mb.manifest_id "
         "  WHERE mb.digest = l.digest AND m.repo_id = l.repo_id) ORDER BY l.repo_id, l.digest";
     static const char delete_sql[] =
         "DELETE FROM repo_blobs WHERE digest = ?1 AND linked_at <= ?2 AND repo_id = ?3 "
-        "AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id "
+        "AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb CROSS JOIN manifests m ON m.id = mb.manifest_id "
         "  WHERE mb.digest = ?1 AND m.repo_id = ?3)";
     long long cutoff = p->o->now - p->o->grace;
     struct digests d;

@@ -181,7 +181,7 @@ static int tags_push(char ***tags, size_t *n, const char *name)
  * referrer whose subject is in the repository. */
 static const char images_sql[] =
     "SELECT m.id, m.digest, m.pushed_at, coalesce(m.last_pulled_at, 0) FROM manifests m WHERE m.repo_id = ?1 "
-    "AND NOT EXISTS (SELECT 1 FROM manifest_children c JOIN manifests p ON p.id = c.parent_id "
+    "AND NOT EXISTS (SELECT 1 FROM manifest_children c CROSS JOIN manifests p ON p.id = c.parent_id "
     "  WHERE c.child_digest = m.digest AND p.repo_id = ?1) "
     "AND NOT (m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = ?1 "
     "  AND s.digest = m.subject)) ORDER BY m.id";
@@ -261,7 +261,7 @@ static int changed(struct db *db, int64_t rid, const struct image *img)
         "SELECT m.pushed_at, coalesce(m.last_pulled_at, 0), "
         " coalesce((SELECT group_concat(name, char(10)) FROM (SELECT name FROM tags WHERE manifest_id = m.id "
         "   ORDER BY name)), ''), "
-        " EXISTS (SELECT 1 FROM manifest_children c JOIN manifests p ON p.id = c.parent_id "
+        " EXISTS (SELECT 1 FROM manifest_children c CROSS JOIN manifests p ON p.id = c.parent_id "
         "   WHERE c.child_digest = m.digest AND p.repo_id = m.repo_id), "
         " m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = m.repo_id "
         "   AND s.digest = m.subject) "
@@ -371,9 +371,9 @@ static int remove_manifest(struct db *db, int64_t rid, const struct doomed *d, l
                            struct records *out)
 {
     static const char children_sql[] =
-        "SELECT m.id, m.digest FROM manifest_children c JOIN manifests m ON m.repo_id = ?1 AND m.digest = "
+        "SELECT m.id, m.digest FROM manifest_children c CROSS JOIN manifests m ON m.repo_id = ?1 AND m.digest = "
         "c.child_digest WHERE c.parent_id = ?2 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id) "
-        "AND NOT EXISTS (SELECT 1 FROM manifest_children c2 JOIN manifests p ON p.id = c2.parent_id "
+        "AND NOT EXISTS (SELECT 1 FROM manifest_children c2 CROSS JOIN manifests p ON p.id = c2.parent_id "
         "  WHERE c2.child_digest = m.digest AND p.repo_id = ?1 AND p.id <> ?2)";
     char **tags = NULL;
     size_t ntags = 0;
