@@ -26,7 +26,12 @@
  * a referrer whose subject is in the repository are not images of their own: they are never evaluated, and go
  * with their index / subject in the same transaction.  Every selected image is re-checked in the deleting
  * transaction (same push time, same last pull, same tags, still not a child or live referrer), so an image
- * re-tagged, re-pushed or pulled after selection is kept.
+ * re-tagged, re-pushed or pulled after selection is kept.  (The server writes pull times every
+ * BERTH_PULL_FLUSH_INTERVAL seconds, so a pull in the last few seconds may not be seen yet.)
+ *
+ * For the ECR API: lifecycle_policy_put/_delete are writes (run them through the writer); a preview is
+ * lifecycle_run() with dry_run set and repo set (and `policy` for a policy text given with the request): it only
+ * reads, on any connection that is not inside a transaction.
  */
 #ifndef BERTH_LIFECYCLE_H
 #define BERTH_LIFECYCLE_H
