@@ -252,6 +252,57 @@ static void run_applies_untagged_retention_everywhere(void)
               BERR_LIFECYCLE_POLICY_NOT_FOUND);
 }
 
+struct retag {
+    int calls;
+    char digest[BERTH_DIGEST_MAX];
+};
+
+/* After the first batch committed, tags the image the second batch is about to expire. */
+static int retag_during_run(void *ctx, const struct lifecycle_expired *e)
+{
+    struct retag *r = ctx;
+    char sql[256];
+    (void)e;
+    if (r->calls++ == 0) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO tags (repo_id, name, manifest_id, updated_at) SELECT repo_id, 'rescued', id, 0 "
+                 "FROM manifests WHERE digest = '%s'",
+                 r->digest);
+        db_exec(db, sql);
+    }
+    return 0;
+}
+
+/* An image tagged after it was selected is re-checked in the deleting transaction and kept. */
+static void run_keeps_an_image_tagged_after_selection(void)
+{
+    char msg[LIFECYCLE_MSG_MAX];
+    static const char keep1[] =
+        "{\"rules\":[{\"rulePriority\":1,\"description\":\"keep only the newest untagged image here\","
+        "\"selection\":{\"tagStatus\":\"untagged\",\"countType\":\"imageCountMoreThan\",\"countNumber\":1},"
+        "\"action\":{\"type\":\"expire\"}}]}";
+    struct lifecycle_run_opts o = {.as_of = db_now()};
+    struct lifecycle_stats st;
+    struct retag r = {0, ""};
+    int n = LIFECYCLE_DELETE_BATCH + 6;
+    char sql[512];
+    REQUIRE_OK(db_exec(db, "INSERT INTO repos (name, created_at) VALUES ('app', 0)"));
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+             "INSERT INTO manifests (repo_id, digest, media_type, size, body, pushed_at) "
+             "SELECT 1, printf('sha256:%%064d', i), '%s', 2, '{}', 1000 + i FROM n",
+             n, MT_OCI_MANIFEST);
+    REQUIRE_OK(db_exec(db, sql));
+    snprintf(r.digest, sizeof(r.digest), "sha256:%064d", n - 1); /* the newest of those selected: last batch */
+    REQUIRE_OK(WRITE(lifecycle_policy_put(db, "app", keep1, strlen(keep1), msg, sizeof(msg))));
+    REQUIRE_OK(lifecycle_run(db, &o, retag_during_run, &r, &st));
+    CHECK_INT_EQ(st.images, n);
+    CHECK_INT_EQ(st.expired, n - 2);
+    CHECK_INT_EQ(st.skipped, 1);
+    CHECK_INT_EQ(manifests_with(r.digest), 1);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM manifests", NULL), 2);
+}
+
 /* After its manifest is gone, grace 0 prunes a blob's link, deletes its row and file; shared and referenced
  * blobs stay; with a grace of an hour nothing that young goes. */
 static void gc_collects_only_unreferenced_blobs(void)
@@ -407,6 +458,7 @@ int main(int argc, char **argv)
         CHECK_TEST(run_keeps_children_and_referrers_with_their_parent),
         CHECK_TEST(run_keeps_child_shared_with_a_live_index),
         CHECK_TEST(run_applies_untagged_retention_everywhere),
+        CHECK_TEST(run_keeps_an_image_tagged_after_selection),
         CHECK_TEST(gc_collects_only_unreferenced_blobs),
         CHECK_TEST(gc_commit_check_cancels_a_pending_unlink),
         CHECK_TEST(gc_finishes_an_interrupted_run),
