@@ -10,6 +10,8 @@
  *   row-without-file     a blob row whose file is missing                                        (never repaired)
  *   manifest-blob-missing, manifest-child-missing
  *                        a manifest references a blob / child manifest that is not there        (never repaired)
+ *   manifest-blob-unlinked  a manifest references a blob its repository does not link (a pull would fail)
+ *                                                                                        (never repaired)
  *   file-without-row     a file under blobs/ that no row describes                    (--repair: file removed)
  *   stray-file           a file under blobs/ whose name is not a digest                           (reported only)
  *   link-without-blob    a repository -> blob link to a blob without a row, that no manifest needs

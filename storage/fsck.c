@@ -272,6 +272,14 @@ static int check_references(struct check *c)
                          "p.id = ch.parent_id JOIN repos r ON r.id = p.repo_id WHERE NOT EXISTS (SELECT 1 FROM "
                          "manifests m WHERE m.repo_id = p.repo_id AND m.digest = ch.child_digest)",
                          "manifest-child-missing");
+    if (rc == 0) /* a pull of such a blob would be refused: GC must never prune a link a manifest needs */
+        rc = report_rows(c,
+                         "SELECT r.name || '@' || m.digest, 'references blob ' || mb.digest || ', which the "
+                         "repository does not link' FROM manifest_blobs mb CROSS JOIN manifests m ON m.id = "
+                         "mb.manifest_id JOIN repos r ON r.id = m.repo_id WHERE EXISTS (SELECT 1 FROM blobs b WHERE "
+                         "b.digest = mb.digest) AND NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.repo_id = "
+                         "m.repo_id AND l.digest = mb.digest)",
+                         "manifest-blob-unlinked");
     return rc;
 }
 

@@ -38,6 +38,20 @@ static long long sql_int(const char *sql, const char *arg)
     return v;
 }
 
+/* The first column of the first row of `sql` as text (static buffer). */
+static const char *sql_text(const char *sql)
+{
+    static char out[256];
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+        return out;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, sizeof(out), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+}
+
 static int end_write(int rc)
 {
     if (rc == 0)
@@ -434,6 +448,12 @@ static void fsck_finds_and_repairs_only_garbage(void)
     f.buf[0] = '\0';
     REQUIRE_OK(fsck_run(db, &bs, 0, later, note, NULL, &f, &s));
     CHECK_INT_EQ(s.findings, 2);
+    /* a link a manifest needs, gone: reported (a pull would fail), not repaired */
+    REQUIRE_OK(WRITE(meta_blob_unlink(db, "app", sql_text("SELECT digest FROM manifest_blobs LIMIT 1"))));
+    f.buf[0] = '\0';
+    REQUIRE_OK(fsck_run(db, &bs, 1, later, note, NULL, &f, &s));
+    CHECK_INT_EQ(s.findings, 3);
+    CHECK_STR_CONTAINS(f.buf, "manifest-blob-unlinked app@sha256:");
 }
 
 /* Deleting a manifest through the API removes its referrers (and theirs) in the same statement. */
