@@ -245,13 +245,19 @@ static int load_images(struct db *db, int64_t rid, struct images *im)
     return rc;
 }
 
-/* Joins tags with '\n' (the form the re-check compares). */
-static void tags_join(char *const *tags, size_t n, char *out, size_t size)
+/* 1 if the tags of manifest img->id are still exactly img->tags (both in byte order). */
+static int same_tags(struct db *db, const struct image *img)
 {
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < n && used < size; i++)
-        used += (size_t)snprintf(out + used, size - used, "%s%s", i ? "\n" : "", tags[i]);
+    sqlite3_stmt *st = prepare(db, "SELECT name FROM tags WHERE manifest_id = ? ORDER BY name");
+    size_t i = 0;
+    int rc, same = 1;
+    if (st == NULL)
+        return 0;
+    sqlite3_bind_int64(st, 1, img->id);
+    while (same && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        same = i < img->ntags && strcmp((const char *)sqlite3_column_text(st, 0), img->tags[i++]) == 0;
+    sqlite3_finalize(st);
+    return same && rc == SQLITE_DONE && i == img->ntags;
 }
 
 /* In the deleting transaction: 0 if image `img` is still exactly as evaluated, else 1 (it changed: keep it). */
@@ -259,28 +265,23 @@ static int changed(struct db *db, int64_t rid, const struct image *img)
 {
     static const char sql[] =
         "SELECT m.pushed_at, coalesce(m.last_pulled_at, 0), "
-        " coalesce((SELECT group_concat(name, char(10)) FROM (SELECT name FROM tags WHERE manifest_id = m.id "
-        "   ORDER BY name)), ''), "
         " EXISTS (SELECT 1 FROM manifest_children c CROSS JOIN manifests p ON p.id = c.parent_id "
         "   WHERE c.child_digest = m.digest AND p.repo_id = m.repo_id), "
         " m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = m.repo_id "
         "   AND s.digest = m.subject) "
         "FROM manifests m WHERE m.id = ? AND m.repo_id = ? AND m.digest = ?";
-    char want[BERTH_PAGE_MAX * 8];
     sqlite3_stmt *st = prepare(db, sql);
-    int rc, same = 0;
+    int same = 0;
     if (st == NULL)
         return 1;
     sqlite3_bind_int64(st, 1, img->id);
     sqlite3_bind_int64(st, 2, rid);
     sqlite3_bind_text(st, 3, img->digest, -1, SQLITE_STATIC);
-    tags_join(img->tags, img->ntags, want, sizeof(want));
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    if (sqlite3_step(st) == SQLITE_ROW)
         same = sqlite3_column_int64(st, 0) == img->pushed_at && sqlite3_column_int64(st, 1) == img->last_pulled_at &&
-               strcmp((const char *)sqlite3_column_text(st, 2), want) == 0 && sqlite3_column_int(st, 3) == 0 &&
-               sqlite3_column_int(st, 4) == 0;
+               sqlite3_column_int(st, 2) == 0 && sqlite3_column_int(st, 3) == 0;
     sqlite3_finalize(st);
-    return !same;
+    return !same || !same_tags(db, img);
 }
 
 /* A manifest to remove in the current transaction, and what it goes with. */
