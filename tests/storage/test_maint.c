@@ -317,6 +317,31 @@ static void run_keeps_an_image_tagged_after_selection(void)
     CHECK_INT_EQ(sql_int("SELECT count(*) FROM manifests", NULL), 2);
 }
 
+/* A tagged rule expires an image with several tags (the re-check compares all of them) and reports them. */
+static void run_expires_an_image_with_several_tags(void)
+{
+    char a[BERTH_DIGEST_MAX], b[BERTH_DIGEST_MAX], msg[LIFECYCLE_MSG_MAX];
+    static const char newest[] =
+        "{\"rules\":[{\"rulePriority\":3,\"description\":\"keep the newest release only, whatever else\","
+        "\"selection\":{\"tagStatus\":\"tagged\",\"tagPrefixList\":[\"release\"],\"countType\":"
+        "\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}";
+    struct lifecycle_run_opts o = {.as_of = db_now()};
+    struct lifecycle_stats st;
+    struct seen s = {""};
+    REQUIRE_OK(image("app", "cfg-a", "layer-a", "release-1", NULL, a));
+    REQUIRE_OK(WRITE(db_exec(db, "INSERT INTO tags (repo_id, name, manifest_id, updated_at) SELECT repo_id, "
+                                 "'stable', id, 0 FROM manifests")));
+    REQUIRE_OK(WRITE(db_exec(db, "UPDATE manifests SET pushed_at = pushed_at - 10")));
+    REQUIRE_OK(image("app", "cfg-b", "layer-b", "release-2", NULL, b));
+    REQUIRE_OK(WRITE(lifecycle_policy_put(db, "app", newest, strlen(newest), msg, sizeof(msg))));
+    REQUIRE_OK(lifecycle_run(db, &o, remember, &s, &st));
+    CHECK_INT_EQ(st.expired, 1);
+    CHECK_INT_EQ(st.skipped, 0);
+    CHECK_INT_EQ(manifests_with(a), 0);
+    CHECK_INT_EQ(manifests_with(b), 1);
+    CHECK_STR_CONTAINS(s.buf, " 3 chosen\n");
+}
+
 /* After its manifest is gone, grace 0 prunes a blob's link, deletes its row and file; shared and referenced
  * blobs stay; with a grace of an hour nothing that young goes. */
 static void gc_collects_only_unreferenced_blobs(void)
@@ -479,6 +504,7 @@ int main(int argc, char **argv)
         CHECK_TEST(run_keeps_child_shared_with_a_live_index),
         CHECK_TEST(run_applies_untagged_retention_everywhere),
         CHECK_TEST(run_keeps_an_image_tagged_after_selection),
+        CHECK_TEST(run_expires_an_image_with_several_tags),
         CHECK_TEST(gc_collects_only_unreferenced_blobs),
         CHECK_TEST(gc_commit_check_cancels_a_pending_unlink),
         CHECK_TEST(gc_finishes_an_interrupted_run),
