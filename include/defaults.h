@@ -6,11 +6,10 @@
 #ifndef BERTH_DEFAULTS_H
 #define BERTH_DEFAULTS_H
 
-#define BERTH_VERSION "0.1.0"
-
 /* --- network --- */
 #define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
 #define BERTH_DEFAULT_DATA "./data"           /* default data directory */
+#define BERTH_DEFAULT_ACCESS_LOG "-"          /* default access log: combined format on the inherited stderr */
 #define BERTH_LISTEN_BACKLOG 1024             /* listen(2) backlog */
 
 /* --- protocol limits (distribution-spec) --- */
@@ -38,18 +37,20 @@
 #define BERTH_PULL_FLUSH_INTERVAL 5              /* how often last-pull times are written */
 
 /* --- sizes --- */
-#define BERTH_COPY_CHUNK (4u << 20)      /* body bytes written and hashed per step (4 MiB) */
-#define BERTH_READ_CHUNK (1u << 20)      /* blob bytes handed to h2o per step when serving (1 MiB) */
-#define BERTH_SPILL_THRESHOLD (8u << 20) /* request bodies above this are buffered in <data>/tmp files */
-#define BERTH_DEFAULT_WORKERS 16         /* default blocking-work threads (fsync, hashing, writes) */
-#define BERTH_MAX_THREADS 64             /* cap for threads and worker threads */
-#define BERTH_COMMIT_BATCH_MAX 256       /* most metadata writes grouped in one SQLite transaction */
+#define BERTH_COPY_CHUNK (4u << 20)           /* body bytes written and hashed per step (4 MiB) */
+#define BERTH_READ_CHUNK (1u << 20)           /* blob bytes handed to h2o per step when serving (1 MiB) */
+#define BERTH_SPILL_THRESHOLD (8u << 20)      /* request bodies above this are buffered in <data>/tmp files */
+#define BERTH_DEFAULT_WORKERS 16              /* default blocking-work threads (fsync, hashing, writes) */
+#define BERTH_MAX_THREADS 64                  /* cap for threads and worker threads */
+#define BERTH_COMMIT_BATCH_MAX 256            /* most metadata writes grouped in one SQLite transaction */
+#define BERTH_INLINE_MANIFEST_MAX (64u << 10) /* manifests up to this size are hashed and parsed on the loop */
 
 /* --- authentication and authorization (auth.h, authdb.h, jwt.h) --- */
 #define BERTH_AUTH_SERVICE "berth"                /* default: the token service name, also the JWTs' audience */
 #define BERTH_AUTH_ISSUER "berth"                 /* the JWTs' issuer */
 #define BERTH_AUTH_NAME_MAX 64                    /* user and robot-token names */
 #define BERTH_AUTH_PASSWORD_MAX 256               /* longest password or token secret accepted */
+#define BERTH_AUTH_PASSWORD_MIN 12                /* shortest password set by hand (`berth user add|passwd`) */
 #define BERTH_AUTH_SCOPES_MAX 16                  /* scopes honored in one token request */
 #define BERTH_AUTH_GRANTS_MAX 4096                /* grants read for one identity */
 #define BERTH_AUTH_REALM_MAX 512                  /* the realm URL in WWW-Authenticate */
@@ -57,7 +58,6 @@
 #define BERTH_JWT_TTL_MAX 3600                    /* the longest configurable bearer-token lifetime */
 #define BERTH_JWT_MAX 8192                        /* longest bearer token accepted */
 #define BERTH_JWT_LEEWAY 30                       /* clock skew tolerated on nbf and iat */
-#define BERTH_JWT_KEY_RELOAD 5                    /* seconds between checks of <data>/keys for a rotation */
 #define BERTH_JWT_KEY_ROTATE_AGE (90 * 24 * 3600) /* a signing key older than this is rotated at start */
 #define BERTH_TOKEN_SECRET_BYTES 32               /* random bytes of a robot-token secret */
 #define BERTH_TOKEN_DEFAULT_TTL (90 * 24 * 3600)  /* default lifetime of a robot token */

@@ -15,6 +15,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "maint.h"
+#include "module.h"
 
 static const char usage[] =
     "usage:\n"
@@ -378,7 +379,7 @@ int maint_main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     if (access(o.cfg.data, F_OK) != 0) {
-        fprintf(stderr, "berth: no data directory %s\n", o.cfg.data);
+        fprintf(stderr, "berth: no registry at %s (use --data)\n", o.cfg.data);
         return 1;
     }
     if (db_open(o.cfg.data, &db) != 0) {
@@ -399,7 +400,7 @@ int maint_main(int argc, char **argv)
 
 static struct {
     struct config cfg;
-    volatile int *stopping;
+    atomic_int *stopping;
     pthread_t tid;
     int started;
 } sched;
@@ -407,9 +408,9 @@ static struct {
 /* Sleeps `secs` seconds, waking early when the server stops.  Returns 1 if it is stopping. */
 static int nap(long long secs)
 {
-    for (long long i = 0; i < secs * 10 && !*sched.stopping; i++)
+    for (long long i = 0; i < secs * 10 && !atomic_load(sched.stopping); i++)
         usleep(100000);
-    return *sched.stopping;
+    return atomic_load(sched.stopping);
 }
 
 /* One lifecycle run followed by one GC, on connection `db`. */
@@ -456,19 +457,24 @@ static void *sched_main(void *unused)
     return NULL;
 }
 
-int maint_start(const struct config *cfg, volatile int *stopping)
+static int maint_init(struct server *srv)
 {
-    sched.cfg = *cfg;
-    sched.stopping = stopping;
-    if (pthread_create(&sched.tid, NULL, sched_main, NULL) != 0)
-        return -1;
+    sched.cfg = srv->cfg;
+    sched.stopping = &srv->stopping;
+    if (pthread_create(&sched.tid, NULL, sched_main, NULL) != 0) {
+        log_warn("cannot start the lifecycle/gc scheduler");
+        return 0; /* serving without automatic cleanup beats not serving */
+    }
     sched.started = 1;
     return 0;
 }
 
-void maint_stop(void)
+static void maint_stop(struct server *srv)
 {
+    (void)srv;
     if (sched.started)
         pthread_join(sched.tid, NULL);
     sched.started = 0;
 }
+
+const struct module maint_module = {.name = "maint", .init = maint_init, .stop = maint_stop};

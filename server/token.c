@@ -44,8 +44,10 @@ static int add_scope(void *ctx, const char *v)
         have = want & authdb_grants_actions(&is->grants, c1 + 1);
         if (have != (want & AUTH_ALL)) {
             authdb_actions_format(want & ~have, acts, sizeof(acts));
+            char ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)], erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
             log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
-                     is->id->id.name, acts, c1 + 1);
+                     log_escape(is->id->id.name, strlen(is->id->id.name), ename, sizeof(ename)), acts,
+                     log_escape(c1 + 1, strlen(c1 + 1), erepo, sizeof(erepo)));
         }
         if (have == 0)
             continue;
@@ -61,10 +63,10 @@ static int add_scope(void *ctx, const char *v)
     return 0;
 }
 
-static void issue_token(h2o_req_t *req, struct auth_identity *id)
+static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_identity *id)
 {
     struct issue is = {.req = req, .id = id};
-    struct db *db = server_db();
+    struct db *db = server_db(srv);
     struct jwt_keyring kr;
     long long now = (long long)time(NULL);
     unsigned char jti[16];
@@ -87,11 +89,11 @@ static void issue_token(h2o_req_t *req, struct auth_identity *id)
     }
     randombytes_buf(jti, sizeof(jti));
     jwt_b64_encode(jti, sizeof(jti), jti64, sizeof(jti64));
-    claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "iss", BERTH_AUTH_ISSUER, "sub", id->id.name,
-                       "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl), "nbf",
-                       (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
-                       auth__kind_name(id->id.kind), "access", is.access);
-    auth__keys_get(&kr);
+    claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o}", "iss", BERTH_AUTH_ISSUER, "sub",
+                       id->id.name, "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl),
+                       "nbf", (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
+                       auth__kind_name(id->id.kind), "berth_uid", id->id.uid, "access", is.access);
+    auth__keys_get(srv, &kr);
     rc = claims != NULL ? jwt_sign(&kr, claims, &tok) : BERR_NOMEM;
     sodium_memzero(&kr, sizeof(kr));
     json_decref(claims);
@@ -110,15 +112,16 @@ static void issue_token(h2o_req_t *req, struct auth_identity *id)
 
 static void token_after_basic(h2o_req_t *req, struct auth_identity *id, int rc, void *arg)
 {
-    (void)arg;
+    const struct server *srv = ((struct call *)arg)->srv;
     if (rc != 0)
-        auth__reject_creds(req, rc, 0);
+        auth__reject_creds(srv, req, rc, 0);
     else
-        issue_token(req, id);
+        issue_token(srv, req, id);
 }
 
-int auth_token(h2o_req_t *req, const struct route *rt)
+int auth_token(struct call *call, h2o_req_t *req, const struct route *rt)
 {
+    const struct server *srv = call->srv;
     struct creds c;
     struct auth_identity *id;
     char service[sizeof(srv->cfg.auth_service)];
@@ -132,18 +135,18 @@ int auth_token(h2o_req_t *req, const struct route *rt)
     auth__creds_parse(req, &c);
     id = auth__identity_new(req);
     if (c.kind == CRED_NONE) {
-        issue_token(req, id);
+        issue_token(srv, req, id);
         return 0;
     }
     if (c.kind != CRED_BASIC) {
-        auth__reject_creds(req, BERR_UNAUTHORIZED, 0);
+        auth__reject_creds(srv, req, BERR_UNAUTHORIZED, 0);
         return 0;
     }
-    rc = auth__basic_verify(req, &c, id, token_after_basic, NULL);
+    rc = auth__basic_verify(call, &c, id, token_after_basic, call);
     auth__creds_clear(&c);
     if (rc == 0)
-        issue_token(req, id);
+        issue_token(srv, req, id);
     else if (rc != 1)
-        auth__reject_creds(req, rc, 0);
+        auth__reject_creds(srv, req, rc, 0);
     return 0;
 }

@@ -87,14 +87,22 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
-    /* 3: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
+    /* 3: the immutable id of a user or token (authdb.h), which bearer tokens carry: a name reused after a delete or
+     * revocation is another identity */
+    "ALTER TABLE users ADD COLUMN uid TEXT;"
+    "UPDATE users SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX users_uid ON users(uid);"
+    "ALTER TABLE tokens ADD COLUMN uid TEXT;"
+    "UPDATE tokens SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX tokens_uid ON tokens(uid);",
+    /* 4: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
     "CREATE TABLE lifecycle_policies ("
     "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
     "  policy TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     /* lifecycle and GC ask "which index of the repository references this child?" */
     "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
-    /* 4: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
+    /* 5: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
     "CREATE TABLE gc_pending (digest TEXT PRIMARY KEY) WITHOUT ROWID;",
 };
 
@@ -186,7 +194,12 @@ void db_close(struct db *db)
 
 sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql)
 {
-    sqlite3_stmt *st = db->stmts[slot];
+    sqlite3_stmt *st;
+    if (slot < 0 || slot >= DB_STMT_MAX) {
+        log_error("statement slot %d out of range (in: %.80s)", slot, sql);
+        return NULL;
+    }
+    st = db->stmts[slot];
     if (st == NULL) {
         if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
             log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
