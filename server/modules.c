@@ -2,7 +2,7 @@
 #include "module.h"
 
 const struct module *const server_modules[] = {
-    &auth_module, &uploads_module, &manifests_module, &maint_module,
-    &api_module, /* last on "/": the registry API answers whatever no module before it took */
+    &auth_module,  &uploads_module, &manifests_module,
+    &maint_module, &api_module, /* last on "/": the registry API answers whatever no module before it took */
     NULL,
 };
