@@ -31,6 +31,9 @@ struct config {
     char metrics_listen[256];         /* HOST:PORT of the unauthenticated /metrics listener; "" = off */
     uint64_t min_free_space;          /* bytes: /readyz fails below this much free space in the data directory */
     int access_log_json;              /* access_log_format: 0 = combined, 1 = json (JSON lines) */
+    long long untagged_retention;     /* seconds; untagged images older than this are expired everywhere; 0 = off */
+    long long gc_grace;               /* seconds an unreferenced blob is kept before GC removes it */
+    long long lifecycle_interval;     /* seconds between serve's lifecycle + GC runs; 0 = off */
 };
 
 /** Fills `c` with the embedded defaults. */
@@ -48,6 +51,8 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 int config_env(struct config *c, char *err, size_t errlen);
 /** The option keys, NULL-terminated (each is also an environment variable BERTH_<KEY>). */
 extern const char *const config_keys[];
+/** Parses a duration: "off" or "0" (0), or N with an optional unit s, m, h, d, w.  Returns 0 or -1. */
+int config_duration(const char *v, long long *out);
 /** Splits c->listen into host and port; returns 0 or -1. */
 int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);
 

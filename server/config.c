@@ -26,6 +26,34 @@ void config_defaults(struct config *c)
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
     c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
+    c->gc_grace = BERTH_DEFAULT_GC_GRACE;
+    c->lifecycle_interval = BERTH_DEFAULT_LIFECYCLE_INTERVAL;
+}
+
+int config_duration(const char *v, long long *out)
+{
+    static const struct {
+        char unit;
+        long long mul;
+    } units[] = {{'\0', 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+    char *end;
+    long long n;
+    if (strcmp(v, "off") == 0) {
+        *out = 0;
+        return 0;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || n < 0 || v[0] == '-' || v[0] == '+')
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (*end == units[i].unit && (*end == '\0' || end[1] == '\0')) {
+            if (n > 100LL * 365 * 86400 / units[i].mul)
+                return -1;
+            *out = n * units[i].mul;
+            return 0;
+        }
+    return -1;
 }
 
 const char *const config_keys[] = {
@@ -48,6 +76,9 @@ const char *const config_keys[] = {
     "metrics_listen",
     "min_free_space",
     "access_log_format",
+    "untagged_retention",
+    "gc_grace",
+    "lifecycle_interval",
     NULL,
 };
 
@@ -185,7 +216,13 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
             c->access_log_json = strcmp(v, "json") == 0;
             rc = 0;
         }
-    } else {
+    } else if (strcmp(k, "untagged_retention") == 0)
+        rc = config_duration(v, &c->untagged_retention);
+    else if (strcmp(k, "gc_grace") == 0)
+        rc = config_duration(v, &c->gc_grace);
+    else if (strcmp(k, "lifecycle_interval") == 0)
+        rc = config_duration(v, &c->lifecycle_interval);
+    else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }

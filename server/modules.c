@@ -6,6 +6,7 @@ const struct module *const server_modules[] = {
     &uploads_module,   /* recovery at start, expiry on tick */
     &manifests_module, /* pull-time flushes on tick */
     &observe_module,   /* request ids and metrics, /metrics */
+    &maint_module,     /* lifecycle policies then GC, on a schedule (its own thread) */
     &ui_module,        /* before the API: /ui/ and a browser's GET / */
     &api_module,       /* last on "/": the registry API answers whatever no module before it took */
     NULL,

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "digest.h"
 #include "err.h"
+#include "gc.h"
 #include "handlers.h"
 #include "module.h"
 #include "httpparse.h"
@@ -85,7 +86,10 @@ static int append_body(struct upload_job *j, struct session *s)
 static int commit_op(struct db *db, void *arg)
 {
     struct upload_job *j = arg;
-    int rc = meta_blob_commit(db, j->repo, j->digest, (int64_t)j->size);
+    /* GC may have removed the file since upload_finish found it (gc.h): checked under the write lock */
+    int rc = gc_blob_commit_check(db, &j->super.srv->bs, j->digest);
+    if (rc == 0)
+        rc = meta_blob_commit(db, j->repo, j->digest, (int64_t)j->size);
     if (rc == 0 && j->has_row)
         rc = meta_upload_del(db, j->uuid);
     return rc;

@@ -112,6 +112,15 @@ static const char *const migrations[] = {
     "CREATE TRIGGER stats_repo_del AFTER DELETE ON repos BEGIN UPDATE stats SET repos = repos - 1; END;"
     "CREATE TRIGGER stats_upload_add AFTER INSERT ON uploads BEGIN UPDATE stats SET uploads = uploads + 1; END;"
     "CREATE TRIGGER stats_upload_del AFTER DELETE ON uploads BEGIN UPDATE stats SET uploads = uploads - 1; END;",
+    /* 5: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
+    "CREATE TABLE lifecycle_policies ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    /* lifecycle and GC ask "which index of the repository references this child?" */
+    "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
+    /* 6: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
+    "CREATE TABLE gc_pending (digest TEXT PRIMARY KEY) WITHOUT ROWID;",
 };
 
 long long db_now(void)

@@ -54,7 +54,7 @@ P1=$(free_port)
 P2=$(free_port)
 P3=$(free_port)
 check "BERTH_LISTEN and BERTH_DATA alone" env BERTH_LISTEN="127.0.0.1:$P1" BERTH_DATA="$T/env1" BERTH_AUTH=off \
-	bash -c "$(declare -f start_env code); start_env '$T/e1' http://127.0.0.1:$P1 && kill \$PID"
+	bash -c "$(declare -f start_env code); start_env '$T/e1' http://127.0.0.1:$P1 && kill \$PID && { wait \$PID || true; }"
 check "the data directory came from BERTH_DATA" test -f "$T/env1/berth.db"
 printf 'listen = 127.0.0.1:%s\ndata = %s\nauth = off\n' "$P1" "$T/env2" >"$T/c.conf"
 BERTH_LISTEN=127.0.0.1:$P2 start_env "$T/e2" "http://127.0.0.1:$P2" --config "$T/c.conf"

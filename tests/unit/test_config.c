@@ -268,6 +268,35 @@ static void observability_options_parse(void)
     CHECK_INT_EQ(config_set(&c, "access_log_format", "xml", err, sizeof(err)), -1);
 }
 
+/* Durations take s, m, h, d, w or no unit, and "off"; the clean-up options default to off, 1h, 1h. */
+static void durations_parse_units_and_off(void)
+{
+    struct config c;
+    long long v = -1;
+    CHECK_INT_EQ(config_duration("14d", &v), 0);
+    CHECK_INT_EQ(v, 14 * 86400);
+    CHECK_INT_EQ(config_duration("90s", &v), 0);
+    CHECK_INT_EQ(v, 90);
+    CHECK_INT_EQ(config_duration("2w", &v), 0);
+    CHECK_INT_EQ(v, 14 * 86400);
+    CHECK_INT_EQ(config_duration("off", &v), 0);
+    CHECK_INT_EQ(v, 0);
+    CHECK_INT_EQ(config_duration("0", &v), 0);
+    CHECK_INT_EQ(v, 0);
+    CHECK_INT_EQ(config_duration("-1h", &v), -1);
+    CHECK_INT_EQ(config_duration("1y", &v), -1);
+    CHECK_INT_EQ(config_duration("1hh", &v), -1);
+    CHECK_INT_EQ(config_duration("", &v), -1);
+    CHECK_INT_EQ(config_duration("99999999999d", &v), -1);
+    REQUIRE_INT_EQ(load(&c, "untagged_retention = 14d\ngc_grace = 0\n"), 0);
+    CHECK_INT_EQ(c.untagged_retention, 14 * 86400);
+    CHECK_INT_EQ(c.gc_grace, 0);
+    CHECK_INT_EQ(c.lifecycle_interval, BERTH_DEFAULT_LIFECYCLE_INTERVAL);
+    config_defaults(&c);
+    CHECK_INT_EQ(c.untagged_retention, 0);
+    CHECK_INT_EQ(c.gc_grace, BERTH_DEFAULT_GC_GRACE);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -286,6 +315,7 @@ int main(int argc, char **argv)
         CHECK_TEST(every_key_has_an_option),
         CHECK_TEST(every_documented_option_has_a_variable),
         CHECK_TEST(observability_options_parse),
+        CHECK_TEST(durations_parse_units_and_off),
     };
     int rc = check_run(tests, CHECK_COUNT(tests), argc, argv);
     if (dir[0] != '\0')
