@@ -58,6 +58,7 @@ struct job {
     const char *body;         /* req->entity, captured on the loop */
     h2o_buffer_t *owned_body; /* HTTP/2: the body buffer, taken over from the stream (pool.c) */
     size_t body_len;
+    struct h1_stream *stream; /* HTTP/1.1 upload: the body, streamed from the socket (h1.h), else NULL */
     int rc; /* result of run() for done() */
 };
 

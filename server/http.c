@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "defaults.h"
 #include "err.h"
+#include "h1.h"
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
@@ -64,7 +65,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
         return;
-    h2o_accept(&t->accept_ctx, sock);
+    h1_accept(&t->accept_ctx, sock); /* HTTP/1.1 is Berth's own; HTTP/2 goes on to h2o (h1.h) */
 }
 
 static int open_listener(const struct config *cfg)
@@ -122,7 +123,8 @@ static int setup_tls(const struct config *cfg)
 
 static int open_connections(h2o_context_t *ctx)
 {
-    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
+    return h1_open_count() > 0 || !h2o_linklist_is_empty(&ctx->http1._conns) ||
+           !h2o_linklist_is_empty(&ctx->http2._conns);
 }
 
 static void *loop_main(void *arg)
@@ -143,6 +145,7 @@ static void *loop_main(void *arg)
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     h2o_context_request_shutdown(&t->ctx);
+    h1_shutdown();
     deadline = time(NULL) + BERTH_SHUTDOWN_GRACE;
     while (open_connections(&t->ctx) && time(NULL) < deadline)
         h2o_evloop_run(t->loop, 100);
@@ -175,7 +178,8 @@ static void setup_h2o(const struct config *cfg)
     char tmp[BLOBSTORE_PATH_MAX];
     h2o_config_init(&globalconf);
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("berth/" BERTH_VERSION));
-    globalconf.max_request_entity_size = (size_t)cfg->max_blob_size;
+    /* h2o reads only HTTP/2 bodies now (HTTP/1.1 is h1.c's): bounded, since h2o buffers them whole (docs/HTTP1.md) */
+    globalconf.max_request_entity_size = cfg->max_manifest_size;
     globalconf.http1.req_timeout = (uint64_t)cfg->request_timeout * 1000;
     globalconf.http2.idle_timeout = (uint64_t)cfg->request_timeout * 1000;
     host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);

@@ -189,10 +189,23 @@ static int finish_head(struct http1_request *req, const struct head_state *st)
     return 0;
 }
 
-/* 0 when more input may complete a head that is still within the limit, else BERR_BAD_REQUEST. */
-static int incomplete(size_t len)
+/*
+ * 0 when more input may complete a head that is still within the limit, else BERR_BAD_REQUEST.  The unfinished
+ * line buf[pos..len) must already be plausible: bytes that no request line (`first`) or header line may contain
+ * fail now, so that a binary stream (a TLS ClientHello on the plain port) is refused at once instead of waiting.
+ */
+static int incomplete(const char *buf, size_t len, size_t pos, int first)
 {
-    return len >= HTTP1_HEAD_MAX ? BERR_BAD_REQUEST : 0;
+    if (len >= HTTP1_HEAD_MAX)
+        return BERR_BAD_REQUEST;
+    for (size_t i = pos; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c == '\r' && i + 1 == len)
+            break;
+        if (first ? (c < 0x20 || c > 0x7e) : !is_value_char(c))
+            return BERR_BAD_REQUEST;
+    }
+    return 0;
 }
 
 int http1_parse_request(const char *buf, size_t len, struct http1_request *req)
@@ -210,12 +223,12 @@ int http1_parse_request(const char *buf, size_t len, struct http1_request *req)
         pos += 2;
     }
     if ((rc = find_eol(buf, len, pos, &eol)) <= 0)
-        return rc < 0 ? rc : incomplete(len);
+        return rc < 0 ? rc : incomplete(buf, len, pos, 1);
     if (eol > HTTP1_HEAD_MAX || (rc = parse_request_line(buf + pos, eol - pos, req)) != 0)
         return BERR_BAD_REQUEST;
     for (pos = eol + 2;; pos = eol + 2) {
         if ((rc = find_eol(buf, len, pos, &eol)) <= 0)
-            return rc < 0 ? rc : incomplete(len);
+            return rc < 0 ? rc : incomplete(buf, len, pos, 0);
         if (eol + 2 > HTTP1_HEAD_MAX)
             return BERR_BAD_REQUEST;
         if (eol == pos) /* the empty line: end of the head */

@@ -164,6 +164,15 @@ static void rejects_oversized_heads(void)
     free(big);
 }
 
+/* A binary stream (a TLS ClientHello on the plain port) is refused before any line end arrives. */
+static void rejects_binary_without_waiting(void)
+{
+    CHECK_ERR(http1_parse_request("\x16\x03\x01\x02\x00\x01", 6, &req), BERR_BAD_REQUEST);
+    CHECK_ERR(parse("GET /\x01"), BERR_BAD_REQUEST);
+    CHECK_ERR(parse("GET / HTTP/1.1\r\nHost: h\r\nX: \x02"), BERR_BAD_REQUEST);
+    CHECK_INT_EQ(parse("GET / HTTP/1.1\r\nHost: h\r\nX: \xc3\xa9"), 0);
+}
+
 /* Recognizes the HTTP/2 preface and its prefixes (prior-knowledge h2c), nothing else. */
 static void recognizes_h2_preface(void)
 {
@@ -268,6 +277,7 @@ int main(int argc, char **argv)
         CHECK_TEST(rejects_malformed_request_lines),
         CHECK_TEST(rejects_host_and_expect_violations),
         CHECK_TEST(rejects_oversized_heads),
+        CHECK_TEST(rejects_binary_without_waiting),
         CHECK_TEST(recognizes_h2_preface),
         CHECK_TEST(chunked_decodes_any_split),
         CHECK_TEST(chunked_rejects_malformed),
