@@ -742,7 +742,7 @@ static void read_head(struct h1_conn *c)
     if (n == 0)
         return;
     if (n < 0) {
-        fail_request(c, BERR_BAD_REQUEST, "malformed HTTP/1.1 request head");
+        fail_request(c, BERR_BAD_REQUEST, "malformed request head (RFC 9112)");
         return;
     }
     on_head(c, n);
@@ -885,6 +885,17 @@ static void feed(struct h1_conn *c)
         feed_stream(c);
 }
 
+/*
+ * h2o's socket layer reads until the kernel has nothing left, growing the input buffer as it goes: a fixed kernel
+ * receive buffer bounds what one read event can bring in, and so the memory of a streamed upload (docs/HTTP1.md).
+ */
+static void limit_receive_buffer(struct h1_conn *c)
+{
+    int fd = h2o_socket_get_fd(c->sock), sz = BERTH_STREAM_RCVBUF;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
 struct h1_stream *h1_req_stream(h2o_req_t *req)
 {
     struct h1_conn *c;
@@ -893,8 +904,12 @@ struct h1_stream *h1_req_stream(h2o_req_t *req)
     c = (struct h1_conn *)req->conn;
     if (c->kind != B_UPLOAD || c->stream != NULL || c->body_done || c->rstate != R_IDLE)
         return NULL;
+    /* only a handler that auth_then() let run gets the body (not, say, the password check's own job) */
+    if (auth_current() == NULL)
+        return NULL;
     if ((c->stream = stream_new(c)) == NULL)
         return NULL;
+    limit_receive_buffer(c);
     start_body(c, R_STREAM);
     return c->stream;
 }
