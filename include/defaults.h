@@ -6,11 +6,10 @@
 #ifndef BERTH_DEFAULTS_H
 #define BERTH_DEFAULTS_H
 
-#define BERTH_VERSION "0.1.0"
-
 /* --- network --- */
 #define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
 #define BERTH_DEFAULT_DATA "./data"           /* default data directory */
+#define BERTH_DEFAULT_ACCESS_LOG "-"          /* default access log: combined format on the inherited stderr */
 #define BERTH_LISTEN_BACKLOG 1024             /* listen(2) backlog */
 
 /* --- protocol limits (distribution-spec) --- */
@@ -47,6 +46,7 @@
 #define BERTH_AUTH_ISSUER "berth"                 /* the JWTs' issuer */
 #define BERTH_AUTH_NAME_MAX 64                    /* user and robot-token names */
 #define BERTH_AUTH_PASSWORD_MAX 256               /* longest password or token secret accepted */
+#define BERTH_AUTH_PASSWORD_MIN 12                /* shortest password set by hand (`berth user add|passwd`) */
 #define BERTH_AUTH_SCOPES_MAX 16                  /* scopes honored in one token request */
 #define BERTH_AUTH_GRANTS_MAX 4096                /* grants read for one identity */
 #define BERTH_AUTH_REALM_MAX 512                  /* the realm URL in WWW-Authenticate */

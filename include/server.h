@@ -10,7 +10,6 @@
 #ifndef BERTH_SERVER_H
 #define BERTH_SERVER_H
 
-#define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <pthread.h>
 #include "blobstore.h"

@@ -544,11 +544,32 @@ static int run_as(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
 }
 
 /* Decides for an identified caller; `had_creds`: the request carried (valid) credentials. */
+/* Whether `id` may pull at least one repository pattern (an anonymous caller with anonymous pull grants). */
+static int can_pull_some(const struct auth_identity *id)
+{
+    struct authdb_grants g = {0};
+    struct db *db = server_db();
+    int some = 0;
+    if (db == NULL || authdb_grants_load(db, &id->id, &g) != 0)
+        return 0;
+    some = g.all;
+    for (size_t i = 0; i < g.n && !some; i++)
+        some = (g.g[i].actions & AUTH_PULL) != 0;
+    authdb_grants_free(&g);
+    return some;
+}
+
 static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, const struct auth_identity *id,
                   int had_creds)
 {
     unsigned need, allowed;
     char acts[AUTH_ACTIONS_STR_MAX];
+    /* _catalog: an anonymous caller who can read nothing is asked to log in, as on every other route */
+    if (rt->kind == ROUTE_CATALOG && !had_creds && !can_pull_some(id)) {
+        log_msg(LOG_INFO, "auth: challenged an anonymous _catalog request");
+        challenge(req, "registry:catalog:*", NULL, BERR_UNAUTHORIZED);
+        return 0;
+    }
     if (rt->kind == ROUTE_CATALOG || (rt->kind == ROUTE_BASE && had_creds))
         return run_as(req, rt, next, id);
     if (rt->kind == ROUTE_BASE) {

@@ -15,6 +15,7 @@ void config_defaults(struct config *c)
     memset(c, 0, sizeof(*c));
     snprintf(c->listen, sizeof(c->listen), "%s", BERTH_DEFAULT_LISTEN);
     snprintf(c->data, sizeof(c->data), "%s", BERTH_DEFAULT_DATA);
+    snprintf(c->access_log, sizeof(c->access_log), "%s", BERTH_DEFAULT_ACCESS_LOG);
     c->threads = 0;
     c->workers = BERTH_DEFAULT_WORKERS;
     c->max_blob_size = BERTH_DEFAULT_MAX_BLOB;

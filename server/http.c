@@ -19,8 +19,11 @@
 #include "h1.h"
 #include "handlers.h"
 #include "http.h"
+#include "listen.h"
 #include "log.h"
+#include "reqlog.h"
 #include "server.h"
+#include "version.h"
 #include "writer.h"
 
 struct server *srv;
@@ -66,34 +69,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
         return;
     h1_accept(&t->accept_ctx, sock); /* HTTP/1.1 is Berth's own; HTTP/2 goes on to h2o (h1.h) */
-}
-
-static int open_listener(const struct config *cfg)
-{
-    char host[256], portstr[16];
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST}, *res;
-    int port, fd, on = 1;
-    if (config_listen_addr(cfg, host, sizeof(host), &port) != 0) {
-        log_error("invalid listen address '%s' (want HOST:PORT)", cfg->listen);
-        return -1;
-    }
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    if (getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res) != 0) {
-        log_error("invalid listen host '%s' (want a numeric address)", host);
-        return -1;
-    }
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, BERTH_LISTEN_BACKLOG) != 0) {
-        log_error("cannot listen on %s: %s", cfg->listen, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    freeaddrinfo(res);
-    return fd;
 }
 
 static int setup_tls(const struct config *cfg)
@@ -185,13 +160,17 @@ static void setup_h2o(const struct config *cfg)
     host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pathconf = h2o_config_register_path(host, "/", 0);
     api_register(pathconf);
-    if (cfg->access_log[0] != '\0') {
-        const char *path = strcmp(cfg->access_log, "-") == 0 ? "/dev/stderr" : cfg->access_log;
-        h2o_access_log_filehandle_t *fh = h2o_access_log_open_handle(path, NULL, H2O_LOGCONF_ESCAPE_APACHE);
-        if (fh != NULL)
+    if (strcmp(cfg->access_log, "-") == 0) {
+        /* the inherited fd 2, never a reopened /dev/stderr; fallback_path: errors h2o answers itself (413) */
+        reqlog_register(pathconf);
+        reqlog_register(&host->fallback_path);
+    } else if (cfg->access_log[0] != '\0' && strcmp(cfg->access_log, "off") != 0) {
+        h2o_access_log_filehandle_t *fh = h2o_access_log_open_handle(cfg->access_log, NULL, H2O_LOGCONF_ESCAPE_APACHE);
+        if (fh != NULL) {
             h2o_access_log_register(pathconf, fh);
-        else
-            log_warn("cannot open access log %s", path);
+            h2o_access_log_register(&host->fallback_path, fh);
+        } else
+            log_warn("cannot open access log %s", cfg->access_log);
     }
     /* large request bodies spill into <data>/tmp (same filesystem), not anonymous memory */
     blobstore_tmp_dir(&srv->bs, tmp, sizeof(tmp));
@@ -229,7 +208,7 @@ int http_serve(const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    if (start_storage(cfg) != 0 || setup_tls(cfg) != 0 || (listen_fd = open_listener(cfg)) < 0)
+    if (start_storage(cfg) != 0 || setup_tls(cfg) != 0 || (listen_fd = listen_open(cfg, ssl_ctx != NULL)) < 0)
         return 1;
     setup_h2o(cfg);
     if (pool_start(cfg->workers) != 0)

@@ -25,7 +25,7 @@ const char *manifest_known_type(const char *mt, size_t len)
     return NULL;
 }
 
-static int fail(char *detail, size_t size, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *detail, size_t size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

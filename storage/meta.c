@@ -83,13 +83,23 @@ int meta_repo_ensure(struct db *db, const char *name, int64_t *id)
 }
 
 /* Runs a one-row, one-integer query; BERR_BLOB_UNKNOWN-style `missing` code when there is no row. */
+/*
+ * Steps `st` once: 0 and the first column in *out (if not NULL) on a row, `missing` (a negative code) on no row,
+ * BERR_DB on an error.  *out is always written (0 unless there is a row), so no caller can read it unset.
+ */
 static int query_int(struct db *db, sqlite3_stmt *st, int64_t *out, int missing)
 {
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && out != NULL)
-        *out = sqlite3_column_int64(st, 0);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (out != NULL)
+        *out = v;
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? missing : db_error(db));
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return missing;
+    db_error(db);
+    return BERR_DB;
 }
 
 int meta_blob_stat(struct db *db, const char *repo, const char *digest, int64_t *size)
