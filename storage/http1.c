@@ -1,4 +1,5 @@
 /* http1.c - strict HTTP/1.1 request heads and chunked bodies (RFC 9112); see http1.h for what is refused. */
+#include <stddef.h>
 #include <string.h>
 #include "err.h"
 #include "http1.h"
@@ -8,9 +9,26 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /* tchar of RFC 9110 section 5.6.2 */
 static int is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
         return 1;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    default:
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    }
 }
 
 /* field-vchar or SP / HTAB inside a value (obs-text admitted, controls and DEL not) */
@@ -49,19 +67,18 @@ int http1_is_h2_preface(const char *buf, size_t len)
  */
 static int find_eol(const char *buf, size_t len, size_t pos, size_t *eol)
 {
-    for (size_t i = pos; i < len; i++) {
-        if (buf[i] == '\n')
+    const char *nl = memchr(buf + pos, '\n', len - pos), *cr;
+    size_t end = nl != NULL ? (size_t)(nl - buf) : len;
+    if ((cr = memchr(buf + pos, '\r', end - pos)) != NULL) {
+        size_t i = (size_t)(cr - buf);
+        if (i + 1 == len)
+            return 0;
+        if (buf[i + 1] != '\n')
             return BERR_BAD_REQUEST;
-        if (buf[i] == '\r') {
-            if (i + 1 == len)
-                return 0;
-            if (buf[i + 1] != '\n')
-                return BERR_BAD_REQUEST;
-            *eol = i;
-            return 1;
-        }
+        *eol = i;
+        return 1;
     }
-    return 0;
+    return nl != NULL ? BERR_BAD_REQUEST : 0;
 }
 
 /* `method SP origin-form SP HTTP/1.x` in line[0..len). */
@@ -152,6 +169,8 @@ struct head_state {
 /* Applies the meaning of one header to `req`. */
 static int interpret(const struct http1_header *h, struct http1_request *req, struct head_state *st)
 {
+    if (h->name_len != 4 && h->name_len != 6 && h->name_len != 10 && h->name_len != 14 && h->name_len != 17)
+        return 0; /* not host, expect, connection, content-length or transfer-encoding */
     if (http1_token_eq(h->name, h->name_len, "content-length")) {
         uint64_t n;
         if (parse_length(h->value, h->value_len, &n) != 0)
@@ -213,8 +232,12 @@ int http1_parse_request(const char *buf, size_t len, struct http1_request *req)
     struct head_state st = {0};
     size_t pos = 0, eol;
     int rc;
-    memset(req, 0, sizeof(*req));
+    memset(req, 0, offsetof(struct http1_request, headers));
+    req->num_headers = 0;
     req->content_length = HTTP1_NO_LENGTH;
+    req->chunked = req->keep_alive = req->expect_continue = 0;
+    req->host = NULL;
+    req->host_len = 0;
     for (int n = 0; n < HTTP1_LEADING_CRLF_MAX && pos < len && buf[pos] == '\r'; n++) {
         if (pos + 1 == len)
             return 0;
