@@ -56,7 +56,9 @@ struct h1_stream {
     int refs;   /* conn + job + a queued notification */
     char *slot; /* a full buffer for the job (NULL: free) */
     size_t slot_len;
-    char *returned;             /* a buffer the job is done with */
+    char *returned; /* a buffer the job is done with */
+    char *tail;     /* the last bytes before a failure: for the job after `slot` (under lock) */
+    size_t tail_len;
     int eof, failed, fail_code; /* set by the loop */
     int consumer_done;          /* set by the job: it stopped taking data */
     int notify_pending;
@@ -67,6 +69,7 @@ struct h1_stream {
     char *fill;           /* the buffer being filled */
     size_t fill_len;
     uint64_t received, limit, length;
+    int keep_tail; /* a PATCH: on a hang-up, the partial last buffer is written too */
 };
 
 struct h1_thread {
@@ -160,6 +163,7 @@ static struct h1_stream *stream_new(struct h1_conn *c)
     s->conn = c;
     s->limit = srv->cfg.max_blob_size;
     s->length = c->head.chunked ? 0 : c->head.content_length;
+    s->keep_tail = h2o_memis(c->req.input.method.base, c->req.input.method.len, H2O_STRLIT("PATCH"));
     return s;
 }
 
@@ -172,6 +176,7 @@ static void stream_unref(struct h1_stream *s)
     if (left > 0)
         return;
     free(s->slot);
+    free(s->tail);
     free(s->returned);
     free(s->fill);
     pthread_mutex_destroy(&s->lock);
@@ -219,6 +224,14 @@ static void stream_fail(struct h1_stream *s, int code)
     if (!s->eof && !s->failed) {
         s->failed = 1;
         s->fail_code = code;
+        /* a PATCH whose client went away: what arrived is written too, and the session resumes after it (a broken
+         * or oversized body, or a PUT, is not completed with its last partial buffer) */
+        if (code == BERR_BAD_REQUEST && s->keep_tail && s->fill_len > 0) {
+            s->tail = s->fill;
+            s->tail_len = s->fill_len;
+            s->fill = NULL;
+            s->fill_len = 0;
+        }
     }
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
@@ -233,6 +246,11 @@ int h1_stream_each(struct h1_stream *s, int (*fn)(void *arg, const void *chunk, 
         size_t len;
         while (s->slot == NULL && !s->eof && !s->failed)
             pthread_cond_wait(&s->cond, &s->lock);
+        if (s->slot == NULL && s->tail != NULL) {
+            s->slot = s->tail;
+            s->slot_len = s->tail_len;
+            s->tail = NULL;
+        }
         if (s->slot == NULL) {
             rc = s->failed ? s->fail_code : 0;
             break;
@@ -851,6 +869,7 @@ static void feed_stream(struct h1_conn *c)
         }
         rc = next_body_bytes(c, BERTH_STREAM_CHUNK - s->fill_len, &d, &n, &eat);
         if (rc < 0) {
+            s->keep_tail = 0; /* broken framing */
             stream_fail(s, BERR_BAD_REQUEST);
             c->rstate = R_IDLE;
             h2o_socket_read_stop(c->sock);
