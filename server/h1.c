@@ -74,6 +74,7 @@ struct h1_stream {
 
 struct h1_thread {
     int ready;
+    struct server *srv;
     h2o_context_t *ctx;
     h2o_linklist_t conns;
     size_t n;
@@ -161,7 +162,7 @@ static struct h1_stream *stream_new(struct h1_conn *c)
     s->refs = 2; /* the connection and the job */
     s->receiver = &th.receiver;
     s->conn = c;
-    s->limit = srv->cfg.max_blob_size;
+    s->limit = th.srv->cfg.max_blob_size;
     s->length = c->head.chunked ? 0 : c->head.content_length;
     s->keep_tail = h2o_memis(c->req.input.method.base, c->req.input.method.len, H2O_STRLIT("PATCH"));
     return s;
@@ -477,8 +478,9 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
     conn_start(actx, sock);
 }
 
-void h1_accept(h2o_accept_ctx_t *actx, h2o_socket_t *sock)
+void h1_accept(struct server *srv, h2o_accept_ctx_t *actx, h2o_socket_t *sock)
 {
+    th.srv = srv;
     thread_init(actx->ctx);
     if (actx->ssl_ctx != NULL) {
         struct handshake *hs = calloc(1, sizeof(*hs));
@@ -676,14 +678,15 @@ static void start_buffered(struct h1_conn *c, size_t max)
 }
 
 /* auth_then's continuation for a manifest PUT: the caller may push; now read the body. */
-static int gate_next(h2o_req_t *req, const struct route *rt)
+static int gate_next(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct h1_conn *c = (struct h1_conn *)req->conn;
+    (void)call;
     (void)rt;
     if (c->gate_sync)
         c->gate_allowed = 1;
     else
-        start_buffered(c, srv->cfg.max_manifest_size);
+        start_buffered(c, th.srv->cfg.max_manifest_size);
     return 0;
 }
 
@@ -691,25 +694,31 @@ static int gate_next(h2o_req_t *req, const struct route *rt)
  * then dispatched as usual, which checks authorization again (answered from auth's caches). */
 static void gate_manifest(struct h1_conn *c)
 {
+    struct call *call;
     int rc;
     bind_req(c);
     c->rstate = R_IDLE;
     h2o_socket_read_stop(c->sock);
     set_timeout(c, NULL);
     c->gate_sync = 1;
-    rc = auth_then(&c->req, &c->rt, gate_next);
+    call = h2o_mem_alloc_pool(&c->req.pool, sizeof(*call));
+    call->srv = th.srv;
+    call->req = &c->req;
+    call->rt = c->rt;
+    call->who = NULL;
+    rc = auth_then(call, gate_next);
     c->gate_sync = 0;
     if (rc != 0)
         fail_request(c, rc, NULL);
     else if (c->gate_allowed)
-        start_buffered(c, srv->cfg.max_manifest_size);
+        start_buffered(c, th.srv->cfg.max_manifest_size);
     /* else: refused (answered; the connection closes after it) or waiting for a password check */
 }
 
 /* An upload: capped per address and in total; its body is read once the handler's job asks (h1_req_stream). */
 static void begin_upload(struct h1_conn *c)
 {
-    if (!c->head.chunked && c->head.content_length > srv->cfg.max_blob_size) {
+    if (!c->head.chunked && c->head.content_length > th.srv->cfg.max_blob_size) {
         fail_request(c, BERR_BLOB_TOO_LARGE, NULL);
         return;
     }
@@ -915,8 +924,9 @@ static void limit_receive_buffer(struct h1_conn *c)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 }
 
-struct h1_stream *h1_req_stream(h2o_req_t *req)
+struct h1_stream *h1_req_stream(const struct call *call)
 {
+    h2o_req_t *req = call->req;
     struct h1_conn *c;
     if (req->conn->callbacks != &callbacks)
         return NULL;
@@ -924,7 +934,7 @@ struct h1_stream *h1_req_stream(h2o_req_t *req)
     if (c->kind != B_UPLOAD || c->stream != NULL || c->body_done || c->rstate != R_IDLE)
         return NULL;
     /* only a handler that auth_then() let run gets the body (not, say, the password check's own job) */
-    if (auth_current() == NULL)
+    if (call->who == NULL)
         return NULL;
     if ((c->stream = stream_new(c)) == NULL)
         return NULL;

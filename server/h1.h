@@ -8,8 +8,8 @@
  * log work as before; responses come back through this file's output stream.  What differs is the body:
  *
  *   - an upload body (POST/PATCH/PUT on /v2/<name>/blobs/uploads/…) is not read when the request is dispatched.
- *     The handler runs after auth_then() allowed it; when it creates its job (job_new), the job takes the body
- *     stream (h1_req_stream): only then is `100 Continue` sent and the body read, in BERTH_STREAM_CHUNK pieces
+ *     The handler runs after auth_then() allowed it (call->who); when it creates its job (job_new), the job takes the
+ *     body stream (h1_req_stream): only then is `100 Continue` sent and the body read, in BERTH_STREAM_CHUNK pieces
  *     handed to the job's thread (h1_stream_each), with the socket paused while the writer is behind.  A refused
  *     request never reads a body byte: the denial is sent and the connection closes (after a bounded linger).
  *   - a manifest PUT body is read into memory (at most max_manifest_size) only after auth_then() allowed it.
@@ -28,15 +28,16 @@
 struct h1_stream;
 
 /** Takes over an accepted socket (TLS handshake, then HTTP/1.1 here or HTTP/2 in h2o). */
-void h1_accept(h2o_accept_ctx_t *actx, h2o_socket_t *sock);
+void h1_accept(struct server *srv, h2o_accept_ctx_t *actx, h2o_socket_t *sock);
 /** Number of HTTP/1.1 connections open on this thread's loop. */
 size_t h1_open_count(void);
 /** Graceful stop on this thread: closes idle connections; the others close after their current request. */
 void h1_shutdown(void);
 
-/** On the loop, from job_new(): if `req` is an upload request of an HTTP/1.1 connection whose body has not been
- *  taken yet, starts reading the body and returns the stream (one reference for the job), else NULL. */
-struct h1_stream *h1_req_stream(h2o_req_t *req);
+/** On the loop, from job_new(): if `call` is an authorized (call->who set by auth_then) upload request of an
+ *  HTTP/1.1 connection whose body has not been taken yet, starts reading the body and returns the stream (one
+ *  reference for the job), else NULL. */
+struct h1_stream *h1_req_stream(const struct call *call);
 /** The body length announced by Content-Length, or 0 for a chunked body. */
 size_t h1_stream_length(const struct h1_stream *s);
 /** On the job's thread: calls `fn(arg, chunk, len)` for successive pieces of the body until its end.  Returns 0, fn's

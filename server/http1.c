@@ -1,4 +1,5 @@
-/* http1.c - strict HTTP/1.1 request heads and chunked bodies (RFC 9112); see http1.h for what is refused. */
+/* http1.c (libberthproto) - strict HTTP/1.1 request heads and chunked bodies (RFC 9112); see http1.h for what is
+ * refused. */
 #include <stddef.h>
 #include <string.h>
 #include "err.h"
