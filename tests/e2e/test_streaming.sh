@@ -12,6 +12,7 @@
 #      status GET reports completes the blob
 #   4. smuggling and malformed heads get 400 OCI JSON and the connection closes; a body past max_blob_size gets 413
 #   5. the cap on concurrent upload bodies per client address answers 429
+#   6. SIGTERM during a streamed PATCH lets it finish
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -183,6 +184,23 @@ check "nothing in <data>/tmp" test -z "$(ls -A "$DATA/tmp" 2>/dev/null)"
 D2G=sha256:$(head -c $((2 * GIB)) /dev/zero | sha256sum | cut -c1-64)
 check_eq "finish the 2 GiB blob" 201 "$(curl -s -u alice:alice-pw-0001 -o /dev/null -w '%{http_code}' -X PUT "$R$LOC2?digest=$D2G")"
 check_eq "delete it" 202 "$(curl -s -u "admin:$ADMIN_PW" -o /dev/null -w '%{http_code}' -X DELETE "$R/v2/team/big/blobs/$D2G")"
+
+########################################################################
+log "6. SIGTERM during a streamed PATCH: the upload finishes, then berth exits"
+LOC3=$(curl -s -u alice:alice-pw-0001 -X POST -D - -o /dev/null "$R/v2/team/term/blobs/uploads/" | location)
+head -c 6000000 /dev/urandom >"$T/slow"
+curl -s -u alice:alice-pw-0001 -o /dev/null -w '%{http_code}' --limit-rate 2M -X PATCH --data-binary @"$T/slow" \
+	"$R$LOC3" >"$T/slow.code" &
+cpid=$!
+sleep 1
+kill -TERM "$BERTH_PID"
+wait $cpid || true
+check_eq "the PATCH in flight at SIGTERM completed" 202 "$(cat "$T/slow.code")"
+check "berth exited after it" berth_stop
+berth_start "$DATA"
+R=http://$REGISTRY
+check_eq "after the restart the session holds the whole PATCH" "0-5999999" \
+	"$(curl -s -u alice:alice-pw-0001 -o /dev/null -D - "$R$LOC3" | tr -d '\r' | awk -F': ' 'tolower($1)=="range"{print $2}')"
 berth_stop
 
 ########################################################################
