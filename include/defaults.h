@@ -39,7 +39,7 @@
 /* --- sizes --- */
 #define BERTH_COPY_CHUNK (4u << 20)           /* body bytes written and hashed per step (4 MiB) */
 #define BERTH_READ_CHUNK (1u << 20)           /* blob bytes handed to h2o per step when serving (1 MiB) */
-#define BERTH_SPILL_THRESHOLD (8u << 20)      /* request bodies above this are buffered in <data>/tmp files */
+#define BERTH_SPILL_THRESHOLD (1u << 28)      /* socket buffers past this spill to <data>/tmp; never (bodies stream) */
 #define BERTH_DEFAULT_WORKERS 16              /* default blocking-work threads (fsync, hashing, writes) */
 #define BERTH_MAX_THREADS 64                  /* cap for threads and worker threads */
 #define BERTH_COMMIT_BATCH_MAX 256            /* most metadata writes grouped in one SQLite transaction */
@@ -73,5 +73,16 @@
 
 /* --- operations (observability, backup) --- */
 #define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
+
+/* --- HTTP/1.1 connections owned by Berth (server/h1.c, docs/HTTP1.md); head limits are in http1.h --- */
+#define BERTH_UPLOAD_BODIES_MAX 64      /* upload bodies streamed at once, all clients (one thread each) */
+#define BERTH_UPLOAD_BODIES_PER_ADDR 16 /* upload bodies streamed at once from one client address */
+#define BERTH_UPLOAD_ADDR_SLOTS 1024    /* client addresses tracked for the per-address cap */
+#define BERTH_STREAM_CHUNK (1u << 20)   /* body bytes handed from the loop to the writer per step; <= 3 in flight */
+#define BERTH_STREAM_RCVBUF (1u << 20)  /* kernel receive buffer (SO_RCVBUF) while streaming an upload body */
+#define BERTH_H1_BODY_MAX (8u << 20)    /* body of any other HTTP/1.1 request, read into memory */
+#define BERTH_H1_LINGER_MS 2000         /* after refusing a body: read and discard it this long, then close */
+#define BERTH_H1_LINGER_MAX (64u << 20) /* ... or this many bytes, whichever comes first */
+#define BERTH_TLS_HANDSHAKE_TIMEOUT 10  /* seconds a TLS handshake may take */
 
 #endif

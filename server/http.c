@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include "defaults.h"
 #include "err.h"
+#include "h1.h"
 #include "http.h"
 #include "listen.h"
 #include "log.h"
@@ -71,7 +72,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
         return;
     t->accept_ctx.ssl_ctx = __atomic_load_n(&t->http->ssl_ctx, __ATOMIC_ACQUIRE); /* SIGHUP may replace it */
-    h2o_accept(&t->accept_ctx, sock);
+    h1_accept(t->http->srv, &t->accept_ctx, sock); /* HTTP/1.1 is Berth's own; HTTP/2 goes on to h2o (h1.h) */
 }
 
 /* A server TLS context for cfg's certificate chain and key, or NULL (logged). */
@@ -164,7 +165,8 @@ static void reload(struct http *http)
 
 static int open_connections(h2o_context_t *ctx)
 {
-    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
+    return h1_open_count() > 0 || !h2o_linklist_is_empty(&ctx->http1._conns) ||
+           !h2o_linklist_is_empty(&ctx->http2._conns);
 }
 
 static void *loop_main(void *arg)
@@ -191,6 +193,7 @@ static void *loop_main(void *arg)
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     h2o_context_request_shutdown(&t->ctx);
+    h1_shutdown();
     deadline = time(NULL) + BERTH_SHUTDOWN_GRACE;
     while (open_connections(&t->ctx) && time(NULL) < deadline)
         h2o_evloop_run(t->loop, 100);
@@ -249,7 +252,8 @@ static void setup_h2o(struct http *http)
     char tmp[BLOBSTORE_PATH_MAX];
     h2o_config_init(gc);
     gc->server_name = h2o_iovec_init(H2O_STRLIT("berth/" BERTH_VERSION));
-    gc->max_request_entity_size = (size_t)cfg->max_blob_size;
+    /* h2o reads only HTTP/2 bodies now (HTTP/1.1 is h1.c's): bounded, since h2o buffers them whole (docs/HTTP1.md) */
+    gc->max_request_entity_size = cfg->max_manifest_size;
     gc->http1.req_timeout = (uint64_t)cfg->request_timeout * 1000;
     gc->http2.idle_timeout = (uint64_t)cfg->request_timeout * 1000;
     host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);

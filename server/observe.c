@@ -11,6 +11,7 @@
 #include "health.h"
 #include "listen.h"
 #include "log.h"
+#include "h1.h"
 #include "observe.h"
 #include "respond.h"
 #include "server.h"
@@ -123,7 +124,8 @@ static void log_metrics(h2o_logger_t *self, h2o_req_t *req)
     if (t0->tv_sec != 0)
         usec = (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_usec - t0->tv_usec);
     metrics_request(o != NULL ? o->route : MROUTE_OTHER, req->method.base, req->method.len, req->res.status,
-                    usec > 0 ? (uint64_t)usec : 0, req->entity.base != NULL ? req->entity.len : 0, req->bytes_sent);
+                    usec > 0 ? (uint64_t)usec : 0,
+                    (req->entity.base != NULL ? req->entity.len : 0) + h1_req_streamed(req), req->bytes_sent);
 }
 
 static void register_logger(h2o_pathconf_t *pathconf)

@@ -27,6 +27,7 @@ _Static_assert(offsetof(h2o_http2_stream_t, _req_body) == 80 && offsetof(h2o_htt
                "h2o_http2_stream_t's layout differs from h2o 2.2.5's: check take_h2_body()");
 #endif
 #include "writer.h"
+#include "h1.h"
 
 /* Lives in the request's pool; its dispose hook runs when h2o frees the request. */
 struct job_guard {
@@ -70,6 +71,7 @@ static void on_complete(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
             log_set_request_id(observe_get(job->req) != NULL ? observe_get(job->req)->id : NULL);
         job->done(job, job->req);
         log_set_request_id(NULL);
+        h1_stream_release(job->stream);
         if (job->owned_body != NULL)
             h2o_buffer_dispose(&job->owned_body);
         pthread_mutex_destroy(&job->lease);
@@ -125,12 +127,40 @@ void *job_new(struct call *call, size_t size, job_run_fn run, job_done_fn done)
     job->done = done;
     job->body = req->entity.base;
     job->body_len = req->entity.base != NULL ? req->entity.len : 0;
+    if ((job->stream = h1_req_stream(call)) != NULL) /* an HTTP/1.1 upload: the body arrives while the job runs */
+        job->body_len = h1_stream_length(job->stream);
     take_h2_body(job, req);
     return job;
 }
 
+/* A job reading a streamed body waits for the network: it gets a thread of its own (h1.c caps how many). */
+static void *stream_job_main(void *arg)
+{
+    struct job *job = arg;
+    handed_to_writer = 0;
+    job->run(job);
+    if (!handed_to_writer) /* else the writer's completion posts it */
+        h2o_multithread_send_message(job->receiver, &job->super);
+    server_db_close();
+    return NULL;
+}
+
+static int start_stream_job(struct job *job)
+{
+    pthread_t tid;
+    pthread_attr_t attr;
+    int rc;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, stream_job_main, job);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
 void job_submit(struct job *job)
 {
+    if (job->stream != NULL && start_stream_job(job) == 0)
+        return;
     pthread_mutex_lock(&pool.lock);
     if (pool.len == pool.cap) {
         size_t ncap = pool.cap ? pool.cap * 2 : 256;
@@ -162,6 +192,8 @@ int job_body_each(struct job *job, int (*fn)(void *arg, const void *chunk, size_
 {
     size_t off = 0;
     int rc = 0;
+    if (job->stream != NULL)
+        return h1_stream_each(job->stream, fn, arg);
     while (rc == 0 && off < job->body_len) {
         size_t n = job->body_len - off < BERTH_COPY_CHUNK ? job->body_len - off : BERTH_COPY_CHUNK;
         pthread_mutex_lock(&job->lease);

@@ -89,8 +89,9 @@ struct job {
     const char *body;         /* req->entity, captured on the loop */
     h2o_buffer_t *owned_body; /* HTTP/2: the body buffer, taken over from the stream (pool.c) */
     size_t body_len;
-    int rc;               /* result of run() (or of the write, see job_write) for done() */
-    struct writer_op wop; /* job_write's operation */
+    struct h1_stream *stream; /* HTTP/1.1 upload: the body, streamed from the socket (h1.h), else NULL */
+    int rc;                   /* result of run() (or of the write, see job_write) for done() */
+    struct writer_op wop;     /* job_write's operation */
 };
 
 /** Returned by job_write(): the job now belongs to the writer, whose completion posts it to the loop. */

@@ -419,7 +419,9 @@ head -c 30000000 /dev/urandom >"$T/big"
 curl -s -o /dev/null -X PATCH --limit-rate 5M --max-time 1 --data-binary @"$T/big" "$R$loc" || true
 req GET "$loc"
 expect "session still resumable after a disconnect" 204
-check_eq "nothing half-written" "0-0" "$(hdr range)"
+# bodies stream into the session (issue 13): what arrived before the hang-up is kept, never more than was sent
+rng=$(hdr range)
+check "session keeps at most what was sent: $rng" bash -c '[[ $1 =~ ^0-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -lt 30000000 ]' _ "$rng"
 # a TLS ClientHello on the plain-HTTP port gets an HTTP 400 status line (docker falls back to HTTP on that)
 first=$(/usr/bin/python3 - "$BERTH_PORT" <<'PY'
 import socket, sys

@@ -139,8 +139,10 @@ loc=$(curl -sf -X POST -D - -o /dev/null "$R/v2/dur/slow/blobs/uploads/" | tr -d
 head -c 2000000 /dev/urandom >"$T/slowbody"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X PATCH --limit-rate 200K --data-binary @"$T/slowbody" "$R$loc" || true)
 check "a body slower than request_timeout is cut off (got $code)" test "$code" != 202
-check_eq "the session is untouched" "0-0" \
-	"$(curl -s -o /dev/null -D - "$R$loc" | tr -d '\r' | awk -F': ' 'tolower($1)=="range"{print $2}')"
+# the body streams into the session (issue 13): what arrived before the cut is kept, never more than was sent
+rng=$(curl -s -o /dev/null -D - "$R$loc" | tr -d '\r' | awk -F': ' 'tolower($1)=="range"{print $2}')
+check "the session holds at most what was sent ($rng)" \
+	bash -c '[[ $1 =~ ^0-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -lt 2000000 ]' _ "$rng"
 check_eq "the server still serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$R/v2/")"
 check "SIGTERM" berth_stop
 finish
