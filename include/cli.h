@@ -8,5 +8,7 @@
 
 /** Runs `berth <argv[0]> …` for argv[0] in user, token, grant.  Returns the process exit status. */
 int cli_main(int argc, char **argv);
+/** Runs `berth accesskey …` or `berth repo …` (cli_ecr.c).  Returns the process exit status. */
+int cli_ecr_main(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  user       add, list, delete users, set passwords (berth user --help)\n"
                             "  token      create, list, revoke robot/CI tokens (berth token --help)\n"
                             "  grant      add, list, delete permissions (berth grant --help)\n"
+                            "  accesskey  create, list, revoke ECR API access keys (berth accesskey --help)\n"
+                            "  repo       create, list, delete repositories (berth repo --help)\n"
                             "\n"
                             "  --version  print the version\n"
                             "  --help     print this help\n";
@@ -121,6 +123,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "user") == 0 || strcmp(argv[1], "token") == 0 || strcmp(argv[1], "grant") == 0)
         return cli_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "accesskey") == 0 || strcmp(argv[1], "repo") == 0)
+        return cli_ecr_main(argc - 1, argv + 1);
     fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }
