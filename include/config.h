@@ -28,6 +28,9 @@ struct config {
     char auth_service[128];           /* token service name = the JWTs' audience */
     char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
     int auth_token_ttl;               /* seconds a bearer token lives */
+    char region[64];                  /* ECR API: the region requests must be signed for */
+    char registry_id[16];             /* ECR API: 12 digits; "" = derived once from the data directory */
+    int create_on_push;               /* 1 = a push creates its repository; 0 = `berth repo create` first */
 };
 
 /** Fills `c` with the embedded defaults. */

@@ -68,4 +68,13 @@
 #define BERTH_AUTH_FAIL_MAX_USER 10               /* failed logins per client address and user per window */
 #define BERTH_AUTH_FAIL_MAX_ADDR 50               /* failed logins per client address per window */
 
+/* --- ECR API (ecr.h, sigv4.h, accesskey.h) --- */
+#define BERTH_ECR_DEFAULT_REGION "us-east-1" /* default: the region ECR requests must be signed for */
+#define BERTH_ECR_TOKEN_TTL (12 * 3600)       /* GetAuthorizationToken: a login token lives 12 hours, as ECR's */
+#define BERTH_ECR_BODY_MAX (16u << 20)        /* largest ECR request body (PutImage carries a 4 MiB manifest) */
+#define BERTH_ECR_PAGE_DEFAULT 100            /* maxResults when the request gives none */
+#define BERTH_ECR_PAGE_MAX 1000               /* largest maxResults (ECR's limit) */
+#define BERTH_ECR_BATCH_MAX 100               /* most imageIds / layerDigests in one batch request (ECR's limit) */
+#define BERTH_ECR_RTAGS_MAX 50                /* most resource tags on one repository (AWS's limit) */
+
 #endif

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "api.h"
 #include "auth.h"
+#include "ecr.h"
 #include "err.h"
 #include "handlers.h"
 #include "respond.h"
@@ -47,6 +48,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     int m = method_index(req->method), rc;
     handler_fn fn = NULL;
     (void)self;
+    if (m == M_POST && plen == 1 && req->path.base[0] == '/')
+        return ecr_dispatch(req); /* the ECR API (ecr.h) */
     rc = router_match(req->path.base, plen, &rt);
     if (rc == 0) {
         if (rt.kind == ROUTE_BASE && (m == M_GET || m == M_HEAD))

@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include "auth.h"
 #include "auth_internal.h"
+#include "ecr.h"
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
@@ -391,8 +392,8 @@ static void basic_done(struct job *job, h2o_req_t *req)
 }
 
 /* Checks Basic credentials `c`: robot tokens and remembered passwords at once (returns 0 or a BERR code), other
- * passwords on the worker pool (returns 1; `cont` runs later).  The ECR seam: user "AWS" will verify an ECR
- * authorization token here. */
+ * passwords on the worker pool (returns 1; `cont` runs later).  User "AWS" presents an ECR authorization token
+ * (GetAuthorizationToken), which acts as its access key's user. */
 int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
 {
     struct db *db = server_db();
@@ -409,6 +410,11 @@ int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id
     }
     if (db == NULL)
         return BERR_DB;
+    if (strcmp(c->user, ECR_LOGIN_USER) == 0) { /* the ECR login flow: an authorization token (ecr.h) */
+        int rc = ecr_login(db, c->pass, c->plen, &id->id);
+        login_result(&p, c->user, rc == 0, "invalid, expired or revoked ECR authorization token");
+        return rc == 0 ? 0 : BERR_UNAUTHORIZED;
+    }
     if (authdb_name_valid(c->user) != 0) {
         login_result(&p, c->user[0] ? "(invalid name)" : "(empty)", 0, "invalid user name");
         return BERR_UNAUTHORIZED;

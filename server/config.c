@@ -24,7 +24,10 @@ void config_defaults(struct config *c)
     c->log_level = LOG_INFO;
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
+    snprintf(c->region, sizeof(c->region), "%s", BERTH_ECR_DEFAULT_REGION);
+    c->create_on_push = 1;
 }
+
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
 static int parse_size(const char *v, uint64_t *out)
@@ -88,6 +91,14 @@ static int set_str(char *dst, size_t size, const char *v)
     return 0;
 }
 
+/* ECR settings: a region is [a-z0-9-], a registry id exactly 12 digits. */
+static int set_charset(char *dst, size_t size, const char *v, const char *set, size_t exact)
+{
+    if (v[0] == '\0' || strspn(v, set) != strlen(v) || (exact != 0 && strlen(v) != exact))
+        return -1;
+    return set_str(dst, size, v);
+}
+
 int config_set(struct config *c, const char *k, const char *v, char *err, size_t errlen)
 {
     uint64_t sz;
@@ -131,7 +142,17 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
     else if (strcmp(k, "auth_token_ttl") == 0)
         rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
-    else {
+    else if (strcmp(k, "region") == 0)
+        rc = set_charset(c->region, sizeof(c->region), v, "abcdefghijklmnopqrstuvwxyz0123456789-", 0);
+    else if (strcmp(k, "registry_id") == 0)
+        rc = v[0] == '\0' ? set_str(c->registry_id, sizeof(c->registry_id), v)
+                           : set_charset(c->registry_id, sizeof(c->registry_id), v, "0123456789", 12);
+    else if (strcmp(k, "create_on_push") == 0) {
+        if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+            c->create_on_push = strcmp(v, "on") == 0;
+            rc = 0;
+        }
+    } else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "digest.h"
+#include "ecr.h"
 #include "err.h"
 #include "handlers.h"
 #include "log.h"
@@ -202,6 +203,10 @@ struct put_job {
 static int put_op(struct db *db, void *arg)
 {
     struct put_job *j = arg;
+    int rc = ecr_manifest_put_check(db, j->repo, j->ref_is_digest ? NULL : j->ref, j->digest, j->detail,
+                                    sizeof(j->detail)); /* ECR tag immutability (ecr.h) */
+    if (rc != 0)
+        return rc;
     return meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, j->ref_is_digest ? NULL : j->ref,
                              j->detail, sizeof(j->detail));
 }
