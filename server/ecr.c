@@ -16,6 +16,8 @@
 #include "sigv4.h"
 #include "writer.h"
 
+#define ECR_IMMUTABLE_PREFIX "The image tag '"
+
 /* ---- process-wide state: the sealing key and the registry id, loaded once ---- */
 
 static struct {
@@ -457,14 +459,31 @@ int ecr_push_may_create(struct db *db, const char *name)
     return srv->cfg.create_on_push || ecrdb_repo_get(db, name, &r) == 0;
 }
 
+int ecr_respond_immutable(h2o_req_t *req, int err, const char *detail)
+{
+    json_t *o;
+    char *s;
+    if (err != BERR_TAG_INVALID || strncmp(detail, ECR_IMMUTABLE_PREFIX, strlen(ECR_IMMUTABLE_PREFIX)) != 0)
+        return 0;
+    o = json_pack("{s:[{s:s, s:s, s:s}]}", "errors", "code", berr_code(err), "message", detail, "detail", detail);
+    if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL) {
+        json_decref(o);
+        return 0;
+    }
+    json_decref(o);
+    respond_body(req, berr_status(err), "application/json", s, strlen(s), 0);
+    free(s);
+    return 1;
+}
+
 int ecr_manifest_put_check(struct db *db, const char *repo, const char *tag, const char *digest, char *detail,
                            size_t detail_size)
 {
     int rc = tag != NULL ? ecrdb_tag_check(db, repo, tag, digest) : 0;
     if (rc == ECRDB_IMMUTABLE) {
         snprintf(detail, detail_size,
-                 "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the "
-                 "repository is immutable.",
+                 ECR_IMMUTABLE_PREFIX "%s' already exists in the '%s' repository and cannot be overwritten because "
+                                      "the repository is immutable.",
                  tag, repo);
         return BERR_TAG_INVALID;
     }

@@ -39,4 +39,8 @@ int ecr_push_may_create(struct db *db, const char *name);
 int ecr_manifest_put_check(struct db *db, const char *repo, const char *tag, const char *digest, char *detail,
                            size_t detail_size);
 
+/** If `err` and `detail` are what ecr_manifest_put_check() refused with, answers the OCI error TAG_INVALID with
+ *  ECR's sentence as its `message` (docker prints the message) and returns 1; else returns 0. */
+int ecr_respond_immutable(h2o_req_t *req, int err, const char *detail);
+
 #endif

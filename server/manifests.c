@@ -230,7 +230,8 @@ static void put_done(struct job *job, h2o_req_t *req)
     struct put_job *j = (void *)job;
     if (req != NULL) {
         if (job->rc != 0) {
-            respond_error(req, job->rc, j->detail[0] ? j->detail : NULL);
+            if (!ecr_respond_immutable(req, job->rc, j->detail)) /* ECR's own message for docker (ecr.h) */
+                respond_error(req, job->rc, j->detail[0] ? j->detail : NULL);
         } else {
             respond_header(req, "location", respond_printf(req, "/v2/%s/manifests/%s", j->repo, j->digest), 0);
             respond_header(req, "docker-content-digest", j->digest, 1);

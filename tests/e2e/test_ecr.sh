@@ -176,8 +176,10 @@ check_eq "Basic AWS:<wrong token> is 401" 401 "$(curl -s -o /dev/null -w '%{http
 img_busybox "$T/a" amd64 "$U a"
 CFG=$(img_config_digest "$T/a")
 LAYER=$(img_layer_digests "$T/a")
-CFG_SIZE=$(stat -c %s "$(img_blob_path "$T/a" "$CFG")")
-LAYER_SIZE=$(stat -c %s "$(img_blob_path "$T/a" "$LAYER")")
+manifest_of() { # REF -> the manifest of ecr/app:REF as the registry serves it
+	curl -s -u "AWS:$PW" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		-H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$R/v2/ecr/app/manifests/$1"
+}
 if [ -z "${SKIP_DOCKER:-}" ] && dockerd_start "$T/d" 2>/dev/null; then
 	on_exit dockerd_stop "$T/d"
 	D() { "$DOCKER" "$@"; }
@@ -193,7 +195,8 @@ if [ -z "${SKIP_DOCKER:-}" ] && dockerd_start "$T/d" 2>/dev/null; then
 	OUT=$(ecr "$T/alice.key" describe-images --repository-name ecr/app)
 	check_eq "describe-images: digest and tags" "$MA v1" \
 		"$(jq -r '.imageDetails[] | "\(.imageDigest) \(.imageTags | join(","))"' <<<"$OUT" 2>&1)"
-	check_eq "describe-images: imageSizeInBytes = config + layers" "$((CFG_SIZE + LAYER_SIZE))" \
+	check_eq "describe-images: imageSizeInBytes = config + layers of the pushed manifest" \
+		"$(manifest_of v1 | jq '.config.size + ([.layers[].size] | add)')" \
 		"$(jq -r '.imageDetails[0].imageSizeInBytes' <<<"$OUT" 2>&1)"
 	check "describe-images: imagePushedAt" test "$(jq -r '.imageDetails[0].imagePushedAt' <<<"$OUT")" != null
 	check_eq "describe-images: imageManifestMediaType" "application/vnd.docker.distribution.manifest.v2+json" \
@@ -224,8 +227,8 @@ if [ -z "${SKIP_DOCKER:-}" ] && dockerd_start "$T/d" 2>/dev/null; then
 	MC=$(pushed_digest "$(D push "$R/ecr/app:tmp" 2>&1)")
 	check_eq "list-images UNTAGGED: the image whose tag moved" "$MB" "$(ecr "$T/alice.key" list-images \
 		--repository-name ecr/app --filter tagStatus=UNTAGGED | jq -r '.imageIds[].imageDigest' 2>&1)"
-	check_eq "list-images TAGGED" "old v1 tmp" "$(ecr "$T/alice.key" list-images --repository-name ecr/app \
-		--filter tagStatus=TAGGED | jq -r '.imageIds[].imageTag' 2>&1 | sort | xargs)"
+	check_eq "list-images TAGGED" "old tmp v1" "$(ecr "$T/alice.key" list-images --repository-name ecr/app \
+		--filter tagStatus=TAGGED | jq -r '.imageIds[].imageTag' 2>&1 | LC_ALL=C sort | xargs)"
 	OUT=$(ecr "$T/alice.key" batch-get-image --repository-name ecr/app --image-ids imageTag=v1 imageTag=nope \
 		imageDigest="$MC",imageTag=v1)
 	check_eq "batch-get-image: found v1" "$MA" "$(jq -r '.images[].imageId.imageDigest' <<<"$OUT" 2>&1)"
@@ -266,6 +269,12 @@ else
 	check "put-image of image a" ecr "$T/alice.key" put-image --repository-name ecr/app --image-tag v1 \
 		--image-manifest "$(cat "$(img_blob_path "$T/a" "$(img_manifest_digest "$T/a")")")"
 fi
+
+# the config and layer of image a as pushed (docker recompresses layers on push)
+CFG=$(manifest_of v1 | jq -r .config.digest)
+CFG_SIZE=$(manifest_of v1 | jq -r .config.size)
+LAYER=$(manifest_of v1 | jq -r '.layers[0].digest')
+LAYER_SIZE=$(manifest_of v1 | jq -r '.layers[0].size')
 
 ########################################################################
 log "7. layers: batch-check-layer-availability, get-download-url-for-layer"
