@@ -31,6 +31,9 @@ struct config {
     char region[64];                  /* ECR API: the region requests must be signed for */
     char registry_id[16];             /* ECR API: 12 digits; "" = derived once from the data directory */
     int create_on_push;               /* 1 = a push creates its repository; 0 = `berth repo create` first */
+    long long untagged_retention;     /* seconds; untagged images older than this are expired everywhere; 0 = off */
+    long long gc_grace;               /* seconds an unreferenced blob is kept before GC removes it */
+    long long lifecycle_interval;     /* seconds between serve's lifecycle + GC runs; 0 = off */
 };
 
 /** Fills `c` with the embedded defaults. */
@@ -39,6 +42,8 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 /** Sets one option by its config-file key; returns 0, or -1 with a message in `err`. */
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+/** Parses a duration: "off" or "0" (0), or N with an optional unit s, m, h, d, w.  Returns 0 or -1. */
+int config_duration(const char *v, long long *out);
 /** Splits c->listen into host and port; returns 0 or -1. */
 int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);
 

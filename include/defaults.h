@@ -29,6 +29,9 @@
 /* default: deadline of one HTTP/1 request, headers and whole body (h2o 2.2.5), and the keep-alive idle time */
 #define BERTH_DEFAULT_REQUEST_TIMEOUT 3600
 #define BERTH_DEFAULT_UPLOAD_TIMEOUT (24 * 3600) /* default: an upload session idle this long is removed */
+#define BERTH_DEFAULT_GC_GRACE 3600              /* default: unreferenced blobs younger than this are kept (gc.h) */
+#define BERTH_DEFAULT_LIFECYCLE_INTERVAL 3600    /* default: how often serve runs lifecycle policies, then GC */
+#define BERTH_LIFECYCLE_FIRST_DELAY 300          /* serve's first lifecycle + GC run, after start */
 #define BERTH_SHUTDOWN_GRACE 30                  /* SIGTERM: how long in-flight requests may take to finish */
 #define BERTH_DB_BUSY_TIMEOUT_MS 30000           /* SQLite busy_timeout */
 #define BERTH_JANITOR_INTERVAL 60                /* how often stale uploads are swept */

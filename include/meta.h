@@ -59,7 +59,8 @@ int meta_manifest_get(struct db *db, const char *repo, const char *ref, int by_d
  * size mismatch; `detail` says which. */
 int meta_manifest_put(struct db *db, const char *repo, const char *digest, const struct manifest_info *mi,
                       const void *body, size_t len, const char *tag, char *detail, size_t detail_size);
-/** write: deletes manifest `digest` of `repo` and every tag pointing to it.  Returns 0 or BERR_MANIFEST_UNKNOWN. */
+/** write: deletes manifest `digest` of `repo`, every tag pointing to it, and its referrers (manifests of `repo` whose
+ *  subject it is, recursively: they live and die with their subject).  Returns 0 or BERR_MANIFEST_UNKNOWN. */
 int meta_manifest_delete(struct db *db, const char *repo, const char *digest);
 /** write: deletes tag `tag` of `repo` only.  Returns 0 or BERR_MANIFEST_UNKNOWN. */
 int meta_tag_delete(struct db *db, const char *repo, const char *tag);

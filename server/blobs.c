@@ -115,6 +115,8 @@ int blobs_get(h2o_req_t *req, const struct route *rt)
     if ((rc = meta_blob_stat(db, rt->name, rt->ref, &size)) != 0)
         return rc;
     if ((rc = blobstore_open(&srv->bs, rt->ref, &fd, &fsize)) != 0) {
+        if (rc == BERR_BLOB_UNKNOWN && meta_blob_stat(db, rt->name, rt->ref, &size) == BERR_BLOB_UNKNOWN)
+            return BERR_BLOB_UNKNOWN; /* garbage-collected between the two lookups (gc.h) */
         log_error("blob %s has a row but no readable file (%s)", rt->ref, berr_name(rc));
         return rc == BERR_BLOB_UNKNOWN ? BERR_IO : rc;
     }

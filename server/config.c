@@ -26,8 +26,35 @@ void config_defaults(struct config *c)
     c->auth_token_ttl = BERTH_JWT_TTL;
     snprintf(c->region, sizeof(c->region), "%s", BERTH_ECR_DEFAULT_REGION);
     c->create_on_push = 1;
+    c->gc_grace = BERTH_DEFAULT_GC_GRACE;
+    c->lifecycle_interval = BERTH_DEFAULT_LIFECYCLE_INTERVAL;
 }
 
+int config_duration(const char *v, long long *out)
+{
+    static const struct {
+        char unit;
+        long long mul;
+    } units[] = {{'\0', 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+    char *end;
+    long long n;
+    if (strcmp(v, "off") == 0) {
+        *out = 0;
+        return 0;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || n < 0 || v[0] == '-' || v[0] == '+')
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (*end == units[i].unit && (*end == '\0' || end[1] == '\0')) {
+            if (n > 100LL * 365 * 86400 / units[i].mul)
+                return -1;
+            *out = n * units[i].mul;
+            return 0;
+        }
+    return -1;
+}
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
 static int parse_size(const char *v, uint64_t *out)
@@ -152,7 +179,13 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
             c->create_on_push = strcmp(v, "on") == 0;
             rc = 0;
         }
-    } else {
+    } else if (strcmp(k, "untagged_retention") == 0)
+        rc = config_duration(v, &c->untagged_retention);
+    else if (strcmp(k, "gc_grace") == 0)
+        rc = config_duration(v, &c->gc_grace);
+    else if (strcmp(k, "lifecycle_interval") == 0)
+        rc = config_duration(v, &c->lifecycle_interval);
+    else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }

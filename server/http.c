@@ -19,6 +19,7 @@
 #include "handlers.h"
 #include "http.h"
 #include "log.h"
+#include "maint.h"
 #include "server.h"
 #include "writer.h"
 
@@ -243,9 +244,12 @@ int http_serve(const struct config *cfg)
         pthread_create(&threads[i].tid, NULL, loop_main, &threads[i]);
     }
     pthread_create(&janitor, NULL, janitor_main, NULL);
+    if (maint_start(cfg, &srv->stopping) != 0) /* lifecycle policies, then GC, every lifecycle_interval */
+        log_warn("cannot start the lifecycle/gc scheduler");
     for (int i = 0; i < n; i++)
         pthread_join(threads[i].tid, NULL);
     pthread_join(janitor, NULL);
+    maint_stop();
     log_info("stopping: finishing background work");
     pool_stop();
     writer_stop();

@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "ecr.h"
 #include "err.h"
+#include "gc.h"
 #include "handlers.h"
 #include "log.h"
 #include "meta.h"
@@ -201,7 +202,9 @@ struct commit_args {
 static int commit_op(struct db *db, void *arg)
 {
     struct commit_args *a = arg;
-    int rc = meta_blob_commit(db, a->repo, a->digest, a->size);
+    int rc = gc_blob_commit_check(db, &srv->bs, a->digest); /* GC may have removed the file meanwhile (gc.h) */
+    if (rc == 0)
+        rc = meta_blob_commit(db, a->repo, a->digest, a->size);
     if (rc == 0 && a->uuid != NULL)
         rc = meta_upload_del(db, a->uuid);
     return rc;

@@ -87,7 +87,16 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
-    /* 3: the ECR API (accesskey.h, ecrdb.h): access keys with sealed secrets, repository settings and tags */
+    /* 3: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
+    "CREATE TABLE lifecycle_policies ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    /* lifecycle and GC ask "which index of the repository references this child?" */
+    "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
+    /* 4: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
+    "CREATE TABLE gc_pending (digest TEXT PRIMARY KEY) WITHOUT ROWID;",
+    /* 5: the ECR API (accesskey.h, ecrdb.h): access keys with sealed secrets, repository settings and tags */
     "CREATE TABLE access_keys ("
     "  id TEXT PRIMARY KEY," /* BK + 18 upper-case alphanumerics */
     "  user TEXT NOT NULL,"

@@ -117,7 +117,7 @@ static int link_blob(struct db *db, int64_t repo, const char *digest)
 {
     sqlite3_stmt *st = db_stmt(db, S_LINK_INSERT,
                                "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?) "
-                               "ON CONFLICT DO NOTHING");
+                               "ON CONFLICT DO UPDATE SET linked_at = excluded.linked_at"); /* GC grace (gc.h) */
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, repo);
@@ -344,8 +344,13 @@ static int delete_one(struct db *db, sqlite3_stmt *st, const char *repo, const c
 
 int meta_manifest_delete(struct db *db, const char *repo, const char *digest)
 {
-    return delete_one(db, db_stmt(db, S_MAN_DELETE, "DELETE FROM manifests WHERE repo_id = ? AND digest = ?"), repo,
-                      digest);
+    /* referrers live and die with their subject: they go in the same statement (and theirs with them) */
+    return delete_one(db,
+                      db_stmt(db, S_MAN_DELETE,
+                              "WITH RECURSIVE doomed(digest) AS (SELECT ?2 UNION SELECT m.digest FROM manifests m "
+                              "JOIN doomed d ON m.subject = d.digest WHERE m.repo_id = ?1) "
+                              "DELETE FROM manifests WHERE repo_id = ?1 AND digest IN (SELECT digest FROM doomed)"),
+                      repo, digest);
 }
 
 int meta_tag_delete(struct db *db, const char *repo, const char *tag)
