@@ -41,6 +41,17 @@ typedef json_t *(*ecr_op_fn)(struct ecr_ctx *c, json_t *in);
 /** Records an error answer (HTTP 400 unless `type` is ServerException) and returns NULL. */
 json_t *ecr_fail(struct ecr_ctx *c, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/** 1 if the caller may do `actions` (AUTH_PULL/PUSH/DELETE, or AUTH_ADMIN) on `repo`; else records
+ *  AccessDeniedException naming the action and repository, and returns 0. */
+int ecr_allow(struct ecr_ctx *c, const char *repo, unsigned actions);
+
+/* ecr_lifecycle.c: the lifecycle-policy operations (lifecycle.h does the work) */
+json_t *ecr_op_put_lifecycle_policy(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_get_lifecycle_policy(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_delete_lifecycle_policy(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_start_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_get_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in);
+
 /** The operation called `name`, or NULL if Berth does not implement it. */
 ecr_op_fn ecr_ops_find(const char *name);
 

@@ -119,8 +119,7 @@ static int is_admin_on(const struct ecr_ctx *c, const char *repo)
     return 0;
 }
 
-/* 1 if the caller may do `actions` (AUTH_*) on `repo`; else ecr_fail(AccessDeniedException) and 0. */
-static int allow(struct ecr_ctx *c, const char *repo, unsigned actions)
+int ecr_allow(struct ecr_ctx *c, const char *repo, unsigned actions)
 {
     int ok = (actions & AUTH_ADMIN) ? is_admin_on(c, repo)
                                     : c->no_auth || (authdb_grants_actions(&c->grants, repo) & actions) == actions;
@@ -269,7 +268,7 @@ static json_t *op_create_repository(struct ecr_ctx *c, json_t *in)
     struct create_args a = {0};
     int rc;
     if ((a.name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a.mut, filters, sizeof(filters)) != 0 ||
-        !tags_valid(c, json_object_get(in, "tags")) || !allow(c, a.name, AUTH_ADMIN))
+        !tags_valid(c, json_object_get(in, "tags")) || !ecr_allow(c, a.name, AUTH_ADMIN))
         return NULL;
     a.filters = filters;
     a.tags = json_object_get(in, "tags");
@@ -311,7 +310,7 @@ static json_t *describe_named(struct ecr_ctx *c, json_t *names)
             json_decref(arr);
             return ecr_fail(c, "InvalidParameterException", "repositoryNames must hold valid repository names");
         }
-        if (!allow(c, name, AUTH_PULL) || get_repo(c, name, &r) != 0) {
+        if (!ecr_allow(c, name, AUTH_PULL) || get_repo(c, name, &r) != 0) {
             json_decref(arr);
             return NULL;
         }
@@ -371,7 +370,7 @@ static json_t *op_delete_repository(struct ecr_ctx *c, json_t *in)
 {
     struct delete_args a = {0};
     int rc;
-    if ((a.name = repo_arg(c, in)) == NULL || !allow(c, a.name, AUTH_ADMIN))
+    if ((a.name = repo_arg(c, in)) == NULL || !ecr_allow(c, a.name, AUTH_ADMIN))
         return NULL;
     a.force = json_is_true(json_object_get(in, "force"));
     rc = writer_run(delete_repo_op, &a);
@@ -404,7 +403,7 @@ static json_t *op_put_image_tag_mutability(struct ecr_ctx *c, json_t *in)
     struct mut_args a = {0};
     int rc;
     if ((a.name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a.mut, filters, sizeof(filters)) != 0 ||
-        !allow(c, a.name, AUTH_ADMIN))
+        !ecr_allow(c, a.name, AUTH_ADMIN))
         return NULL;
     if (json_object_get(in, "imageTagMutability") == NULL)
         return ecr_fail(c, "InvalidParameterException", "imageTagMutability is required");
@@ -493,7 +492,7 @@ static json_t *op_list_images(struct ecr_ctx *c, json_t *in)
     int n, status, more = 0, rc;
     if ((repo = repo_arg(c, in)) == NULL || (n = max_results(c, in, BERTH_ECR_PAGE_MAX)) < 0 ||
         (status = tag_status(c, in)) < 0 || token_in(c, in, 'l', &p.last_id, p.last_tag, sizeof(p.last_tag)) != 0 ||
-        !allow(c, repo, AUTH_PULL))
+        !ecr_allow(c, repo, AUTH_PULL))
         return NULL;
     p.arr = json_array();
     rc = ecrdb_image_ids_each(c->db, repo, p.last_id, p.last_tag, status, n, image_id_cb, &p, &more);
@@ -652,7 +651,7 @@ static json_t *op_describe_images(struct ecr_ctx *c, json_t *in)
     int n, status, more = 0, rc;
     if ((p.repo = repo_arg(c, in)) == NULL || (n = max_results(c, in, BERTH_ECR_PAGE_DEFAULT)) < 0 ||
         (status = tag_status(c, in)) < 0 || token_in(c, in, 'd', &p.last_id, unused, sizeof(unused)) != 0 ||
-        !allow(c, p.repo, AUTH_PULL))
+        !ecr_allow(c, p.repo, AUTH_PULL))
         return NULL;
     if ((ids = image_ids_arg(c, in, 0)) != NULL || c->type != NULL) {
         if (ids == NULL)
@@ -694,7 +693,7 @@ static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
     struct ecrdb_repo r;
     const char *repo;
     size_t i;
-    if ((repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL || !allow(c, repo, AUTH_PULL) ||
+    if ((repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL || !ecr_allow(c, repo, AUTH_PULL) ||
         get_repo(c, repo, &r) != 0)
         return NULL;
     images = json_array();
@@ -800,7 +799,7 @@ static json_t *op_batch_delete_image(struct ecr_ctx *c, json_t *in)
     size_t i;
     int rc;
     if ((a.repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL ||
-        !allow(c, a.repo, AUTH_DELETE) || get_repo(c, a.repo, &r) != 0)
+        !ecr_allow(c, a.repo, AUTH_DELETE) || get_repo(c, a.repo, &r) != 0)
         return NULL;
     if ((a.items = calloc(json_array_size(ids), sizeof(*a.items))) == NULL)
         return server_error(c, BERR_NOMEM);
@@ -905,7 +904,7 @@ static json_t *op_put_image(struct ecr_ctx *c, json_t *in)
     if (a.tag != NULL && names_tag_valid(a.tag, strlen(a.tag)) != 0)
         return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageTag': '%s' is not a valid tag",
                         a.tag);
-    if (!allow(c, a.repo, AUTH_PUSH) || get_repo(c, a.repo, &r) != 0)
+    if (!ecr_allow(c, a.repo, AUTH_PUSH) || get_repo(c, a.repo, &r) != 0)
         return NULL;
     digest_buf(a.body, a.len, a.digest);
     if (want != NULL && strcmp(want, a.digest) != 0)
@@ -931,7 +930,7 @@ static json_t *op_batch_check_layer_availability(struct ecr_ctx *c, json_t *in)
         return NULL;
     if (!json_is_array(digests) || json_array_size(digests) < 1 || json_array_size(digests) > BERTH_ECR_BATCH_MAX)
         return ecr_fail(c, "InvalidParameterException", "layerDigests must hold 1 to %d digests", BERTH_ECR_BATCH_MAX);
-    if (!allow(c, repo, AUTH_PULL) || get_repo(c, repo, &r) != 0)
+    if (!ecr_allow(c, repo, AUTH_PULL) || get_repo(c, repo, &r) != 0)
         return NULL;
     layers = json_array();
     failures = json_array();
@@ -962,7 +961,7 @@ static json_t *op_get_download_url_for_layer(struct ecr_ctx *c, json_t *in)
         return NULL;
     if (s == NULL || digest_parse(s, strlen(s), digest) != 0)
         return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'layerDigest'");
-    if (!allow(c, repo, AUTH_PULL))
+    if (!ecr_allow(c, repo, AUTH_PULL))
         return NULL;
     if (meta_blob_stat(c->db, repo, digest, &size) != 0) {
         struct ecrdb_repo r;
@@ -1019,7 +1018,7 @@ static int rtag_op(struct db *db, void *arg)
 static json_t *rtag_write(struct ecr_ctx *c, struct rtag_args *a)
 {
     int rc;
-    if (!allow(c, a->repo, AUTH_ADMIN))
+    if (!ecr_allow(c, a->repo, AUTH_ADMIN))
         return NULL;
     rc = writer_run(rtag_op, a);
     if (rc == BERR_NAME_UNKNOWN)
@@ -1065,7 +1064,7 @@ static json_t *op_list_tags_for_resource(struct ecr_ctx *c, json_t *in)
     const char *repo;
     json_t *tags;
     int rc;
-    if ((repo = arn_repo(c, in)) == NULL || !allow(c, repo, AUTH_PULL))
+    if ((repo = arn_repo(c, in)) == NULL || !ecr_allow(c, repo, AUTH_PULL))
         return NULL;
     tags = json_array();
     if ((rc = ecrdb_rtags_each(c->db, repo, rtag_cb, tags)) != 0) {
@@ -1085,16 +1084,21 @@ static const struct {
     {"BatchDeleteImage", op_batch_delete_image},
     {"BatchGetImage", op_batch_get_image},
     {"CreateRepository", op_create_repository},
+    {"DeleteLifecyclePolicy", ecr_op_delete_lifecycle_policy},
     {"DeleteRepository", op_delete_repository},
     {"DescribeImages", op_describe_images},
     {"DescribeRegistry", op_describe_registry},
     {"DescribeRepositories", op_describe_repositories},
     {"GetAuthorizationToken", op_get_authorization_token},
     {"GetDownloadUrlForLayer", op_get_download_url_for_layer},
+    {"GetLifecyclePolicy", ecr_op_get_lifecycle_policy},
+    {"GetLifecyclePolicyPreview", ecr_op_get_lifecycle_policy_preview},
     {"ListImages", op_list_images},
     {"ListTagsForResource", op_list_tags_for_resource},
     {"PutImage", op_put_image},
     {"PutImageTagMutability", op_put_image_tag_mutability},
+    {"PutLifecyclePolicy", ecr_op_put_lifecycle_policy},
+    {"StartLifecyclePolicyPreview", ecr_op_start_lifecycle_policy_preview},
     {"TagResource", op_tag_resource},
     {"UntagResource", op_untag_resource},
 };
