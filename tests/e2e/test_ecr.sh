@@ -303,7 +303,38 @@ check_eq "list-images follows nextToken in the CLI" "$N_PAGINATE" "$(ecr "$T/ali
 	--repository-name ecr/many --filter tagStatus=TAGGED --page-size 333 | jq '.imageIds | length' 2>&1)"
 
 ########################################################################
-log "9. delete-repository"
+log "9. lifecycle policies"
+POLICY='{"rules":[{"rulePriority":1,"description":"keep only the newest image","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}'
+check_contains "get-lifecycle-policy before any: LifecyclePolicyNotFoundException" "(LifecyclePolicyNotFoundException)" \
+	"$(ecr "$T/alice.key" get-lifecycle-policy --repository-name ecr/app || true)"
+check_contains "an invalid policy: InvalidParameterException" "(InvalidParameterException)" \
+	"$(ecr "$T/alice.key" put-lifecycle-policy --repository-name ecr/app --lifecycle-policy-text \
+		"${POLICY/imageCountMoreThan/imageCountLessThan}" || true)"
+check_contains "pull-only key cannot put a policy: AccessDeniedException" "(AccessDeniedException)" \
+	"$(ecr "$T/bob.key" put-lifecycle-policy --repository-name ecr/app --lifecycle-policy-text "$POLICY" || true)"
+check_eq "put-lifecycle-policy" "$POLICY" "$(ecr "$T/alice.key" put-lifecycle-policy --repository-name ecr/app \
+	--lifecycle-policy-text "$POLICY" | jq -r .lifecyclePolicyText 2>&1)"
+check_eq "get-lifecycle-policy returns it" "$POLICY" "$(ecr "$T/alice.key" get-lifecycle-policy \
+	--repository-name ecr/app | jq -r .lifecyclePolicyText 2>&1)"
+check_contains "preview before start: LifecyclePolicyPreviewNotFoundException" \
+	"(LifecyclePolicyPreviewNotFoundException)" \
+	"$(ecr "$T/alice.key" get-lifecycle-policy-preview --repository-name ecr/app || true)"
+check_eq "start-lifecycle-policy-preview" IN_PROGRESS "$(ecr "$T/alice.key" start-lifecycle-policy-preview \
+	--repository-name ecr/app | jq -r .status 2>&1)"
+NIMG=$(ecr "$T/alice.key" describe-images --repository-name ecr/app | jq '.imageDetails | length')
+OUT=$(ecr "$T/alice.key" get-lifecycle-policy-preview --repository-name ecr/app)
+check_eq "get-lifecycle-policy-preview: COMPLETE, all but the newest image expire (of $NIMG)" \
+	"COMPLETE $((NIMG - 1)) $((NIMG - 1))" \
+	"$(jq -r '"\(.status) \(.summary.expiringImageTotalCount) \(.previewResults | length)"' <<<"$OUT" 2>&1)"
+check_eq "the preview expired nothing" "$NIMG" \
+	"$(ecr "$T/alice.key" describe-images --repository-name ecr/app | jq '.imageDetails | length' 2>&1)"
+check_eq "delete-lifecycle-policy returns the text" "$POLICY" "$(ecr "$T/alice.key" delete-lifecycle-policy \
+	--repository-name ecr/app | jq -r .lifecyclePolicyText 2>&1)"
+check_contains "then get: LifecyclePolicyNotFoundException" "(LifecyclePolicyNotFoundException)" \
+	"$(ecr "$T/alice.key" get-lifecycle-policy --repository-name ecr/app || true)"
+
+########################################################################
+log "10. delete-repository"
 check_contains "without --force: RepositoryNotEmptyException" "(RepositoryNotEmptyException)" \
 	"$(ecr "$T/alice.key" delete-repository --repository-name ecr/app || true)"
 check_eq "with --force" ecr/app "$(ecr "$T/alice.key" delete-repository --repository-name ecr/app --force |
@@ -319,7 +350,7 @@ check_contains "the CLI sees the operator's repository" "ecr/ops" \
 check "berth repo delete" B repo delete ecr/ops
 
 ########################################################################
-log "10. create_on_push = off"
+log "11. create_on_push = off"
 berth_stop
 printf 'create_on_push = off\n' >"$T/berth.conf"
 berth_start "$DATA" --config "$T/berth.conf"
