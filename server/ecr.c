@@ -16,6 +16,7 @@
 #include "sigv4.h"
 #include "writer.h"
 
+#define OOM_BODY "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}"
 #define ECR_IMMUTABLE_PREFIX "The image tag '"
 
 /* ---- process-wide state: the sealing key and the registry id, loaded once ---- */
@@ -269,9 +270,6 @@ static int is_ecr_operation(const char *op)
                                          "PutReplicationConfiguration",
                                          "SetRepositoryPolicy",
                                          "StartImageScan",
-                                         "InitiateLayerUpload",
-                                         "UploadLayerPart",
-                                         "CompleteLayerUpload",
                                          "ListImageReferrers",
                                          "UpdatePullThroughCacheRule",
                                          "ValidatePullThroughCacheRule",
@@ -364,8 +362,7 @@ static void ecr_done(struct job *job, h2o_req_t *req)
     struct ecr_job *j = (void *)job;
     if (req != NULL) {
         if (j->out == NULL)
-            respond_body(req, 500, ECR_CONTENT_TYPE, "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}",
-                         53, 1);
+            respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
         else
             respond_body(req, j->status, ECR_CONTENT_TYPE, j->out, strlen(j->out), 0);
     }
@@ -411,8 +408,10 @@ int ecr_dispatch(h2o_req_t *req)
             answer_now(req, "UnknownOperationException", "Unknown operation.");
             return 0;
         }
-    if ((j = job_new(req, sizeof(*j), ecr_run, ecr_done)) == NULL)
-        return BERR_NOMEM;
+    if ((j = job_new(req, sizeof(*j), ecr_run, ecr_done)) == NULL) {
+        respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
+        return 0;
+    }
     memcpy(j->target, t.base, t.len);
     j->target[t.len] = '\0';
     if (capture(req, j) != 0) {

@@ -52,6 +52,11 @@ json_t *ecr_op_delete_lifecycle_policy(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_start_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_get_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in);
 
+/* ecr_layers.c: ECR's layer upload path */
+json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in);
+
 /** The operation called `name`, or NULL if Berth does not implement it. */
 ecr_op_fn ecr_ops_find(const char *name);
 

@@ -738,12 +738,8 @@ struct del_args {
 /* 1 if manifest `digest` of `repo` has no tag left. */
 static int untagged(struct db *db, const char *repo, const char *digest)
 {
-    int64_t id = 0;
-    char tag[BERTH_TAG_MAX + 1] = "";
     sqlite3_stmt *st;
-    int rc = 1;
-    (void)id;
-    (void)tag;
+    int rc;
     if (sqlite3_prepare_v2(db->h,
                            "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
                            "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1",
@@ -751,7 +747,7 @@ static int untagged(struct db *db, const char *repo, const char *digest)
         return 0;
     sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : 1;
+    rc = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return rc;
 }
@@ -1083,6 +1079,7 @@ static const struct {
     {"BatchCheckLayerAvailability", op_batch_check_layer_availability},
     {"BatchDeleteImage", op_batch_delete_image},
     {"BatchGetImage", op_batch_get_image},
+    {"CompleteLayerUpload", ecr_op_complete_layer_upload},
     {"CreateRepository", op_create_repository},
     {"DeleteLifecyclePolicy", ecr_op_delete_lifecycle_policy},
     {"DeleteRepository", op_delete_repository},
@@ -1093,6 +1090,7 @@ static const struct {
     {"GetDownloadUrlForLayer", op_get_download_url_for_layer},
     {"GetLifecyclePolicy", ecr_op_get_lifecycle_policy},
     {"GetLifecyclePolicyPreview", ecr_op_get_lifecycle_policy_preview},
+    {"InitiateLayerUpload", ecr_op_initiate_layer_upload},
     {"ListImages", op_list_images},
     {"ListTagsForResource", op_list_tags_for_resource},
     {"PutImage", op_put_image},
@@ -1101,6 +1099,7 @@ static const struct {
     {"StartLifecyclePolicyPreview", ecr_op_start_lifecycle_policy_preview},
     {"TagResource", op_tag_resource},
     {"UntagResource", op_untag_resource},
+    {"UploadLayerPart", ecr_op_upload_layer_part},
 };
 
 ecr_op_fn ecr_ops_find(const char *name)

@@ -2,7 +2,11 @@
 # shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
 # The ECR API end to end: a fresh `berth serve` (auth on), access keys made with `berth accesskey`, the real AWS CLI
 # v2 (/usr/bin/aws) and boto3 (/usr/bin/python3) with --endpoint-url, and docker logging in with
-# `aws ecr get-login-password | docker login -u AWS --password-stdin`.
+# `aws ecr get-login-password | docker login -u AWS --password-stdin`: access keys, repositories, resource tags,
+# SigV4 refusals (wrong secret, unknown key, wrong region, tampered body, stale date, revoked key), protocol errors,
+# the login flow (Basic and /token), docker push/pull, describe/list/batch-get/batch-delete/put-image, tag
+# immutability over docker push, layer checks and ECR's own layer upload, boto3's paginator over many PutImage'd
+# images under concurrent pushes, lifecycle policies and previews, delete-repository, create_on_push = off.
 #
 #   tests/e2e/test_ecr.sh            (BERTH_BIN defaults to build/berth)
 #
@@ -287,6 +291,45 @@ URL=$(ecr "$T/alice.key" get-download-url-for-layer --repository-name ecr/app --
 	jq -r .downloadUrl)
 check_eq "the download URL serves the layer (same authorization)" "$LAYER" \
 	"sha256:$(curl -sf -u "AWS:$PW" -L "$URL" | sha256sum | cut -c1-64)"
+
+########################################################################
+log "7b. ECR's own layer upload path"
+head -c 300000 /dev/urandom >"$T/layer.bin"
+head -c 150000 "$T/layer.bin" >"$T/part1"
+tail -c +150001 "$T/layer.bin" >"$T/part2"
+LD="sha256:$(sha256sum "$T/layer.bin" | cut -c1-64)"
+UP=$(ecr "$T/alice.key" initiate-layer-upload --repository-name ecr/app | jq -r .uploadId)
+check "initiate-layer-upload returns an uploadId" grep -qE '^[0-9a-f-]{36}$' <<<"$UP"
+check_eq "upload-layer-part 1" 149999 "$(ecr "$T/alice.key" upload-layer-part --repository-name ecr/app \
+	--upload-id "$UP" --part-first-byte 0 --part-last-byte 149999 --layer-part-blob "fileb://$T/part1" |
+	jq -r .lastByteReceived 2>&1)"
+check_contains "a part at the wrong offset: InvalidLayerPartException" "(InvalidLayerPartException)" \
+	"$(ecr "$T/alice.key" upload-layer-part --repository-name ecr/app --upload-id "$UP" --part-first-byte 7 \
+		--part-last-byte 150006 --layer-part-blob "fileb://$T/part2" || true)"
+check_eq "upload-layer-part 2" 299999 "$(ecr "$T/alice.key" upload-layer-part --repository-name ecr/app \
+	--upload-id "$UP" --part-first-byte 150000 --part-last-byte 299999 --layer-part-blob "fileb://$T/part2" |
+	jq -r .lastByteReceived 2>&1)"
+check_eq "complete-layer-upload" "$LD" "$(ecr "$T/alice.key" complete-layer-upload --repository-name ecr/app \
+	--upload-id "$UP" --layer-digests "$LD" | jq -r .layerDigest 2>&1)"
+check_contains "completing it again: UploadNotFoundException" "(UploadNotFoundException)" \
+	"$(ecr "$T/alice.key" complete-layer-upload --repository-name ecr/app --upload-id "$UP" --layer-digests "$LD" ||
+		true)"
+check_eq "the uploaded layer is available with its size" "AVAILABLE 300000" "$(ecr "$T/alice.key" \
+	batch-check-layer-availability --repository-name ecr/app --layer-digests "$LD" |
+	jq -r '.layers[] | "\(.layerAvailability) \(.layerSize)"' 2>&1)"
+check_eq "the OCI API serves the same bytes" "$LD" \
+	"sha256:$(curl -sf -u "AWS:$PW" "http://$R/v2/ecr/app/blobs/$LD" | sha256sum | cut -c1-64)"
+UP=$(ecr "$T/alice.key" initiate-layer-upload --repository-name ecr/app | jq -r .uploadId)
+ecr "$T/alice.key" upload-layer-part --repository-name ecr/app --upload-id "$UP" --part-first-byte 0 \
+	--part-last-byte 149999 --layer-part-blob "fileb://$T/part1" >/dev/null
+check_contains "completing with the wrong digest: InvalidLayerException" "(InvalidLayerException)" \
+	"$(ecr "$T/alice.key" complete-layer-upload --repository-name ecr/app --upload-id "$UP" --layer-digests \
+		"sha256:$(sha256sum "$T/part2" | cut -c1-64)" || true)"
+check_contains "that upload is gone: UploadNotFoundException" "(UploadNotFoundException)" \
+	"$(ecr "$T/alice.key" upload-layer-part --repository-name ecr/app --upload-id "$UP" --part-first-byte 0 \
+		--part-last-byte 149999 --layer-part-blob "fileb://$T/part1" || true)"
+check_contains "a pull-only key cannot upload: AccessDeniedException" "(AccessDeniedException)" \
+	"$(ecr "$T/bob.key" initiate-layer-upload --repository-name ecr/app || true)"
 
 ########################################################################
 log "8. describe-images pagination with boto3's paginator over $N_PAGINATE images"
