@@ -490,7 +490,7 @@ static json_t *op_list_images(struct ecr_ctx *c, json_t *in)
     struct ids_page p = {0};
     const char *repo;
     int n, status, more = 0, rc;
-    if ((repo = repo_arg(c, in)) == NULL || (n = max_results(c, in, BERTH_ECR_PAGE_MAX)) < 0 ||
+    if ((repo = repo_arg(c, in)) == NULL || (n = max_results(c, in, BERTH_ECR_PAGE_DEFAULT)) < 0 ||
         (status = tag_status(c, in)) < 0 || token_in(c, in, 'l', &p.last_id, p.last_tag, sizeof(p.last_tag)) != 0 ||
         !ecr_allow(c, repo, AUTH_PULL))
         return NULL;

@@ -105,6 +105,12 @@ check "untag-resource" ecr "$T/alice.key" untag-resource --resource-arn \
 	"arn:aws:ecr:us-east-1:$RID:repository/ecr/app" --tag-keys team
 check_eq "tags after tag + untag" "env=prod" "$(ecr "$T/alice.key" list-tags-for-resource \
 	--resource-arn "arn:aws:ecr:us-east-1:$RID:repository/ecr/app" | jq -r '.tags[] | "\(.Key)=\(.Value)"' 2>&1)"
+B repo create other/hidden >/dev/null
+B repo create ecr/second >/dev/null
+check_eq "describe-repositories pages by 1 (the CLI follows nextToken) and hides what the key cannot pull" \
+	"ecr/app ecr/second" "$(ecr "$T/alice.key" describe-repositories --page-size 1 \
+	--query 'repositories[].repositoryName' --output text | xargs)"
+check "berth repo delete" B repo delete ecr/second
 check_eq "describe-registry" "$RID" "$(ecr "$T/alice.key" describe-registry | jq -r .registryId 2>&1)"
 
 ########################################################################
@@ -390,7 +396,7 @@ check "berth repo create" B repo create ecr/ops
 check_contains "berth repo list" "ecr/ops" "$(B repo list)"
 check_contains "the CLI sees the operator's repository" "ecr/ops" \
 	"$(ecr "$T/alice.key" describe-repositories --repository-names ecr/ops)"
-check "berth repo delete" B repo delete ecr/ops
+check "berth repo delete of an empty repository" B repo delete ecr/ops
 
 ########################################################################
 log "11. create_on_push = off"
@@ -403,5 +409,7 @@ check_contains "push to a repository never created: 404 NAME_UNKNOWN" '"NAME_UNK
 check_contains "the message says how to create it" "create-repository" "$OUT"
 check_eq "push to a created repository still works" 202 "$(curl -s -o /dev/null -w '%{http_code}' -u "AWS:$PW" \
 	-X POST "http://$R/v2/ecr/many/blobs/uploads/")"
+check_not_contains "the server log holds no access-key secret" "$AS" "$(cat "$DATA.log")"
+check_not_contains "the server log holds no login token" "${PW##*.}" "$(cat "$DATA.log")"
 
 finish

@@ -204,6 +204,35 @@ static void amzdate_parses_and_formats(void)
     CHECK_INT_EQ(sigv4_parse_amzdate("20150830T123600", 15, &t), SIGV4_EDATE);
 }
 
+/* Mutated Authorization values (a fixed-seed xorshift over bytes of a valid one) are parsed or refused, and what
+ * parses is verified or refused, never accepted: only the untouched original verifies. */
+static void mutations_never_verify(void)
+{
+    const char *orig = suite[0].authz;
+    size_t len = strlen(orig);
+    unsigned long long x = 88172645463325252ull;
+    struct sigv4_header hs[4];
+    char hash[SIGV4_HEX_LEN + 1], buf[512];
+    struct sigv4_request req = make_req(&suite[0], hs, hash);
+    int accepted = 0;
+    for (int round = 0; round < 20000; round++) {
+        struct sigv4_auth a;
+        memcpy(buf, orig, len + 1);
+        for (int k = 0; k < 1 + round % 4; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[x % len] = (char)(x >> 32);
+        }
+        size_t n = strlen(buf);
+        int rc = sigv4_parse_authorization(buf, n, &a);
+        CHECK(rc == 0 || rc == SIGV4_EMALFORMED);
+        if (rc == 0 && strcmp(buf, orig) != 0 &&
+            sigv4_verify(&req, &a, SUITE_SECRET, strlen(SUITE_SECRET), "us-east-1", "service", SUITE_NOW) == 0 &&
+            strcmp(a.signature, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31") != 0)
+            accepted++;
+    }
+    CHECK_INT_EQ(accepted, 0);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -215,6 +244,7 @@ int main(int argc, char **argv)
         CHECK_TEST(security_token_must_be_signed),
         CHECK_TEST(parse_refuses_malformed),
         CHECK_TEST(amzdate_parses_and_formats),
+        CHECK_TEST(mutations_never_verify),
     };
     return check_run(tests, CHECK_COUNT(tests), argc, argv);
 }
