@@ -298,6 +298,9 @@ URL=$(ecr "$T/alice.key" get-download-url-for-layer --repository-name ecr/app --
 check_eq "the download URL serves the layer (same authorization)" "$LAYER" \
 	"sha256:$(curl -sf -u "AWS:$PW" -L "$URL" | sha256sum | cut -c1-64)"
 
+check_eq "skopeo --creds AWS:<token> reads the image" "$CFG" "$(skopeo inspect --tls-verify=false --raw \
+	--creds "AWS:$PW" "docker://$R/ecr/app:v1" 2>&1 | jq -r .config.digest 2>&1)"
+
 ########################################################################
 log "7b. ECR's own layer upload path"
 head -c 300000 /dev/urandom >"$T/layer.bin"
@@ -399,9 +402,9 @@ check_contains "the CLI sees the operator's repository" "ecr/ops" \
 check "berth repo delete of an empty repository" B repo delete ecr/ops
 
 ########################################################################
-log "11. create_on_push = off"
+log "11. create_on_push = off, region and registry_id settings"
 berth_stop
-printf 'create_on_push = off\n' >"$T/berth.conf"
+printf 'create_on_push = off\nregion = eu-central-1\nregistry_id = 123456789012\n' >"$T/berth.conf"
 berth_start "$DATA" --config "$T/berth.conf"
 R=$REGISTRY
 OUT=$(curl -s -w ' %{http_code}' -u "AWS:$PW" -X POST "http://$R/v2/ecr/never-created/blobs/uploads/")
@@ -409,6 +412,11 @@ check_contains "push to a repository never created: 404 NAME_UNKNOWN" '"NAME_UNK
 check_contains "the message says how to create it" "create-repository" "$OUT"
 check_eq "push to a created repository still works" 202 "$(curl -s -o /dev/null -w '%{http_code}' -u "AWS:$PW" \
 	-X POST "http://$R/v2/ecr/many/blobs/uploads/")"
+check_eq "registry_id from the config" 123456789012 "$(as "$T/alice.key" "$AWSCLI" --endpoint-url "http://$R" \
+	--region eu-central-1 ecr describe-registry 2>&1 | jq -r .registryId 2>&1)"
+OUT=$(as "$T/alice.key" "$AWSCLI" --endpoint-url "http://$R" --region us-east-1 ecr describe-registry 2>&1 || true)
+check_contains "region eu-central-1: a us-east-1 signature is refused naming eu-central-1" \
+	"This registry's region is 'eu-central-1'" "$OUT"
 check_not_contains "the server log holds no access-key secret" "$AS" "$(cat "$DATA.log")"
 check_not_contains "the server log holds no login token" "${PW##*.}" "$(cat "$DATA.log")"
 
