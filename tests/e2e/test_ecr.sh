@@ -355,6 +355,34 @@ check_eq "list-images follows nextToken in the CLI" "$N_PAGINATE" "$(ecr "$T/ali
 	--repository-name ecr/many --filter tagStatus=TAGGED --page-size 333 | jq '.imageIds | length' 2>&1)"
 
 ########################################################################
+log "8b. IMMUTABLE_WITH_EXCLUSION (newer ECR model: sent as signed JSON, the installed CLI predates it)"
+check_eq "create-repository with exclusion filters" "200 -" "$(as "$T/alice.key" boto raw "http://$R" CreateRepository \
+	'{"repositoryName":"ecr/excl","imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filterType":"WILDCARD","filter":"latest"},{"filterType":"WILDCARD","filter":"dev-*"}]}')"
+for d in $CFG $LAYER; do
+	curl -s -o /dev/null -u "AWS:$PW" -X POST "http://$R/v2/ecr/excl/blobs/uploads/?mount=$d&from=ecr/app"
+done
+mk_manifest() { # N -> an OCI manifest of image a's config and layer, made distinct by an annotation
+	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}],"annotations":{"n":"%s"}}' \
+		"$CFG" "$CFG_SIZE" "$LAYER" "$LAYER_SIZE" "$1"
+}
+for tag in latest dev-1 v1; do
+	ecr "$T/alice.key" put-image --repository-name ecr/excl --image-tag "$tag" --image-manifest "$(mk_manifest 1)" >/dev/null
+done
+check_eq "an excluded tag (latest) moves" 0 "$(ecr_rc "$T/alice.key" put-image --repository-name ecr/excl \
+	--image-tag latest --image-manifest "$(mk_manifest 2)")"
+check_eq "an excluded wildcard tag (dev-*) moves" 0 "$(ecr_rc "$T/alice.key" put-image --repository-name ecr/excl \
+	--image-tag dev-1 --image-manifest "$(mk_manifest 2)")"
+check_contains "any other tag is immutable: ImageTagAlreadyExistsException" "(ImageTagAlreadyExistsException)" \
+	"$(ecr "$T/alice.key" put-image --repository-name ecr/excl --image-tag v1 --image-manifest "$(mk_manifest 2)" ||
+		true)"
+check_eq "the OCI PUT of v1 with other content is TAG_INVALID" "400 TAG_INVALID" "$(curl -s -u "AWS:$PW" -X PUT \
+	-H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "$(mk_manifest 3)" \
+	-w ' %{http_code}' "http://$R/v2/ecr/excl/manifests/v1" | sed -E 's/.*"code":"([A-Z_]+)".* ([0-9]+)$/\2 \1/')"
+check_eq "the OCI PUT of v1 with its own content succeeds (a CI retry)" 201 "$(curl -s -o /dev/null -u "AWS:$PW" \
+	-X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "$(mk_manifest 1)" \
+	-w '%{http_code}' "http://$R/v2/ecr/excl/manifests/v1")"
+
+########################################################################
 log "9. lifecycle policies"
 POLICY='{"rules":[{"rulePriority":1,"description":"keep only the newest image","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}'
 check_contains "get-lifecycle-policy before any: LifecyclePolicyNotFoundException" "(LifecyclePolicyNotFoundException)" \
