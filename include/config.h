@@ -20,7 +20,7 @@ struct config {
     size_t max_manifest_size;         /* bytes */
     int request_timeout;              /* seconds: one HTTP/1 request (headers + body) and keep-alive idle */
     int upload_timeout;               /* seconds an idle upload session survives */
-    char access_log[CONFIG_PATH_MAX]; /* "" = off, "-" = stderr */
+    char access_log[CONFIG_PATH_MAX]; /* "-" = stderr (default), a file, "off" or "" = none */
     int log_level;                    /* enum log_level */
     char tls_cert[CONFIG_PATH_MAX];   /* PEM certificate chain; "" = plain HTTP */
     char tls_key[CONFIG_PATH_MAX];    /* PEM private key */

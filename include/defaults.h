@@ -6,11 +6,10 @@
 #ifndef BERTH_DEFAULTS_H
 #define BERTH_DEFAULTS_H
 
-#define BERTH_VERSION "0.1.0"
-
 /* --- network --- */
 #define BERTH_DEFAULT_LISTEN "127.0.0.1:5000" /* default listen address */
 #define BERTH_DEFAULT_DATA "./data"           /* default data directory */
+#define BERTH_DEFAULT_ACCESS_LOG "-"          /* default access log: combined format on the inherited stderr */
 #define BERTH_LISTEN_BACKLOG 1024             /* listen(2) backlog */
 
 /* --- protocol limits (distribution-spec) --- */
@@ -38,18 +37,20 @@
 #define BERTH_PULL_FLUSH_INTERVAL 5              /* how often last-pull times are written */
 
 /* --- sizes --- */
-#define BERTH_COPY_CHUNK (4u << 20)      /* body bytes written and hashed per step (4 MiB) */
-#define BERTH_READ_CHUNK (1u << 20)      /* blob bytes handed to h2o per step when serving (1 MiB) */
-#define BERTH_SPILL_THRESHOLD (8u << 20) /* request bodies above this are buffered in <data>/tmp files */
-#define BERTH_DEFAULT_WORKERS 16         /* default blocking-work threads (fsync, hashing, writes) */
-#define BERTH_MAX_THREADS 64             /* cap for threads and worker threads */
-#define BERTH_COMMIT_BATCH_MAX 256       /* most metadata writes grouped in one SQLite transaction */
+#define BERTH_COPY_CHUNK (4u << 20)           /* body bytes written and hashed per step (4 MiB) */
+#define BERTH_READ_CHUNK (1u << 20)           /* blob bytes handed to h2o per step when serving (1 MiB) */
+#define BERTH_SPILL_THRESHOLD (8u << 20)      /* request bodies above this are buffered in <data>/tmp files */
+#define BERTH_DEFAULT_WORKERS 16              /* default blocking-work threads (fsync, hashing, writes) */
+#define BERTH_MAX_THREADS 64                  /* cap for threads and worker threads */
+#define BERTH_COMMIT_BATCH_MAX 256            /* most metadata writes grouped in one SQLite transaction */
+#define BERTH_INLINE_MANIFEST_MAX (64u << 10) /* manifests up to this size are hashed and parsed on the loop */
 
 /* --- authentication and authorization (auth.h, authdb.h, jwt.h) --- */
 #define BERTH_AUTH_SERVICE "berth"                /* default: the token service name, also the JWTs' audience */
 #define BERTH_AUTH_ISSUER "berth"                 /* the JWTs' issuer */
 #define BERTH_AUTH_NAME_MAX 64                    /* user and robot-token names */
 #define BERTH_AUTH_PASSWORD_MAX 256               /* longest password or token secret accepted */
+#define BERTH_AUTH_PASSWORD_MIN 12                /* shortest password set by hand (`berth user add|passwd`) */
 #define BERTH_AUTH_SCOPES_MAX 16                  /* scopes honored in one token request */
 #define BERTH_AUTH_GRANTS_MAX 4096                /* grants read for one identity */
 #define BERTH_AUTH_REALM_MAX 512                  /* the realm URL in WWW-Authenticate */
@@ -73,11 +74,11 @@
 
 /* --- ECR API (ecr.h, sigv4.h, accesskey.h) --- */
 #define BERTH_ECR_DEFAULT_REGION "us-east-1" /* default: the region ECR requests must be signed for */
-#define BERTH_ECR_TOKEN_TTL (12 * 3600)       /* GetAuthorizationToken: a login token lives 12 hours, as ECR's */
-#define BERTH_ECR_BODY_MAX (16u << 20)        /* largest ECR request body (PutImage carries a 4 MiB manifest) */
-#define BERTH_ECR_PAGE_DEFAULT 100            /* maxResults when the request gives none */
-#define BERTH_ECR_PAGE_MAX 1000               /* largest maxResults (ECR's limit) */
-#define BERTH_ECR_BATCH_MAX 100               /* most imageIds / layerDigests in one batch request (ECR's limit) */
-#define BERTH_ECR_RTAGS_MAX 50                /* most resource tags on one repository (AWS's limit) */
+#define BERTH_ECR_TOKEN_TTL (12 * 3600)      /* GetAuthorizationToken: a login token lives 12 hours, as ECR's */
+#define BERTH_ECR_BODY_MAX (16u << 20)       /* largest ECR request body (PutImage carries a 4 MiB manifest) */
+#define BERTH_ECR_PAGE_DEFAULT 100           /* maxResults when the request gives none */
+#define BERTH_ECR_PAGE_MAX 1000              /* largest maxResults (ECR's limit) */
+#define BERTH_ECR_BATCH_MAX 100              /* most imageIds / layerDigests in one batch request (ECR's limit) */
+#define BERTH_ECR_RTAGS_MAX 50               /* most resource tags on one repository (AWS's limit) */
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <sodium.h>
 #include "authdb.h"
@@ -15,11 +16,12 @@
 
 static const char usage[] =
     "usage:\n"
-    "  berth user add NAME [--admin] [--password-stdin]   (without --password-stdin a password is generated)\n"
+    "  berth user add NAME [--admin] [--password-stdin]   (without --password-stdin a password is generated;\n"
+    "                                                      one given must have at least 12 characters)\n"
     "  berth user passwd NAME [--password-stdin]\n"
     "  berth user del NAME\n"
     "  berth user list\n"
-    "  berth token create --name NAME [--scope 'repository:PATTERN:ACTIONS']... [--ttl 30d|12h|never]\n"
+    "  berth token create --name NAME --scope 'repository:PATTERN:ACTIONS'... [--ttl 30d|12h|never]\n"
     "  berth token revoke NAME\n"
     "  berth token list\n"
     "  berth token rotate-key        (new token-signing key; the previous one stays valid for verification)\n"
@@ -32,7 +34,7 @@ static const char usage[] =
     "  A robot token logs in as its NAME with its secret as the password (docker login, skopeo --creds).\n"
     "\n"
     "options (every subcommand):\n"
-    "  --data DIR      data directory (default " BERTH_DEFAULT_DATA "); created if needed\n"
+    "  --data DIR      data directory (default " BERTH_DEFAULT_DATA "); must exist (only `berth serve` creates it)\n"
     "  --config FILE   read settings (data = …) from FILE\n";
 
 struct opts {
@@ -64,7 +66,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof(*o));
     config_defaults(&o->cfg);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
             data = optarg;
@@ -112,11 +114,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Creates the data directory if needed and opens berth.db (WAL: safe next to a running server). */
+/*
+ * Opens berth.db in an existing data directory (WAL: safe next to a running server); an empty directory is
+ * set up, so users can be created before the first start.  A missing one is refused: only `serve` creates it.
+ */
 static struct db *open_db(const struct config *cfg)
 {
     struct blobstore bs;
     struct db *db;
+    struct stat st;
+    if (stat(cfg->data, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "berth: no registry at %s (use --data)\n", cfg->data);
+        return NULL;
+    }
     if (blobstore_init(&bs, cfg->data) != 0 || db_open(cfg->data, &db) != 0) {
         fprintf(stderr, "berth: cannot open the data directory %s\n", cfg->data);
         return NULL;
@@ -254,6 +264,14 @@ static int cmd_user(struct db *db, struct opts *o)
             fprintf(stderr, "berth: expected a password (1 to %d bytes) on stdin\n", BERTH_AUTH_PASSWORD_MAX);
             return 2;
         }
+        if (strlen(pw) < BERTH_AUTH_PASSWORD_MIN) {
+            fprintf(stderr,
+                    "berth: a password needs at least %d characters (leave out --password-stdin for a generated "
+                    "one)\n",
+                    BERTH_AUTH_PASSWORD_MIN);
+            sodium_memzero(pw, sizeof(pw));
+            return 2;
+        }
     } else {
         authdb_random_password(pw, sizeof(pw));
         generated = 1;
@@ -388,6 +406,11 @@ static int cmd_token(struct db *db, struct opts *o)
         goto usage;
     if (authdb_name_valid(o->name) != 0) {
         fprintf(stderr, "berth: invalid token name (want [A-Za-z0-9][A-Za-z0-9._-]{0,63})\n");
+        return 2;
+    }
+    if (o->nscopes == 0) {
+        fprintf(stderr, "berth: a token needs at least one --scope 'repository:PATTERN:ACTIONS' (without one it "
+                        "can do nothing)\n");
         return 2;
     }
     if (o->ttl != NULL && parse_ttl(o->ttl, &a.ttl) != 0) {

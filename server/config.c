@@ -15,6 +15,7 @@ void config_defaults(struct config *c)
     memset(c, 0, sizeof(*c));
     snprintf(c->listen, sizeof(c->listen), "%s", BERTH_DEFAULT_LISTEN);
     snprintf(c->data, sizeof(c->data), "%s", BERTH_DEFAULT_DATA);
+    snprintf(c->access_log, sizeof(c->access_log), "%s", BERTH_DEFAULT_ACCESS_LOG);
     c->threads = 0;
     c->workers = BERTH_DEFAULT_WORKERS;
     c->max_blob_size = BERTH_DEFAULT_MAX_BLOB;
@@ -173,7 +174,7 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = set_charset(c->region, sizeof(c->region), v, "abcdefghijklmnopqrstuvwxyz0123456789-", 0);
     else if (strcmp(k, "registry_id") == 0)
         rc = v[0] == '\0' ? set_str(c->registry_id, sizeof(c->registry_id), v)
-                           : set_charset(c->registry_id, sizeof(c->registry_id), v, "0123456789", 12);
+                          : set_charset(c->registry_id, sizeof(c->registry_id), v, "0123456789", 12);
     else if (strcmp(k, "create_on_push") == 0) {
         if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
             c->create_on_push = strcmp(v, "on") == 0;

@@ -12,6 +12,7 @@
 #include "ecr_internal.h"
 #include "err.h"
 #include "log.h"
+#include "module.h"
 #include "respond.h"
 #include "sigv4.h"
 #include "writer.h"
@@ -29,7 +30,7 @@ static struct {
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Copies the sealing key into `out`, loading (creating) it on first use.  Returns 0 or a BERR code. */
-static int boxkey(unsigned char out[ACCESSKEY_BOXKEY_BYTES])
+static int boxkey(const struct server *srv, unsigned char out[ACCESSKEY_BOXKEY_BYTES])
 {
     int rc = 0;
     pthread_mutex_lock(&g.lock);
@@ -41,20 +42,27 @@ static int boxkey(unsigned char out[ACCESSKEY_BOXKEY_BYTES])
     return rc;
 }
 
+struct rid_args {
+    const struct server *srv;
+    char *out;
+};
+
 static int registry_id_init_op(struct db *db, void *arg)
 {
-    return ecrdb_registry_id_init(db, srv->cfg.data, arg);
+    struct rid_args *a = arg;
+    return ecrdb_registry_id_init(db, a->srv->cfg.data, a->out);
 }
 
 /* The registry id: configured, stored, or derived now and stored (a write, hence worker threads only). */
-static int registry_id(struct db *db, char out[ECRDB_REGISTRY_ID_LEN + 1])
+static int registry_id(const struct server *srv, struct db *db, char out[ECRDB_REGISTRY_ID_LEN + 1])
 {
+    struct rid_args a = {srv, g.registry_id};
     int rc = 0;
     pthread_mutex_lock(&g.lock);
     if (g.registry_id[0] == '\0') {
         rc = ecrdb_registry_id(db, srv->cfg.registry_id, g.registry_id);
         if (rc == BERR_NOT_FOUND)
-            rc = writer_run(registry_id_init_op, g.registry_id);
+            rc = writer_run(registry_id_init_op, &a);
         if (rc != 0)
             g.registry_id[0] = '\0';
     }
@@ -203,7 +211,7 @@ static int authenticate(struct ecr_ctx *c, const struct ecr_job *j, const char *
                  "algorithm AWS4-HMAC-SHA256.");
         return -1;
     }
-    if (boxkey(box) != 0) {
+    if (boxkey(c->srv, box) != 0) {
         ecr_fail(c, "ServerException", "cannot read the access-key sealing key");
         return -1;
     }
@@ -324,9 +332,10 @@ static void ecr_run(struct job *job)
         j->status = 500;
         goto out;
     }
+    c->srv = job->srv;
     c->op = j->target + strlen(ECR_TARGET_PREFIX);
-    c->no_auth = srv->cfg.no_auth;
-    c->region = srv->cfg.region;
+    c->no_auth = c->srv->cfg.no_auth;
+    c->region = c->srv->cfg.region;
     c->now = (long long)time(NULL);
     c->host = j->host;
     snprintf(c->endpoint, sizeof(c->endpoint), "%s", j->endpoint);
@@ -334,7 +343,7 @@ static void ecr_run(struct job *job)
         j->status = 0; /* the client went away */
         goto out;
     }
-    if ((c->db = server_db()) == NULL || registry_id(c->db, c->registry_id) != 0)
+    if ((c->db = server_db(c->srv)) == NULL || registry_id(c->srv, c->db, c->registry_id) != 0)
         ecr_fail(c, "ServerException", "the metadata database is unavailable");
     else
         out = run_op(c, j, b.p, b.len);
@@ -385,8 +394,10 @@ static void answer_now(h2o_req_t *req, const char *type, const char *msg)
     free(s);
 }
 
-int ecr_dispatch(h2o_req_t *req)
+/* Takes `POST /` with an ECR target to a worker; answers errors found here at once. */
+static int ecr_dispatch(struct server *srv, h2o_req_t *req)
 {
+    struct call *call;
     h2o_iovec_t t = respond_req_header(req, "x-amz-target");
     size_t plen = strlen(ECR_TARGET_PREFIX);
     struct ecr_job *j;
@@ -408,7 +419,12 @@ int ecr_dispatch(h2o_req_t *req)
             answer_now(req, "UnknownOperationException", "Unknown operation.");
             return 0;
         }
-    if ((j = job_new(req, sizeof(*j), ecr_run, ecr_done)) == NULL) {
+    if ((call = h2o_mem_alloc_pool(&req->pool, sizeof(*call))) != NULL) {
+        memset(call, 0, sizeof(*call));
+        call->srv = srv;
+        call->req = req;
+    }
+    if (call == NULL || (j = job_new(call, sizeof(*j), ecr_run, ecr_done)) == NULL) {
         respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
         return 0;
     }
@@ -427,13 +443,13 @@ int ecr_dispatch(h2o_req_t *req)
 
 /* ---- the OCI side ---- */
 
-int ecr_login(struct db *db, const char *pass, size_t len, struct authdb_identity *out)
+int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out)
 {
     unsigned char box[ACCESSKEY_BOXKEY_BYTES];
     struct accesskey k;
     struct authdb_user u;
     int rc;
-    if (boxkey(box) != 0)
+    if (boxkey(srv, box) != 0)
         return BERR_UNAUTHORIZED;
     rc = accesskey_token_verify(db, box, pass, len, (long long)time(NULL), &k);
     sodium_memzero(box, sizeof(box));
@@ -447,10 +463,11 @@ int ecr_login(struct db *db, const char *pass, size_t len, struct authdb_identit
     return 0;
 }
 
-int ecr_push_may_create(struct db *db, const char *name)
+int ecr_push_may_create(const struct server *srv, const char *name)
 {
     struct ecrdb_repo r;
-    return srv->cfg.create_on_push || ecrdb_repo_get(db, name, &r) == 0;
+    struct db *db;
+    return srv->cfg.create_on_push || ((db = server_db(srv)) != NULL && ecrdb_repo_get(db, name, &r) == 0);
 }
 
 int ecr_respond_immutable(h2o_req_t *req, int err, const char *detail)
@@ -483,3 +500,23 @@ int ecr_manifest_put_check(struct db *db, const char *repo, const char *tag, con
     }
     return rc;
 }
+
+/* ---- the module ---- */
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) || plen != 1 || req->path.base[0] != '/')
+        return -1; /* not ours: the registry API's */
+    return ecr_dispatch(((struct server_handler *)self)->srv, req);
+}
+
+static void ecr_routes(struct server *srv, h2o_hostconf_t *host, h2o_pathconf_t *root)
+{
+    struct server_handler *h = (void *)h2o_create_handler(root, sizeof(*h));
+    (void)host;
+    h->srv = srv;
+    h->super.on_req = on_req;
+}
+
+const struct module ecr_module = {.name = "ecr", .routes = ecr_routes};

@@ -24,15 +24,14 @@
 #define ECR_SERVICE "ecr"
 #define ECR_LOGIN_USER "AWS" /* the Basic user name of the ECR login flow */
 
-/** Handles `POST /` (answers now or later).  Returns 0. */
-int ecr_dispatch(h2o_req_t *req);
+/* The module (module.h): registers the `POST /` handler in front of the registry API. */
 
 /** Checks the ECR login password `pass[0..len)` (Basic user "AWS"): on success fills `out` with the identity of
  *  the access key's user and returns 0; else BERR_UNAUTHORIZED (or BERR_DB).  Runs on any thread. */
-int ecr_login(struct db *db, const char *pass, size_t len, struct authdb_identity *out);
+int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out);
 
 /** 1 if repository `name` may be created by a push (create_on_push, or it exists already), else 0. */
-int ecr_push_may_create(struct db *db, const char *name);
+int ecr_push_may_create(const struct server *srv, const char *name);
 
 /** The tag-immutability check for an OCI manifest PUT, inside the write transaction: BERR_TAG_INVALID with ECR's
  *  message in `detail` when `tag` of `repo` is immutable and points at another digest; else 0 (or BERR_DB). */

@@ -10,12 +10,14 @@
 #include "authdb.h"
 #include "db.h"
 #include "ecrdb.h"
+#include "server.h"
 
 #define ECR_MESSAGE_MAX 1024
 #define ECR_ENDPOINT_MAX 512
 
 /* One ECR request being served. */
 struct ecr_ctx {
+    struct server *srv;
     struct db *db;  /* the worker's read connection */
     const char *op; /* operation name */
     int no_auth;    /* cfg.no_auth: everything allowed */

@@ -59,11 +59,11 @@ json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in)
     int rc;
     if ((a.repo = repo_name(c, in)) == NULL || !pushable(c, a.repo))
         return NULL;
-    if ((rc = upload_create(&srv->bs, &u)) != 0)
+    if ((rc = upload_create(&c->srv->bs, &u)) != 0)
         return ecr_fail(c, "ServerException", "%s", berr_message(rc));
     a.uuid = u->uuid;
     if ((rc = writer_run(start_op, &a)) != 0) {
-        upload_remove(&srv->bs, u->uuid);
+        upload_remove(&c->srv->bs, u->uuid);
         upload_free(u);
         return ecr_fail(c, "ServerException", "%s", berr_message(rc));
     }
@@ -102,7 +102,7 @@ json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
         free(part);
         return ecr_fail(c, "InvalidParameterException", "layerPartBlob is not base64 of a non-empty part");
     }
-    if ((rc = upload_open(&srv->bs, id, &u)) != 0) {
+    if ((rc = upload_open(&c->srv->bs, id, &u)) != 0) {
         free(part);
         return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", id);
     }
@@ -125,6 +125,7 @@ json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
 }
 
 struct commit_args {
+    const struct blobstore *bs;
     const char *repo, *uuid;
     char digest[BERTH_DIGEST_MAX];
     int64_t size;
@@ -133,7 +134,7 @@ struct commit_args {
 static int commit_op(struct db *db, void *arg)
 {
     struct commit_args *a = arg;
-    int rc = gc_blob_commit_check(db, &srv->bs, a->digest);
+    int rc = gc_blob_commit_check(db, a->bs, a->digest);
     if (rc == 0)
         rc = meta_blob_commit(db, a->repo, a->digest, a->size);
     if (rc == 0)
@@ -150,7 +151,7 @@ json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
 {
     json_t *digests = json_object_get(in, "layerDigests");
     const char *d = json_string_value(json_array_get(digests, 0));
-    struct commit_args a = {0};
+    struct commit_args a = {.bs = &c->srv->bs};
     struct upload *u;
     int64_t have;
     int rc;
@@ -161,14 +162,14 @@ json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
     if (meta_blob_stat(c->db, a.repo, a.digest, &have) == 0)
         return ecr_fail(c, "LayerAlreadyExistsException", "The layer '%s' already exists in the repository '%s'",
                         a.digest, a.repo);
-    if ((rc = upload_open(&srv->bs, a.uuid, &u)) != 0)
+    if ((rc = upload_open(&c->srv->bs, a.uuid, &u)) != 0)
         return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", a.uuid);
     a.size = (int64_t)u->size;
     if (a.size == 0) {
         upload_free(u);
         return ecr_fail(c, "EmptyUploadException", "The upload with id '%s' has no parts", a.uuid);
     }
-    rc = upload_finish(&srv->bs, u, a.digest);
+    rc = upload_finish(&c->srv->bs, u, a.digest);
     upload_free(u);
     if (rc != 0) {
         writer_run(cancel_op, (void *)a.uuid);

@@ -895,8 +895,9 @@ static json_t *op_put_image(struct ecr_ctx *c, json_t *in)
     if (a.body == NULL || a.body[0] == '\0')
         return ecr_fail(c, "InvalidParameterException", "imageManifest is required");
     a.len = json_string_length(json_object_get(in, "imageManifest"));
-    if (a.len > srv->cfg.max_manifest_size)
-        return ecr_fail(c, "InvalidParameterException", "imageManifest exceeds %zu bytes", srv->cfg.max_manifest_size);
+    if (a.len > c->srv->cfg.max_manifest_size)
+        return ecr_fail(c, "InvalidParameterException", "imageManifest exceeds %zu bytes",
+                        c->srv->cfg.max_manifest_size);
     if (a.tag != NULL && names_tag_valid(a.tag, strlen(a.tag)) != 0)
         return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageTag': '%s' is not a valid tag",
                         a.tag);

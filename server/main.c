@@ -8,6 +8,7 @@
 #include "defaults.h"
 #include "http.h"
 #include "maint.h"
+#include "version.h"
 
 static const char usage[] = "usage: berth <command> [options]\n"
                             "\n"
@@ -23,7 +24,7 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  fsck       check (and --repair) the data directory (berth fsck --help)\n"
                             "\n"
                             "  --version  print the version\n"
-                            "  --help     print this help\n";
+                            "  -h, --help print this help\n";
 
 static const char serve_usage[] =
     "usage: berth serve [options]\n"
@@ -35,10 +36,10 @@ static const char serve_usage[] =
     "  --workers N         threads for blocking work (default 16)\n"
     "  --tls-cert FILE     PEM certificate chain: serve HTTPS (HTTP/2 by ALPN)\n"
     "  --tls-key FILE      PEM private key for --tls-cert\n"
-    "  --access-log FILE   append an access log to FILE (- for stderr)\n"
+    "  --access-log FILE   access log: - = stderr (default), a FILE to append to, or off\n"
     "  --log-level LEVEL   error, warn, info (default) or debug\n"
     "  --no-auth           turn authentication off (local experiments only)\n"
-    "  --help              print this help\n"
+    "  -h, --help          print this help\n"
     "\n"
     "Flags override the config file, which overrides the embedded defaults.\n";
 
@@ -79,7 +80,7 @@ static int cmd_serve(int argc, char **argv)
         return 2;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(serve_usage, stdout);
             return 0;
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
         printf("berth %s\n", BERTH_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(usage, stdout);
         return 0;
     }

@@ -110,7 +110,7 @@ static const char *const migrations[] = {
     "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
     "  tag_mutability TEXT NOT NULL DEFAULT 'MUTABLE',"
     "  mutability_filters TEXT);" /* JSON array of {filterType, filter}, NULL if none */
-    "CREATE TABLE ecr_tags (" /* resource tags (TagResource) of a repository */
+    "CREATE TABLE ecr_tags ("     /* resource tags (TagResource) of a repository */
     "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
     "  key TEXT NOT NULL,"
     "  value TEXT NOT NULL,"
@@ -206,7 +206,12 @@ void db_close(struct db *db)
 
 sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql)
 {
-    sqlite3_stmt *st = db->stmts[slot];
+    sqlite3_stmt *st;
+    if (slot < 0 || slot >= DB_STMT_MAX) {
+        log_error("statement slot %d out of range (in: %.80s)", slot, sql);
+        return NULL;
+    }
+    st = db->stmts[slot];
     if (st == NULL) {
         if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
             log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);

@@ -25,7 +25,7 @@ const char *manifest_known_type(const char *mt, size_t len)
     return NULL;
 }
 
-static int fail(char *detail, size_t size, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *detail, size_t size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -115,10 +115,12 @@ static int copy_extras(json_t *root, struct manifest_info *mi, char *detail, siz
     if (at != NULL) {
         if (!json_is_string(at) || !media_type_ok(json_string_value(at)))
             return fail(detail, ds, "artifactType is not a valid media type");
-        mi->artifact_type = strdup(json_string_value(at));
+        if ((mi->artifact_type = strdup(json_string_value(at))) == NULL)
+            return BERR_NOMEM;
     } else if (mi->kind == MANIFEST_IMAGE) {
-        json_t *cmt = json_object_get(json_object_get(root, "config"), "mediaType");
-        mi->artifact_type = strdup(json_string_value(cmt));
+        const char *cmt = json_string_value(json_object_get(json_object_get(root, "config"), "mediaType"));
+        if (cmt != NULL && (mi->artifact_type = strdup(cmt)) == NULL)
+            return BERR_NOMEM;
     }
     if (subject != NULL) {
         struct manifest_ref r;

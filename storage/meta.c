@@ -6,7 +6,7 @@
 #include "meta.h"
 
 enum {
-    S_REPO_ID,
+    S_REPO_ID = DB_SLOTS_META,
     S_REPO_INSERT,
     S_BLOB_STAT,
     S_BLOB_KNOWN,
@@ -33,7 +33,9 @@ enum {
     S_UPLOAD_FIND,
     S_UPLOAD_DELETE,
     S_UPLOADS_ALL,
+    S_META_END
 };
+DB_SLOTS_CHECK(META, S_META_END);
 
 /* Steps a statement that returns no rows, then resets it. */
 static int step_done(struct db *db, sqlite3_stmt *st)
@@ -83,13 +85,23 @@ int meta_repo_ensure(struct db *db, const char *name, int64_t *id)
 }
 
 /* Runs a one-row, one-integer query; BERR_BLOB_UNKNOWN-style `missing` code when there is no row. */
+/*
+ * Steps `st` once: 0 and the first column in *out (if not NULL) on a row, `missing` (a negative code) on no row,
+ * BERR_DB on an error.  *out is always written (0 unless there is a row), so no caller can read it unset.
+ */
 static int query_int(struct db *db, sqlite3_stmt *st, int64_t *out, int missing)
 {
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && out != NULL)
-        *out = sqlite3_column_int64(st, 0);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (out != NULL)
+        *out = v;
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : (rc == SQLITE_DONE ? missing : db_error(db));
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return missing;
+    db_error(db);
+    return BERR_DB;
 }
 
 int meta_blob_stat(struct db *db, const char *repo, const char *digest, int64_t *size)
@@ -299,7 +311,7 @@ static int insert_manifest(struct db *db, int64_t repo, const char *digest, cons
 int meta_manifest_put(struct db *db, const char *repo, const char *digest, const struct manifest_info *mi,
                       const void *body, size_t len, const char *tag, char *detail, size_t ds)
 {
-    int64_t rid, mid;
+    int64_t rid, mid = 0;
     int rc;
     if ((rc = meta_repo_ensure(db, repo, &rid)) != 0)
         return rc;
@@ -373,7 +385,7 @@ int meta_manifest_pulled(struct db *db, int64_t id, long long when)
 /* Streams the first column of `st` to `cb`, at most n rows, setting *more if a further row exists. */
 static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, void *ctx, int *more)
 {
-    int rc, count = 0;
+    int rc, count = 0, stop = 0;
     *more = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == n) {
@@ -381,10 +393,12 @@ static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, v
             break;
         }
         count++;
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0)) != 0)
+        if ((stop = cb(ctx, (const char *)sqlite3_column_text(st, 0))) != 0)
             break;
     }
     sqlite3_reset(st);
+    if (stop < 0) /* the callback failed (e.g. out of memory): its error, not a short success */
+        return stop;
     return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_error(db);
 }
 

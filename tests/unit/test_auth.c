@@ -114,11 +114,16 @@ static json_t *claims_for(const char *repo, const char *actions, long long exp)
                      "berth_kind", "user", "access", "type", "repository", "name", repo, "actions", actions);
 }
 
+/* The signed token, or NULL if jwt_sign() failed (its result is never ignored). */
 static char *sign(const struct jwt_keyring *kr, json_t *claims)
 {
     char *tok = NULL;
-    jwt_sign(kr, claims, &tok);
+    int rc = jwt_sign(kr, claims, &tok);
     json_decref(claims);
+    if (rc != 0) {
+        free(tok);
+        return NULL;
+    }
     return tok;
 }
 
@@ -164,7 +169,9 @@ static void jwt_refuses_tampered_payload_and_wrong_key(void)
     json_t *c = NULL;
     char *dot;
     REQUIRE(tok != NULL);
+    /* flip one character of the payload: the token must have a header, a dot and a payload of 6+ characters */
     dot = strchr(tok, '.');
+    REQUIRE(dot != NULL && strlen(dot) > 5);
     dot[5] = dot[5] == 'A' ? 'B' : 'A';
     CHECK_ERR(verify(&kr, tok, NOW, &c), BERR_UNAUTHORIZED);
     free(tok);

@@ -35,6 +35,7 @@ static void defaults_come_from_defaults_h(void)
     config_defaults(&c);
     CHECK_STR_EQ(c.listen, BERTH_DEFAULT_LISTEN);
     CHECK_STR_EQ(c.data, BERTH_DEFAULT_DATA);
+    CHECK_STR_EQ(c.access_log, "-"); /* one line per request on stderr unless turned off */
     CHECK_INT_EQ(c.workers, BERTH_DEFAULT_WORKERS);
     CHECK(c.max_blob_size == BERTH_DEFAULT_MAX_BLOB);
     CHECK_INT_EQ(c.max_manifest_size, BERTH_DEFAULT_MAX_MANIFEST);
