@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include "accesskey.h"
 #include "blobstore.h"
@@ -27,7 +28,7 @@ static const char usage[] =
     "    export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=…; aws ecr describe-repositories --endpoint-url URL\n"
     "\n"
     "options (every subcommand):\n"
-    "  --data DIR      data directory (default " BERTH_DEFAULT_DATA "); created if needed\n"
+    "  --data DIR      data directory (default " BERTH_DEFAULT_DATA "); it must exist\n"
     "  --config FILE   read settings (data = …) from FILE\n";
 
 struct ecr_opts {
@@ -223,6 +224,7 @@ int cli_ecr_main(int argc, char **argv)
 {
     struct ecr_opts o;
     struct blobstore bs;
+    struct stat st;
     struct db *db;
     int rc = parse(argc, argv, &o);
     if (rc != 0)
@@ -230,6 +232,10 @@ int cli_ecr_main(int argc, char **argv)
     if (o.nargs < 1) {
         fputs(usage, stderr);
         return 2;
+    }
+    if (stat(o.cfg.data, &st) != 0 || !S_ISDIR(st.st_mode)) { /* only `serve` creates a data directory */
+        fprintf(stderr, "berth: no registry at %s (use --data)\n", o.cfg.data);
+        return 1;
     }
     if (sodium_init() < 0 || blobstore_init(&bs, o.cfg.data) != 0 || db_open(o.cfg.data, &db) != 0) {
         fprintf(stderr, "berth: cannot open the data directory %s\n", o.cfg.data);

@@ -56,8 +56,9 @@ boto() { "$PY" "$HERE/ecr_boto.py" "$@"; }
 
 ########################################################################
 log "1. access keys: berth accesskey create | list | revoke"
-printf 'alice-pw-1\n' | B user add alice --password-stdin >/dev/null
-printf 'bob-pw-1\n' | B user add bob --password-stdin >/dev/null
+mkdir -p "$DATA"
+printf 'alice-password-1\n' | B user add alice --password-stdin >/dev/null
+printf 'bob-password-1\n' | B user add bob --password-stdin >/dev/null
 B grant add user:alice admin 'ecr/*' >/dev/null
 B grant add user:bob pull 'ecr/*' >/dev/null
 B accesskey create --user alice --description "ci pipeline" >"$T/alice.key"
@@ -70,6 +71,7 @@ AS=$(keyvar "$T/alice.key" AWS_SECRET_ACCESS_KEY)
 check "key id is BK + 18 upper-case alphanumerics" grep -qE '^BK[A-Z0-9]{18}$' <<<"$AK"
 check_eq "secret is 40 characters" 40 "${#AS}"
 check_fail "accesskey create for a missing user fails" B accesskey create --user nobody
+check_fail "accesskey refuses a data directory that does not exist" "$BERTH_BIN" accesskey list --data "$T/nowhere"
 check_contains "accesskey list --user alice shows the key and description" "$AK" "$(B accesskey list --user alice)"
 check_not_contains "accesskey list never shows a secret" "$AS" "$(B accesskey list)"
 check_not_contains "berth.db holds no secret in clear" "$AS" "$(strings "$DATA/berth.db" 2>/dev/null || cat "$DATA/berth.db")"
