@@ -5,7 +5,9 @@
  *
  * Flow: the loop thread copies the request line and headers and hands the request to a worker (ecr.c); the
  * worker verifies the signature (sigv4.h) over the exact body, parses the JSON, runs the operation (reads on the
- * worker's own connection, writes through the writer, writer.h) and the loop answers.  Errors are HTTP 400 with
+ * worker's own connection, writes through the writer, writer.h) and the loop answers.  Known debt: the operations
+ * that write wait for their batch with writer_run() on the worker (docs/ARCHITECTURE.md wants job_write()
+ * completions instead); a worker is held for one group commit per such request.  Errors are HTTP 400 with
  * `{"__type":"<ECR exception>","message":"…"}` (5xx only for server faults, which AWS clients retry).
  *
  * Authorization: describe/list/get/batch-get and BatchCheckLayerAvailability need pull on the repository;
