@@ -240,6 +240,7 @@ static int authenticate(struct ecr_ctx *c, const struct ecr_job *j, const char *
     c->id.kind = AUTH_USER;
     c->id.is_admin = u.is_admin;
     snprintf(c->id.name, sizeof(c->id.name), "%s", u.name);
+    snprintf(c->id.uid, sizeof(c->id.uid), "%s", u.uid);
     return authdb_grants_load(c->db, &c->id, &c->grants) == 0 ? 0 : (ecr_fail(c, "ServerException", "grants"), -1);
 }
 
@@ -460,6 +461,7 @@ int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t 
     out->kind = AUTH_USER;
     out->is_admin = u.is_admin;
     snprintf(out->name, sizeof(out->name), "%s", u.name);
+    snprintf(out->uid, sizeof(out->uid), "%s", u.uid);
     return 0;
 }
 

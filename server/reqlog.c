@@ -7,26 +7,17 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "log.h"
 #include "reqlog.h"
 
-/* Appends `s[0..n)` to out[*len..size), escaping control bytes, '"', '\' and bytes >= 0x7f as \xHH. */
+/* Appends `s[0..n)` to out[*len..size), escaped by log_escape (control bytes, quotes, '\' and bytes >= 0x7f as
+ * \xHH; "..." when it does not fit). */
 static void put_escaped(char *out, size_t size, size_t *len, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-        if (*len + (plain ? 1 : 4) >= size)
-            return;
-        if (plain) {
-            out[(*len)++] = (char)c;
-            continue;
-        }
-        out[(*len)++] = '\\';
-        out[(*len)++] = 'x';
-        out[(*len)++] = hex[c >> 4];
-        out[(*len)++] = hex[c & 15];
-    }
+    if (*len + 1 >= size)
+        return;
+    log_escape(s, n, out + *len, size - *len);
+    *len += strlen(out + *len);
 }
 
 /* Appends printf output, truncated to what fits. */

@@ -87,16 +87,24 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
-    /* 3: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
+    /* 3: the immutable id of a user or token (authdb.h), which bearer tokens carry: a name reused after a delete or
+     * revocation is another identity */
+    "ALTER TABLE users ADD COLUMN uid TEXT;"
+    "UPDATE users SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX users_uid ON users(uid);"
+    "ALTER TABLE tokens ADD COLUMN uid TEXT;"
+    "UPDATE tokens SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX tokens_uid ON tokens(uid);",
+    /* 4: lifecycle policies (lifecycle.h): one ECR policy document per repository, stored as pushed */
     "CREATE TABLE lifecycle_policies ("
     "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
     "  policy TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     /* lifecycle and GC ask "which index of the repository references this child?" */
     "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
-    /* 4: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
+    /* 5: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
     "CREATE TABLE gc_pending (digest TEXT PRIMARY KEY) WITHOUT ROWID;",
-    /* 5: the ECR API (accesskey.h, ecrdb.h): access keys with sealed secrets, repository settings and tags */
+    /* 6: the ECR API (accesskey.h, ecrdb.h): access keys with sealed secrets, repository settings and tags */
     "CREATE TABLE access_keys ("
     "  id TEXT PRIMARY KEY," /* BK + 18 upper-case alphanumerics */
     "  user TEXT NOT NULL,"

@@ -23,6 +23,41 @@ int log_parse_level(const char *s)
     return -1;
 }
 
+/* 1 if byte `c` is written as is by log_escape. */
+static int log_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\' && c != '\'' && c != '"';
+}
+
+const char *log_escape(const char *s, size_t len, char *out, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, need = 1, room;
+    if (size == 0)
+        return out;
+    for (size_t i = 0; i < len; i++)
+        need += log_plain((unsigned char)s[i]) ? 1 : 4;
+    room = need <= size ? size - 1 : size > 4 ? size - 4 : 0; /* leave room for "..." when it does not fit */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + (log_plain(c) ? 1 : 4) > room)
+            break;
+        if (log_plain(c)) {
+            out[o++] = (char)c;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[c >> 4];
+        out[o++] = hex[c & 15];
+    }
+    if (need > size)
+        for (int k = 0; k < 3 && o + 1 < size; k++)
+            out[o++] = '.';
+    out[o] = '\0';
+    return out;
+}
+
 static void write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
