@@ -10,5 +10,7 @@
 int cli_main(int argc, char **argv);
 /** Runs `berth backup …` or `berth restore …` (argv[0]); see backup.h.  Returns the process exit status. */
 int cli_backup_main(int argc, char **argv);
+/** Runs `berth accesskey …` or `berth repo …` (cli_ecr.c).  Returns the process exit status. */
+int cli_ecr_main(int argc, char **argv);
 
 #endif

@@ -31,6 +31,9 @@ struct config {
     char metrics_listen[256];         /* HOST:PORT of the unauthenticated /metrics listener; "" = off */
     uint64_t min_free_space;          /* bytes: /readyz fails below this much free space in the data directory */
     int access_log_json;              /* access_log_format: 0 = combined, 1 = json (JSON lines) */
+    char region[64];                  /* ECR API: the region requests must be signed for */
+    char registry_id[16];             /* ECR API: 12 digits; "" = derived once from the data directory */
+    int create_on_push;               /* 1 = a push creates its repository; 0 = `berth repo create` first */
     long long untagged_retention;     /* seconds; untagged images older than this are expired everywhere; 0 = off */
     long long gc_grace;               /* seconds an unreferenced blob is kept before GC removes it */
     long long lifecycle_interval;     /* seconds between serve's lifecycle + GC runs; 0 = off */

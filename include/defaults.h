@@ -80,9 +80,18 @@
 #define BERTH_UPLOAD_ADDR_SLOTS 1024    /* client addresses tracked for the per-address cap */
 #define BERTH_STREAM_CHUNK (1u << 20)   /* body bytes handed from the loop to the writer per step; <= 3 in flight */
 #define BERTH_STREAM_RCVBUF (1u << 20)  /* kernel receive buffer (SO_RCVBUF) while streaming an upload body */
-#define BERTH_H1_BODY_MAX (8u << 20)    /* body of any other HTTP/1.1 request, read into memory */
+#define BERTH_H1_BODY_MAX (16u << 20)   /* body of any other HTTP/1.1 request, read into memory (ECR: 16 MiB) */
 #define BERTH_H1_LINGER_MS 2000         /* after refusing a body: read and discard it this long, then close */
 #define BERTH_H1_LINGER_MAX (64u << 20) /* ... or this many bytes, whichever comes first */
 #define BERTH_TLS_HANDSHAKE_TIMEOUT 10  /* seconds a TLS handshake may take */
+
+/* --- ECR API (ecr.h, sigv4.h, accesskey.h) --- */
+#define BERTH_ECR_DEFAULT_REGION "us-east-1" /* default: the region ECR requests must be signed for */
+#define BERTH_ECR_TOKEN_TTL (12 * 3600)      /* GetAuthorizationToken: a login token lives 12 hours, as ECR's */
+#define BERTH_ECR_BODY_MAX (16u << 20)       /* largest ECR request body (PutImage carries a 4 MiB manifest) */
+#define BERTH_ECR_PAGE_DEFAULT 100           /* maxResults when the request gives none */
+#define BERTH_ECR_PAGE_MAX 1000              /* largest maxResults (ECR's limit) */
+#define BERTH_ECR_BATCH_MAX 100              /* most imageIds / layerDigests in one batch request (ECR's limit) */
+#define BERTH_ECR_RTAGS_MAX 50               /* most resource tags on one repository (AWS's limit) */
 
 #endif

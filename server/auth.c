@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include "auth.h"
 #include "auth_internal.h"
+#include "ecr.h"
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
@@ -540,6 +541,11 @@ int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity 
     if (creds_have_control(c)) { /* "bob\0x" must not log in as "bob" */
         login_result(&p, c->user, c->ulen, 0, "control byte in the user name or password");
         return BERR_UNAUTHORIZED;
+    }
+    if (strcmp(c->user, ECR_LOGIN_USER) == 0) { /* the ECR login flow: an authorization token (ecr.h) */
+        rc = ecr_login(call->srv, db, c->pass, c->plen, &id->id);
+        login_result(&p, c->user, c->ulen, rc == 0, "invalid, expired or revoked ECR authorization token");
+        return rc == 0 ? 0 : BERR_UNAUTHORIZED;
     }
     if (authdb_name_valid(c->user) != 0) {
         login_result(&p, c->user, c->ulen, 0, "invalid user name");

@@ -10,7 +10,7 @@
  *                           remembered, but a key rotation on disk forgets them before the next request
  *   Basic user:password     a user's password (argon2id, verified on the worker pool, then remembered for
  *                           BERTH_AUTH_CACHE_TTL s), or a robot token's name and secret; grants decide (authdb.h)
- *   Basic AWS:<token>       reserved for the ECR login flow (not yet accepted)
+ *   Basic AWS:<token>       the ECR login flow: a GetAuthorizationToken token, acting as its access key's user
  *
  * Required action of a request: pull for GET/HEAD, push for PUT/POST/PATCH and for every upload-session request,
  * delete for DELETE, on the request's repository.  /v2/ requires valid credentials (anonymous tokens included);

@@ -26,6 +26,8 @@ void config_defaults(struct config *c)
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
     c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
+    snprintf(c->region, sizeof(c->region), "%s", BERTH_ECR_DEFAULT_REGION);
+    c->create_on_push = 1;
     c->gc_grace = BERTH_DEFAULT_GC_GRACE;
     c->lifecycle_interval = BERTH_DEFAULT_LIFECYCLE_INTERVAL;
 }
@@ -79,6 +81,9 @@ const char *const config_keys[] = {
     "untagged_retention",
     "gc_grace",
     "lifecycle_interval",
+    "region",
+    "registry_id",
+    "create_on_push",
     NULL,
 };
 
@@ -164,6 +169,14 @@ static int set_str(char *dst, size_t size, const char *v)
     return 0;
 }
 
+/* ECR settings: a region is [a-z0-9-], a registry id exactly 12 digits. */
+static int set_charset(char *dst, size_t size, const char *v, const char *set, size_t exact)
+{
+    if (v[0] == '\0' || strspn(v, set) != strlen(v) || (exact != 0 && strlen(v) != exact))
+        return -1;
+    return set_str(dst, size, v);
+}
+
 int config_set(struct config *c, const char *k, const char *v, char *err, size_t errlen)
 {
     uint64_t sz;
@@ -214,6 +227,16 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
     else if (strcmp(k, "access_log_format") == 0) {
         if (strcmp(v, "combined") == 0 || strcmp(v, "json") == 0) {
             c->access_log_json = strcmp(v, "json") == 0;
+            rc = 0;
+        }
+    } else if (strcmp(k, "region") == 0)
+        rc = set_charset(c->region, sizeof(c->region), v, "abcdefghijklmnopqrstuvwxyz0123456789-", 0);
+    else if (strcmp(k, "registry_id") == 0)
+        rc = v[0] == '\0' ? set_str(c->registry_id, sizeof(c->registry_id), v)
+                          : set_charset(c->registry_id, sizeof(c->registry_id), v, "0123456789", 12);
+    else if (strcmp(k, "create_on_push") == 0) {
+        if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+            c->create_on_push = strcmp(v, "on") == 0;
             rc = 0;
         }
     } else if (strcmp(k, "untagged_retention") == 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "digest.h"
+#include "ecr.h"
 #include "err.h"
 #include "handlers.h"
 #include "module.h"
@@ -204,6 +205,10 @@ struct put_job {
 static int put_op(struct db *db, void *arg)
 {
     struct put_job *j = arg;
+    int rc = ecr_manifest_put_check(db, j->repo, j->ref_is_digest ? NULL : j->ref, j->digest, j->detail,
+                                    sizeof(j->detail)); /* ECR tag immutability (ecr.h) */
+    if (rc != 0)
+        return rc;
     return meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, j->ref_is_digest ? NULL : j->ref,
                              j->detail, sizeof(j->detail));
 }
@@ -233,7 +238,8 @@ static void put_done(struct job *job, h2o_req_t *req)
     struct put_job *j = (void *)job;
     if (req != NULL) {
         if (job->rc != 0) {
-            respond_error(req, job->rc, j->detail[0] ? j->detail : NULL);
+            if (!ecr_respond_immutable(req, job->rc, j->detail)) /* ECR's own message for docker (ecr.h) */
+                respond_error(req, job->rc, j->detail[0] ? j->detail : NULL);
         } else {
             respond_header(req, "location", respond_printf(req, "/v2/%s/manifests/%s", j->repo, j->digest), 0);
             respond_header(req, "docker-content-digest", j->digest, 1);

@@ -44,6 +44,7 @@ extern const struct module manifests_module; /* manifests.c: pull-time flushes o
 extern const struct module observe_module;   /* observe.c: request metrics, the metrics listener */
 extern const struct module ui_module;        /* ui.c: the web UI at /ui/ (and GET / from a browser) */
 extern const struct module maint_module;     /* maint.c: lifecycle policies then GC, on a schedule */
+extern const struct module ecr_module;       /* ecr.c: the ECR API, POST / with X-Amz-Target (before api) */
 extern const struct module api_module;       /* api.c: the registry API dispatcher on "/" */
 
 /** The modules in order, NULL-terminated (modules.c). */

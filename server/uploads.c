@@ -18,6 +18,7 @@
 #include <time.h>
 #include "auth.h"
 #include "digest.h"
+#include "ecr.h"
 #include "err.h"
 #include "gc.h"
 #include "handlers.h"
@@ -316,6 +317,14 @@ int uploads_post(struct call *call, h2o_req_t *req, const struct route *rt)
         return has_digest;
     if (has_mount < 0)
         return has_mount;
+    if (!ecr_push_may_create(call->srv, rt->name)) { /* create_on_push off (ecr.h) */
+        respond_error(req, BERR_NAME_UNKNOWN,
+                      respond_printf(req,
+                                     "repository %s does not exist; create it first (aws ecr create-repository "
+                                     "or berth repo create)",
+                                     rt->name));
+        return 0;
+    }
     if (req->entity.len > call->srv->cfg.max_blob_size)
         return BERR_BLOB_TOO_LARGE;
     has_from = respond_query(req, "from", from, sizeof(from));

@@ -121,6 +121,26 @@ static const char *const migrations[] = {
     "CREATE INDEX manifest_children_child ON manifest_children(child_digest);",
     /* 6: online GC (gc.h): blobs whose rows GC deleted and whose files it has not unlinked yet */
     "CREATE TABLE gc_pending (digest TEXT PRIMARY KEY) WITHOUT ROWID;",
+    /* 7: the ECR API (accesskey.h, ecrdb.h): access keys with sealed secrets, repository settings and tags */
+    "CREATE TABLE access_keys ("
+    "  id TEXT PRIMARY KEY," /* BK + 18 upper-case alphanumerics */
+    "  user TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  nonce BLOB NOT NULL,"  /* crypto_secretbox nonce */
+    "  sealed BLOB NOT NULL," /* crypto_secretbox of the secret under keys/accesskeys.key */
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX access_keys_user ON access_keys(user);"
+    "CREATE TABLE ecr_repos (" /* ECR settings of a repository; absent = defaults (MUTABLE) */
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  tag_mutability TEXT NOT NULL DEFAULT 'MUTABLE',"
+    "  mutability_filters TEXT);" /* JSON array of {filterType, filter}, NULL if none */
+    "CREATE TABLE ecr_tags ("     /* resource tags (TagResource) of a repository */
+    "  repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (repo_id, key)) WITHOUT ROWID;"
+    "CREATE TABLE ecr_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 long long db_now(void)

@@ -1,0 +1,184 @@
+/*
+ * ecr_layers.c - ECR's own layer upload path: InitiateLayerUpload, UploadLayerPart (base64 parts appended in
+ * order), CompleteLayerUpload (digest verified, file first, row second).  The sessions are Berth's upload sessions
+ * (upload.h, meta.h), so the janitor expires abandoned ones like any other.  Parts of one upload must come one at
+ * a time, in order (partFirstByte = bytes received so far), as the AWS SDKs send them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "digest.h"
+#include "ecr_internal.h"
+#include "err.h"
+#include "gc.h"
+#include "meta.h"
+#include "names.h"
+#include "server.h"
+#include "upload.h"
+#include "writer.h"
+
+#define ECR_PART_SIZE (5u << 20) /* partSize InitiateLayerUpload advertises (ECR's minimum part) */
+
+static const char *repo_name(struct ecr_ctx *c, json_t *in)
+{
+    const char *name = json_string_value(json_object_get(in, "repositoryName"));
+    if (name == NULL || strlen(name) < 2 || names_repo_valid(name, strlen(name)) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'repositoryName'"), NULL;
+    return name;
+}
+
+/* The repository exists (RepositoryNotFoundException otherwise) and the caller may push to it. */
+static int pushable(struct ecr_ctx *c, const char *repo)
+{
+    struct ecrdb_repo r;
+    if (!ecr_allow(c, repo, AUTH_PUSH))
+        return 0;
+    if (ecrdb_repo_get(c->db, repo, &r) != 0) {
+        ecr_fail(c, "RepositoryNotFoundException",
+                 "The repository with name '%s' does not exist in the registry with id '%s'", repo, c->registry_id);
+        return 0;
+    }
+    return 1;
+}
+
+struct start_args {
+    const char *repo, *uuid;
+};
+
+static int start_op(struct db *db, void *arg)
+{
+    struct start_args *a = arg;
+    return meta_upload_add(db, a->uuid, a->repo);
+}
+
+json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in)
+{
+    struct upload *u;
+    struct start_args a;
+    int rc;
+    if ((a.repo = repo_name(c, in)) == NULL || !pushable(c, a.repo))
+        return NULL;
+    if ((rc = upload_create(&c->srv->bs, &u)) != 0)
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    a.uuid = u->uuid;
+    if ((rc = writer_run(start_op, &a)) != 0) {
+        upload_remove(&c->srv->bs, u->uuid);
+        upload_free(u);
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    }
+    json_t *out = json_pack("{s:s, s:I}", "uploadId", u->uuid, "partSize", (json_int_t)ECR_PART_SIZE);
+    upload_free(u);
+    return out;
+}
+
+/* The uploadId of `repo`, checked against the session rows.  NULL after ecr_fail. */
+static const char *upload_arg(struct ecr_ctx *c, json_t *in, const char *repo)
+{
+    const char *id = json_string_value(json_object_get(in, "uploadId"));
+    if (id == NULL || upload_uuid_valid(id, strlen(id)) != 0 || meta_upload_find(c->db, id, repo) != 0)
+        return ecr_fail(c, "UploadNotFoundException",
+                        "The upload with id '%s' is not found in the repository with name '%s'", id ? id : "", repo),
+               NULL;
+    return id;
+}
+
+json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
+{
+    const char *repo, *id, *b64 = json_string_value(json_object_get(in, "layerPartBlob"));
+    json_t *first = json_object_get(in, "partFirstByte"), *last = json_object_get(in, "partLastByte");
+    unsigned char *part;
+    struct upload *u;
+    size_t n, cap;
+    int rc;
+    if ((repo = repo_name(c, in)) == NULL || !pushable(c, repo) || (id = upload_arg(c, in, repo)) == NULL)
+        return NULL;
+    if (b64 == NULL || !json_is_integer(first) || !json_is_integer(last))
+        return ecr_fail(c, "InvalidParameterException", "layerPartBlob, partFirstByte and partLastByte are required");
+    cap = strlen(b64) / 4 * 3 + 3;
+    if ((part = malloc(cap)) == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    if (sodium_base642bin(part, cap, b64, strlen(b64), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || n == 0) {
+        free(part);
+        return ecr_fail(c, "InvalidParameterException", "layerPartBlob is not base64 of a non-empty part");
+    }
+    if ((rc = upload_open(&c->srv->bs, id, &u)) != 0) {
+        free(part);
+        return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", id);
+    }
+    if ((json_int_t)u->size != json_integer_value(first) ||
+        json_integer_value(last) - json_integer_value(first) + 1 != (json_int_t)n) {
+        json_t *e = ecr_fail(c, "InvalidLayerPartException",
+                             "The part must start at byte %llu and its partLastByte must match its length",
+                             (unsigned long long)u->size);
+        upload_free(u);
+        free(part);
+        return e;
+    }
+    rc = upload_append(u, part, n);
+    free(part);
+    json_t *out = rc != 0 ? ecr_fail(c, "ServerException", "%s", berr_message(rc))
+                          : json_pack("{s:s, s:s, s:s, s:I}", "registryId", c->registry_id, "repositoryName", repo,
+                                      "uploadId", id, "lastByteReceived", (json_int_t)u->size - 1);
+    upload_free(u);
+    return out;
+}
+
+struct commit_args {
+    const struct blobstore *bs;
+    const char *repo, *uuid;
+    char digest[BERTH_DIGEST_MAX];
+    int64_t size;
+};
+
+static int commit_op(struct db *db, void *arg)
+{
+    struct commit_args *a = arg;
+    int rc = gc_blob_commit_check(db, a->bs, a->digest);
+    if (rc == 0)
+        rc = meta_blob_commit(db, a->repo, a->digest, a->size);
+    if (rc == 0)
+        rc = meta_upload_del(db, a->uuid);
+    return rc;
+}
+
+static int cancel_op(struct db *db, void *arg)
+{
+    return meta_upload_del(db, arg);
+}
+
+json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
+{
+    json_t *digests = json_object_get(in, "layerDigests");
+    const char *d = json_string_value(json_array_get(digests, 0));
+    struct commit_args a = {.bs = &c->srv->bs};
+    struct upload *u;
+    int64_t have;
+    int rc;
+    if ((a.repo = repo_name(c, in)) == NULL || !pushable(c, a.repo) || (a.uuid = upload_arg(c, in, a.repo)) == NULL)
+        return NULL;
+    if (json_array_size(digests) != 1 || d == NULL || digest_parse(d, strlen(d), a.digest) != 0)
+        return ecr_fail(c, "InvalidParameterException", "layerDigests must hold exactly one sha256 digest");
+    if (meta_blob_stat(c->db, a.repo, a.digest, &have) == 0)
+        return ecr_fail(c, "LayerAlreadyExistsException", "The layer '%s' already exists in the repository '%s'",
+                        a.digest, a.repo);
+    if ((rc = upload_open(&c->srv->bs, a.uuid, &u)) != 0)
+        return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", a.uuid);
+    a.size = (int64_t)u->size;
+    if (a.size == 0) {
+        upload_free(u);
+        return ecr_fail(c, "EmptyUploadException", "The upload with id '%s' has no parts", a.uuid);
+    }
+    rc = upload_finish(&c->srv->bs, u, a.digest);
+    upload_free(u);
+    if (rc != 0) {
+        writer_run(cancel_op, (void *)a.uuid);
+        if (rc == BERR_DIGEST_INVALID)
+            return ecr_fail(c, "InvalidLayerException", "The uploaded layer does not hash to '%s'", a.digest);
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    }
+    if ((rc = writer_run(commit_op, &a)) != 0)
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a.repo, "uploadId", a.uuid,
+                     "layerDigest", a.digest);
+}

@@ -1,0 +1,1112 @@
+/*
+ * ecr_ops.c - the ECR operations (request and response shapes of botocore's ecr/2015-09-21 service model), run on
+ * a worker after ecr.c authenticated the caller.  Reads use the worker's connection; writes go through the writer.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "digest.h"
+#include "ecr.h"
+#include "ecr_internal.h"
+#include "err.h"
+#include "log.h"
+#include "manifest.h"
+#include "meta.h"
+#include "names.h"
+#include "writer.h"
+
+#define NAME_REGEX "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+
+/* ---- arguments ---- */
+
+/* A string member; NULL when absent.  A member of another type is an error (returns NULL, *bad set). */
+static const char *opt_str(struct ecr_ctx *c, json_t *in, const char *key, int *bad)
+{
+    json_t *v = json_object_get(in, key);
+    if (v == NULL || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        ecr_fail(c, "SerializationException", "'%s' must be a string", key);
+    }
+    return json_string_value(v);
+}
+
+/* The repositoryName argument, validated.  NULL after ecr_fail. */
+static const char *repo_arg(struct ecr_ctx *c, json_t *in)
+{
+    int bad = 0;
+    const char *name = opt_str(c, in, "repositoryName", &bad);
+    if (bad)
+        return NULL;
+    if (name == NULL)
+        return ecr_fail(c, "InvalidParameterException", "repositoryName is required"), NULL;
+    if (strlen(name) < 2 || names_repo_valid(name, strlen(name)) != 0)
+        return ecr_fail(c, "InvalidParameterException",
+                        "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular "
+                        "expression '" NAME_REGEX "''"),
+               NULL;
+    return name;
+}
+
+/* maxResults: absent = `dflt`; else 1..BERTH_ECR_PAGE_MAX.  Returns -1 after ecr_fail. */
+static int max_results(struct ecr_ctx *c, json_t *in, int dflt)
+{
+    json_t *v = json_object_get(in, "maxResults");
+    if (v == NULL)
+        return dflt;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > BERTH_ECR_PAGE_MAX) {
+        ecr_fail(c, "InvalidParameterException",
+                 "Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value between "
+                 "1 and %d'",
+                 BERTH_ECR_PAGE_MAX);
+        return -1;
+    }
+    return (int)json_integer_value(v);
+}
+
+/* nextToken: base64url of "<kind>|<id>|<text>".  Returns 0 (absent: id 0, text ""), or -1 after ecr_fail. */
+static int token_in(struct ecr_ctx *c, json_t *in, char kind, int64_t *id, char *text, size_t size)
+{
+    int bad = 0;
+    const char *t = opt_str(c, in, "nextToken", &bad);
+    unsigned char raw[BERTH_NAME_MAX + 64];
+    size_t n;
+    char k, *end;
+    *id = 0;
+    text[0] = '\0';
+    if (bad)
+        return -1;
+    if (t == NULL)
+        return 0;
+    if (sodium_base642bin(raw, sizeof(raw) - 1, t, strlen(t), NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        n < 4)
+        goto bad;
+    raw[n] = '\0';
+    k = (char)raw[0];
+    if (k != kind || raw[1] != '|')
+        goto bad;
+    *id = strtoll((char *)raw + 2, &end, 10);
+    if (*end != '|' || *id < 0 || strlen(end + 1) >= size)
+        goto bad;
+    snprintf(text, size, "%s", end + 1);
+    return 0;
+bad:
+    ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'nextToken': not a token this registry issued");
+    return -1;
+}
+
+static void token_out(json_t *out, char kind, int64_t id, const char *text)
+{
+    char raw[BERTH_NAME_MAX + 64], b64[2 * (BERTH_NAME_MAX + 64)];
+    int n = snprintf(raw, sizeof(raw), "%c|%" PRId64 "|%s", kind, id, text ? text : "");
+    sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw, (size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    json_object_set_new(out, "nextToken", json_string(b64));
+}
+
+/* ---- authorization ---- */
+
+static int is_admin_on(const struct ecr_ctx *c, const char *repo)
+{
+    if (c->no_auth || c->id.is_admin || c->grants.all)
+        return 1;
+    for (size_t i = 0; i < c->grants.n; i++)
+        if ((c->grants.g[i].actions & AUTH_ADMIN) && authdb_pattern_match(c->grants.g[i].pattern, repo))
+            return 1;
+    return 0;
+}
+
+int ecr_allow(struct ecr_ctx *c, const char *repo, unsigned actions)
+{
+    int ok = (actions & AUTH_ADMIN) ? is_admin_on(c, repo)
+                                    : c->no_auth || (authdb_grants_actions(&c->grants, repo) & actions) == actions;
+    if (ok)
+        return 1;
+    log_warn("ecr: denied ecr:%s on repository %s to user %s", c->op, repo, c->id.name);
+    ecr_fail(c, "AccessDeniedException",
+             "User: arn:aws:iam::%s:user/%s is not authorized to perform: ecr:%s on resource: "
+             "arn:aws:ecr:%s:%s:repository/%s",
+             c->registry_id, c->id.name, c->op, c->region, c->registry_id, repo);
+    return 0;
+}
+
+/* ---- shapes ---- */
+
+static json_t *repo_json(struct ecr_ctx *c, const struct ecrdb_repo *r)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:s, s:{s:b}, s:{s:s}}", "registryId", c->registry_id, "repositoryName", r->name,
+                  "createdAt", (json_int_t)r->created_at, "imageTagMutability", r->mutability,
+                  "imageScanningConfiguration", "scanOnPush", 0, "encryptionConfiguration", "encryptionType", "AES256");
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "repositoryArn",
+                        json_sprintf("arn:aws:ecr:%s:%s:repository/%s", c->region, c->registry_id, r->name));
+    json_object_set_new(o, "repositoryUri", json_sprintf("%s/%s", c->host, r->name));
+    if (r->filters[0] != '\0')
+        json_object_set_new(o, "imageTagMutabilityExclusionFilters", json_loads(r->filters, 0, NULL));
+    return o;
+}
+
+static json_t *not_found(struct ecr_ctx *c, const char *repo)
+{
+    return ecr_fail(c, "RepositoryNotFoundException",
+                    "The repository with name '%s' does not exist in the registry with id '%s'", repo, c->registry_id);
+}
+
+/* Maps a storage error that is not the client's into ServerException. */
+static json_t *server_error(struct ecr_ctx *c, int rc)
+{
+    log_error("ecr: %s failed: %s", c->op, berr_name(rc));
+    return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+}
+
+/* Reads repository `name`, failing with RepositoryNotFoundException.  Returns 0 or -1. */
+static int get_repo(struct ecr_ctx *c, const char *name, struct ecrdb_repo *r)
+{
+    int rc = ecrdb_repo_get(c->db, name, r);
+    if (rc == BERR_NAME_UNKNOWN)
+        not_found(c, name);
+    else if (rc != 0)
+        server_error(c, rc);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Validates imageTagMutability and the exclusion filters; writes the filters' JSON text into `filters`. */
+static int mutability_args(struct ecr_ctx *c, json_t *in, const char **mut, char *filters, size_t size)
+{
+    int bad = 0;
+    json_t *f = json_object_get(in, "imageTagMutabilityExclusionFilters"), *e;
+    size_t i;
+    *mut = opt_str(c, in, "imageTagMutability", &bad);
+    filters[0] = '\0';
+    if (bad)
+        return -1;
+    if (*mut == NULL)
+        *mut = "MUTABLE";
+    if (!ecrdb_mutability_valid(*mut)) {
+        ecr_fail(c, "InvalidParameterException",
+                 "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum "
+                 "value set: [MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION]'");
+        return -1;
+    }
+    if (f == NULL)
+        return 0;
+    json_array_foreach(f, i, e)
+    {
+        const char *pat = json_string_value(json_object_get(e, "filter"));
+        if (pat == NULL || pat[0] == '\0' || strlen(pat) > BERTH_TAG_MAX)
+            f = NULL;
+    }
+    char *text = f && json_is_array(f) ? json_dumps(f, JSON_COMPACT) : NULL;
+    if (text == NULL || strlen(text) >= size || strstr(*mut, "WITH_EXCLUSION") == NULL) {
+        free(text);
+        ecr_fail(c, "InvalidParameterException",
+                 "imageTagMutabilityExclusionFilters must be a list of {filterType: WILDCARD, filter} and needs a "
+                 "*_WITH_EXCLUSION imageTagMutability");
+        return -1;
+    }
+    snprintf(filters, size, "%s", text);
+    free(text);
+    return 0;
+}
+
+/* ---- repositories ---- */
+
+struct create_args {
+    const char *name, *mut, *filters;
+    json_t *tags;
+    struct ecrdb_repo r;
+};
+
+static int create_op(struct db *db, void *arg)
+{
+    struct create_args *a = arg;
+    json_t *t;
+    size_t i;
+    int rc = ecrdb_repo_create(db, a->name, a->mut, a->filters, &a->r);
+    json_array_foreach(a->tags, i, t)
+    {
+        if (rc == 0)
+            rc = ecrdb_rtag_set(db, a->name, json_string_value(json_object_get(t, "Key")),
+                                json_string_value(json_object_get(t, "Value")));
+    }
+    return rc;
+}
+
+/* Checks a TagList: [{Key, Value}], keys 1..128, values 0..256 characters. */
+static int tags_valid(struct ecr_ctx *c, json_t *tags)
+{
+    json_t *t;
+    size_t i;
+    if (tags == NULL)
+        return 1;
+    if (!json_is_array(tags) || json_array_size(tags) > BERTH_ECR_RTAGS_MAX)
+        return ecr_fail(c, "InvalidTagParameterException", "tags must be a list of at most %d {Key, Value}",
+                        BERTH_ECR_RTAGS_MAX),
+               0;
+    json_array_foreach(tags, i, t)
+    {
+        const char *k = json_string_value(json_object_get(t, "Key")),
+                   *v = json_string_value(json_object_get(t, "Value"));
+        if (k == NULL || v == NULL || k[0] == '\0' || strlen(k) > ECRDB_RESOURCE_TAG_KEY_MAX ||
+            strlen(v) > ECRDB_RESOURCE_TAG_VALUE_MAX)
+            return ecr_fail(c, "InvalidTagParameterException",
+                            "each tag needs a Key of 1 to %d characters and a Value of at most %d",
+                            ECRDB_RESOURCE_TAG_KEY_MAX, ECRDB_RESOURCE_TAG_VALUE_MAX),
+                   0;
+    }
+    return 1;
+}
+
+static json_t *op_create_repository(struct ecr_ctx *c, json_t *in)
+{
+    char filters[ECRDB_FILTERS_MAX + 1];
+    struct create_args a = {0};
+    int rc;
+    if ((a.name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a.mut, filters, sizeof(filters)) != 0 ||
+        !tags_valid(c, json_object_get(in, "tags")) || !ecr_allow(c, a.name, AUTH_ADMIN))
+        return NULL;
+    a.filters = filters;
+    a.tags = json_object_get(in, "tags");
+    rc = writer_run(create_op, &a);
+    if (rc == ECRDB_EXISTS)
+        return ecr_fail(c, "RepositoryAlreadyExistsException",
+                        "The repository with name '%s' already exists in the registry with id '%s'", a.name,
+                        c->registry_id);
+    if (rc != 0)
+        return server_error(c, rc);
+    return json_pack("{s:o}", "repository", repo_json(c, &a.r));
+}
+
+struct list_repos {
+    struct ecr_ctx *c;
+    json_t *arr;
+    int want;
+    char last[BERTH_NAME_MAX + 1];
+};
+
+static int list_repo_cb(void *ctx, const struct ecrdb_repo *r)
+{
+    struct list_repos *l = ctx;
+    snprintf(l->last, sizeof(l->last), "%s", r->name);
+    if (l->c->no_auth || authdb_grants_actions(&l->c->grants, r->name) & AUTH_PULL)
+        json_array_append_new(l->arr, repo_json(l->c, r));
+    return (int)json_array_size(l->arr) >= l->want;
+}
+
+static json_t *describe_named(struct ecr_ctx *c, json_t *names)
+{
+    json_t *arr = json_array(), *v;
+    struct ecrdb_repo r;
+    size_t i;
+    json_array_foreach(names, i, v)
+    {
+        const char *name = json_string_value(v);
+        if (name == NULL || names_repo_valid(name, strlen(name)) != 0) {
+            json_decref(arr);
+            return ecr_fail(c, "InvalidParameterException", "repositoryNames must hold valid repository names");
+        }
+        if (!ecr_allow(c, name, AUTH_PULL) || get_repo(c, name, &r) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_array_append_new(arr, repo_json(c, &r));
+    }
+    return json_pack("{s:o}", "repositories", arr);
+}
+
+static json_t *op_describe_repositories(struct ecr_ctx *c, json_t *in)
+{
+    json_t *names = json_object_get(in, "repositoryNames"), *out;
+    struct list_repos l = {.c = c};
+    int64_t unused;
+    int more = 0, rc;
+    if (names != NULL && json_array_size(names) > 0)
+        return describe_named(c, names);
+    if ((l.want = max_results(c, in, BERTH_ECR_PAGE_DEFAULT)) < 0 ||
+        token_in(c, in, 'r', &unused, l.last, sizeof(l.last)) != 0)
+        return NULL;
+    l.arr = json_array();
+    /* skip repositories the caller cannot see, a page of rows at a time, until the page is full */
+    do {
+        rc = ecrdb_repos_each(c->db, l.last, l.want, list_repo_cb, &l, &more);
+    } while (rc == 0 && more && (int)json_array_size(l.arr) < l.want);
+    if (rc != 0) {
+        json_decref(l.arr);
+        return server_error(c, rc);
+    }
+    out = json_pack("{s:o}", "repositories", l.arr);
+    if ((int)json_array_size(l.arr) >= l.want) {
+        int more2 = 0;
+        struct list_repos probe = {.c = c, .arr = json_array(), .want = 1};
+        snprintf(probe.last, sizeof(probe.last), "%s", l.last);
+        do { /* is there a visible repository after this page? */
+            rc = ecrdb_repos_each(c->db, probe.last, BERTH_ECR_PAGE_DEFAULT, list_repo_cb, &probe, &more2);
+        } while (rc == 0 && more2 && json_array_size(probe.arr) == 0);
+        if (json_array_size(probe.arr) > 0)
+            token_out(out, 'r', 0, l.last);
+        json_decref(probe.arr);
+    }
+    return out;
+}
+
+struct delete_args {
+    const char *name;
+    int force, images;
+    struct ecrdb_repo r;
+};
+
+static int delete_repo_op(struct db *db, void *arg)
+{
+    struct delete_args *a = arg;
+    return ecrdb_repo_delete(db, a->name, a->force, &a->r, &a->images);
+}
+
+static json_t *op_delete_repository(struct ecr_ctx *c, json_t *in)
+{
+    struct delete_args a = {0};
+    int rc;
+    if ((a.name = repo_arg(c, in)) == NULL || !ecr_allow(c, a.name, AUTH_ADMIN))
+        return NULL;
+    a.force = json_is_true(json_object_get(in, "force"));
+    rc = writer_run(delete_repo_op, &a);
+    if (rc == BERR_NAME_UNKNOWN)
+        return not_found(c, a.name);
+    if (rc == ECRDB_NOT_EMPTY)
+        return ecr_fail(c, "RepositoryNotEmptyException",
+                        "The repository with name '%s' in registry with id '%s' cannot be deleted because it still "
+                        "contains images",
+                        a.name, c->registry_id);
+    if (rc != 0)
+        return server_error(c, rc);
+    log_info("ecr: user %s deleted repository %s (%d images)", c->id.name, a.name, a.images);
+    return json_pack("{s:o}", "repository", repo_json(c, &a.r));
+}
+
+struct mut_args {
+    const char *name, *mut, *filters;
+};
+
+static int mutability_op(struct db *db, void *arg)
+{
+    struct mut_args *a = arg;
+    return ecrdb_repo_set_mutability(db, a->name, a->mut, a->filters);
+}
+
+static json_t *op_put_image_tag_mutability(struct ecr_ctx *c, json_t *in)
+{
+    char filters[ECRDB_FILTERS_MAX + 1];
+    struct mut_args a = {0};
+    int rc;
+    if ((a.name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a.mut, filters, sizeof(filters)) != 0 ||
+        !ecr_allow(c, a.name, AUTH_ADMIN))
+        return NULL;
+    if (json_object_get(in, "imageTagMutability") == NULL)
+        return ecr_fail(c, "InvalidParameterException", "imageTagMutability is required");
+    a.filters = filters;
+    rc = writer_run(mutability_op, &a);
+    if (rc == BERR_NAME_UNKNOWN)
+        return not_found(c, a.name);
+    if (rc != 0)
+        return server_error(c, rc);
+    json_t *out = json_pack("{s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a.name,
+                            "imageTagMutability", a.mut);
+    if (filters[0] != '\0')
+        json_object_set_new(out, "imageTagMutabilityExclusionFilters", json_loads(filters, 0, NULL));
+    return out;
+}
+
+static json_t *op_describe_registry(struct ecr_ctx *c, json_t *in)
+{
+    (void)in;
+    return json_pack("{s:s, s:{s:[]}}", "registryId", c->registry_id, "replicationConfiguration", "rules");
+}
+
+/* ---- authorization token ---- */
+
+static json_t *op_get_authorization_token(struct ecr_ctx *c, json_t *in)
+{
+    char tok[ACCESSKEY_TOKEN_MAX], pair[ACCESSKEY_TOKEN_MAX + 8];
+    char b64[sodium_base64_ENCODED_LEN(ACCESSKEY_TOKEN_MAX + 8, sodium_base64_VARIANT_ORIGINAL)];
+    long long exp = c->now + BERTH_ECR_TOKEN_TTL;
+    (void)in;
+    if (!c->have_key)
+        return ecr_fail(c, "InvalidParameterException",
+                        "GetAuthorizationToken needs a request signed with an access key (auth is off)");
+    accesskey_token_issue(c->key.id, c->secret, exp, tok);
+    int n = snprintf(pair, sizeof(pair), "%s:%s", ECR_LOGIN_USER, tok);
+    sodium_bin2base64(b64, sizeof(b64), (unsigned char *)pair, (size_t)n, sodium_base64_VARIANT_ORIGINAL);
+    sodium_memzero(tok, sizeof(tok));
+    sodium_memzero(pair, sizeof(pair));
+    json_t *out = json_pack("{s:[{s:s, s:I, s:s}]}", "authorizationData", "authorizationToken", b64, "expiresAt",
+                            (json_int_t)exp, "proxyEndpoint", c->endpoint);
+    sodium_memzero(b64, sizeof(b64));
+    log_info("ecr: authorization token for key %s of user %s (valid %d h)", c->key.id, c->id.name,
+             BERTH_ECR_TOKEN_TTL / 3600);
+    return out;
+}
+
+/* ---- images ---- */
+
+static int tag_status(struct ecr_ctx *c, json_t *in)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(in, "filter"), "tagStatus"));
+    if (s == NULL || strcmp(s, "ANY") == 0)
+        return ECRDB_ANY;
+    if (strcmp(s, "TAGGED") == 0)
+        return ECRDB_TAGGED;
+    if (strcmp(s, "UNTAGGED") == 0)
+        return ECRDB_UNTAGGED;
+    ecr_fail(c, "InvalidParameterException",
+             "Invalid parameter at 'filter.tagStatus' failed to satisfy constraint: 'Member must satisfy enum value "
+             "set: [TAGGED, UNTAGGED, ANY]'");
+    return -1;
+}
+
+struct ids_page {
+    json_t *arr;
+    int64_t last_id;
+    char last_tag[BERTH_TAG_MAX + 1];
+};
+
+static int image_id_cb(void *ctx, int64_t id, const char *digest, const char *tag)
+{
+    struct ids_page *p = ctx;
+    json_t *o = json_pack("{s:s}", "imageDigest", digest);
+    if (tag != NULL)
+        json_object_set_new(o, "imageTag", json_string(tag));
+    json_array_append_new(p->arr, o);
+    p->last_id = id;
+    snprintf(p->last_tag, sizeof(p->last_tag), "%s", tag ? tag : "");
+    return 0;
+}
+
+static json_t *op_list_images(struct ecr_ctx *c, json_t *in)
+{
+    struct ids_page p = {0};
+    const char *repo;
+    int n, status, more = 0, rc;
+    if ((repo = repo_arg(c, in)) == NULL || (n = max_results(c, in, BERTH_ECR_PAGE_DEFAULT)) < 0 ||
+        (status = tag_status(c, in)) < 0 || token_in(c, in, 'l', &p.last_id, p.last_tag, sizeof(p.last_tag)) != 0 ||
+        !ecr_allow(c, repo, AUTH_PULL))
+        return NULL;
+    p.arr = json_array();
+    rc = ecrdb_image_ids_each(c->db, repo, p.last_id, p.last_tag, status, n, image_id_cb, &p, &more);
+    if (rc != 0) {
+        json_decref(p.arr);
+        return rc == BERR_NAME_UNKNOWN ? not_found(c, repo) : server_error(c, rc);
+    }
+    json_t *out = json_pack("{s:o}", "imageIds", p.arr);
+    if (more)
+        token_out(out, 'l', p.last_id, p.last_tag);
+    return out;
+}
+
+struct detail_page {
+    struct ecr_ctx *c;
+    const char *repo;
+    json_t *arr;
+    int64_t last_id;
+};
+
+static int detail_cb(void *ctx, const struct ecrdb_image *im)
+{
+    struct detail_page *p = ctx;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "registryId", p->c->registry_id, "repositoryName", p->repo,
+                          "imageDigest", im->digest, "imageSizeInBytes", (json_int_t)im->size, "imagePushedAt",
+                          (json_int_t)im->pushed_at, "imageManifestMediaType", im->media_type);
+    if (im->artifact_type != NULL)
+        json_object_set_new(o, "artifactMediaType", json_string(im->artifact_type));
+    if (im->pulled_at != 0)
+        json_object_set_new(o, "lastRecordedPullTime", json_integer(im->pulled_at));
+    if (im->tags[0] != '\0') {
+        json_t *tags = json_array();
+        for (const char *t = im->tags; t != NULL;) {
+            const char *nl = strchr(t, '\n');
+            json_array_append_new(tags, nl ? json_stringn(t, (size_t)(nl - t)) : json_string(t));
+            t = nl ? nl + 1 : NULL;
+        }
+        json_object_set_new(o, "imageTags", tags);
+    }
+    json_array_append_new(p->arr, o);
+    p->last_id = im->id;
+    return 0;
+}
+
+/* Parses one ImageIdentifier into a digest (may be "") and tag (may be NULL).  Returns the ECR failure code, or
+ * NULL when it is well-formed. */
+static const char *image_id_parse(json_t *id, char digest[BERTH_DIGEST_MAX], const char **tag)
+{
+    const char *d = json_string_value(json_object_get(id, "imageDigest"));
+    *tag = json_string_value(json_object_get(id, "imageTag"));
+    digest[0] = '\0';
+    if (d == NULL && *tag == NULL)
+        return "MissingDigestAndTag";
+    if (d != NULL && digest_parse(d, strlen(d), digest) != 0)
+        return "InvalidImageDigest";
+    if (*tag != NULL && names_tag_valid(*tag, strlen(*tag)) != 0)
+        return "InvalidImageTag";
+    return NULL;
+}
+
+static void *heap_alloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n);
+}
+
+/* Resolves a parsed image id to its manifest; returns NULL or the failure code (ImageNotFound,
+ * ImageTagDoesNotMatchDigest).  `m` is filled on success, with the body when `alloc`. */
+static const char *image_resolve(struct ecr_ctx *c, const char *repo, const char *digest, const char *tag,
+                                 struct meta_manifest *m, int with_body)
+{
+    int rc;
+    if (tag != NULL) {
+        rc = meta_manifest_get(c->db, repo, tag, 0, m, with_body ? heap_alloc : NULL, NULL);
+        if (rc != 0)
+            return "ImageNotFound";
+        if (digest[0] != '\0' && strcmp(digest, m->digest) != 0)
+            return "ImageTagDoesNotMatchDigest";
+        return NULL;
+    }
+    rc = meta_manifest_get(c->db, repo, digest, 1, m, with_body ? heap_alloc : NULL, NULL);
+    return rc == 0 ? NULL : "ImageNotFound";
+}
+
+static json_t *image_id_json(const char *digest, const char *tag)
+{
+    json_t *o = json_object();
+    if (digest != NULL && digest[0] != '\0')
+        json_object_set_new(o, "imageDigest", json_string(digest));
+    if (tag != NULL)
+        json_object_set_new(o, "imageTag", json_string(tag));
+    return o;
+}
+
+static json_t *image_failure(json_t *id, const char *code)
+{
+    const char *reason = strcmp(code, "ImageNotFound") == 0                ? "Requested image not found"
+                         : strcmp(code, "ImageTagDoesNotMatchDigest") == 0 ? "Invalid image tag and digest combination"
+                         : strcmp(code, "InvalidImageDigest") == 0         ? "Invalid request parameters: image digest"
+                         : strcmp(code, "InvalidImageTag") == 0            ? "Invalid request parameters: image tag"
+                         : strcmp(code, "MissingDigestAndTag") == 0 ? "Invalid request parameters: both tag and digest "
+                                                                      "cannot be null"
+                                                                    : "Requested image not found";
+    return json_pack("{s:O, s:s, s:s}", "imageId", id, "failureCode", code, "failureReason", reason);
+}
+
+/* imageIds: a non-empty list of at most BERTH_ECR_BATCH_MAX objects.  Returns the list or NULL after ecr_fail. */
+static json_t *image_ids_arg(struct ecr_ctx *c, json_t *in, int required)
+{
+    json_t *ids = json_object_get(in, "imageIds");
+    if (ids == NULL && !required)
+        return NULL;
+    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > BERTH_ECR_BATCH_MAX)
+        return ecr_fail(
+            c, "InvalidParameterException",
+            "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between "
+            "1 and %d'",
+            BERTH_ECR_BATCH_MAX);
+    return ids;
+}
+
+static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
+{
+    struct detail_page p = {.c = c, .repo = repo, .arr = json_array()};
+    json_t *id;
+    size_t i;
+    json_array_foreach(ids, i, id)
+    {
+        char digest[BERTH_DIGEST_MAX];
+        const char *tag, *fail = image_id_parse(id, digest, &tag);
+        struct meta_manifest m;
+        if (fail == NULL)
+            fail = image_resolve(c, repo, digest, tag, &m, 0);
+        if (fail != NULL) {
+            json_decref(p.arr);
+            if (strcmp(fail, "ImageNotFound") == 0 || strcmp(fail, "ImageTagDoesNotMatchDigest") == 0)
+                return ecr_fail(c, "ImageNotFoundException",
+                                "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the "
+                                "repository with name '%s' in the registry with id '%s'",
+                                digest[0] ? digest : "null", tag ? tag : "null", repo, c->registry_id);
+            return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageIds': %s", fail);
+        }
+        if (ecrdb_image_get(c->db, repo, m.digest, detail_cb, &p) != 0) {
+            json_decref(p.arr);
+            return server_error(c, BERR_DB);
+        }
+    }
+    return json_pack("{s:o}", "imageDetails", p.arr);
+}
+
+static json_t *op_describe_images(struct ecr_ctx *c, json_t *in)
+{
+    struct detail_page p = {.c = c};
+    char unused[8];
+    json_t *ids;
+    int n, status, more = 0, rc;
+    if ((p.repo = repo_arg(c, in)) == NULL || (n = max_results(c, in, BERTH_ECR_PAGE_DEFAULT)) < 0 ||
+        (status = tag_status(c, in)) < 0 || token_in(c, in, 'd', &p.last_id, unused, sizeof(unused)) != 0 ||
+        !ecr_allow(c, p.repo, AUTH_PULL))
+        return NULL;
+    if ((ids = image_ids_arg(c, in, 0)) != NULL || c->type != NULL) {
+        if (ids == NULL)
+            return NULL;
+        if (json_object_get(in, "nextToken") != NULL || json_object_get(in, "maxResults") != NULL)
+            return ecr_fail(c, "InvalidParameterException", "imageIds cannot be combined with nextToken or maxResults");
+        return describe_ids(c, p.repo, ids);
+    }
+    p.arr = json_array();
+    rc = ecrdb_images_each(c->db, p.repo, p.last_id, status, n, detail_cb, &p, &more);
+    if (rc != 0) {
+        json_decref(p.arr);
+        return rc == BERR_NAME_UNKNOWN ? not_found(c, p.repo) : server_error(c, rc);
+    }
+    json_t *out = json_pack("{s:o}", "imageDetails", p.arr);
+    if (more)
+        token_out(out, 'd', p.last_id, NULL);
+    return out;
+}
+
+/* 1 if `mt` is in acceptedMediaTypes (or the list is absent). */
+static int accepted(json_t *types, const char *mt)
+{
+    json_t *t;
+    size_t i;
+    if (types == NULL || json_array_size(types) == 0)
+        return 1;
+    json_array_foreach(types, i, t)
+    {
+        if (json_is_string(t) && strcmp(json_string_value(t), mt) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
+{
+    json_t *ids, *id, *images, *failures, *types = json_object_get(in, "acceptedMediaTypes");
+    struct ecrdb_repo r;
+    const char *repo;
+    size_t i;
+    if ((repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL || !ecr_allow(c, repo, AUTH_PULL) ||
+        get_repo(c, repo, &r) != 0)
+        return NULL;
+    images = json_array();
+    failures = json_array();
+    json_array_foreach(ids, i, id)
+    {
+        char digest[BERTH_DIGEST_MAX];
+        const char *tag, *fail = image_id_parse(id, digest, &tag);
+        struct meta_manifest m = {0};
+        if (fail == NULL)
+            fail = image_resolve(c, repo, digest, tag, &m, 1);
+        if (fail == NULL && !accepted(types, m.media_type))
+            fail = "UnsupportedImageType";
+        if (fail != NULL) {
+            json_array_append_new(failures, image_failure(id, fail));
+        } else {
+            json_t *o = json_pack("{s:s, s:s, s:o, s:s#, s:s}", "registryId", c->registry_id, "repositoryName", repo,
+                                  "imageId", image_id_json(m.digest, tag), "imageManifest", (const char *)m.body,
+                                  m.size, "imageManifestMediaType", m.media_type);
+            json_array_append_new(images, o);
+        }
+        free(m.body);
+    }
+    return json_pack("{s:o, s:o}", "images", images, "failures", failures);
+}
+
+/* One BatchDeleteImage entry, decided and applied inside the writer's transaction. */
+struct del_item {
+    char digest[BERTH_DIGEST_MAX];
+    const char *tag, *fail;
+    json_t *id;
+};
+
+struct del_args {
+    struct ecr_ctx *c;
+    const char *repo;
+    struct del_item *items;
+    size_t n;
+    json_t *deleted; /* built after the commit */
+};
+
+/* 1 if manifest `digest` of `repo` has no tag left. */
+static int untagged(struct db *db, const char *repo, const char *digest)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (sqlite3_prepare_v2(db->h,
+                           "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
+                           "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int del_op(struct db *db, void *arg)
+{
+    struct del_args *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        struct del_item *it = &a->items[i];
+        struct meta_manifest m;
+        int rc;
+        if (it->fail != NULL)
+            continue;
+        if (it->tag != NULL) {
+            if (meta_manifest_get(db, a->repo, it->tag, 0, &m, NULL, NULL) != 0) {
+                it->fail = "ImageNotFound";
+                continue;
+            }
+            if (it->digest[0] != '\0' && strcmp(it->digest, m.digest) != 0) {
+                it->fail = "ImageTagDoesNotMatchDigest";
+                continue;
+            }
+            memcpy(it->digest, m.digest, sizeof(it->digest));
+            if ((rc = meta_tag_delete(db, a->repo, it->tag)) != 0)
+                return rc;
+            /* ECR: removing an image's last tag deletes the image */
+            if (untagged(db, a->repo, it->digest) && (rc = meta_manifest_delete(db, a->repo, it->digest)) != 0)
+                return rc;
+        } else {
+            rc = meta_manifest_delete(db, a->repo, it->digest);
+            if (rc == BERR_MANIFEST_UNKNOWN)
+                it->fail = "ImageNotFound";
+            else if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static json_t *op_batch_delete_image(struct ecr_ctx *c, json_t *in)
+{
+    struct del_args a = {.c = c};
+    struct ecrdb_repo r;
+    json_t *ids, *id, *deleted, *failures;
+    size_t i;
+    int rc;
+    if ((a.repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL ||
+        !ecr_allow(c, a.repo, AUTH_DELETE) || get_repo(c, a.repo, &r) != 0)
+        return NULL;
+    if ((a.items = calloc(json_array_size(ids), sizeof(*a.items))) == NULL)
+        return server_error(c, BERR_NOMEM);
+    json_array_foreach(ids, i, id)
+    {
+        a.items[i].id = id;
+        a.items[i].fail = image_id_parse(id, a.items[i].digest, &a.items[i].tag);
+    }
+    a.n = json_array_size(ids);
+    rc = writer_run(del_op, &a);
+    if (rc != 0) {
+        free(a.items);
+        return server_error(c, rc);
+    }
+    deleted = json_array();
+    failures = json_array();
+    for (i = 0; i < a.n; i++) {
+        if (a.items[i].fail != NULL)
+            json_array_append_new(failures, image_failure(a.items[i].id, a.items[i].fail));
+        else
+            json_array_append_new(deleted, image_id_json(a.items[i].digest, a.items[i].tag));
+    }
+    free(a.items);
+    return json_pack("{s:o, s:o}", "imageIds", deleted, "failures", failures);
+}
+
+/* ---- PutImage ---- */
+
+struct put_args {
+    const char *repo, *tag, *body;
+    size_t len;
+    char digest[BERTH_DIGEST_MAX];
+    struct manifest_info mi;
+    char detail[512];
+    int exists; /* the same digest already carried the same tag */
+};
+
+static int put_op(struct db *db, void *arg)
+{
+    struct put_args *a = arg;
+    struct meta_manifest m;
+    int rc;
+    if (a->tag != NULL && meta_manifest_get(db, a->repo, a->tag, 0, &m, NULL, NULL) == 0 &&
+        strcmp(m.digest, a->digest) == 0) {
+        a->exists = 1;
+        return 0;
+    }
+    if (a->tag == NULL && meta_manifest_get(db, a->repo, a->digest, 1, &m, NULL, NULL) == 0) {
+        a->exists = 1;
+        return 0;
+    }
+    if ((rc = ecrdb_tag_check(db, a->repo, a->tag ? a->tag : "", a->digest)) != 0)
+        return rc;
+    return meta_manifest_put(db, a->repo, a->digest, &a->mi, a->body, a->len, a->tag, a->detail, sizeof(a->detail));
+}
+
+static json_t *put_result(struct ecr_ctx *c, struct put_args *a, int rc)
+{
+    if (rc == ECRDB_IMMUTABLE)
+        return ecr_fail(c, "ImageTagAlreadyExistsException",
+                        "The image tag '%s' already exists in the '%s' repository and cannot be overwritten because "
+                        "the repository is immutable.",
+                        a->tag, a->repo);
+    if (rc == BERR_MANIFEST_BLOB_UNKNOWN)
+        return ecr_fail(c, "LayersNotFoundException", "Layers not found in the repository: %s", a->detail);
+    if (rc == BERR_MANIFEST_CHILD_UNKNOWN)
+        return ecr_fail(c, "ReferencedImagesNotFoundException", "Referenced images not found: %s", a->detail);
+    if (rc == BERR_MANIFEST_INVALID)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageManifest': %s", a->detail);
+    if (rc != 0)
+        return server_error(c, rc);
+    if (a->exists)
+        return ecr_fail(c, "ImageAlreadyExistsException",
+                        "Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in "
+                        "registry with id '%s'",
+                        a->digest, a->tag ? a->tag : "null", a->repo, c->registry_id);
+    return json_pack("{s:{s:s, s:s, s:o, s:s#, s:s}}", "image", "registryId", c->registry_id, "repositoryName", a->repo,
+                     "imageId", image_id_json(a->digest, a->tag), "imageManifest", a->body, a->len,
+                     "imageManifestMediaType", a->mi.media_type);
+}
+
+static json_t *op_put_image(struct ecr_ctx *c, json_t *in)
+{
+    struct put_args a = {0};
+    struct ecrdb_repo r;
+    const char *mt, *want;
+    int bad = 0, rc;
+    json_t *out;
+    if ((a.repo = repo_arg(c, in)) == NULL)
+        return NULL;
+    a.body = opt_str(c, in, "imageManifest", &bad);
+    a.tag = opt_str(c, in, "imageTag", &bad);
+    mt = opt_str(c, in, "imageManifestMediaType", &bad);
+    want = opt_str(c, in, "imageDigest", &bad);
+    if (bad)
+        return NULL;
+    if (a.body == NULL || a.body[0] == '\0')
+        return ecr_fail(c, "InvalidParameterException", "imageManifest is required");
+    a.len = json_string_length(json_object_get(in, "imageManifest"));
+    if (a.len > c->srv->cfg.max_manifest_size)
+        return ecr_fail(c, "InvalidParameterException", "imageManifest exceeds %zu bytes",
+                        c->srv->cfg.max_manifest_size);
+    if (a.tag != NULL && names_tag_valid(a.tag, strlen(a.tag)) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageTag': '%s' is not a valid tag",
+                        a.tag);
+    if (!ecr_allow(c, a.repo, AUTH_PUSH) || get_repo(c, a.repo, &r) != 0)
+        return NULL;
+    digest_buf(a.body, a.len, a.digest);
+    if (want != NULL && strcmp(want, a.digest) != 0)
+        return ecr_fail(c, "ImageDigestDoesNotMatchException",
+                        "Provided image digest '%s' does not match the calculated digest '%s'", want, a.digest);
+    if (manifest_parse(a.body, a.len, mt, mt ? strlen(mt) : 0, &a.mi, a.detail, sizeof(a.detail)) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageManifest': %s", a.detail);
+    rc = writer_run(put_op, &a);
+    out = put_result(c, &a, rc);
+    manifest_info_free(&a.mi);
+    return out;
+}
+
+/* ---- layers ---- */
+
+static json_t *op_batch_check_layer_availability(struct ecr_ctx *c, json_t *in)
+{
+    json_t *digests = json_object_get(in, "layerDigests"), *d, *layers, *failures;
+    struct ecrdb_repo r;
+    const char *repo;
+    size_t i;
+    if ((repo = repo_arg(c, in)) == NULL)
+        return NULL;
+    if (!json_is_array(digests) || json_array_size(digests) < 1 || json_array_size(digests) > BERTH_ECR_BATCH_MAX)
+        return ecr_fail(c, "InvalidParameterException", "layerDigests must hold 1 to %d digests", BERTH_ECR_BATCH_MAX);
+    if (!ecr_allow(c, repo, AUTH_PULL) || get_repo(c, repo, &r) != 0)
+        return NULL;
+    layers = json_array();
+    failures = json_array();
+    json_array_foreach(digests, i, d)
+    {
+        const char *s = json_string_value(d);
+        char digest[BERTH_DIGEST_MAX];
+        int64_t size;
+        if (s == NULL || digest_parse(s, strlen(s), digest) != 0)
+            json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "layerDigest", s ? s : "", "failureCode",
+                                                      "InvalidLayerDigest", "failureReason", "Invalid layer digest"));
+        else if (meta_blob_stat(c->db, repo, digest, &size) == 0)
+            json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "layerDigest", digest, "layerAvailability",
+                                                    "AVAILABLE", "layerSize", (json_int_t)size));
+        else
+            json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "layerDigest", digest, "failureCode",
+                                                      "MissingLayerDigest", "failureReason", "Layer not found"));
+    }
+    return json_pack("{s:o, s:o}", "layers", layers, "failures", failures);
+}
+
+static json_t *op_get_download_url_for_layer(struct ecr_ctx *c, json_t *in)
+{
+    const char *repo, *s = json_string_value(json_object_get(in, "layerDigest"));
+    char digest[BERTH_DIGEST_MAX];
+    int64_t size;
+    if ((repo = repo_arg(c, in)) == NULL)
+        return NULL;
+    if (s == NULL || digest_parse(s, strlen(s), digest) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'layerDigest'");
+    if (!ecr_allow(c, repo, AUTH_PULL))
+        return NULL;
+    if (meta_blob_stat(c->db, repo, digest, &size) != 0) {
+        struct ecrdb_repo r;
+        if (get_repo(c, repo, &r) != 0)
+            return NULL;
+        return ecr_fail(c, "LayersNotFoundException", "The layer '%s' does not exist in the repository '%s'", digest,
+                        repo);
+    }
+    json_t *out = json_pack("{s:s}", "layerDigest", digest);
+    json_object_set_new(out, "downloadUrl", json_sprintf("%s/v2/%s/blobs/%s", c->endpoint, repo, digest));
+    return out;
+}
+
+/* ---- resource tags ---- */
+
+/* The repository named by `resourceArn` (arn:aws:ecr:<region>:<registry id>:repository/<name>), or NULL. */
+static const char *arn_repo(struct ecr_ctx *c, json_t *in)
+{
+    const char *arn = json_string_value(json_object_get(in, "resourceArn"));
+    char prefix[128];
+    int n = snprintf(prefix, sizeof(prefix), "arn:aws:ecr:%s:%s:repository/", c->region, c->registry_id);
+    if (arn == NULL || strncmp(arn, prefix, (size_t)n) != 0 || names_repo_valid(arn + n, strlen(arn + n)) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'resourceArn': expected %s<name>",
+                        prefix),
+               NULL;
+    return arn + n;
+}
+
+struct rtag_args {
+    const char *repo;
+    json_t *tags, *keys;
+};
+
+static int rtag_op(struct db *db, void *arg)
+{
+    struct rtag_args *a = arg;
+    json_t *t;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(a->tags, i, t)
+    {
+        if (rc == 0)
+            rc = ecrdb_rtag_set(db, a->repo, json_string_value(json_object_get(t, "Key")),
+                                json_string_value(json_object_get(t, "Value")));
+    }
+    json_array_foreach(a->keys, i, t)
+    {
+        if (rc == 0)
+            rc = ecrdb_rtag_del(db, a->repo, json_string_value(t));
+    }
+    return rc;
+}
+
+static json_t *rtag_write(struct ecr_ctx *c, struct rtag_args *a)
+{
+    int rc;
+    if (!ecr_allow(c, a->repo, AUTH_ADMIN))
+        return NULL;
+    rc = writer_run(rtag_op, a);
+    if (rc == BERR_NAME_UNKNOWN)
+        return not_found(c, a->repo);
+    return rc == 0 ? json_object() : server_error(c, rc);
+}
+
+static json_t *op_tag_resource(struct ecr_ctx *c, json_t *in)
+{
+    struct rtag_args a = {.tags = json_object_get(in, "tags")};
+    if ((a.repo = arn_repo(c, in)) == NULL)
+        return NULL;
+    if (a.tags == NULL || !tags_valid(c, a.tags))
+        return c->type ? NULL : ecr_fail(c, "InvalidParameterException", "tags is required");
+    return rtag_write(c, &a);
+}
+
+static json_t *op_untag_resource(struct ecr_ctx *c, json_t *in)
+{
+    struct rtag_args a = {.keys = json_object_get(in, "tagKeys")};
+    json_t *k;
+    size_t i;
+    if ((a.repo = arn_repo(c, in)) == NULL)
+        return NULL;
+    if (!json_is_array(a.keys))
+        return ecr_fail(c, "InvalidParameterException", "tagKeys must be a list of strings");
+    json_array_foreach(a.keys, i, k)
+    {
+        if (!json_is_string(k))
+            return ecr_fail(c, "InvalidParameterException", "tagKeys must be a list of strings");
+    }
+    return rtag_write(c, &a);
+}
+
+static int rtag_cb(void *ctx, const char *key, const char *value)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:s}", "Key", key, "Value", value));
+    return 0;
+}
+
+static json_t *op_list_tags_for_resource(struct ecr_ctx *c, json_t *in)
+{
+    const char *repo;
+    json_t *tags;
+    int rc;
+    if ((repo = arn_repo(c, in)) == NULL || !ecr_allow(c, repo, AUTH_PULL))
+        return NULL;
+    tags = json_array();
+    if ((rc = ecrdb_rtags_each(c->db, repo, rtag_cb, tags)) != 0) {
+        json_decref(tags);
+        return rc == BERR_NAME_UNKNOWN ? not_found(c, repo) : server_error(c, rc);
+    }
+    return json_pack("{s:o}", "tags", tags);
+}
+
+/* ---- the table ---- */
+
+static const struct {
+    const char *name;
+    ecr_op_fn fn;
+} ops[] = {
+    {"BatchCheckLayerAvailability", op_batch_check_layer_availability},
+    {"BatchDeleteImage", op_batch_delete_image},
+    {"BatchGetImage", op_batch_get_image},
+    {"CompleteLayerUpload", ecr_op_complete_layer_upload},
+    {"CreateRepository", op_create_repository},
+    {"DeleteLifecyclePolicy", ecr_op_delete_lifecycle_policy},
+    {"DeleteRepository", op_delete_repository},
+    {"DescribeImages", op_describe_images},
+    {"DescribeRegistry", op_describe_registry},
+    {"DescribeRepositories", op_describe_repositories},
+    {"GetAuthorizationToken", op_get_authorization_token},
+    {"GetDownloadUrlForLayer", op_get_download_url_for_layer},
+    {"GetLifecyclePolicy", ecr_op_get_lifecycle_policy},
+    {"GetLifecyclePolicyPreview", ecr_op_get_lifecycle_policy_preview},
+    {"InitiateLayerUpload", ecr_op_initiate_layer_upload},
+    {"ListImages", op_list_images},
+    {"ListTagsForResource", op_list_tags_for_resource},
+    {"PutImage", op_put_image},
+    {"PutImageTagMutability", op_put_image_tag_mutability},
+    {"PutLifecyclePolicy", ecr_op_put_lifecycle_policy},
+    {"StartLifecyclePolicyPreview", ecr_op_start_lifecycle_policy_preview},
+    {"TagResource", op_tag_resource},
+    {"UntagResource", op_untag_resource},
+    {"UploadLayerPart", ecr_op_upload_layer_part},
+};
+
+ecr_op_fn ecr_ops_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (strcmp(ops[i].name, name) == 0)
+            return ops[i].fn;
+    return NULL;
+}

@@ -1,0 +1,474 @@
+/* ecrdb.c - ECR repositories, settings, resource tags and image listings over berth.db (see ecrdb.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <sodium.h>
+#include "ecrdb.h"
+#include "err.h"
+
+static int prepare(struct db *db, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+        return db_error(db);
+    return 0;
+}
+
+/* Steps a statement expected to finish without rows, finalizes it.  Returns 0 or BERR_DB. */
+static int exec_done(struct db *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void text_col(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, size, "%s", t ? (const char *)t : "");
+}
+
+/* ---- mutability ---- */
+
+int ecrdb_mutability_valid(const char *s)
+{
+    return strcmp(s, "MUTABLE") == 0 || strcmp(s, "IMMUTABLE") == 0 || strcmp(s, "IMMUTABLE_WITH_EXCLUSION") == 0 ||
+           strcmp(s, "MUTABLE_WITH_EXCLUSION") == 0;
+}
+
+int ecrdb_wildcard_match(const char *p, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*p == '*') {
+            star = p++;
+            resume = s;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
+/* 1 if `tag` matches any {"filter": …} of the JSON array `filters`. */
+static int filters_match(const char *filters, const char *tag)
+{
+    json_t *a, *f;
+    size_t i;
+    int hit = 0;
+    if (filters == NULL || filters[0] == '\0' || (a = json_loads(filters, 0, NULL)) == NULL)
+        return 0;
+    json_array_foreach(a, i, f)
+    {
+        const char *pat = json_string_value(json_object_get(f, "filter"));
+        if (pat != NULL && ecrdb_wildcard_match(pat, tag))
+            hit = 1;
+    }
+    json_decref(a);
+    return hit;
+}
+
+int ecrdb_tag_immutable(const char *mutability, const char *filters, const char *tag)
+{
+    if (strcmp(mutability, "IMMUTABLE") == 0)
+        return 1;
+    if (strcmp(mutability, "IMMUTABLE_WITH_EXCLUSION") == 0)
+        return !filters_match(filters, tag);
+    if (strcmp(mutability, "MUTABLE_WITH_EXCLUSION") == 0)
+        return filters_match(filters, tag);
+    return 0;
+}
+
+/* ---- registry id ---- */
+
+int ecrdb_registry_id(struct db *db, const char *configured, char out[ECRDB_REGISTRY_ID_LEN + 1])
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (configured != NULL && configured[0] != '\0') {
+        snprintf(out, ECRDB_REGISTRY_ID_LEN + 1, "%s", configured);
+        return 0;
+    }
+    if ((rc = prepare(db, "SELECT value FROM ecr_settings WHERE name = 'registry_id'", &st)) != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        text_col(st, 0, out, ECRDB_REGISTRY_ID_LEN + 1);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+}
+
+int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_REGISTRY_ID_LEN + 1])
+{
+    char abs[4096], id[ECRDB_REGISTRY_ID_LEN + 1];
+    unsigned char h[16];
+    unsigned long long v = 0;
+    sqlite3_stmt *st;
+    int rc;
+    if (realpath(datadir, abs) == NULL)
+        snprintf(abs, sizeof(abs), "%s", datadir);
+    crypto_generichash(h, sizeof(h), (const unsigned char *)abs, strlen(abs), NULL, 0);
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | h[i];
+    snprintf(id, sizeof(id), "%012llu", v % 1000000000000ull);
+    if ((rc = prepare(db, "INSERT OR IGNORE INTO ecr_settings (name, value) VALUES ('registry_id', ?)", &st)) != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if ((rc = exec_done(db, st)) != 0)
+        return rc;
+    return ecrdb_registry_id(db, NULL, out);
+}
+
+/* ---- repositories ---- */
+
+#define REPO_SELECT                                                                                                    \
+    "SELECT r.id, r.name, r.created_at, coalesce(e.tag_mutability, 'MUTABLE'), coalesce(e.mutability_filters, '') "    \
+    "FROM repos r LEFT JOIN ecr_repos e ON e.repo_id = r.id "
+
+static void row_to_repo(sqlite3_stmt *st, struct ecrdb_repo *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    text_col(st, 1, r->name, sizeof(r->name));
+    r->created_at = sqlite3_column_int64(st, 2);
+    text_col(st, 3, r->mutability, sizeof(r->mutability));
+    text_col(st, 4, r->filters, sizeof(r->filters));
+}
+
+int ecrdb_repo_get(struct db *db, const char *name, struct ecrdb_repo *out)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, REPO_SELECT "WHERE r.name = ?", &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        row_to_repo(st, out);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
+}
+
+static int set_settings(struct db *db, int64_t id, const char *mutability, const char *filters)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db,
+                     "INSERT INTO ecr_repos (repo_id, tag_mutability, mutability_filters) VALUES (?, ?, ?) "
+                     "ON CONFLICT (repo_id) DO UPDATE SET tag_mutability = excluded.tag_mutability, "
+                     "mutability_filters = excluded.mutability_filters",
+                     &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, mutability, -1, SQLITE_STATIC);
+    if (filters != NULL && filters[0] != '\0')
+        sqlite3_bind_text(st, 3, filters, -1, SQLITE_STATIC);
+    return exec_done(db, st);
+}
+
+int ecrdb_repo_create(struct db *db, const char *name, const char *mutability, const char *filters,
+                      struct ecrdb_repo *out)
+{
+    sqlite3_stmt *st;
+    int rc = ecrdb_repo_get(db, name, out);
+    if (rc == 0)
+        return ECRDB_EXISTS;
+    if (rc != BERR_NAME_UNKNOWN)
+        return rc;
+    if ((rc = prepare(db, "INSERT INTO repos (name, created_at) VALUES (?, ?)", &st)) != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, db_now());
+    if ((rc = exec_done(db, st)) != 0)
+        return rc;
+    if ((rc = set_settings(db, sqlite3_last_insert_rowid(db->h), mutability, filters)) != 0)
+        return rc;
+    return ecrdb_repo_get(db, name, out);
+}
+
+int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, void *ctx, int *more)
+{
+    sqlite3_stmt *st;
+    struct ecrdb_repo *r = malloc(sizeof(*r));
+    int rc, count = 0;
+    *more = 0;
+    if (r == NULL)
+        return BERR_NOMEM;
+    if ((rc = prepare(db, REPO_SELECT "WHERE r.name > ? ORDER BY r.name LIMIT ?", &st)) != 0) {
+        free(r);
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, n + 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count++ == n) {
+            *more = 1;
+            break;
+        }
+        row_to_repo(st, r);
+        if (cb(ctx, r) != 0)
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    sqlite3_finalize(st);
+    free(r);
+    return rc;
+}
+
+static int count_images(struct db *db, int64_t repo_id, int *n)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, "SELECT count(*) FROM manifests WHERE repo_id = ?", &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, repo_id);
+    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(db);
+    *n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ecrdb_repo_delete(struct db *db, const char *name, int force, struct ecrdb_repo *out, int *image_count)
+{
+    sqlite3_stmt *st;
+    int rc = ecrdb_repo_get(db, name, out);
+    if (rc != 0 || (rc = count_images(db, out->id, image_count)) != 0)
+        return rc;
+    if (*image_count > 0 && !force)
+        return ECRDB_NOT_EMPTY;
+    /* tags reference manifests and repos: delete them first so no cascade order can trip a foreign key */
+    if ((rc = prepare(db, "DELETE FROM tags WHERE repo_id = ?", &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, out->id);
+    if ((rc = exec_done(db, st)) != 0)
+        return rc;
+    if ((rc = prepare(db, "DELETE FROM repos WHERE id = ?", &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, out->id);
+    return exec_done(db, st);
+}
+
+int ecrdb_repo_set_mutability(struct db *db, const char *name, const char *mutability, const char *filters)
+{
+    struct ecrdb_repo r;
+    int rc = ecrdb_repo_get(db, name, &r);
+    return rc != 0 ? rc : set_settings(db, r.id, mutability, filters);
+}
+
+int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char *digest)
+{
+    sqlite3_stmt *st;
+    char mut[ECRDB_MUTABILITY_MAX + 1], *filters = NULL;
+    int rc = prepare(db,
+                     "SELECT m.digest, coalesce(e.tag_mutability, 'MUTABLE'), e.mutability_filters "
+                     "FROM repos r JOIN tags t ON t.repo_id = r.id JOIN manifests m ON m.id = t.manifest_id "
+                     "LEFT JOIN ecr_repos e ON e.repo_id = r.id WHERE r.name = ? AND t.name = ?",
+                     &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *have = (const char *)sqlite3_column_text(st, 0), *f = (const char *)sqlite3_column_text(st, 2);
+        text_col(st, 1, mut, sizeof(mut));
+        filters = f ? strdup(f) : NULL;
+        rc = strcmp(have, digest) != 0 && ecrdb_tag_immutable(mut, filters, tag) ? ECRDB_IMMUTABLE : 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : db_error(db);
+    }
+    free(filters);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- images ---- */
+
+static int repo_id(struct db *db, const char *name, int64_t *id)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, "SELECT id FROM repos WHERE name = ?", &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
+}
+
+/* The untagged/tagged condition on manifest m for a status filter. */
+static const char *status_sql(int status)
+{
+    if (status == ECRDB_TAGGED)
+        return " AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)";
+    if (status == ECRDB_UNTAGGED)
+        return " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)";
+    return "";
+}
+
+#define IMAGE_SELECT                                                                                                   \
+    "SELECT m.id, m.digest, m.media_type, m.artifact_type, m.pushed_at, coalesce(m.last_pulled_at, 0), "               \
+    "coalesce((SELECT group_concat(name, char(10)) FROM (SELECT name FROM tags t WHERE t.manifest_id = m.id "          \
+    "ORDER BY name)), ''), "                                                                                           \
+    "coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest "                        \
+    "WHERE mb.manifest_id = m.id), 0) FROM manifests m "
+
+static int emit_images(struct db *db, sqlite3_stmt *st, int n, ecrdb_image_cb cb, void *ctx, int *more)
+{
+    int rc, count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct ecrdb_image im;
+        if (count++ == n) {
+            *more = 1;
+            break;
+        }
+        im.id = sqlite3_column_int64(st, 0);
+        im.digest = (const char *)sqlite3_column_text(st, 1);
+        im.media_type = (const char *)sqlite3_column_text(st, 2);
+        im.artifact_type = (const char *)sqlite3_column_text(st, 3);
+        im.pushed_at = sqlite3_column_int64(st, 4);
+        im.pulled_at = sqlite3_column_int64(st, 5);
+        im.tags = (const char *)sqlite3_column_text(st, 6);
+        im.size = sqlite3_column_int64(st, 7);
+        if (cb(ctx, &im) != 0)
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status, int n, ecrdb_image_cb cb, void *ctx,
+                      int *more)
+{
+    char sql[1024];
+    sqlite3_stmt *st;
+    int64_t rid;
+    int rc = repo_id(db, repo, &rid);
+    *more = 0;
+    if (rc != 0)
+        return rc;
+    snprintf(sql, sizeof(sql), IMAGE_SELECT "WHERE m.repo_id = ? AND m.id > ?%s ORDER BY m.id LIMIT ?",
+             status_sql(status));
+    if ((rc = prepare(db, sql, &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int(st, 3, n + 1);
+    return emit_images(db, st, n, cb, ctx, more);
+}
+
+int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_image_cb cb, void *ctx)
+{
+    sqlite3_stmt *st;
+    int64_t rid;
+    int more = 0, found = 0, rc = repo_id(db, repo, &rid);
+    if (rc != 0)
+        return rc;
+    if ((rc = prepare(db, IMAGE_SELECT "WHERE m.repo_id = ? AND m.digest = ?", &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        found = 1;
+    sqlite3_reset(st);
+    if (!found) {
+        sqlite3_finalize(st);
+        return BERR_MANIFEST_UNKNOWN;
+    }
+    return emit_images(db, st, 1, cb, ctx, &more);
+}
+
+int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, const char *after_tag, int status, int n,
+                         ecrdb_imageid_cb cb, void *ctx, int *more)
+{
+    static const char *const sql[] = {
+        [ECRDB_TAGGED] = "SELECT m.id, m.digest, t.name FROM manifests m JOIN tags t ON t.manifest_id = m.id "
+                         "WHERE m.repo_id = ?1 AND (m.id > ?2 OR (m.id = ?2 AND t.name > ?3)) "
+                         "ORDER BY m.id, t.name LIMIT ?4",
+        [ECRDB_UNTAGGED] = "SELECT m.id, m.digest, NULL FROM manifests m WHERE m.repo_id = ?1 AND m.id > ?2 AND "
+                           "NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id) ORDER BY m.id LIMIT ?4",
+        [ECRDB_ANY] = "SELECT m.id, m.digest, t.name FROM manifests m LEFT JOIN tags t ON t.manifest_id = m.id "
+                      "WHERE m.repo_id = ?1 AND (m.id > ?2 OR (m.id = ?2 AND t.name > ?3)) "
+                      "ORDER BY m.id, t.name LIMIT ?4",
+    };
+    sqlite3_stmt *st;
+    int64_t rid;
+    int count = 0, rc = repo_id(db, repo, &rid);
+    *more = 0;
+    if (rc != 0)
+        return rc;
+    if ((rc = prepare(db, sql[status], &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_text(st, 3, after_tag ? after_tag : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, n + 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count++ == n) {
+            *more = 1;
+            break;
+        }
+        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2)) != 0)
+            break;
+    }
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- resource tags ---- */
+
+int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char *value)
+{
+    sqlite3_stmt *st;
+    int64_t rid;
+    int rc = repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db,
+                                 "INSERT INTO ecr_tags (repo_id, key, value) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (repo_id, key) DO UPDATE SET value = excluded.value",
+                                 &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+    return exec_done(db, st);
+}
+
+int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
+{
+    sqlite3_stmt *st;
+    int64_t rid;
+    int rc = repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    return exec_done(db, st);
+}
+
+int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ctx)
+{
+    sqlite3_stmt *st;
+    int64_t rid;
+    int rc = repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)) != 0)
+            break;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    sqlite3_finalize(st);
+    return rc;
+}
