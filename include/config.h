@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "defaults.h"
 
 #define CONFIG_PATH_MAX 1024
 
@@ -28,6 +29,8 @@ struct config {
     char auth_service[128];           /* token service name = the JWTs' audience */
     char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
     int auth_token_ttl;               /* seconds a bearer token lives */
+    int nwebhooks;                    /* `webhook = …` lines (webhook.h), each checked by webhook_parse */
+    char webhooks[BERTH_WEBHOOKS_MAX][BERTH_WEBHOOK_LINE_MAX];
 };
 
 /** Fills `c` with the embedded defaults. */

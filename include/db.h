@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 #define DB_FILE "berth.db"
-#define DB_SCHEMA_VERSION 2 /* PRAGMA user_version after all migrations */
+#define DB_SCHEMA_VERSION 4 /* PRAGMA user_version after all migrations */
 #define DB_STMT_MAX 64      /* statement-cache slots per connection */
 
 struct db {

@@ -43,7 +43,8 @@
     X(NOSPACE, 507, "UNKNOWN", "no space left on the storage device")                                                  \
     X(DB, 500, "UNKNOWN", "metadata database error")                                                                   \
     X(BUSY, 503, "UNAVAILABLE", "registry busy, retry later")                                                          \
-    X(INTERNAL, 500, "UNKNOWN", "internal error")
+    X(INTERNAL, 500, "UNKNOWN", "internal error")                                                                      \
+    X(QUOTA_EXCEEDED, 403, "DENIED", "storage quota exceeded")
 
 enum berr_code {
     BERR_OK = 0,

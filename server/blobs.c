@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "err.h"
+#include "events.h"
+#include "evsource.h"
 #include "handlers.h"
 #include "log.h"
 #include "meta.h"
@@ -173,12 +175,20 @@ int blobs_get(h2o_req_t *req, const struct route *rt)
 
 /* ---- DELETE ---- */
 
-static int delete_op(struct db *db, const struct route *rt)
+static int delete_op(struct db *db, const struct route *rt, const struct event_source *from)
 {
-    return meta_blob_unlink(db, rt->name, rt->ref);
+    int rc = meta_blob_unlink(db, rt->name, rt->ref);
+    if (rc == 0)
+        rc = events_emit(db, &(struct event){.action = EVENT_DELETE,
+                                             .repository = rt->name,
+                                             .digest = rt->ref,
+                                             .media_type = "application/octet-stream",
+                                             .size = -1,
+                                             .from = from});
+    return rc;
 }
 
 int blobs_delete(h2o_req_t *req, const struct route *rt)
 {
-    return job_route_write(req, rt, delete_op, 202);
+    return evsource_route_write(req, rt, delete_op, 202);
 }

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "defaults.h"
 #include "log.h"
+#include "webhook.h"
 
 void config_defaults(struct config *c)
 {
@@ -89,6 +90,20 @@ static int set_str(char *dst, size_t size, const char *v)
     return 0;
 }
 
+/* `webhook = URL [secret=S] [events=LIST] [repository=PATTERN]`: repeated lines add receivers. */
+static int add_webhook(struct config *c, const char *v, char *err, size_t errlen)
+{
+    struct webhook_conf w;
+    if (c->nwebhooks == BERTH_WEBHOOKS_MAX) {
+        snprintf(err, errlen, "at most %d webhook lines", BERTH_WEBHOOKS_MAX);
+        return -1;
+    }
+    if (webhook_parse(v, &w, err, errlen) != 0)
+        return -1;
+    snprintf(c->webhooks[c->nwebhooks++], BERTH_WEBHOOK_LINE_MAX, "%s", v);
+    return 0;
+}
+
 int config_set(struct config *c, const char *k, const char *v, char *err, size_t errlen)
 {
     uint64_t sz;
@@ -132,6 +147,8 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
     else if (strcmp(k, "auth_token_ttl") == 0)
         rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
+    else if (strcmp(k, "webhook") == 0)
+        return add_webhook(c, v, err, errlen);
     else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;

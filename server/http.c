@@ -23,6 +23,7 @@
 #include "reqlog.h"
 #include "server.h"
 #include "version.h"
+#include "webhook.h"
 #include "writer.h"
 
 struct server *srv;
@@ -177,6 +178,27 @@ static void setup_h2o(const struct config *cfg)
     }
 }
 
+/* The webhooks' delivery threads (webhook.h); the config lines were checked when the config was read. */
+static int start_webhooks(const struct config *cfg)
+{
+    struct webhook_conf *hooks = calloc(BERTH_WEBHOOKS_MAX, sizeof(*hooks));
+    char err[256], url[CONFIG_PATH_MAX], host[256] = "localhost";
+    int rc = -1;
+    if (hooks == NULL)
+        return -1;
+    for (int i = 0; i < cfg->nwebhooks; i++)
+        if (webhook_parse(cfg->webhooks[i], &hooks[i], err, sizeof(err)) != 0) {
+            log_error("%s", err);
+            goto out;
+        }
+    gethostname(host, sizeof(host) - 1);
+    snprintf(url, sizeof(url), "%s://%s", cfg->tls_cert[0] ? "https" : "http", cfg->listen);
+    rc = webhooks_start(cfg->data, hooks, cfg->nwebhooks, url, host) == 0 ? 0 : -1;
+out:
+    free(hooks);
+    return rc;
+}
+
 static int start_storage(const struct config *cfg)
 {
     struct db *db;
@@ -185,7 +207,9 @@ static int start_storage(const struct config *cfg)
     if (db_open(cfg->data, &db) != 0) /* creates and migrates berth.db before any thread opens it */
         return -1;
     db_close(db);
-    return writer_start(cfg->data) == 0 ? 0 : -1;
+    if (writer_start(cfg->data) != 0)
+        return -1;
+    return start_webhooks(cfg);
 }
 
 int http_serve(const struct config *cfg)
@@ -228,6 +252,7 @@ int http_serve(const struct config *cfg)
     log_info("stopping: finishing background work");
     pool_stop();
     writer_stop();
+    webhooks_stop();
     close(listen_fd);
     free(threads);
     server_db_close();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_ops.h"
 #include "config.h"
 #include "defaults.h"
 #include "http.h"
@@ -16,6 +17,8 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  user       add, list, delete users, set passwords (berth user --help)\n"
                             "  token      create, list, revoke robot/CI tokens (berth token --help)\n"
                             "  grant      add, list, delete permissions (berth grant --help)\n"
+                            "  quota      set, list, delete storage quotas (berth quota --help)\n"
+                            "  events     print the event log: events tail [--follow] (berth events --help)\n"
                             "\n"
                             "  --version  print the version\n"
                             "  -h, --help print this help\n";
@@ -122,6 +125,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "user") == 0 || strcmp(argv[1], "token") == 0 || strcmp(argv[1], "grant") == 0)
         return cli_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "quota") == 0 || strcmp(argv[1], "events") == 0)
+        return cli_ops_main(argc - 1, argv + 1);
     fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }

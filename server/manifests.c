@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include "digest.h"
 #include "err.h"
+#include "events.h"
+#include "evsource.h"
 #include "handlers.h"
 #include "log.h"
 #include "manifest.h"
@@ -52,7 +54,7 @@ static int pulls_op(struct db *db, void *arg)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return events_pull_flush(db);
 }
 
 void manifests_flush_pulls(void)
@@ -176,8 +178,18 @@ int manifests_get(h2o_req_t *req, const struct route *rt)
             return 0;
         }
     }
-    if (!head)
+    if (!head) {
+        struct event_source from;
         record_pull(m.id);
+        evsource_fill(req, &from);
+        events_pull_note(&(struct event){.action = EVENT_PULL,
+                                         .repository = rt->name,
+                                         .digest = m.digest,
+                                         .media_type = m.media_type,
+                                         .size = (int64_t)m.size,
+                                         .tag = rt->ref_is_digest ? NULL : rt->ref,
+                                         .from = &from});
+    }
     respond_header(req, "docker-content-digest", m.digest, 1);
     respond_header(req, "etag", respond_printf(req, "\"%s\"", m.digest), 0);
     respond_body(req, 200, respond_printf(req, "%s", m.media_type), m.body, m.size, 1);
@@ -197,13 +209,20 @@ struct put_job {
     char digest[BERTH_DIGEST_MAX];
     struct manifest_info mi;
     char detail[512];
+    struct event_source from;    /* who pushed (events.h) */
+    char prev[BERTH_DIGEST_MAX]; /* what the tag pointed at before */
 };
 
 static int put_op(struct db *db, void *arg)
 {
     struct put_job *j = arg;
-    return meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, j->ref_is_digest ? NULL : j->ref,
-                             j->detail, sizeof(j->detail));
+    const char *tag = j->ref_is_digest ? NULL : j->ref;
+    int rc = tag != NULL ? events_tag_target(db, j->repo, tag, j->prev) : 0;
+    if (rc == 0)
+        rc = meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, tag, j->detail, sizeof(j->detail));
+    if (rc == 0)
+        rc = events_manifest_pushed(db, j->repo, j->digest, j->mi.media_type, (int64_t)j->len, tag, j->prev, &j->from);
+    return rc;
 }
 
 static void put_run(struct job *job)
@@ -265,18 +284,30 @@ int manifests_put(h2o_req_t *req, const struct route *rt)
     memcpy(j->repo, rt->name, sizeof(j->repo));
     memcpy(j->ref, rt->ref, sizeof(j->ref));
     j->ref_is_digest = rt->ref_is_digest;
+    evsource_fill(req, &j->from);
     job_submit(&j->super);
     return 0;
 }
 
 /* ---- DELETE ---- */
 
-static int delete_op(struct db *db, const struct route *rt)
+static int delete_op(struct db *db, const struct route *rt, const struct event_source *from)
 {
-    return rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
+    char digest[BERTH_DIGEST_MAX] = "";
+    int rc = rt->ref_is_digest ? 0 : events_tag_target(db, rt->name, rt->ref, digest);
+    if (rc == 0)
+        rc = rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
+    if (rc == 0)
+        rc = events_emit(db, &(struct event){.action = EVENT_DELETE,
+                                             .repository = rt->name,
+                                             .digest = rt->ref_is_digest ? rt->ref : digest,
+                                             .tag = rt->ref_is_digest ? NULL : rt->ref,
+                                             .size = -1,
+                                             .from = from});
+    return rc;
 }
 
 int manifests_delete(h2o_req_t *req, const struct route *rt)
 {
-    return job_route_write(req, rt, delete_op, 202);
+    return evsource_route_write(req, rt, delete_op, 202);
 }

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "meta.h"
 #include "names.h"
+#include "quota.h"
 #include "respond.h"
 #include "upload.h"
 #include "writer.h"
@@ -195,12 +196,16 @@ static int append_body(struct upload_job *j, struct session *s)
 struct commit_args {
     const char *repo, *digest, *uuid;
     int64_t size;
+    char *detail; /* quota refusal message */
+    size_t detail_size;
 };
 
 static int commit_op(struct db *db, void *arg)
 {
     struct commit_args *a = arg;
-    int rc = meta_blob_commit(db, a->repo, a->digest, a->size);
+    int rc = quota_check(db, a->repo, a->digest, a->size, a->detail, a->detail_size);
+    if (rc == 0)
+        rc = meta_blob_commit(db, a->repo, a->digest, a->size);
     if (rc == 0 && a->uuid != NULL)
         rc = meta_upload_del(db, a->uuid);
     return rc;
@@ -221,7 +226,11 @@ static int mount_op(struct db *db, void *arg)
 {
     struct upload_job *j = arg;
     int64_t size;
-    int rc = meta_blob_mount(db, j->repo, j->from, j->digest, &size);
+    int rc = meta_blob_stat(db, j->from, j->digest, &size);
+    if (rc == 0)
+        rc = quota_check(db, j->repo, j->digest, size, j->detail, sizeof(j->detail));
+    if (rc == 0)
+        rc = meta_blob_mount(db, j->repo, j->from, j->digest, &size);
     if (rc == 0)
         j->size = (uint64_t)size;
     return rc;
@@ -255,10 +264,23 @@ static int run_start(struct upload_job *j)
 /* Verifies and commits a finished upload: file first, row second. */
 static int finish(struct upload_job *j, struct upload *u, int has_row)
 {
-    struct commit_args a = {.repo = j->repo, .digest = j->digest, .uuid = has_row ? u->uuid : NULL};
+    struct commit_args a = {.repo = j->repo,
+                            .digest = j->digest,
+                            .uuid = has_row ? u->uuid : NULL,
+                            .detail = j->detail,
+                            .detail_size = sizeof(j->detail)};
+    struct db *db = server_db();
     int rc;
     a.size = (int64_t)u->size;
     j->size = u->size;
+    /* quotas: refuse early on this thread's read connection (the file is not moved into blobs/); commit_op
+     * checks again in the write transaction, which decides */
+    if (db != NULL && (rc = quota_check(db, j->repo, j->digest, a.size, j->detail, sizeof(j->detail))) != 0) {
+        upload_remove(&srv->bs, u->uuid);
+        if (has_row)
+            writer_run(cancel_op, u->uuid);
+        return rc;
+    }
     if ((rc = upload_finish(&srv->bs, u, j->digest)) != 0) {
         if (rc == BERR_DIGEST_INVALID)
             snprintf(j->detail, sizeof(j->detail), "the uploaded content does not hash to %s", j->digest);

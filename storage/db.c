@@ -87,6 +87,34 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
+    /* 3: events (events.h) and the webhooks' delivery cursors (webhook.h) */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused: a delivery cursor is the last id delivered */
+    "  uuid TEXT NOT NULL,"                   /* the envelope's event id */
+    "  at_ms INTEGER NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  repository TEXT NOT NULL,"
+    "  digest TEXT, media_type TEXT, size INTEGER, tag TEXT, previous TEXT,"
+    "  actor TEXT, addr TEXT, method TEXT, useragent TEXT);"
+    "CREATE TABLE webhook_cursors ("
+    "  webhook TEXT PRIMARY KEY," /* its URL */
+    "  last_id INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 4: storage quotas (quota.h); repos.bytes = sum of the sizes of the blobs the repository links, kept by
+     * triggers on every path that links or unlinks a blob */
+    "CREATE TABLE quotas ("
+    "  pattern TEXT PRIMARY KEY,"
+    "  limit_bytes INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE repos ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE repos SET bytes = (SELECT coalesce(sum(b.size), 0) FROM repo_blobs l JOIN blobs b "
+    "  ON b.digest = l.digest WHERE l.repo_id = repos.id);"
+    "CREATE TRIGGER repo_blobs_bytes_add AFTER INSERT ON repo_blobs BEGIN"
+    "  UPDATE repos SET bytes = bytes + coalesce((SELECT size FROM blobs WHERE digest = NEW.digest), 0)"
+    "  WHERE id = NEW.repo_id; END;"
+    "CREATE TRIGGER repo_blobs_bytes_del AFTER DELETE ON repo_blobs BEGIN"
+    "  UPDATE repos SET bytes = bytes - coalesce((SELECT size FROM blobs WHERE digest = OLD.digest), 0)"
+    "  WHERE id = OLD.repo_id; END;",
 };
 
 long long db_now(void)

@@ -1,0 +1,185 @@
+/* quota.c - storage quotas (quota.h): the quotas table, usage from repos.bytes, the check at blob commit. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "authdb.h"
+#include "err.h"
+#include "log.h"
+#include "quota.h"
+
+/* Prepares `sql` (statements of this module are not in db.h's slot cache). */
+static sqlite3_stmt *prepare(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
+        return NULL;
+    }
+    return st;
+}
+
+int quota_set(struct db *db, const char *pattern, int64_t limit)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (authdb_pattern_valid(pattern) != 0 || limit < 0)
+        return BERR_BAD_REQUEST;
+    if ((st = prepare(db, "INSERT INTO quotas (pattern, limit_bytes, created_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT (pattern) DO UPDATE SET limit_bytes = excluded.limit_bytes")) == NULL)
+        return BERR_DB;
+    sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, db_now());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_error(db);
+}
+
+int quota_del(struct db *db, const char *pattern)
+{
+    sqlite3_stmt *st = prepare(db, "DELETE FROM quotas WHERE pattern = ?");
+    int rc;
+    if (st == NULL)
+        return BERR_DB;
+    sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_error(db);
+    return sqlite3_changes(db->h) > 0 ? 0 : BERR_NOT_FOUND;
+}
+
+/*
+ * Usage of `pattern`: an exact name is one row of repos; a pattern reads only the repositories whose names start
+ * with its literal prefix (the text before the first '*', a range of repos' name index) and matches the rest here.
+ */
+int quota_usage(struct db *db, const char *pattern, int64_t *used)
+{
+    const char *star = strchr(pattern, '*');
+    char lo[BERTH_NAME_MAX + 2], hi[BERTH_NAME_MAX + 2];
+    size_t plen = star != NULL ? (size_t)(star - pattern) : strlen(pattern);
+    sqlite3_stmt *st;
+    int rc;
+    *used = 0;
+    if (plen > BERTH_NAME_MAX)
+        return 0;
+    memcpy(lo, pattern, plen);
+    lo[plen] = '\0';
+    memcpy(hi, lo, plen);
+    hi[plen] = '\x7f'; /* above every character of a repository name */
+    hi[plen + 1] = '\0';
+    if (star == NULL) {
+        if ((st = prepare(db, "SELECT name, bytes FROM repos WHERE name = ?")) == NULL)
+            return BERR_DB;
+        sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+    } else {
+        if ((st = prepare(db, "SELECT name, bytes FROM repos WHERE name >= ? AND name < ?")) == NULL)
+            return BERR_DB;
+        sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (star == NULL || authdb_pattern_match(pattern, (const char *)sqlite3_column_text(st, 0)))
+            *used += sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_error(db);
+}
+
+/* Calls `cb` for every quota; with its usage when `with_usage`, else with used = -1. */
+static int each(struct db *db, int with_usage, quota_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = prepare(db, "SELECT pattern, limit_bytes FROM quotas ORDER BY pattern");
+    int rc = SQLITE_DONE, stop = 0;
+    if (st == NULL)
+        return BERR_DB;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *pattern = (const char *)sqlite3_column_text(st, 0);
+        int64_t used = -1, limit = sqlite3_column_int64(st, 1);
+        int urc = with_usage ? quota_usage(db, pattern, &used) : 0;
+        if (urc != 0) {
+            sqlite3_finalize(st);
+            return urc;
+        }
+        stop = cb(ctx, pattern, limit, used);
+    }
+    sqlite3_finalize(st);
+    return stop || rc == SQLITE_DONE ? 0 : db_error(db);
+}
+
+int quota_each(struct db *db, quota_cb cb, void *ctx)
+{
+    return each(db, 1, cb, ctx);
+}
+
+void quota_format_size(int64_t bytes, char *out, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, size, "%" PRId64 " B", bytes);
+    else
+        snprintf(out, size, "%.1f %s", v, units[u]);
+}
+
+/* 1 if `repo` links `digest` already (the blob adds nothing to its usage), 0 if not, BERR_DB. */
+static int linked(struct db *db, const char *repo, const char *digest)
+{
+    sqlite3_stmt *st = prepare(db, "SELECT 1 FROM repos r JOIN repo_blobs l ON l.repo_id = r.id "
+                                   "WHERE r.name = ? AND l.digest = ?");
+    int rc;
+    if (st == NULL)
+        return BERR_DB;
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_error(db);
+}
+
+struct check {
+    struct db *db;
+    const char *repo, *digest;
+    int64_t size;
+    int is_linked; /* -1 = not looked up yet */
+    char *detail;
+    size_t ds;
+    int rc;
+};
+
+static int check_one(void *ctx, const char *pattern, int64_t limit, int64_t used)
+{
+    struct check *c = ctx;
+    char l[32], u[32], s[32];
+    if (!authdb_pattern_match(pattern, c->repo))
+        return 0;
+    if ((c->rc = quota_usage(c->db, pattern, &used)) != 0)
+        return 1;
+    if (used + c->size <= limit)
+        return 0;
+    if (c->is_linked < 0 && (c->is_linked = linked(c->db, c->repo, c->digest)) < 0) {
+        c->rc = c->is_linked;
+        return 1;
+    }
+    if (c->is_linked)
+        return 1; /* nothing added: no quota can be exceeded by this link */
+    quota_format_size(limit, l, sizeof(l));
+    quota_format_size(used, u, sizeof(u));
+    quota_format_size(c->size, s, sizeof(s));
+    snprintf(c->detail, c->ds, "quota of %s exceeded: limit %s, %s used, this blob adds %s", pattern, l, u, s);
+    c->rc = BERR_QUOTA_EXCEEDED;
+    return 1;
+}
+
+int quota_check(struct db *db, const char *repo, const char *digest, int64_t size, char *detail, size_t detail_size)
+{
+    struct check c = {db, repo, digest, size, -1, detail, detail_size, 0};
+    int rc = each(db, 0, check_one, &c);
+    return rc != 0 ? rc : c.rc;
+}
