@@ -7,9 +7,12 @@
  * as the user sees it, even though it is stored once.  Manifests (≤ 4 MiB each, kept in berth.db) are not counted.
  *
  * Invariants:
- *  - repos.bytes is kept by triggers on repo_blobs (migration in db.c), so every path that links or unlinks a blob
- *    (upload commit, mount, blob DELETE, lifecycle, GC) keeps the usage right without calling this module; usage
- *    of a pattern is then one indexed range read over repos.
+ *  - repos.bytes (per repository) and quotas.used (per quota) are kept by triggers on repo_blobs (migration in
+ *    db.c), so every path that links or unlinks a blob (upload commit, mount, blob DELETE, lifecycle, GC, deleting a
+ *    repository) keeps the usage right without calling this module.  A check at blob commit therefore reads only
+ *    the quotas whose pattern matches the repository: its cost does not grow with the number of repositories.
+ *    quota_set() computes a new quota's usage once (an indexed range read over repos); quota_recount() recomputes
+ *    every quota from the links (for fsck).
  *  - quota_check() runs inside the write transaction that links the blob (the writer batch), so two concurrent
  *    pushes cannot both slip under a limit.
  */
@@ -32,8 +35,11 @@ int quota_del(struct db *db, const char *pattern);
 typedef int (*quota_cb)(void *ctx, const char *pattern, int64_t limit, int64_t used);
 /** Calls `cb` for every quota in pattern order, with its current usage.  Returns 0 or BERR_DB. */
 int quota_each(struct db *db, quota_cb cb, void *ctx);
-/** The usage of `pattern` (bytes of blobs linked by the repositories it matches) into *used.  Returns 0 or BERR_DB. */
+/** The usage of `pattern` (bytes of blobs linked by the repositories it matches) into *used, computed from
+ *  repos.bytes.  Returns 0 or BERR_DB. */
 int quota_usage(struct db *db, const char *pattern, int64_t *used);
+/** write: recomputes every quota's kept usage from repos.bytes.  Returns 0 or BERR_DB. */
+int quota_recount(struct db *db);
 
 /** Would linking blob `digest` of `size` bytes into repository `repo` exceed a quota?  0 if not (also when `repo`
  *  already links it), else BERR_QUOTA_EXCEEDED with `detail` naming the quota, its limit, the usage and the blob's

@@ -21,15 +21,20 @@ static sqlite3_stmt *prepare(struct db *db, const char *sql)
 int quota_set(struct db *db, const char *pattern, int64_t limit)
 {
     sqlite3_stmt *st;
+    int64_t used;
     int rc;
     if (authdb_pattern_valid(pattern) != 0 || limit < 0)
         return BERR_BAD_REQUEST;
-    if ((st = prepare(db, "INSERT INTO quotas (pattern, limit_bytes, created_at) VALUES (?, ?, ?) "
-                          "ON CONFLICT (pattern) DO UPDATE SET limit_bytes = excluded.limit_bytes")) == NULL)
+    if ((rc = quota_usage(db, pattern, &used)) != 0) /* from then on the triggers keep quotas.used */
+        return rc;
+    if ((st = prepare(db, "INSERT INTO quotas (pattern, limit_bytes, used, created_at) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT (pattern) DO UPDATE SET limit_bytes = excluded.limit_bytes, "
+                          "used = excluded.used")) == NULL)
         return BERR_DB;
     sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, db_now());
+    sqlite3_bind_int64(st, 3, used);
+    sqlite3_bind_int64(st, 4, db_now());
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : db_error(db);
@@ -85,30 +90,33 @@ int quota_usage(struct db *db, const char *pattern, int64_t *used)
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
-/* Calls `cb` for every quota; with its usage when `with_usage`, else with used = -1. */
-static int each(struct db *db, int with_usage, quota_cb cb, void *ctx)
+/* Calls `cb` for every quota (all, or those whose pattern matches `repo`) with its kept usage. */
+static int each(struct db *db, const char *repo, quota_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT pattern, limit_bytes FROM quotas ORDER BY pattern");
+    sqlite3_stmt *st = prepare(db, repo == NULL ? "SELECT pattern, limit_bytes, used FROM quotas ORDER BY pattern"
+                                                : "SELECT pattern, limit_bytes, used FROM quotas WHERE ? GLOB pattern "
+                                                  "ORDER BY pattern");
     int rc = SQLITE_DONE, stop = 0;
     if (st == NULL)
         return BERR_DB;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *pattern = (const char *)sqlite3_column_text(st, 0);
-        int64_t used = -1, limit = sqlite3_column_int64(st, 1);
-        int urc = with_usage ? quota_usage(db, pattern, &used) : 0;
-        if (urc != 0) {
-            sqlite3_finalize(st);
-            return urc;
-        }
-        stop = cb(ctx, pattern, limit, used);
-    }
+    if (repo != NULL)
+        sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop =
+            cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
     sqlite3_finalize(st);
     return stop || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 int quota_each(struct db *db, quota_cb cb, void *ctx)
 {
-    return each(db, 1, cb, ctx);
+    return each(db, NULL, cb, ctx);
+}
+
+int quota_recount(struct db *db)
+{
+    return db_exec(db, "UPDATE quotas SET used = (SELECT coalesce(sum(bytes), 0) FROM repos "
+                       "WHERE name GLOB quotas.pattern)");
 }
 
 void quota_format_size(int64_t bytes, char *out, size_t size)
@@ -157,10 +165,6 @@ static int check_one(void *ctx, const char *pattern, int64_t limit, int64_t used
 {
     struct check *c = ctx;
     char l[32], u[32], s[32];
-    if (!authdb_pattern_match(pattern, c->repo))
-        return 0;
-    if ((c->rc = quota_usage(c->db, pattern, &used)) != 0)
-        return 1;
     if (used + c->size <= limit)
         return 0;
     if (c->is_linked < 0 && (c->is_linked = linked(c->db, c->repo, c->digest)) < 0) {
@@ -180,6 +184,6 @@ static int check_one(void *ctx, const char *pattern, int64_t limit, int64_t used
 int quota_check(struct db *db, const char *repo, const char *digest, int64_t size, char *detail, size_t detail_size)
 {
     struct check c = {db, repo, digest, size, -1, detail, detail_size, 0};
-    int rc = each(db, 0, check_one, &c);
+    int rc = each(db, repo, check_one, &c);
     return rc != 0 ? rc : c.rc;
 }

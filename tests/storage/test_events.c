@@ -154,6 +154,18 @@ static void json_has_distribution_fields(void)
 
 /* ---- quotas ---- */
 
+struct qlist {
+    char buf[512];
+};
+
+static int list_cb(void *ctx, const char *pattern, int64_t limit, int64_t used)
+{
+    struct qlist *l = ctx;
+    size_t len = strlen(l->buf);
+    snprintf(l->buf + len, sizeof(l->buf) - len, "%s %lld/%lld;", pattern, (long long)used, (long long)limit);
+    return 0;
+}
+
 /* Usage is the sum of the blobs each repository links, counted once per repository, kept by triggers. */
 static void usage_follows_links_per_repository(void)
 {
@@ -179,6 +191,33 @@ static void usage_follows_links_per_repository(void)
     CHECK_INT_EQ(used, 0);
 }
 
+/* The usage each quota keeps (triggers) equals the usage recomputed from the links, through links, mounts,
+ * unlinks, re-links and the deletion of a whole repository. */
+static void kept_usage_matches_recount(void)
+{
+    char a[BERTH_DIGEST_MAX], b[BERTH_DIGEST_MAX];
+    struct qlist l = {{0}}, r = {{0}};
+    int64_t size;
+    REQUIRE_OK(WRITE(quota_set(db, "team/*", 1000)));
+    REQUIRE_OK(WRITE(quota_set(db, "*", 1000)));
+    REQUIRE_OK(WRITE(quota_set(db, "team/x", 1000)));
+    REQUIRE_OK(blob("team/x", "12345", a));
+    REQUIRE_OK(blob("team/x", "123", b));
+    REQUIRE_OK(WRITE(meta_blob_mount(db, "team/y", "team/x", a, &size)));
+    REQUIRE_OK(blob("other", "12345", a));
+    REQUIRE_OK(WRITE(meta_blob_unlink(db, "team/x", b)));
+    REQUIRE_OK(blob("team/x", "123", b));
+    REQUIRE_OK(quota_each(db, list_cb, &l));
+    CHECK_STR_EQ(l.buf, "* 18/1000;team/* 13/1000;team/x 8/1000;");
+    REQUIRE_OK(WRITE(db_exec(db, "DELETE FROM repos WHERE name = 'team/y'")));
+    memset(&l, 0, sizeof(l));
+    REQUIRE_OK(quota_each(db, list_cb, &l));
+    CHECK_STR_EQ(l.buf, "* 13/1000;team/* 8/1000;team/x 8/1000;");
+    REQUIRE_OK(WRITE(quota_recount(db)));
+    REQUIRE_OK(quota_each(db, list_cb, &r));
+    CHECK_STR_EQ(r.buf, l.buf);
+}
+
 /* A blob that would take a matching quota over its limit is refused with a message naming it; an already linked
  * blob and other repositories pass. */
 static void check_refuses_over_limit_only(void)
@@ -194,18 +233,6 @@ static void check_refuses_over_limit_only(void)
     REQUIRE_OK(WRITE(quota_set(db, "team/x", 12)));
     CHECK_ERR(quota_check(db, "team/x", "sha256:new", 3, detail, sizeof(detail)), BERR_QUOTA_EXCEEDED);
     CHECK_STR_CONTAINS(detail, "quota of team/x exceeded");
-}
-
-struct qlist {
-    char buf[512];
-};
-
-static int list_cb(void *ctx, const char *pattern, int64_t limit, int64_t used)
-{
-    struct qlist *l = ctx;
-    size_t len = strlen(l->buf);
-    snprintf(l->buf + len, sizeof(l->buf) - len, "%s %lld/%lld;", pattern, (long long)used, (long long)limit);
-    return 0;
 }
 
 /* set replaces, list shows usage, del removes; invalid patterns are refused. */
@@ -227,10 +254,15 @@ static void set_list_del(void)
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
-        CHECK_TEST(emit_commits_with_its_transaction), CHECK_TEST(each_reads_after_cursor_and_ids_never_repeat),
-        CHECK_TEST(manifest_push_records_tag_moves),   CHECK_TEST(pulls_are_buffered_until_flush),
-        CHECK_TEST(json_has_distribution_fields),      CHECK_TEST(usage_follows_links_per_repository),
-        CHECK_TEST(check_refuses_over_limit_only),     CHECK_TEST(set_list_del),
+        CHECK_TEST(emit_commits_with_its_transaction),
+        CHECK_TEST(each_reads_after_cursor_and_ids_never_repeat),
+        CHECK_TEST(manifest_push_records_tag_moves),
+        CHECK_TEST(pulls_are_buffered_until_flush),
+        CHECK_TEST(json_has_distribution_fields),
+        CHECK_TEST(usage_follows_links_per_repository),
+        CHECK_TEST(kept_usage_matches_recount),
+        CHECK_TEST(check_refuses_over_limit_only),
+        CHECK_TEST(set_list_del),
     };
     check_before_each = dbfix_setup;
     check_after_each = dbfix_teardown;
