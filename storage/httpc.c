@@ -1,4 +1,5 @@
 /* httpc.c - the webhook client of httpc.h: one POST per connection over a socket, or OpenSSL for https. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include "defaults.h"
 #include "err.h"
 #include "httpc.h"
@@ -110,6 +112,12 @@ struct conn {
     SSL *ssl;
 };
 
+static int is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
 static int conn_tls(struct conn *c, const struct httpc_url *u, char *err, size_t errlen)
 {
     if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL || SSL_CTX_set_default_verify_paths(c->ctx) != 1 ||
@@ -119,8 +127,12 @@ static int conn_tls(struct conn *c, const struct httpc_url *u, char *err, size_t
     }
     SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
     SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-    SSL_set_tlsext_host_name(c->ssl, u->host);
-    SSL_set1_host(c->ssl, u->host);
+    if (is_ip_literal(u->host)) /* an IP address: matched against the certificate's IP SANs, and no SNI */
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), u->host);
+    else {
+        SSL_set_tlsext_host_name(c->ssl, u->host);
+        SSL_set1_host(c->ssl, u->host);
+    }
     SSL_set_fd(c->ssl, c->fd);
     if (SSL_connect(c->ssl) != 1) {
         char buf[200];

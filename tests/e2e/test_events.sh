@@ -3,7 +3,9 @@
 # pull, delete and tag move reaches the receiver with a valid HMAC-SHA256 signature, and none is lost when the
 # receiver is stopped mid-stream and restarted, when berth is stopped (SIGTERM) or killed (-9) with undelivered
 # events and started again.  Delivery is at-least-once: duplicates are allowed (counted, by event id), losses not.
-# Also: a filtered webhook (events=, repository=) gets only what it asked for; `berth events tail` prints them.
+# Also: a filtered webhook (events=, repository=) gets only what it asked for; `berth events tail` prints them;
+# an https:// webhook delivers to a receiver whose certificate verifies (a test CA given by SSL_CERT_FILE) and
+# refuses one whose certificate does not match the host name.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -171,4 +173,35 @@ check "filtered receiver got its events" test -s "$T/r2.jsonl"
 check_eq "filtered receiver: only delete and tag events of keep/*" "delete keep/app" \
 	"$(jq -r '"\(.action) \(.target.repository)"' "$T/r2.jsonl" | sort -u | tr '\n' ' ' | sed 's/ $//')"
 check "filtered receiver: no signature header expected, none failed" test ! -e "$T/r2.jsonl.bad"
+log "6. https:// webhooks: certificate and host name verified"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj /CN=berth-test-ca \
+	2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost\n' >"$T/srv.ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -out "$T/srv.pem" -days 2 \
+	-extfile "$T/srv.ext" 2>/dev/null
+P3=$(free_port)
+R3PID=$(recv_start "$P3" "$T/r3.jsonl" --secret "$SECRET" --tls-cert "$T/srv.pem" --tls-key "$T/srv.key")
+echo "$R1PID $R2PID $R3PID" >"$T/pids"
+sleep 0.5
+cat >"$T/tls.conf" <<CONF
+webhook = https://localhost:$P3/tls secret=$SECRET
+webhook = https://127.0.0.1:$P3/wrong-name
+CONF
+check "berth stops" berth_stop
+SSL_CERT_FILE=$T/ca.pem berth_start "$D" --config "$T/tls.conf"
+R=http://$REGISTRY
+M9=$(push team/app tls tls1)
+wait_tls() {
+	local i
+	for i in $(seq 1 60); do
+		grep -q "$M9" "$T/r3.jsonl" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	return 1
+}
+check "the https receiver got the push" wait_tls
+check "the https receiver verified the signature" test ! -e "$T/r3.jsonl.bad"
+check_contains "a certificate not for the URL's host is refused" "wrong-name: delivery failed (TLS handshake" \
+	"$(cat "$D.log")"
 finish

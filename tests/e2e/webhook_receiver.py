@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """A real webhook receiver for the e2e tests: an http.server that accepts berth's notification envelopes.
 
-    webhook_receiver.py --port PORT --out FILE [--secret S] [--delay SECONDS]
+    webhook_receiver.py --port PORT --out FILE [--secret S] [--delay SECONDS] [--tls-cert PEM --tls-key PEM]
 
 Every POST must carry Content-Type application/vnd.docker.distribution.events.v1+json and, with --secret, a valid
 X-Berth-Signature-256 (sha256=<hex HMAC-SHA256 of the body>).  A valid request is answered 200 and each of its
 events is appended to FILE as one JSON line (flushed and fsynced before the answer); an invalid one is answered
 400/401 and a line describing it goes to FILE.bad.  --delay sleeps before answering (a slow receiver).
+--tls-cert/--tls-key serve HTTPS.
 """
 import argparse
 import hashlib
 import hmac
 import json
 import os
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +28,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--secret", default="")
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--tls-cert", default="")
+    ap.add_argument("--tls-key", default="")
     args = ap.parse_args()
 
     def bad(why):
@@ -70,6 +74,10 @@ def main():
             pass
 
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("listening on %d" % args.port, file=sys.stderr, flush=True)
     srv.serve_forever()
 
