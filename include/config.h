@@ -29,6 +29,7 @@ struct config {
     char auth_service[128];           /* token service name = the JWTs' audience */
     char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
     int auth_token_ttl;               /* seconds a bearer token lives */
+    int events_retention;             /* seconds an event is kept in berth.db (events.h) */
     int nwebhooks;                    /* `webhook = …` lines (webhook.h), each checked by webhook_parse */
     char webhooks[BERTH_WEBHOOKS_MAX][BERTH_WEBHOOK_LINE_MAX];
 };

@@ -14,7 +14,7 @@
  *  - Event ids only grow (AUTOINCREMENT): a webhook's delivery cursor is "the last id delivered".  Each event also
  *    has a random UUID, the `id` of Distribution's envelope, which receivers use to drop duplicates (delivery is
  *    at-least-once).
- *  - Rows older than BERTH_EVENTS_RETENTION are pruned (events_prune).
+ *  - Rows older than the `events_retention` setting are pruned (events_prune, by webhook.h's pruning thread).
  *
  * Threads: the functions taking a struct db follow db.h (one thread per connection); the pull buffer is shared and
  * locked internally.

@@ -8,8 +8,8 @@
  * cursor only after a 2xx answer.  Any other answer, a timeout or a refused connection is retried with the same
  * batch after BERTH_WEBHOOK_BACKOFF_MIN_MS, doubling up to BERTH_WEBHOOK_BACKOFF_MAX_MS: the events wait in
  * berth.db, so a receiver that is down for hours, or a restart of berth, loses nothing (events older than
- * BERTH_EVENTS_RETENTION excepted).  Delivery is at-least-once: a crash or stop between the receiver's 2xx and the
- * cursor's commit sends that batch again; receivers drop duplicates by the events' `id`.  A webhook seen for the
+ * the `events_retention` setting excepted).  Delivery is at-least-once: a crash or stop between the receiver's 2xx and
+ * the cursor's commit sends that batch again; receivers drop duplicates by the events' `id`.  A webhook seen for the
  * first time starts with the events recorded after that moment (no replay of history).
  *
  * With a secret, every request carries `X-Berth-Signature-256: sha256=<hex HMAC-SHA256 of the body keyed by the
@@ -42,11 +42,11 @@ int webhook_parse(const char *value, struct webhook_conf *out, char *err, size_t
 void webhook_sign(const char *secret, const void *body, size_t len, char out[65]);
 
 /** Starts one delivery thread per webhook in `hooks` (n ≤ BERTH_WEBHOOKS_MAX), each with its own connection to
- *  `<datadir>/berth.db`, and the thread that prunes old events.  `registry_url` ("http://host:port") prefixes the
- *  targets' url, `source_addr` is the envelope's source.addr.  Returns 0 or BERR_BAD_REQUEST (two webhooks with one
- *  URL) or BERR_NOMEM. */
+ *  `<datadir>/berth.db`, and the thread that deletes events older than `retention` seconds.  `registry_url`
+ * ("http://host:port") prefixes the targets' url, `source_addr` is the envelope's source.addr.  Returns 0 or
+ * BERR_BAD_REQUEST (two webhooks with one URL) or BERR_NOMEM. */
 int webhooks_start(const char *datadir, const struct webhook_conf *hooks, int n, const char *registry_url,
-                   const char *source_addr);
+                   const char *source_addr, long long retention);
 /** Stops the threads (a delivery in flight finishes or times out first).  Undelivered events stay queued. */
 void webhooks_stop(void);
 

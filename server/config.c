@@ -26,6 +26,7 @@ void config_defaults(struct config *c)
     c->log_level = LOG_INFO;
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
+    c->events_retention = BERTH_DEFAULT_EVENTS_RETENTION;
 }
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
@@ -147,6 +148,8 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
     else if (strcmp(k, "auth_token_ttl") == 0)
         rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
+    else if (strcmp(k, "events_retention") == 0)
+        rc = parse_int(v, 3600, 366 * 24 * 3600, &c->events_retention);
     else if (strcmp(k, "webhook") == 0)
         return add_webhook(c, v, err, errlen);
     else {

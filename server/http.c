@@ -193,7 +193,7 @@ static int start_webhooks(const struct config *cfg)
         }
     gethostname(host, sizeof(host) - 1);
     snprintf(url, sizeof(url), "%s://%s", cfg->tls_cert[0] ? "https" : "http", cfg->listen);
-    rc = webhooks_start(cfg->data, hooks, cfg->nwebhooks, url, host) == 0 ? 0 : -1;
+    rc = webhooks_start(cfg->data, hooks, cfg->nwebhooks, url, host, cfg->events_retention) == 0 ? 0 : -1;
 out:
     free(hooks);
     return rc;

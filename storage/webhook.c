@@ -114,6 +114,7 @@ static struct {
     struct hook *hooks;
     pthread_t pruner;
     int pruner_started;
+    long long retention; /* seconds */
     char datadir[4096], registry_url[512], source_addr[512];
 } wh = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
@@ -281,7 +282,7 @@ static void *hook_main(void *arg)
     return NULL;
 }
 
-/* Deletes events older than BERTH_EVENTS_RETENTION, a batch per transaction, every BERTH_EVENTS_PRUNE_INTERVAL. */
+/* Deletes events older than the retention, a batch per transaction, every BERTH_EVENTS_PRUNE_INTERVAL. */
 static void *prune_main(void *unused)
 {
     struct db *db = NULL;
@@ -290,7 +291,7 @@ static void *prune_main(void *unused)
         return NULL;
     do {
         int n = BERTH_EVENTS_PRUNE_BATCH;
-        long long before = events_now_ms() - (long long)BERTH_EVENTS_RETENTION * 1000;
+        long long before = events_now_ms() - (long long)wh.retention * 1000;
         while (n == BERTH_EVENTS_PRUNE_BATCH && !stopping())
             if (events_prune(db, before, BERTH_EVENTS_PRUNE_BATCH, &n) != 0)
                 break;
@@ -300,7 +301,7 @@ static void *prune_main(void *unused)
 }
 
 int webhooks_start(const char *datadir, const struct webhook_conf *hooks, int n, const char *registry_url,
-                   const char *source_addr)
+                   const char *source_addr, long long retention)
 {
     for (int i = 0; i < n; i++)
         for (int k = 0; k < i; k++)
@@ -312,6 +313,7 @@ int webhooks_start(const char *datadir, const struct webhook_conf *hooks, int n,
     snprintf(wh.registry_url, sizeof(wh.registry_url), "%s", registry_url);
     snprintf(wh.source_addr, sizeof(wh.source_addr), "%s", source_addr);
     wh.stopping = 0;
+    wh.retention = retention;
     if (n > 0 && (wh.hooks = calloc((size_t)n, sizeof(*wh.hooks))) == NULL)
         return BERR_NOMEM;
     for (int i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 /* test_webhook.c - webhook.h's config parsing and signature, httpc.h's URL parsing (pure). */
 #include "check.h"
+#include "config.h"
 #include "events.h"
 #include "httpc.h"
 #include "webhook.h"
@@ -63,6 +64,30 @@ static void sign_matches_rfc4231(void)
     CHECK_STR_EQ(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+/* `webhook` lines add up to BERTH_WEBHOOKS_MAX receivers and are checked when read; events_retention is bounded. */
+static void config_webhook_lines_and_retention(void)
+{
+    static struct config c; /* large: not on the stack */
+    char err[256] = "";
+    config_defaults(&c);
+    CHECK_INT_EQ(c.nwebhooks, 0);
+    CHECK_INT_EQ(c.events_retention, BERTH_DEFAULT_EVENTS_RETENTION);
+    REQUIRE_OK(config_set(&c, "webhook", "http://a/ events=push", err, sizeof(err)));
+    REQUIRE_OK(config_set(&c, "webhook", "http://b/", err, sizeof(err)));
+    CHECK_INT_EQ(c.nwebhooks, 2);
+    CHECK_STR_EQ(c.webhooks[1], "http://b/");
+    CHECK_INT_EQ(config_set(&c, "webhook", "http://c/ events=nope", err, sizeof(err)), -1);
+    CHECK_STR_CONTAINS(err, "events=nope");
+    CHECK_INT_EQ(c.nwebhooks, 2);
+    for (int i = 2; i < BERTH_WEBHOOKS_MAX; i++)
+        REQUIRE_OK(config_set(&c, "webhook", "http://d/", err, sizeof(err)));
+    CHECK_INT_EQ(config_set(&c, "webhook", "http://e/", err, sizeof(err)), -1);
+    CHECK_STR_CONTAINS(err, "at most");
+    REQUIRE_OK(config_set(&c, "events_retention", "86400", err, sizeof(err)));
+    CHECK_INT_EQ(c.events_retention, 86400);
+    CHECK_INT_EQ(config_set(&c, "events_retention", "10", err, sizeof(err)), -1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -70,6 +95,7 @@ int main(int argc, char **argv)
         CHECK_TEST(parse_options_and_refusals),
         CHECK_TEST(parse_ipv6),
         CHECK_TEST(sign_matches_rfc4231),
+        CHECK_TEST(config_webhook_lines_and_retention),
     };
     return check_run(tests, CHECK_COUNT(tests), argc, argv);
 }
