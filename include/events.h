@@ -78,7 +78,11 @@ long long events_now_ms(void);
 unsigned events_action_bit(const char *name);
 
 /** write: records `ev` in the current transaction.  Returns 0, BERR_BAD_REQUEST (no action or repository) or
- *  BERR_DB. */
+ *  BERR_DB.  E.g. lifecycle, in the transaction that deletes the manifest:
+ *      events_emit(db, &(struct event){.action = EVENT_EXPIRE, .repository = repo, .digest = digest,
+ *                                      .media_type = mt, .size = size, .tag = NULL, .from = NULL});
+ *  and GC per deleted blob: {.action = EVENT_GC, .repository = repo, .digest = digest, .media_type =
+ *  "application/octet-stream", .size = size} (an empty `from` is shown as berth itself). */
 int events_emit(struct db *db, const struct event *ev);
 
 /** write: records the push of manifest `digest` (`tag` may be NULL), and when `previous` (what the tag pointed at
