@@ -81,8 +81,8 @@ unsigned events_action_bit(const char *name);
  *  BERR_DB.  E.g. lifecycle, in the transaction that deletes the manifest:
  *      events_emit(db, &(struct event){.action = EVENT_EXPIRE, .repository = repo, .digest = digest,
  *                                      .media_type = mt, .size = size, .tag = NULL, .from = NULL});
- *  and GC per deleted blob: {.action = EVENT_GC, .repository = repo, .digest = digest, .media_type =
- *  "application/octet-stream", .size = size} (an empty `from` is shown as berth itself). */
+ *  and GC per deleted blob file: {.action = EVENT_GC, .repository = "" (no repository links it any more),
+ *  .digest = digest, .media_type = "application/octet-stream", .size = size}.  `from` NULL = berth itself. */
 int events_emit(struct db *db, const struct event *ev);
 
 /** write: records the push of manifest `digest` (`tag` may be NULL), and when `previous` (what the tag pointed at
