@@ -341,7 +341,7 @@ static json_t *target_json(const struct event_row *row, const char *registry_url
         json_object_set_new(t, "length", json_integer(ev->size));
     }
     set_str(t, "repository", ev->repository);
-    if (ev->digest != NULL && registry_url != NULL) {
+    if (ev->digest != NULL && registry_url != NULL && ev->repository[0] != '\0') {
         int is_blob = ev->media_type != NULL && strcmp(ev->media_type, "application/octet-stream") == 0;
         char *url = NULL;
         if (asprintf(&url, "%s/v2/%s/%s/%s", registry_url, ev->repository, is_blob ? "blobs" : "manifests",
