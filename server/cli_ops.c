@@ -13,6 +13,7 @@
 #include "cli_ops.h"
 #include "config.h"
 #include "db.h"
+#include "authdb.h"
 #include "err.h"
 #include "events.h"
 #include "quota.h"
@@ -27,9 +28,10 @@ static const char usage[] =
     "                                 or with K, M, G, T suffixes, powers of 1024)\n"
     "  berth quota list               every quota with its usage\n"
     "  berth quota del PATTERN\n"
-    "  berth events tail [-n N] [--follow] [--json]\n"
+    "  berth events tail [-n N] [--follow] [--json] [--action LIST] [--repository PATTERN]\n"
     "                                 the last N events (default 20); --follow waits for new ones; --json prints\n"
-    "                                 each as the webhook envelope's event object, one per line\n"
+    "                                 each as the webhook envelope's event object, one per line; --action\n"
+    "                                 (push,pull,delete,tag,expire,gc) and --repository keep only those\n"
     "\n"
     "  PATTERN: a repository name, or one with * wildcards ('team/*'); * also matches '/'.\n"
     "  Usage counts each blob once per repository that links it (as `docker push` sees it).\n"
@@ -41,10 +43,29 @@ static const char usage[] =
 struct opts {
     struct config cfg;
     int follow, json;
+    unsigned actions;       /* EVENT_BIT_* shown */
+    const char *repository; /* pattern shown, or NULL */
     long tail;
     char **args;
     int nargs;
 };
+
+/* "push,delete" -> EVENT_BIT_* */
+static int parse_actions(const char *list, unsigned *out)
+{
+    char buf[128], *save = NULL, *tok;
+    if (strlen(list) >= sizeof(buf))
+        return -1;
+    memcpy(buf, list, strlen(list) + 1);
+    *out = 0;
+    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        unsigned bit = events_action_bit(tok);
+        if (bit == 0)
+            return -1;
+        *out |= bit;
+    }
+    return *out != 0 ? 0 : -1;
+}
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -54,6 +75,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"follow", no_argument, NULL, 'f'},
         {"json", no_argument, NULL, 'j'},
         {"lines", required_argument, NULL, 'n'},
+        {"action", required_argument, NULL, 'a'},
+        {"repository", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -63,6 +86,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof(*o));
     config_defaults(&o->cfg);
     o->tail = TAIL_DEFAULT;
+    o->actions = EVENT_BITS_ALL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hfn:", longopts, NULL)) != -1) {
         switch (c) {
@@ -77,6 +101,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'j':
             o->json = 1;
+            break;
+        case 'a':
+            if (parse_actions(optarg, &o->actions) != 0) {
+                fprintf(stderr, "berth: --action wants a list of push, pull, delete, tag, expire, gc\n");
+                return 2;
+            }
+            break;
+        case 'r':
+            if (authdb_pattern_valid(optarg) != 0) {
+                fprintf(stderr, "berth: --repository wants a repository name or pattern ('team/*')\n");
+                return 2;
+            }
+            o->repository = optarg;
             break;
         case 'n':
             errno = 0;
@@ -238,6 +275,9 @@ static int print_event(void *ctx, const struct event_row *r)
     const struct event *ev = &r->ev;
     char ts[40];
     t->last = r->id;
+    if ((events_action_bit(ev->action) & t->o->actions) == 0 ||
+        (t->o->repository != NULL && !authdb_pattern_match(t->o->repository, ev->repository)))
+        return 0;
     if (t->o->json) {
         json_t *j = events_json(r, NULL, NULL);
         char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;

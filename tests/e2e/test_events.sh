@@ -118,6 +118,8 @@ check "no request failed the receiver's HMAC or content-type checks" test ! -e "
 TAIL=$("$BERTH_BIN" events tail --data "$D")
 check_contains "berth events tail prints the tag move" "tag    team/app:v1@$M2 (was $M1)" "$TAIL"
 check_contains "berth events tail names the actor" "by alice from 127.0.0.1" "$TAIL"
+check_eq "berth events tail --action --repository filters" "tag delete" \
+	"$("$BERTH_BIN" events tail --action tag,delete --repository 'team/*' --data "$D" | awk '{print $2}' | tr '\n' ' ' | sed 's/ $//')"
 
 log "2. the receiver is stopped mid-stream (pushes going on) and restarted: nothing is lost"
 (for i in $(seq 1 24); do
