@@ -1,12 +1,18 @@
-/* evsource.c - who caused an event (evsource.h), and route writes that record their event. */
+/* evsource.c - who caused an event (evsource.h), route writes that record their event, and the events module
+ * (webhook delivery threads). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "auth.h"
 #include "err.h"
 #include "evsource.h"
 #include "respond.h"
+#include "log.h"
+#include "module.h"
+#include "webhook.h"
 #include "writer.h"
 
 static void copy_iov(char *dst, size_t size, h2o_iovec_t v)
@@ -17,9 +23,10 @@ static void copy_iov(char *dst, size_t size, h2o_iovec_t v)
     dst[n] = '\0';
 }
 
-void evsource_fill(h2o_req_t *req, struct event_source *src)
+void evsource_fill(const struct call *call, struct event_source *src)
 {
-    const struct auth_identity *who = auth_current();
+    const struct auth_identity *who = call->who;
+    h2o_req_t *req = call->req;
     struct sockaddr_storage ss;
     socklen_t sl;
     memset(src, 0, sizeof(*src));
@@ -52,11 +59,6 @@ static int write_op(struct db *db, void *arg)
     return j->fn(db, &j->rt, &j->from);
 }
 
-static void write_run(struct job *job)
-{
-    job->rc = writer_run(write_op, job);
-}
-
 static void write_done(struct job *job, h2o_req_t *req)
 {
     if (req == NULL)
@@ -67,15 +69,47 @@ static void write_done(struct job *job, h2o_req_t *req)
         respond_empty(req, ((struct write_job *)job)->status);
 }
 
-int evsource_route_write(h2o_req_t *req, const struct route *rt, evsource_write_fn fn, int status)
+int evsource_route_write(struct call *call, evsource_write_fn fn, int status)
 {
-    struct write_job *j = job_new(req, sizeof(*j), write_run, write_done);
+    struct write_job *j = job_new(call, sizeof(*j), NULL, write_done);
     if (j == NULL)
         return BERR_NOMEM;
-    j->rt = *rt;
+    j->rt = call->rt;
     j->fn = fn;
     j->status = status;
-    evsource_fill(req, &j->from);
-    job_submit(&j->super);
+    evsource_fill(call, &j->from);
+    job_write(&j->super, write_op, j);
     return 0;
 }
+
+/* ---- the module: webhook delivery and event pruning threads (webhook.h) ---- */
+
+/* Starts the webhooks of the config (each line was checked when the config was read). */
+static int evsource_init(struct server *srv)
+{
+    const struct config *cfg = &srv->cfg;
+    struct webhook_conf *hooks = calloc(BERTH_WEBHOOKS_MAX, sizeof(*hooks));
+    char err[256], url[CONFIG_PATH_MAX + 16], host[256] = "localhost";
+    int rc = -1;
+    if (hooks == NULL)
+        return -1;
+    for (int i = 0; i < cfg->nwebhooks; i++)
+        if (webhook_parse(cfg->webhooks[i], &hooks[i], err, sizeof(err)) != 0) {
+            log_error("%s", err);
+            goto out;
+        }
+    gethostname(host, sizeof(host) - 1);
+    snprintf(url, sizeof(url), "%s://%s", cfg->tls_cert[0] ? "https" : "http", cfg->listen);
+    rc = webhooks_start(cfg->data, hooks, cfg->nwebhooks, url, host, cfg->events_retention) == 0 ? 0 : -1;
+out:
+    free(hooks);
+    return rc;
+}
+
+static void evsource_stop(struct server *srv)
+{
+    (void)srv;
+    webhooks_stop();
+}
+
+const struct module evsource_module = {.name = "events", .init = evsource_init, .stop = evsource_stop};
