@@ -82,25 +82,18 @@ static int insert(struct db *db, sqlite3_stmt *st, const struct event *ev)
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
-/* Prepares `sql` on `db` (statements of this module are not in db.h's slot cache). */
-static sqlite3_stmt *prepare(struct db *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
-        return NULL;
-    }
-    return st;
-}
+/* Cached statements (db.h's slot range EVENTS). */
+enum { S_EV_INSERT = DB_SLOTS_EVENTS, S_EV_TAG_TARGET, S_EV_EACH, S_EV_LAST, S_EV_PRUNE, S_EVENTS_END };
+DB_SLOTS_CHECK(EVENTS, S_EVENTS_END);
 
 int events_emit(struct db *db, const struct event *ev)
 {
-    sqlite3_stmt *st = prepare(db, INSERT_SQL);
+    sqlite3_stmt *st = db_stmt(db, S_EV_INSERT, INSERT_SQL);
     int rc;
     if (st == NULL)
         return BERR_DB;
     rc = insert(db, st, ev);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -124,8 +117,9 @@ int events_manifest_pushed(struct db *db, const char *repo, const char *digest, 
 
 int events_tag_target(struct db *db, const char *repo, const char *tag, char out[BERTH_DIGEST_MAX])
 {
-    sqlite3_stmt *st = prepare(db, "SELECT m.digest FROM repos r JOIN tags t ON t.repo_id = r.id "
-                                   "JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?");
+    sqlite3_stmt *st = db_stmt(db, S_EV_TAG_TARGET,
+                               "SELECT m.digest FROM repos r JOIN tags t ON t.repo_id = r.id "
+                               "JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?");
     int rc;
     out[0] = '\0';
     if (st == NULL)
@@ -135,7 +129,7 @@ int events_tag_target(struct db *db, const char *repo, const char *tag, char out
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         snprintf(out, BERTH_DIGEST_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
@@ -218,7 +212,7 @@ int events_pull_flush(struct db *db)
         free(recs);
         return 0;
     }
-    if ((st = prepare(db, INSERT_SQL)) == NULL)
+    if ((st = db_stmt(db, S_EV_INSERT, INSERT_SQL)) == NULL)
         rc = BERR_DB;
     for (i = 0; rc == 0 && i < n; i++) {
         struct pull_rec *r = &recs[i];
@@ -232,7 +226,7 @@ int events_pull_flush(struct db *db)
                            .at_ms = r->at_ms};
         rc = insert(db, st, &ev);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != 0)
         log_warn("events: %zu pull events lost (database error)", n);
     free(recs);
@@ -253,9 +247,10 @@ static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int i)
 
 int events_each(struct db *db, int64_t after, int max, events_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT id, uuid, at_ms, action, repository, digest, media_type, size, tag, "
-                                   "previous, actor, addr, method, useragent FROM events WHERE id > ? "
-                                   "ORDER BY id LIMIT ?");
+    sqlite3_stmt *st = db_stmt(db, S_EV_EACH,
+                               "SELECT id, uuid, at_ms, action, repository, digest, media_type, size, tag, "
+                               "previous, actor, addr, method, useragent FROM events WHERE id > ? "
+                               "ORDER BY id LIMIT ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -280,26 +275,27 @@ int events_each(struct db *db, int64_t after, int max, events_cb cb, void *ctx)
         if (cb(ctx, &r) != 0)
             break;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 int events_last_id(struct db *db, int64_t *out)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT coalesce(max(id), 0) FROM events");
+    sqlite3_stmt *st = db_stmt(db, S_EV_LAST, "SELECT coalesce(max(id), 0) FROM events");
     int rc;
     if (st == NULL)
         return BERR_DB;
     rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : db_error(db);
 }
 
 int events_prune(struct db *db, long long before_ms, int max, int *deleted)
 {
-    sqlite3_stmt *st = prepare(db, "DELETE FROM events WHERE id IN "
-                                   "(SELECT id FROM events WHERE at_ms < ? ORDER BY id LIMIT ?)");
+    sqlite3_stmt *st = db_stmt(db, S_EV_PRUNE,
+                               "DELETE FROM events WHERE id IN "
+                               "(SELECT id FROM events WHERE at_ms < ? ORDER BY id LIMIT ?)");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -308,7 +304,7 @@ int events_prune(struct db *db, long long before_ms, int max, int *deleted)
     rc = sqlite3_step(st);
     if (deleted != NULL)
         *deleted = sqlite3_changes(db->h);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 

@@ -7,16 +7,18 @@
 #include "log.h"
 #include "quota.h"
 
-/* Prepares `sql` (statements of this module are not in db.h's slot cache). */
-static sqlite3_stmt *prepare(struct db *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
-        return NULL;
-    }
-    return st;
-}
+/* Cached statements (db.h's slot range QUOTA). */
+enum {
+    S_Q_SET = DB_SLOTS_QUOTA,
+    S_Q_DEL,
+    S_Q_USAGE_EXACT,
+    S_Q_USAGE_RANGE,
+    S_Q_ALL,
+    S_Q_MATCHING,
+    S_Q_LINKED,
+    S_QUOTA_END
+};
+DB_SLOTS_CHECK(QUOTA, S_QUOTA_END);
 
 int quota_set(struct db *db, const char *pattern, int64_t limit)
 {
@@ -27,28 +29,29 @@ int quota_set(struct db *db, const char *pattern, int64_t limit)
         return BERR_BAD_REQUEST;
     if ((rc = quota_usage(db, pattern, &used)) != 0) /* from then on the triggers keep quotas.used */
         return rc;
-    if ((st = prepare(db, "INSERT INTO quotas (pattern, limit_bytes, used, created_at) VALUES (?, ?, ?, ?) "
-                          "ON CONFLICT (pattern) DO UPDATE SET limit_bytes = excluded.limit_bytes, "
-                          "used = excluded.used")) == NULL)
+    if ((st = db_stmt(db, S_Q_SET,
+                      "INSERT INTO quotas (pattern, limit_bytes, used, created_at) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT (pattern) DO UPDATE SET limit_bytes = excluded.limit_bytes, "
+                      "used = excluded.used")) == NULL)
         return BERR_DB;
     sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, limit);
     sqlite3_bind_int64(st, 3, used);
     sqlite3_bind_int64(st, 4, db_now());
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 int quota_del(struct db *db, const char *pattern)
 {
-    sqlite3_stmt *st = prepare(db, "DELETE FROM quotas WHERE pattern = ?");
+    sqlite3_stmt *st = db_stmt(db, S_Q_DEL, "DELETE FROM quotas WHERE pattern = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return db_error(db);
     return sqlite3_changes(db->h) > 0 ? 0 : BERR_NOT_FOUND;
@@ -74,11 +77,11 @@ int quota_usage(struct db *db, const char *pattern, int64_t *used)
     hi[plen] = '\x7f'; /* above every character of a repository name */
     hi[plen + 1] = '\0';
     if (star == NULL) {
-        if ((st = prepare(db, "SELECT name, bytes FROM repos WHERE name = ?")) == NULL)
+        if ((st = db_stmt(db, S_Q_USAGE_EXACT, "SELECT name, bytes FROM repos WHERE name = ?")) == NULL)
             return BERR_DB;
         sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
     } else {
-        if ((st = prepare(db, "SELECT name, bytes FROM repos WHERE name >= ? AND name < ?")) == NULL)
+        if ((st = db_stmt(db, S_Q_USAGE_RANGE, "SELECT name, bytes FROM repos WHERE name >= ? AND name < ?")) == NULL)
             return BERR_DB;
         sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
@@ -86,16 +89,17 @@ int quota_usage(struct db *db, const char *pattern, int64_t *used)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (star == NULL || authdb_pattern_match(pattern, (const char *)sqlite3_column_text(st, 0)))
             *used += sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
 /* Calls `cb` for every quota (all, or those whose pattern matches `repo`) with its kept usage. */
 static int each(struct db *db, const char *repo, quota_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = prepare(db, repo == NULL ? "SELECT pattern, limit_bytes, used FROM quotas ORDER BY pattern"
-                                                : "SELECT pattern, limit_bytes, used FROM quotas WHERE ? GLOB pattern "
-                                                  "ORDER BY pattern");
+    sqlite3_stmt *st =
+        repo == NULL ? db_stmt(db, S_Q_ALL, "SELECT pattern, limit_bytes, used FROM quotas ORDER BY pattern")
+                     : db_stmt(db, S_Q_MATCHING,
+                               "SELECT pattern, limit_bytes, used FROM quotas WHERE ? GLOB pattern ORDER BY pattern");
     int rc = SQLITE_DONE, stop = 0;
     if (st == NULL)
         return BERR_DB;
@@ -104,7 +108,7 @@ static int each(struct db *db, const char *repo, quota_cb cb, void *ctx)
     while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
         stop =
             cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return stop || rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
@@ -137,15 +141,16 @@ void quota_format_size(int64_t bytes, char *out, size_t size)
 /* 1 if `repo` links `digest` already (the blob adds nothing to its usage), 0 if not, BERR_DB. */
 static int linked(struct db *db, const char *repo, const char *digest)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT 1 FROM repos r JOIN repo_blobs l ON l.repo_id = r.id "
-                                   "WHERE r.name = ? AND l.digest = ?");
+    sqlite3_stmt *st = db_stmt(db, S_Q_LINKED,
+                               "SELECT 1 FROM repos r JOIN repo_blobs l ON l.repo_id = r.id "
+                               "WHERE r.name = ? AND l.digest = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 1;
     return rc == SQLITE_DONE ? 0 : db_error(db);
