@@ -27,6 +27,52 @@ void config_defaults(struct config *c)
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
     c->events_retention = BERTH_DEFAULT_EVENTS_RETENTION;
+    c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
+}
+
+const char *const config_keys[] = {
+    "listen",
+    "data",
+    "threads",
+    "workers",
+    "max_blob_size",
+    "max_manifest_size",
+    "request_timeout",
+    "upload_timeout",
+    "access_log",
+    "log_level",
+    "tls_cert",
+    "tls_key",
+    "auth",
+    "auth_service",
+    "auth_realm",
+    "auth_token_ttl",
+    "metrics_listen",
+    "min_free_space",
+    "access_log_format",
+    "events_retention",
+    "webhook",
+    NULL,
+};
+
+int config_env(struct config *c, char *err, size_t errlen)
+{
+    char name[64], msg[512];
+    for (int i = 0; config_keys[i] != NULL; i++) {
+        const char *v;
+        size_t j = 0;
+        j = (size_t)snprintf(name, sizeof(name), "BERTH_");
+        for (const char *k = config_keys[i]; *k && j + 1 < sizeof(name); k++)
+            name[j++] = (char)toupper((unsigned char)*k);
+        name[j] = '\0';
+        if ((v = getenv(name)) == NULL)
+            continue;
+        if (config_set(c, config_keys[i], v, msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "environment %s: %s", name, msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
@@ -95,6 +141,8 @@ static int set_str(char *dst, size_t size, const char *v)
 static int add_webhook(struct config *c, const char *v, char *err, size_t errlen)
 {
     struct webhook_conf w;
+    if (v[0] == '\0') /* `webhook =` alone (the example's default): none */
+        return 0;
     if (c->nwebhooks == BERTH_WEBHOOKS_MAX) {
         snprintf(err, errlen, "at most %d webhook lines", BERTH_WEBHOOKS_MAX);
         return -1;
@@ -152,7 +200,16 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = parse_int(v, 3600, 366 * 24 * 3600, &c->events_retention);
     else if (strcmp(k, "webhook") == 0)
         return add_webhook(c, v, err, errlen);
-    else {
+    else if (strcmp(k, "metrics_listen") == 0)
+        rc = set_str(c->metrics_listen, sizeof(c->metrics_listen), v);
+    else if (strcmp(k, "min_free_space") == 0)
+        rc = parse_size(v, &c->min_free_space);
+    else if (strcmp(k, "access_log_format") == 0) {
+        if (strcmp(v, "combined") == 0 || strcmp(v, "json") == 0) {
+            c->access_log_json = strcmp(v, "json") == 0;
+            rc = 0;
+        }
+    } else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }

@@ -74,6 +74,7 @@ static void config_webhook_lines_and_retention(void)
     CHECK_INT_EQ(c.events_retention, BERTH_DEFAULT_EVENTS_RETENTION);
     REQUIRE_OK(config_set(&c, "webhook", "http://a/ events=push", err, sizeof(err)));
     REQUIRE_OK(config_set(&c, "webhook", "http://b/", err, sizeof(err)));
+    REQUIRE_OK(config_set(&c, "webhook", "", err, sizeof(err))); /* the example's empty default: none */
     CHECK_INT_EQ(c.nwebhooks, 2);
     CHECK_STR_EQ(c.webhooks[1], "http://b/");
     CHECK_INT_EQ(config_set(&c, "webhook", "http://c/ events=nope", err, sizeof(err)), -1);
