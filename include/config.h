@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "defaults.h"
 
 #define CONFIG_PATH_MAX 1024
 
@@ -37,6 +38,9 @@ struct config {
     long long untagged_retention;     /* seconds; untagged images older than this are expired everywhere; 0 = off */
     long long gc_grace;               /* seconds an unreferenced blob is kept before GC removes it */
     long long lifecycle_interval;     /* seconds between serve's lifecycle + GC runs; 0 = off */
+    int events_retention;             /* seconds an event is kept in berth.db (events.h) */
+    int nwebhooks;                    /* `webhook = …` lines (webhook.h), each checked by webhook_parse */
+    char webhooks[BERTH_WEBHOOKS_MAX][BERTH_WEBHOOK_LINE_MAX];
 };
 
 /** Fills `c` with the embedded defaults. */

@@ -73,6 +73,20 @@
 
 /* --- operations (observability, backup) --- */
 #define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
+/* --- events, webhooks and quotas (events.h, webhook.h, quota.h) --- */
+#define BERTH_EVENTS_PULL_BUFFER 4096                  /* pull events buffered between two flushes (the rest dropped) */
+#define BERTH_DEFAULT_EVENTS_RETENTION (7 * 24 * 3600) /* default: seconds an event is kept (delivered or not) */
+#define BERTH_EVENTS_PRUNE_BATCH 10000                 /* events deleted per pruning transaction */
+#define BERTH_EVENTS_PRUNE_INTERVAL 3600               /* seconds between two prunings */
+#define BERTH_WEBHOOKS_MAX 16                          /* webhook entries in the config */
+#define BERTH_WEBHOOK_LINE_MAX 2048                    /* one `webhook = …` value */
+#define BERTH_WEBHOOK_BATCH_MAX 100                    /* events in one notification envelope */
+#define BERTH_WEBHOOK_SCAN_MAX 1000                    /* events read per step when looking for matching ones */
+#define BERTH_WEBHOOK_POLL_MS 500                      /* how often a webhook looks for new events when idle */
+#define BERTH_WEBHOOK_TIMEOUT_MS 10000                 /* connect, send and response deadline of one delivery */
+#define BERTH_WEBHOOK_BACKOFF_MIN_MS 1000              /* first retry delay after a failed delivery */
+#define BERTH_WEBHOOK_BACKOFF_MAX_MS 60000             /* retry delays double up to this */
+#define BERTH_WEBHOOK_RESPONSE_MAX 4096                /* response bytes read (only the status line matters) */
 
 /* --- HTTP/1.1 connections owned by Berth (server/h1.c, docs/HTTP1.md); head limits are in http1.h --- */
 #define BERTH_UPLOAD_BODIES_MAX 64      /* upload bodies streamed at once, all clients (one thread each) */

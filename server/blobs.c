@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "err.h"
+#include "events.h"
+#include "evsource.h"
 #include "handlers.h"
 #include "httpparse.h"
 #include "log.h"
@@ -126,14 +128,22 @@ int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt)
 
 /* ---- DELETE ---- */
 
-static int delete_op(struct db *db, const struct route *rt)
+static int delete_op(struct db *db, const struct route *rt, const struct event_source *from)
 {
-    return meta_blob_unlink(db, rt->name, rt->ref);
+    int rc = meta_blob_unlink(db, rt->name, rt->ref);
+    if (rc == 0)
+        rc = events_emit(db, &(struct event){.action = EVENT_DELETE,
+                                             .repository = rt->name,
+                                             .digest = rt->ref,
+                                             .media_type = "application/octet-stream",
+                                             .size = -1,
+                                             .from = from});
+    return rc;
 }
 
 int blobs_delete(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     (void)req;
     (void)rt;
-    return job_route_write(call, delete_op, 202);
+    return evsource_route_write(call, delete_op, 202);
 }

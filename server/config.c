@@ -9,6 +9,7 @@
 #include "config.h"
 #include "defaults.h"
 #include "log.h"
+#include "webhook.h"
 
 void config_defaults(struct config *c)
 {
@@ -25,6 +26,7 @@ void config_defaults(struct config *c)
     c->log_level = LOG_INFO;
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
+    c->events_retention = BERTH_DEFAULT_EVENTS_RETENTION;
     c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
     snprintf(c->region, sizeof(c->region), "%s", BERTH_ECR_DEFAULT_REGION);
     c->create_on_push = 1;
@@ -84,6 +86,8 @@ const char *const config_keys[] = {
     "region",
     "registry_id",
     "create_on_push",
+    "events_retention",
+    "webhook",
     NULL,
 };
 
@@ -177,6 +181,22 @@ static int set_charset(char *dst, size_t size, const char *v, const char *set, s
     return set_str(dst, size, v);
 }
 
+/* `webhook = URL [secret=S] [events=LIST] [repository=PATTERN]`: repeated lines add receivers. */
+static int add_webhook(struct config *c, const char *v, char *err, size_t errlen)
+{
+    struct webhook_conf w;
+    if (v[0] == '\0') /* `webhook =` alone (the example's default): none */
+        return 0;
+    if (c->nwebhooks == BERTH_WEBHOOKS_MAX) {
+        snprintf(err, errlen, "at most %d webhook lines", BERTH_WEBHOOKS_MAX);
+        return -1;
+    }
+    if (webhook_parse(v, &w, err, errlen) != 0)
+        return -1;
+    snprintf(c->webhooks[c->nwebhooks++], BERTH_WEBHOOK_LINE_MAX, "%s", v);
+    return 0;
+}
+
 int config_set(struct config *c, const char *k, const char *v, char *err, size_t errlen)
 {
     uint64_t sz;
@@ -220,6 +240,10 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
     else if (strcmp(k, "auth_token_ttl") == 0)
         rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
+    else if (strcmp(k, "events_retention") == 0)
+        rc = parse_int(v, 3600, 366 * 24 * 3600, &c->events_retention);
+    else if (strcmp(k, "webhook") == 0)
+        return add_webhook(c, v, err, errlen);
     else if (strcmp(k, "metrics_listen") == 0)
         rc = set_str(c->metrics_listen, sizeof(c->metrics_listen), v);
     else if (strcmp(k, "min_free_space") == 0)

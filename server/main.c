@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_ops.h"
 #include "config.h"
 #include "defaults.h"
 #include "http.h"
@@ -24,6 +25,8 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  lifecycle  put, get, delete, run lifecycle policies (berth lifecycle --help)\n"
                             "  gc         delete blobs nothing references (berth gc --help)\n"
                             "  fsck       check (and --repair) the data directory (berth fsck --help)\n"
+                            "  quota      set, list, delete storage quotas (berth quota --help)\n"
+                            "  events     print the event log: events tail [--follow] (berth events --help)\n"
                             "\n"
                             "  --version  print the version\n"
                             "  -h, --help print this help\n";
@@ -171,6 +174,8 @@ int main(int argc, char **argv)
         return cli_ecr_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "lifecycle") == 0 || strcmp(argv[1], "gc") == 0 || strcmp(argv[1], "fsck") == 0)
         return maint_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "quota") == 0 || strcmp(argv[1], "events") == 0)
+        return cli_ops_main(argc - 1, argv + 1);
     fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }

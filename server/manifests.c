@@ -9,6 +9,8 @@
 #include "digest.h"
 #include "ecr.h"
 #include "err.h"
+#include "events.h"
+#include "evsource.h"
 #include "handlers.h"
 #include "module.h"
 #include "log.h"
@@ -54,7 +56,7 @@ static int pulls_op(struct db *db, void *arg)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return events_pull_flush(db);
 }
 
 static void manifests_flush_pulls(struct server *srv)
@@ -179,8 +181,18 @@ int manifests_get(struct call *call, h2o_req_t *req, const struct route *rt)
             return 0;
         }
     }
-    if (!head)
+    if (!head) {
+        struct event_source from;
         record_pull(m.id);
+        evsource_fill(call, &from);
+        events_pull_note(&(struct event){.action = EVENT_PULL,
+                                         .repository = rt->name,
+                                         .digest = m.digest,
+                                         .media_type = m.media_type,
+                                         .size = (int64_t)m.size,
+                                         .tag = rt->ref_is_digest ? NULL : rt->ref,
+                                         .from = &from});
+    }
     respond_header(req, "docker-content-digest", m.digest, 1);
     respond_header(req, "etag", respond_printf(req, "\"%s\"", m.digest), 0);
     respond_body(req, 200, respond_printf(req, "%s", m.media_type), m.body, m.size, 1);
@@ -200,17 +212,23 @@ struct put_job {
     char digest[BERTH_DIGEST_MAX];
     struct manifest_info mi;
     char detail[512];
+    struct event_source from;    /* who pushed (events.h) */
+    char prev[BERTH_DIGEST_MAX]; /* what the tag pointed at before */
 };
 
 static int put_op(struct db *db, void *arg)
 {
     struct put_job *j = arg;
-    int rc = ecr_manifest_put_check(db, j->repo, j->ref_is_digest ? NULL : j->ref, j->digest, j->detail,
+    const char *tag = j->ref_is_digest ? NULL : j->ref;
+    int rc = ecr_manifest_put_check(db, j->repo, tag, j->digest, j->detail,
                                     sizeof(j->detail)); /* ECR tag immutability (ecr.h) */
-    if (rc != 0)
-        return rc;
-    return meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, j->ref_is_digest ? NULL : j->ref,
-                             j->detail, sizeof(j->detail));
+    if (rc == 0 && tag != NULL)
+        rc = events_tag_target(db, j->repo, tag, j->prev);
+    if (rc == 0)
+        rc = meta_manifest_put(db, j->repo, j->digest, &j->mi, j->body, j->len, tag, j->detail, sizeof(j->detail));
+    if (rc == 0)
+        rc = events_manifest_pushed(db, j->repo, j->digest, j->mi.media_type, (int64_t)j->len, tag, j->prev, &j->from);
+    return rc;
 }
 
 /* Hashes and validates the manifest, then hands the write to the writer, which answers on the loop: returns
@@ -279,6 +297,7 @@ int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt)
     memcpy(j->repo, rt->name, sizeof(j->repo));
     memcpy(j->ref, rt->ref, sizeof(j->ref));
     j->ref_is_digest = rt->ref_is_digest;
+    evsource_fill(call, &j->from);
     if (j->len > BERTH_INLINE_MANIFEST_MAX) { /* hashing and parsing it would hold the loop: a worker does it */
         job_submit(&j->super);
         return 0;
@@ -291,16 +310,27 @@ int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt)
 
 /* ---- DELETE ---- */
 
-static int delete_op(struct db *db, const struct route *rt)
+static int delete_op(struct db *db, const struct route *rt, const struct event_source *from)
 {
-    return rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
+    char digest[BERTH_DIGEST_MAX] = "";
+    int rc = rt->ref_is_digest ? 0 : events_tag_target(db, rt->name, rt->ref, digest);
+    if (rc == 0)
+        rc = rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
+    if (rc == 0)
+        rc = events_emit(db, &(struct event){.action = EVENT_DELETE,
+                                             .repository = rt->name,
+                                             .digest = rt->ref_is_digest ? rt->ref : digest,
+                                             .tag = rt->ref_is_digest ? NULL : rt->ref,
+                                             .size = -1,
+                                             .from = from});
+    return rc;
 }
 
 int manifests_delete(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     (void)req;
     (void)rt;
-    return job_route_write(call, delete_op, 202);
+    return evsource_route_write(call, delete_op, 202);
 }
 
 const struct module manifests_module = {.name = "manifests", .tick = manifests_flush_pulls};

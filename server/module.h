@@ -46,6 +46,7 @@ extern const struct module ui_module;        /* ui.c: the web UI at /ui/ (and GE
 extern const struct module maint_module;     /* maint.c: lifecycle policies then GC, on a schedule */
 extern const struct module ecr_module;       /* ecr.c: the ECR API, POST / with X-Amz-Target (before api) */
 extern const struct module api_module;       /* api.c: the registry API dispatcher on "/" */
+extern const struct module evsource_module;  /* evsource.c: webhook delivery, event pruning */
 
 /** The modules in order, NULL-terminated (modules.c). */
 extern const struct module *const server_modules[];

@@ -8,6 +8,7 @@ const struct module *const server_modules[] = {
     &observe_module,   /* request ids and metrics, /metrics */
     &maint_module,     /* lifecycle policies then GC, on a schedule (its own thread) */
     &ecr_module,       /* POST / with X-Amz-Target: before the registry API, which takes the rest */
+    &evsource_module,  /* webhook delivery and event pruning threads */
     &ui_module,        /* before the API: /ui/ and a browser's GET / */
     &api_module,       /* last on "/": the registry API answers whatever no module before it took */
     NULL,

@@ -143,7 +143,7 @@ void respond_error(h2o_req_t *req, int err, const char *detail)
     }
     json_escape(d, sizeof(d), detail != NULL ? detail : "");
     body = respond_printf(req, "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}]}\n",
-                          berr_code(err), berr_message(err), d);
+                          berr_code(err), err == BERR_QUOTA_EXCEEDED && detail != NULL ? d : berr_message(err), d);
     respond_body(req, status, "application/json; charset=utf-8", body, strlen(body), 1);
 }
 

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "meta.h"
 #include "names.h"
+#include "quota.h"
 #include "sessions.h"
 #include "respond.h"
 #include "upload.h"
@@ -90,6 +91,8 @@ static int commit_op(struct db *db, void *arg)
     /* GC may have removed the file since upload_finish found it (gc.h): checked under the write lock */
     int rc = gc_blob_commit_check(db, &j->super.srv->bs, j->digest);
     if (rc == 0)
+        rc = quota_check(db, j->repo, j->digest, (int64_t)j->size, j->detail, sizeof(j->detail));
+    if (rc == 0)
         rc = meta_blob_commit(db, j->repo, j->digest, (int64_t)j->size);
     if (rc == 0 && j->has_row)
         rc = meta_upload_del(db, j->uuid);
@@ -106,7 +109,11 @@ static int mount_op(struct db *db, void *arg)
 {
     struct upload_job *j = arg;
     int64_t size;
-    int rc = meta_blob_mount(db, j->repo, j->from, j->digest, &size);
+    int rc = meta_blob_stat(db, j->from, j->digest, &size);
+    if (rc == 0)
+        rc = quota_check(db, j->repo, j->digest, size, j->detail, sizeof(j->detail));
+    if (rc == 0)
+        rc = meta_blob_mount(db, j->repo, j->from, j->digest, &size);
     if (rc == 0)
         j->size = (uint64_t)size;
     return rc;
@@ -145,9 +152,19 @@ static int cancel_row_op(struct db *db, void *arg)
  * an error before any write). */
 static int finish(struct upload_job *j, struct upload *u, int has_row)
 {
+    struct db *db = server_db(j->super.srv);
     int rc;
     j->size = u->size;
     j->has_row = has_row;
+    /* quotas: refuse early on this thread's read connection (the file is not moved into blobs/); commit_op
+     * checks again in the write transaction, which decides */
+    if (db != NULL && (rc = quota_check(db, j->repo, j->digest, (int64_t)u->size, j->detail, sizeof(j->detail))) != 0) {
+        upload_remove(&j->super.srv->bs, u->uuid);
+        if (!has_row)
+            return rc;
+        j->fail_rc = rc; /* the session is over: drop its row too */
+        return job_write(&j->super, cancel_row_op, j);
+    }
     if ((rc = upload_finish(&j->super.srv->bs, u, j->digest)) != 0) {
         if (rc == BERR_DIGEST_INVALID)
             snprintf(j->detail, sizeof(j->detail), "the uploaded content does not hash to %s", j->digest);

@@ -141,6 +141,43 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (repo_id, key)) WITHOUT ROWID;"
     "CREATE TABLE ecr_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    /* 8: events (events.h) and the webhooks' delivery cursors (webhook.h) */
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused: a delivery cursor is the last id delivered */
+    "  uuid TEXT NOT NULL,"                   /* the envelope's event id */
+    "  at_ms INTEGER NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  repository TEXT NOT NULL,"
+    "  digest TEXT, media_type TEXT, size INTEGER, tag TEXT, previous TEXT,"
+    "  actor TEXT, addr TEXT, method TEXT, useragent TEXT);"
+    "CREATE TABLE webhook_cursors ("
+    "  webhook TEXT PRIMARY KEY," /* its URL */
+    "  last_id INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 9: storage quotas (quota.h).  repos.bytes = the sizes of the blobs a repository links; quotas.used = the sum
+     * of repos.bytes over the repositories its pattern matches (GLOB has the patterns' semantics: '*' matches any
+     * characters, '/' included; the pattern grammar has no other GLOB metacharacter).  Both are kept by triggers on
+     * every path that links or unlinks a blob; deleting a repository unlinks its blobs first. */
+    "CREATE TABLE quotas ("
+    "  pattern TEXT PRIMARY KEY,"
+    "  limit_bytes INTEGER NOT NULL,"
+    "  used INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE repos ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE repos SET bytes = (SELECT coalesce(sum(b.size), 0) FROM repo_blobs l JOIN blobs b "
+    "  ON b.digest = l.digest WHERE l.repo_id = repos.id);"
+    "CREATE TRIGGER repo_blobs_bytes_add AFTER INSERT ON repo_blobs BEGIN"
+    "  UPDATE repos SET bytes = bytes + coalesce((SELECT size FROM blobs WHERE digest = NEW.digest), 0)"
+    "  WHERE id = NEW.repo_id;"
+    "  UPDATE quotas SET used = used + coalesce((SELECT size FROM blobs WHERE digest = NEW.digest), 0)"
+    "  WHERE (SELECT name FROM repos WHERE id = NEW.repo_id) GLOB pattern; END;"
+    "CREATE TRIGGER repo_blobs_bytes_del AFTER DELETE ON repo_blobs BEGIN"
+    "  UPDATE repos SET bytes = bytes - coalesce((SELECT size FROM blobs WHERE digest = OLD.digest), 0)"
+    "  WHERE id = OLD.repo_id;"
+    "  UPDATE quotas SET used = used - coalesce((SELECT size FROM blobs WHERE digest = OLD.digest), 0)"
+    "  WHERE (SELECT name FROM repos WHERE id = OLD.repo_id) GLOB pattern; END;"
+    "CREATE TRIGGER repos_unlink_before_delete BEFORE DELETE ON repos BEGIN"
+    "  DELETE FROM repo_blobs WHERE repo_id = OLD.id; END;",
 };
 
 long long db_now(void)
