@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "defaults.h"
 #include "err.h"
+#include "fault.h"
 #include "handlers.h"
 #include "http.h"
 #include "listen.h"
@@ -127,7 +128,7 @@ static void *loop_main(void *arg)
 
 static void *janitor_main(void *unused)
 {
-    time_t last_expire = time(NULL);
+    time_t last_expire = 0; /* the first sweep runs at the first tick: sessions that went stale while berth was down */
     (void)unused;
     while (!srv->stopping) {
         for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !srv->stopping; i++)
@@ -209,6 +210,7 @@ int http_serve(const struct config *cfg)
     setup_h2o(cfg);
     if (pool_start(cfg->workers) != 0)
         return 1;
+    FAULT_ARM();
     uploads_recover();
     if (cfg->no_auth)
         log_warn("authentication is OFF: anyone who can reach %s can push, pull and delete", cfg->listen);

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
 #include "handlers.h"
 #include "log.h"
 #include "meta.h"
@@ -570,7 +571,9 @@ static void expire_one(const char *uuid)
         table_take(uuid);
     pthread_mutex_unlock(&table.lock);
     session_free(s);
+    FAULT_POINT("upload.expire_before_unlink");
     upload_remove(&srv->bs, uuid);
+    FAULT_POINT("upload.expire_after_unlink");
     writer_run(cancel_op, (void *)uuid);
 }
 

@@ -8,6 +8,7 @@
 #include "blobstore.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 
 static int mkdir_p(const char *path)
@@ -83,7 +84,7 @@ int blobstore_fsync_dir(const char *path)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
     if (fd < 0)
         return berr_from_errno(errno);
-    if (fsync(fd) != 0)
+    if (FAULT_FAIL("blob.fsync_dir") || fsync(fd) != 0)
         rc = berr_from_errno(errno);
     close(fd);
     return rc;
@@ -93,6 +94,7 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
 {
     char path[BLOBSTORE_PATH_MAX], shard[BLOBSTORE_PATH_MAX];
     const char *hex = digest_hex(digest);
+    int rc;
     blobstore_path(bs, digest, path, sizeof(path));
     if (access(path, F_OK) == 0) { /* idempotent: the same bytes are already committed */
         unlink(staging);
@@ -106,12 +108,16 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
     } else if (errno != EEXIST) {
         return berr_from_errno(errno);
     }
+    FAULT_POINT("blob.before_rename");
     if (chmod(staging, 0444) != 0 || rename(staging, path) != 0) {
         int e = errno;
         log_error("cannot commit blob %s: %s", digest, strerror(e));
         return berr_from_errno(e);
     }
-    return blobstore_fsync_dir(shard);
+    FAULT_POINT("blob.after_rename");
+    rc = blobstore_fsync_dir(shard);
+    FAULT_POINT("blob.after_dir_fsync");
+    return rc;
 }
 
 int blobstore_remove(const struct blobstore *bs, const char *digest)

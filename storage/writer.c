@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include "defaults.h"
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "writer.h"
 
@@ -37,11 +38,13 @@ static void run_batch(struct op *batch)
             db_exec(w.db, "ROLLBACK TO op");
         db_exec(w.db, "RELEASE op");
     }
+    FAULT_POINT("writer.before_commit");
     if (rc == 0 && (rc = db_commit(w.db)) != 0) {
         db_rollback(w.db);
         for (struct op *o = batch; o != NULL; o = o->next)
             o->rc = BERR_DB;
     }
+    FAULT_POINT("writer.after_commit");
 }
 
 static void *writer_main(void *unused)
