@@ -96,11 +96,13 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
     const char *hex = digest_hex(digest);
     int rc;
     blobstore_path(bs, digest, path, sizeof(path));
+    snprintf(shard, sizeof(shard), "%s/blobs/sha256/%.2s", bs->root, hex);
     if (access(path, F_OK) == 0) { /* idempotent: the same bytes are already committed */
         unlink(staging);
-        return 0;
+        /* the file may be left by a commit whose directory fsync failed (refused, no row): make its entry
+         * durable before a row names it, rather than trust the failed fsync */
+        return blobstore_fsync_dir(shard);
     }
-    snprintf(shard, sizeof(shard), "%s/blobs/sha256/%.2s", bs->root, hex);
     if (mkdir(shard, 0755) == 0) {
         char parent[BLOBSTORE_PATH_MAX];
         snprintf(parent, sizeof(parent), "%s/blobs/sha256", bs->root);

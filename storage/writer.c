@@ -23,7 +23,9 @@ static struct {
     struct db *db;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
-/* Runs one batch: every op in its own savepoint, one commit for all. */
+/* Runs one batch: every op in its own savepoint, one commit for all.  If SQLite rolled the whole transaction
+ * back by itself (SQLITE_FULL, an I/O error), the ops before it are undone and the ones after it would run outside
+ * any transaction: the batch fails as a whole with that op's code, and nothing is committed. */
 static void run_batch(struct op *batch)
 {
     int rc = db_begin(w.db);
@@ -34,6 +36,15 @@ static void run_batch(struct op *batch)
         }
         db_exec(w.db, "SAVEPOINT op");
         o->rc = o->fn(w.db, o->arg);
+        if (o->rc == BERR_DB)
+            o->rc = db_last_error(w.db); /* a full disk is 507, not a database fault */
+        if (o->rc != 0 && !db_in_txn(w.db)) {
+            log_error("writer: the transaction was rolled back (%s): the batch fails", berr_name(o->rc));
+            rc = o->rc;
+            for (struct op *p = batch; p != o; p = p->next)
+                p->rc = rc;
+            continue;
+        }
         if (o->rc != 0)
             db_exec(w.db, "ROLLBACK TO op");
         db_exec(w.db, "RELEASE op");
@@ -42,7 +53,7 @@ static void run_batch(struct op *batch)
     if (rc == 0 && (rc = db_commit(w.db)) != 0) {
         db_rollback(w.db);
         for (struct op *o = batch; o != NULL; o = o->next)
-            o->rc = BERR_DB;
+            o->rc = rc;
     }
     FAULT_POINT("writer.after_commit");
 }
