@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define BLOBSTORE_PATH_MAX 4096
 
@@ -40,5 +41,15 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
 int blobstore_remove(const struct blobstore *bs, const char *digest);
 /** fsyncs directory `path`.  Returns 0 or a BERR code. */
 int blobstore_fsync_dir(const char *path);
+
+/** Calls `fn(ctx, name, mtime)` for every entry of uploads/ (not "." files; names are not validated: callers check
+ *  them with upload_uuid_valid).  Stops at fn's first non-zero result and returns it; returns 0 when all were
+ *  seen, or BERR_IO if uploads/ cannot be read. */
+int blobstore_uploads_each(const struct blobstore *bs, int (*fn)(void *ctx, const char *name, time_t mtime), void *ctx);
+/** 1 if the staging file of upload `uuid` exists, 0 if not. */
+int blobstore_upload_exists(const struct blobstore *bs, const char *uuid);
+/** Removes every file in tmp/ (h2o unlinks its request-body spill files while open: anything left is from a
+ *  crash).  Returns the number removed, or BERR_IO if tmp/ cannot be read. */
+int blobstore_tmp_clear(const struct blobstore *bs);
 
 #endif

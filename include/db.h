@@ -16,7 +16,25 @@
 
 #define DB_FILE "berth.db"
 #define DB_SCHEMA_VERSION 2 /* PRAGMA user_version after all migrations */
-#define DB_STMT_MAX 64      /* statement-cache slots per connection */
+#define DB_STMT_MAX 128     /* statement-cache slots per connection */
+
+/*
+ * Statement-cache slots: one namespace for every module, cut into one range per module here, so that two modules
+ * can never share a slot (a collision would silently run the other module's SQL).  A module that caches statements:
+ *   1. appends ONE line to the enum below:   DB_RANGE(MYMOD, <previous module>, <number of statements>),
+ *   2. numbers its statements from DB_SLOTS_MYMOD:   enum { S_FOO = DB_SLOTS_MYMOD, S_BAR, S_MYMOD_END };
+ *   3. checks them at compile time:   DB_SLOTS_CHECK(MYMOD, S_MYMOD_END);
+ * DB_SLOTS_CHECK fails the build if the module outgrows its range or the range does not fit in DB_STMT_MAX.
+ */
+#define DB_RANGE(mod, prev, n) DB_SLOTS_##mod = DB_SLOTS_##prev##_END, DB_SLOTS_##mod##_END = DB_SLOTS_##mod + (n)
+enum db_slot_ranges {
+    DB_SLOTS_NONE_END = 0,
+    DB_RANGE(META, NONE, 40),   /* storage/meta.c */
+    DB_RANGE(AUTHDB, META, 12), /* storage/authdb.c */
+};
+#define DB_SLOTS_CHECK(mod, end)                                                                                       \
+    _Static_assert((int)(end) <= (int)DB_SLOTS_##mod##_END && (int)DB_SLOTS_##mod##_END <= DB_STMT_MAX,                \
+                   #mod ": more statements than its slot range in db.h, or the range exceeds DB_STMT_MAX")
 
 struct db {
     sqlite3 *h;
@@ -29,7 +47,8 @@ int db_open(const char *datadir, struct db **out);
 void db_close(struct db *db);
 
 /** Returns the cached prepared statement in slot `slot` (preparing `sql` the first time), reset and with its
- *  bindings cleared; NULL on error.  Each call site uses its own constant slot. */
+ *  bindings cleared; NULL on error (or if `slot` is out of range).  Each call site uses its own constant slot from
+ *  its module's range (see DB_RANGE above). */
 sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql);
 
 /** BEGIN IMMEDIATE (takes the write lock now, so GC and commits serialize).  Returns 0 or BERR_DB. */

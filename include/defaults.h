@@ -34,12 +34,13 @@
 #define BERTH_PULL_FLUSH_INTERVAL 5              /* how often last-pull times are written */
 
 /* --- sizes --- */
-#define BERTH_COPY_CHUNK (4u << 20)      /* body bytes written and hashed per step (4 MiB) */
-#define BERTH_READ_CHUNK (1u << 20)      /* blob bytes handed to h2o per step when serving (1 MiB) */
-#define BERTH_SPILL_THRESHOLD (8u << 20) /* request bodies above this are buffered in <data>/tmp files */
-#define BERTH_DEFAULT_WORKERS 16         /* default blocking-work threads (fsync, hashing, writes) */
-#define BERTH_MAX_THREADS 64             /* cap for threads and worker threads */
-#define BERTH_COMMIT_BATCH_MAX 256       /* most metadata writes grouped in one SQLite transaction */
+#define BERTH_COPY_CHUNK (4u << 20)           /* body bytes written and hashed per step (4 MiB) */
+#define BERTH_READ_CHUNK (1u << 20)           /* blob bytes handed to h2o per step when serving (1 MiB) */
+#define BERTH_SPILL_THRESHOLD (8u << 20)      /* request bodies above this are buffered in <data>/tmp files */
+#define BERTH_DEFAULT_WORKERS 16              /* default blocking-work threads (fsync, hashing, writes) */
+#define BERTH_MAX_THREADS 64                  /* cap for threads and worker threads */
+#define BERTH_COMMIT_BATCH_MAX 256            /* most metadata writes grouped in one SQLite transaction */
+#define BERTH_INLINE_MANIFEST_MAX (64u << 10) /* manifests up to this size are hashed and parsed on the loop */
 
 /* --- authentication and authorization (auth.h, authdb.h, jwt.h) --- */
 #define BERTH_AUTH_SERVICE "berth"                /* default: the token service name, also the JWTs' audience */

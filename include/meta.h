@@ -16,7 +16,8 @@
 #include "defaults.h"
 #include "manifest.h"
 
-/** Callback for listings; return non-zero to stop early. */
+/** Callback for listings: return 0 to go on, a positive value to stop early (the listing succeeds), or a negative
+ *  BERR code to abort (the listing returns it). */
 typedef int (*meta_name_cb)(void *ctx, const char *name);
 /** Allocator used to copy manifest bodies out (e.g. a request pool). */
 typedef void *(*meta_alloc_fn)(void *ctx, size_t size);

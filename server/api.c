@@ -2,12 +2,11 @@
 #include <string.h>
 #include "api.h"
 #include "auth.h"
+#include "module.h"
 #include "err.h"
 #include "handlers.h"
 #include "respond.h"
 #include "router.h"
-
-typedef int (*handler_fn)(h2o_req_t *req, const struct route *rt);
 
 enum { M_GET, M_HEAD, M_PUT, M_POST, M_PATCH, M_DELETE, M_COUNT };
 
@@ -33,8 +32,9 @@ static int method_index(h2o_iovec_t m)
     return -1;
 }
 
-static int base(h2o_req_t *req, const struct route *rt)
+static int base(struct call *call, h2o_req_t *req, const struct route *rt)
 {
+    (void)call;
     (void)rt;
     respond_body(req, 200, "application/json", "{}", 2, 1);
     return 0;
@@ -42,21 +42,24 @@ static int base(h2o_req_t *req, const struct route *rt)
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    struct route rt;
+    struct call *call = h2o_mem_alloc_pool(&req->pool, sizeof(*call));
+    const struct route *rt = &call->rt;
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
     int m = method_index(req->method), rc;
     handler_fn fn = NULL;
-    (void)self;
-    rc = router_match(req->path.base, plen, &rt);
+    call->srv = ((struct server_handler *)self)->srv;
+    call->req = req;
+    call->who = NULL;
+    rc = router_match(req->path.base, plen, &call->rt);
     if (rc == 0) {
-        if (rt.kind == ROUTE_BASE && (m == M_GET || m == M_HEAD))
+        if (rt->kind == ROUTE_BASE && (m == M_GET || m == M_HEAD))
             fn = base;
         else if (m >= 0)
-            fn = table[rt.kind][m];
+            fn = table[rt->kind][m];
         if (fn == NULL)
             rc = BERR_METHOD_NOT_ALLOWED;
         else /* who may do what (auth.h); the token endpoint authenticates by itself */
-            rc = rt.kind == ROUTE_TOKEN ? fn(req, &rt) : auth_then(req, &rt, fn);
+            rc = rt->kind == ROUTE_TOKEN ? fn(call, req, rt) : auth_then(call, fn);
     } else if (rc == BERR_BLOB_UPLOAD_UNKNOWN && m < 0) {
         rc = BERR_METHOD_NOT_ALLOWED;
     } else if (rc == BERR_TAG_INVALID && m != M_PUT) {
@@ -68,8 +71,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-void api_register(h2o_pathconf_t *pathconf)
+static void api_routes(struct server *srv, h2o_hostconf_t *host, h2o_pathconf_t *root)
 {
-    h2o_handler_t *h = h2o_create_handler(pathconf, sizeof(*h));
-    h->on_req = on_req;
+    struct server_handler *h = (void *)h2o_create_handler(root, sizeof(*h));
+    (void)host;
+    h->super.on_req = on_req;
+    h->srv = srv;
 }
+
+const struct module api_module = {.name = "api", .routes = api_routes};

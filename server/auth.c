@@ -13,6 +13,7 @@
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
+#include "module.h"
 #include "names.h"
 #include "respond.h"
 
@@ -42,7 +43,6 @@ static struct {
     } fails[BERTH_AUTH_FAIL_SLOTS];
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static _Thread_local const struct auth_identity *current;
 static const struct auth_identity open_identity = {.id = {.kind = AUTH_ANONYMOUS, .is_admin = 1}};
 
 const char *auth__kind_name(enum authdb_kind k)
@@ -60,7 +60,7 @@ static void jwt_cache_clear(void)
 }
 
 /* A copy of the keyring, reloaded when another process (berth token rotate-key) changed the key files. */
-void auth__keys_get(struct jwt_keyring *out)
+void auth__keys_get(const struct server *srv, struct jwt_keyring *out)
 {
     time_t now = time(NULL);
     pthread_mutex_lock(&st.lock);
@@ -286,14 +286,14 @@ static void jwt_cache_put(const struct creds *c, json_t *claims)
 }
 
 /* Verifies a bearer token and that its subject still exists.  Returns 0 or BERR_UNAUTHORIZED. */
-static int bearer_verify(const struct creds *c, struct auth_identity *id)
+static int bearer_verify(const struct server *srv, const struct creds *c, struct auth_identity *id)
 {
     struct jwt_keyring kr;
     const char *sub, *kind;
-    struct db *db = server_db();
+    struct db *db = server_db(srv);
     int rc;
     if (!jwt_cache_get(c, &id->claims)) {
-        auth__keys_get(&kr);
+        auth__keys_get(srv, &kr);
         rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
         sodium_memzero(&kr, sizeof(kr));
         if (rc != 0)
@@ -362,9 +362,10 @@ static void basic_done(struct job *job, h2o_req_t *req)
 /* Checks Basic credentials `c`: robot tokens and remembered passwords at once (returns 0 or a BERR code), other
  * passwords on the worker pool (returns 1; `cont` runs later).  The ECR seam: user "AWS" will verify an ECR
  * authorization token here. */
-int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
+int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
 {
-    struct db *db = server_db();
+    h2o_req_t *req = call->req;
+    struct db *db = server_db(call->srv);
     struct authdb_user u;
     struct authdb_token t;
     struct basic_job *j;
@@ -411,7 +412,7 @@ int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id
     pthread_mutex_unlock(&st.lock);
     if (busy)
         return BERR_LOGINS_BUSY; /* the client's load, not a server failure: 429, not 503 */
-    if ((j = job_new(req, sizeof(*j), basic_run, basic_done)) == NULL) {
+    if ((j = job_new(call, sizeof(*j), basic_run, basic_done)) == NULL) {
         pthread_mutex_lock(&st.lock);
         st.argon2_running--;
         pthread_mutex_unlock(&st.lock);
@@ -434,7 +435,7 @@ int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id
 
 /* ---- challenges and denials ---- */
 
-static const char *realm(h2o_req_t *req)
+static const char *realm(const struct server *srv, h2o_req_t *req)
 {
     h2o_iovec_t a = req->authority;
     if (srv->cfg.auth_realm[0] != '\0')
@@ -448,9 +449,9 @@ static const char *realm(h2o_req_t *req)
 }
 
 /* Answers 401 with a Bearer challenge; `scope` and `error` may be NULL. */
-static void challenge(h2o_req_t *req, const char *scope, const char *error, int err)
+static void challenge(const struct server *srv, h2o_req_t *req, const char *scope, const char *error, int err)
 {
-    char *v = respond_printf(req, "Bearer realm=\"%s\",service=\"%s\"", realm(req), srv->cfg.auth_service);
+    char *v = respond_printf(req, "Bearer realm=\"%s\",service=\"%s\"", realm(srv, req), srv->cfg.auth_service);
     if (scope != NULL)
         v = respond_printf(req, "%s,scope=\"%s\"", v, scope);
     if (error != NULL)
@@ -460,14 +461,14 @@ static void challenge(h2o_req_t *req, const char *scope, const char *error, int 
 }
 
 /* Answers a failed credential check (`rc`). */
-void auth__reject_creds(h2o_req_t *req, int rc, int bearer)
+void auth__reject_creds(const struct server *srv, h2o_req_t *req, int rc, int bearer)
 {
     if (rc == BERR_TOO_MANY_REQUESTS)
         respond_header(req, "retry-after", "60", 0);
     if (rc == BERR_LOGINS_BUSY)
         respond_header(req, "retry-after", "1", 0);
     if (rc == BERR_UNAUTHORIZED)
-        challenge(req, NULL, bearer ? "invalid_token" : NULL, rc);
+        challenge(srv, req, NULL, bearer ? "invalid_token" : NULL, rc);
     else
         respond_error(req, rc, NULL);
 }
@@ -488,36 +489,33 @@ static unsigned required_action(h2o_req_t *req, const struct route *rt)
     return AUTH_PUSH;
 }
 
-static unsigned allowed_actions(const struct auth_identity *id, const char *repo)
+static unsigned allowed_actions(const struct server *srv, const struct auth_identity *id, const char *repo)
 {
     struct authdb_grants g;
     struct db *db;
     unsigned a;
     if (id->claims != NULL)
         return jwt_access_actions(id->claims, repo);
-    if (id->bearer || (db = server_db()) == NULL || authdb_grants_load(db, &id->id, &g) != 0)
+    if (id->bearer || (db = server_db(srv)) == NULL || authdb_grants_load(db, &id->id, &g) != 0)
         return 0;
     a = authdb_grants_actions(&g, repo);
     authdb_grants_free(&g);
     return a;
 }
 
-/* Runs `next` as `id`.  Returns next's result. */
-static int run_as(h2o_req_t *req, const struct route *rt, auth_next_fn next, const struct auth_identity *id)
+/* Runs `next` as `id` (call->who).  Returns next's result. */
+static int run_as(struct call *call, handler_fn next, const struct auth_identity *id)
 {
-    int rc;
-    current = id;
-    rc = next(req, rt);
-    current = NULL;
-    return rc;
+    call->who = id;
+    return next(call, call->req, &call->rt);
 }
 
 /* Decides for an identified caller; `had_creds`: the request carried (valid) credentials. */
 /* Whether `id` may pull at least one repository pattern (an anonymous caller with anonymous pull grants). */
-static int can_pull_some(const struct auth_identity *id)
+static int can_pull_some(const struct server *srv, const struct auth_identity *id)
 {
     struct authdb_grants g = {0};
-    struct db *db = server_db();
+    struct db *db = server_db(srv);
     int some = 0;
     if (db == NULL || authdb_grants_load(db, &id->id, &g) != 0)
         return 0;
@@ -528,27 +526,29 @@ static int can_pull_some(const struct auth_identity *id)
     return some;
 }
 
-static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, const struct auth_identity *id,
-                  int had_creds)
+static int decide(struct call *call, handler_fn next, const struct auth_identity *id, int had_creds)
 {
+    h2o_req_t *req = call->req;
+    const struct route *rt = &call->rt;
+    const struct server *srv = call->srv;
     unsigned need, allowed;
     char acts[AUTH_ACTIONS_STR_MAX];
     /* _catalog: an anonymous caller who can read nothing is asked to log in, as on every other route */
-    if (rt->kind == ROUTE_CATALOG && !had_creds && !can_pull_some(id)) {
+    if (rt->kind == ROUTE_CATALOG && !had_creds && !can_pull_some(srv, id)) {
         log_msg(LOG_INFO, "auth: challenged an anonymous _catalog request");
-        challenge(req, "registry:catalog:*", NULL, BERR_UNAUTHORIZED);
+        challenge(srv, req, "registry:catalog:*", NULL, BERR_UNAUTHORIZED);
         return 0;
     }
     if (rt->kind == ROUTE_CATALOG || (rt->kind == ROUTE_BASE && had_creds))
-        return run_as(req, rt, next, id);
+        return run_as(call, next, id);
     if (rt->kind == ROUTE_BASE) {
-        challenge(req, NULL, NULL, BERR_UNAUTHORIZED);
+        challenge(srv, req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
     need = required_action(req, rt);
-    allowed = allowed_actions(id, rt->name);
+    allowed = allowed_actions(srv, id, rt->name);
     if ((allowed & need) == need)
-        return run_as(req, rt, next, id);
+        return run_as(call, next, id);
     authdb_actions_format(need == AUTH_PUSH ? AUTH_PULL | AUTH_PUSH : need, acts, sizeof(acts));
     /* without credentials this is usually the first step of a login: logged, but not as a warning */
     log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': %s on repository %s", auth__kind_name(id->id.kind),
@@ -558,9 +558,9 @@ static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
                                 : "delete",
             rt->name);
     if (!had_creds)
-        challenge(req, respond_printf(req, "repository:%s:%s", rt->name, acts), NULL, BERR_UNAUTHORIZED);
+        challenge(srv, req, respond_printf(req, "repository:%s:%s", rt->name, acts), NULL, BERR_UNAUTHORIZED);
     else if (id->bearer)
-        challenge(req, respond_printf(req, "repository:%s:%s", rt->name, acts), "insufficient_scope",
+        challenge(srv, req, respond_printf(req, "repository:%s:%s", rt->name, acts), "insufficient_scope",
                   BERR_INSUFFICIENT_SCOPE);
     else
         respond_error(req, BERR_DENIED, NULL);
@@ -568,72 +568,71 @@ static int decide(h2o_req_t *req, const struct route *rt, auth_next_fn next, con
 }
 
 struct pending {
-    struct route rt;
-    auth_next_fn next;
+    struct call *call;
+    handler_fn next;
 };
 
 static void after_basic(h2o_req_t *req, struct auth_identity *id, int rc, void *arg)
 {
     struct pending *p = arg;
     if (rc != 0) {
-        auth__reject_creds(req, rc, 0);
+        auth__reject_creds(p->call->srv, req, rc, 0);
         return;
     }
-    if ((rc = decide(req, &p->rt, p->next, id, 1)) != 0)
+    if ((rc = decide(p->call, p->next, id, 1)) != 0)
         respond_error(req, rc, NULL);
 }
 
-int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next)
+int auth_then(struct call *call, handler_fn next)
 {
+    h2o_req_t *req = call->req;
+    const struct route *rt = &call->rt;
+    const struct server *srv = call->srv;
     struct creds c;
     struct auth_identity *id;
     struct pending *p;
     int rc;
     if (srv->cfg.no_auth)
-        return run_as(req, rt, next, &open_identity);
+        return run_as(call, next, &open_identity);
     auth__creds_parse(req, &c);
     id = auth__identity_new(req);
     switch (c.kind) {
     case CRED_NONE:
-        return decide(req, rt, next, id, 0);
+        return decide(call, next, id, 0);
     case CRED_BEARER:
-        if ((rc = bearer_verify(&c, id)) != 0) {
+        if ((rc = bearer_verify(srv, &c, id)) != 0) {
             log_warn("auth: denied an invalid bearer token (%s %s)", rt->kind == ROUTE_BASE ? "/v2/" : "repository",
                      rt->name);
-            auth__reject_creds(req, rc, 1);
+            auth__reject_creds(srv, req, rc, 1);
             return 0;
         }
-        return decide(req, rt, next, id, 1);
+        return decide(call, next, id, 1);
     case CRED_BASIC:
         p = h2o_mem_alloc_pool(&req->pool, sizeof(*p));
-        p->rt = *rt;
+        p->call = call;
         p->next = next;
-        rc = auth__basic_verify(req, &c, id, after_basic, p);
+        rc = auth__basic_verify(call, &c, id, after_basic, p);
         auth__creds_clear(&c);
         if (rc == 1)
             return 0;
         if (rc != 0) {
-            auth__reject_creds(req, rc, 0);
+            auth__reject_creds(srv, req, rc, 0);
             return 0;
         }
-        return decide(req, rt, next, id, 1);
+        return decide(call, next, id, 1);
     default:
-        auth__reject_creds(req, BERR_UNAUTHORIZED, 0);
+        auth__reject_creds(srv, req, BERR_UNAUTHORIZED, 0);
         return 0;
     }
 }
 
-const struct auth_identity *auth_current(void)
+int auth_can(const struct call *call, const char *repo, unsigned actions)
 {
-    return current;
-}
-
-int auth_can(const char *repo, unsigned actions)
-{
+    const struct auth_identity *current = call->who;
     char acts[AUTH_ACTIONS_STR_MAX];
-    if (srv->cfg.no_auth)
+    if (call->srv->cfg.no_auth)
         return 1;
-    if (current != NULL && (allowed_actions(current, repo) & actions) == actions)
+    if (current != NULL && (allowed_actions(call->srv, current, repo) & actions) == actions)
         return 1;
     authdb_actions_format(actions, acts, sizeof(acts));
     log_warn("auth: denied %s '%s': %s on repository %s",
@@ -651,11 +650,13 @@ static void filter_free(void *p)
     authdb_grants_free(&((struct auth_filter *)p)->g);
 }
 
-struct auth_filter *auth_catalog_filter(h2o_req_t *req)
+struct auth_filter *auth_catalog_filter(const struct call *call)
 {
+    h2o_req_t *req = call->req;
+    const struct auth_identity *current = call->who;
     struct auth_filter *f;
-    struct db *db = server_db();
-    if (srv->cfg.no_auth)
+    struct db *db = server_db(call->srv);
+    if (call->srv->cfg.no_auth)
         return NULL;
     f = h2o_mem_alloc_shared(&req->pool, sizeof(*f), filter_free);
     memset(f, 0, sizeof(*f));
@@ -717,9 +718,12 @@ static int first_admin(const struct config *cfg)
     return 0;
 }
 
-int auth_start(const struct config *cfg)
+static int auth_start(struct server *srv)
 {
+    const struct config *cfg = &srv->cfg;
     char pw[64];
+    if (cfg->no_auth)
+        return 0;
     if (sodium_init() < 0)
         return -1;
     randombytes_buf(st.secret, sizeof(st.secret));
@@ -735,3 +739,5 @@ int auth_start(const struct config *cfg)
     sodium_memzero(pw, sizeof(pw));
     return first_admin(cfg);
 }
+
+const struct module auth_module = {.name = "auth", .init = auth_start};

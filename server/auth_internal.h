@@ -31,7 +31,7 @@ typedef void (*basic_cont_fn)(h2o_req_t *req, struct auth_identity *id, int rc, 
 /** "user", "token" or "anonymous". */
 const char *auth__kind_name(enum authdb_kind k);
 /** A copy of the signing keyring, reloaded when another process rotated the key files. */
-void auth__keys_get(struct jwt_keyring *out);
+void auth__keys_get(const struct server *srv, struct jwt_keyring *out);
 /** Reads the Authorization header of `req` into `c` (wipe it with auth__creds_clear). */
 void auth__creds_parse(h2o_req_t *req, struct creds *c);
 /** Wipes the password or secret in `c`. */
@@ -39,8 +39,8 @@ void auth__creds_clear(struct creds *c);
 /** A zeroed identity in the request pool; its claims are released with the request. */
 struct auth_identity *auth__identity_new(h2o_req_t *req);
 /** Checks Basic credentials: 0 or a BERR code now, or 1 when `cont` will run later (a password on the pool). */
-int auth__basic_verify(h2o_req_t *req, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg);
+int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg);
 /** Answers a failed credential check `rc` (401 with a challenge, 429 with Retry-After, or the error). */
-void auth__reject_creds(h2o_req_t *req, int rc, int bearer);
+void auth__reject_creds(const struct server *srv, h2o_req_t *req, int rc, int bearer);
 
 #endif

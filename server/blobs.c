@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "err.h"
 #include "handlers.h"
+#include "httpparse.h"
 #include "log.h"
 #include "meta.h"
 #include "respond.h"
@@ -52,74 +53,24 @@ static void gen_dispose(void *p)
     gen_unmap(p);
 }
 
-/* Parses a single "bytes=A-B" / "bytes=A-" / "bytes=-N" range against `size`.
- * Returns 1 with [*from, *to] set, 0 to ignore the header (multiple ranges), or BERR_RANGE_UNSATISFIABLE. */
-static int parse_range(h2o_iovec_t h, uint64_t size, uint64_t *from, uint64_t *to)
-{
-    char buf[128], *p, *dash, *end;
-    unsigned long long a, b;
-    if (h.len >= sizeof(buf) || h.len < 6 || memcmp(h.base, "bytes=", 6) != 0)
-        return BERR_RANGE_UNSATISFIABLE;
-    memcpy(buf, h.base + 6, h.len - 6);
-    buf[h.len - 6] = '\0';
-    if (strchr(buf, ',') != NULL)
-        return 0; /* multiple ranges: serve the whole blob (RFC 9110 allows ignoring Range) */
-    p = buf;
-    while (*p == ' ')
-        p++;
-    if ((dash = strchr(p, '-')) == NULL)
-        return BERR_RANGE_UNSATISFIABLE;
-    *dash = '\0';
-    errno = 0;
-    if (*p == '\0') { /* suffix: last N bytes */
-        if (dash[1] < '0' || dash[1] > '9')
-            return BERR_RANGE_UNSATISFIABLE;
-        b = strtoull(dash + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || b == 0 || size == 0)
-            return BERR_RANGE_UNSATISFIABLE;
-        *from = b >= size ? 0 : size - b;
-        *to = size - 1;
-        return 1;
-    }
-    if (*p < '0' || *p > '9')
-        return BERR_RANGE_UNSATISFIABLE;
-    a = strtoull(p, &end, 10);
-    if (errno != 0 || *end != '\0' || a >= size)
-        return BERR_RANGE_UNSATISFIABLE;
-    if (dash[1] == '\0') {
-        b = size - 1;
-    } else {
-        if (dash[1] < '0' || dash[1] > '9')
-            return BERR_RANGE_UNSATISFIABLE;
-        b = strtoull(dash + 1, &end, 10);
-        if (errno != 0 || *end != '\0' || b < a)
-            return BERR_RANGE_UNSATISFIABLE;
-        if (b >= size)
-            b = size - 1;
-    }
-    *from = a;
-    *to = b;
-    return 1;
-}
-
-int blobs_get(h2o_req_t *req, const struct route *rt)
+int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     int64_t size;
     uint64_t fsize, from = 0, to = 0;
     int fd, rc, ranged = 0;
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     h2o_iovec_t range = respond_req_header(req, "range");
     struct blob_gen *g;
     if (db == NULL)
         return BERR_DB;
     if ((rc = meta_blob_stat(db, rt->name, rt->ref, &size)) != 0)
         return rc;
-    if ((rc = blobstore_open(&srv->bs, rt->ref, &fd, &fsize)) != 0) {
+    if ((rc = blobstore_open(&call->srv->bs, rt->ref, &fd, &fsize)) != 0) {
         log_error("blob %s has a row but no readable file (%s)", rt->ref, berr_name(rc));
         return rc == BERR_BLOB_UNKNOWN ? BERR_IO : rc;
     }
     if (range.base != NULL) {
-        if ((ranged = parse_range(range, fsize, &from, &to)) < 0) {
+        if ((ranged = httpparse_range(range.base, range.len, fsize, &from, &to)) < 0) {
             close(fd);
             respond_header(req, "content-range", respond_printf(req, "bytes */%llu", (unsigned long long)fsize), 0);
             respond_error(req, BERR_RANGE_UNSATISFIABLE, "the Range header does not fit the blob");
@@ -178,7 +129,9 @@ static int delete_op(struct db *db, const struct route *rt)
     return meta_blob_unlink(db, rt->name, rt->ref);
 }
 
-int blobs_delete(h2o_req_t *req, const struct route *rt)
+int blobs_delete(struct call *call, h2o_req_t *req, const struct route *rt)
 {
-    return job_route_write(req, rt, delete_op, 202);
+    (void)req;
+    (void)rt;
+    return job_route_write(call, delete_op, 202);
 }

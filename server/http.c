@@ -1,4 +1,5 @@
-/* http.c - h2o set-up, event-loop threads, TLS, janitor, graceful shutdown. */
+/* http.c - h2o set-up, event-loop threads, TLS, janitor, graceful shutdown.  Knows the modules only through the
+ * table of modules.c (module.h); no module calls back into this file. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,52 +13,42 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include "api.h"
-#include "auth.h"
 #include "defaults.h"
 #include "err.h"
 #include "fault.h"
-#include "handlers.h"
 #include "http.h"
 #include "listen.h"
 #include "log.h"
+#include "module.h"
 #include "reqlog.h"
 #include "server.h"
 #include "version.h"
 #include "writer.h"
 
-struct server *srv;
-static struct server the_server;
-static h2o_globalconf_t globalconf;
-static SSL_CTX *ssl_ctx;
-static int listen_fd = -1;
-static _Thread_local struct db *thread_db;
+/* What the listener threads share; built by http_serve() and torn down with it. */
+struct http {
+    struct server *srv;
+    h2o_globalconf_t globalconf;
+    SSL_CTX *ssl_ctx;
+    int listen_fd;
+};
 
 struct loop_thread {
     pthread_t tid;
+    struct http *http;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
 };
 
-struct db *server_db(void)
-{
-    if (thread_db == NULL && db_open(srv->cfg.data, &thread_db) != 0)
-        thread_db = NULL;
-    return thread_db;
-}
-
-void server_db_close(void)
-{
-    db_close(thread_db);
-    thread_db = NULL;
-}
+/* The signal handler's only way in: set once by http_serve() before the handlers are installed. */
+static atomic_int *stop_flag;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    srv->stopping = 1;
+    atomic_store(stop_flag, 1);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -71,8 +62,9 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_accept(&t->accept_ctx, sock);
 }
 
-static int setup_tls(const struct config *cfg)
+static int setup_tls(const struct config *cfg, SSL_CTX **out)
 {
+    SSL_CTX *ssl_ctx;
     if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0')
         return 0;
     if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
@@ -81,7 +73,10 @@ static int setup_tls(const struct config *cfg)
     }
     SSL_load_error_strings();
     SSL_library_init();
-    ssl_ctx = SSL_CTX_new(TLS_server_method());
+    if ((ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+        log_error("cannot create the TLS context");
+        return -1;
+    }
     SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(ssl_ctx, cfg->tls_cert) != 1 ||
@@ -93,6 +88,7 @@ static int setup_tls(const struct config *cfg)
         return -1;
     }
     h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
+    *out = ssl_ctx;
     return 0;
 }
 
@@ -104,16 +100,22 @@ static int open_connections(h2o_context_t *ctx)
 static void *loop_main(void *arg)
 {
     struct loop_thread *t = arg;
+    struct server *srv = t->http->srv;
     time_t deadline;
-    h2o_context_init(&t->ctx, t->loop, &globalconf);
-    pool_register_loop(&t->ctx);
+    int fd;
+    h2o_context_init(&t->ctx, t->loop, &t->http->globalconf);
+    if (pool_register_loop(&t->ctx) != 0 || (fd = dup(t->http->listen_fd)) < 0) {
+        log_error("event loop: out of memory or descriptors; stopping");
+        atomic_store(&srv->stopping, 1);
+        return NULL;
+    }
     t->accept_ctx.ctx = &t->ctx;
-    t->accept_ctx.hosts = globalconf.hosts;
-    t->accept_ctx.ssl_ctx = ssl_ctx;
-    t->listener = h2o_evloop_socket_create(t->loop, dup(listen_fd), H2O_SOCKET_FLAG_DONT_READ);
+    t->accept_ctx.hosts = t->http->globalconf.hosts;
+    t->accept_ctx.ssl_ctx = t->http->ssl_ctx;
+    t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
-    while (!srv->stopping)
+    while (!atomic_load(&srv->stopping))
         h2o_evloop_run(t->loop, 200);
     /* graceful stop: no new connections; in-flight requests finish; idle keep-alives close */
     h2o_socket_read_stop(t->listener);
@@ -126,37 +128,44 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static void *janitor_main(void *unused)
+static void modules_tick(struct server *srv)
 {
-    time_t last_expire = 0; /* the first sweep runs at the first tick: sessions that went stale while berth was down */
-    (void)unused;
-    while (!srv->stopping) {
-        for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !srv->stopping; i++)
+    for (const struct module *const *m = server_modules; *m != NULL; m++)
+        if ((*m)->tick != NULL)
+            (*m)->tick(srv);
+}
+
+/* The janitor: the modules' periodic work (pull times, upload expiry, later lifecycle and GC), off the loops. */
+static void *janitor_main(void *arg)
+{
+    struct server *srv = arg;
+    while (!atomic_load(&srv->stopping)) {
+        for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !atomic_load(&srv->stopping); i++)
             usleep(100000);
-        manifests_flush_pulls();
-        if (time(NULL) - last_expire >= BERTH_JANITOR_INTERVAL) {
-            uploads_expire();
-            last_expire = time(NULL);
-        }
+        modules_tick(srv);
     }
-    manifests_flush_pulls();
+    modules_tick(srv);
     server_db_close();
     return NULL;
 }
 
-static void setup_h2o(const struct config *cfg)
+static void setup_h2o(struct http *http)
 {
+    const struct config *cfg = &http->srv->cfg;
+    h2o_globalconf_t *gc = &http->globalconf;
     h2o_hostconf_t *host;
     h2o_pathconf_t *pathconf;
     char tmp[BLOBSTORE_PATH_MAX];
-    h2o_config_init(&globalconf);
-    globalconf.server_name = h2o_iovec_init(H2O_STRLIT("berth/" BERTH_VERSION));
-    globalconf.max_request_entity_size = (size_t)cfg->max_blob_size;
-    globalconf.http1.req_timeout = (uint64_t)cfg->request_timeout * 1000;
-    globalconf.http2.idle_timeout = (uint64_t)cfg->request_timeout * 1000;
-    host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("berth/" BERTH_VERSION));
+    gc->max_request_entity_size = (size_t)cfg->max_blob_size;
+    gc->http1.req_timeout = (uint64_t)cfg->request_timeout * 1000;
+    gc->http2.idle_timeout = (uint64_t)cfg->request_timeout * 1000;
+    host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pathconf = h2o_config_register_path(host, "/", 0);
-    api_register(pathconf);
+    for (const struct module *const *m = server_modules; *m != NULL; m++)
+        if ((*m)->routes != NULL)
+            (*m)->routes(http->srv, host, pathconf);
     if (strcmp(cfg->access_log, "-") == 0) {
         /* the inherited fd 2, never a reopened /dev/stderr; fallback_path: errors h2o answers itself (413) */
         reqlog_register(pathconf);
@@ -170,7 +179,7 @@ static void setup_h2o(const struct config *cfg)
             log_warn("cannot open access log %s", cfg->access_log);
     }
     /* large request bodies spill into <data>/tmp (same filesystem), not anonymous memory */
-    blobstore_tmp_dir(&srv->bs, tmp, sizeof(tmp));
+    blobstore_tmp_dir(&http->srv->bs, tmp, sizeof(tmp));
     h2o_socket_buffer_mmap_settings.threshold = BERTH_SPILL_THRESHOLD;
     if (strlen(tmp) + sizeof("/body.XXXXXX") <= sizeof(h2o_socket_buffer_mmap_settings.fn_template)) {
         strcpy(h2o_socket_buffer_mmap_settings.fn_template, tmp);
@@ -178,7 +187,7 @@ static void setup_h2o(const struct config *cfg)
     }
 }
 
-static int start_storage(const struct config *cfg)
+static int start_storage(struct server *srv, const struct config *cfg)
 {
     struct db *db;
     if (blobstore_init(&srv->bs, cfg->data) != 0)
@@ -189,14 +198,72 @@ static int start_storage(const struct config *cfg)
     return writer_start(cfg->data) == 0 ? 0 : -1;
 }
 
+static int modules_init(struct server *srv)
+{
+    for (const struct module *const *m = server_modules; *m != NULL; m++)
+        if ((*m)->init != NULL && (*m)->init(srv) != 0) {
+            log_error("cannot start module %s", (*m)->name);
+            return -1;
+        }
+    return 0;
+}
+
+static void modules_stop(struct server *srv)
+{
+    size_t n = 0;
+    while (server_modules[n] != NULL)
+        n++;
+    while (n-- > 0)
+        if (server_modules[n]->stop != NULL)
+            server_modules[n]->stop(srv);
+}
+
+/* Runs `n` event loops and the janitor until SIGTERM/SIGINT.  Returns 0, or -1 if a thread could not start (then
+ * whatever started was stopped again). */
+static int run_threads(struct http *http, int n)
+{
+    struct server *srv = http->srv;
+    struct loop_thread *threads = calloc((size_t)n, sizeof(*threads));
+    pthread_t janitor;
+    int started = 0, janitor_ok = 0, rc = 0;
+    if (threads == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
+    for (; started < n; started++) {
+        threads[started].http = http;
+        if ((threads[started].loop = h2o_evloop_create()) == NULL ||
+            pthread_create(&threads[started].tid, NULL, loop_main, &threads[started]) != 0) {
+            log_error("cannot start event-loop thread %d", started);
+            break;
+        }
+    }
+    if (started == n)
+        janitor_ok = pthread_create(&janitor, NULL, janitor_main, srv) == 0;
+    if (started < n || !janitor_ok) {
+        if (started == n)
+            log_error("cannot start the janitor thread");
+        atomic_store(&srv->stopping, 1);
+        rc = -1;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i].tid, NULL);
+    if (janitor_ok)
+        pthread_join(janitor, NULL);
+    free(threads);
+    return rc;
+}
+
 int http_serve(const struct config *cfg)
 {
-    struct loop_thread *threads;
-    pthread_t janitor;
-    int n = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    static struct server the_server; /* lives for the process: the signal handler may run until exit */
+    struct server *srv = &the_server;
+    struct http http = {.srv = srv, .listen_fd = -1};
+    int n = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN), rc;
     struct sigaction sa = {.sa_handler = on_signal};
-    srv = &the_server;
     srv->cfg = *cfg;
+    atomic_init(&srv->stopping, 0);
+    stop_flag = &srv->stopping;
     log_set_level((enum log_level)cfg->log_level);
     if (n < 1)
         n = 1;
@@ -205,34 +272,24 @@ int http_serve(const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    if (start_storage(cfg) != 0 || setup_tls(cfg) != 0 || (listen_fd = listen_open(cfg, ssl_ctx != NULL)) < 0)
-        return 1;
-    setup_h2o(cfg);
-    if (pool_start(cfg->workers) != 0)
+    if (start_storage(srv, cfg) != 0 || setup_tls(cfg, &http.ssl_ctx) != 0 ||
+        (http.listen_fd = listen_open(cfg, http.ssl_ctx != NULL)) < 0)
         return 1;
     FAULT_ARM();
-    uploads_recover();
     if (cfg->no_auth)
         log_warn("authentication is OFF: anyone who can reach %s can push, pull and delete", cfg->listen);
-    else if (auth_start(cfg) != 0) /* signing keys; the first admin user on a first start (printed once) */
+    if (pool_start(cfg->workers) != 0 || modules_init(srv) != 0)
         return 1;
+    setup_h2o(&http);
     log_info("berth %s listening on %s (%s, %d threads, %d workers, data %s)", BERTH_VERSION, cfg->listen,
-             ssl_ctx != NULL ? "https, h2" : "http, h2c", n, cfg->workers, cfg->data);
-    threads = calloc((size_t)n, sizeof(*threads));
-    for (int i = 0; i < n; i++) {
-        threads[i].loop = h2o_evloop_create();
-        pthread_create(&threads[i].tid, NULL, loop_main, &threads[i]);
-    }
-    pthread_create(&janitor, NULL, janitor_main, NULL);
-    for (int i = 0; i < n; i++)
-        pthread_join(threads[i].tid, NULL);
-    pthread_join(janitor, NULL);
+             http.ssl_ctx != NULL ? "https, h2" : "http, h2c", n, cfg->workers, cfg->data);
+    rc = run_threads(&http, n);
     log_info("stopping: finishing background work");
     pool_stop();
+    modules_stop(srv);
     writer_stop();
-    close(listen_fd);
-    free(threads);
+    close(http.listen_fd);
     server_db_close();
     log_info("stopped");
-    return 0;
+    return rc == 0 ? 0 : 1;
 }

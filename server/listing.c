@@ -95,12 +95,12 @@ static void send_list(h2o_req_t *req, struct name_list *l, const char *head, con
     respond_body(req, 200, "application/json; charset=utf-8", body, len, 1);
 }
 
-int listing_tags(h2o_req_t *req, const struct route *rt)
+int listing_tags(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct name_list l = {.req = req};
     char last[BERTH_TAG_MAX + 2];
     int n, more = 0, has_last, rc;
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     if (db == NULL)
         return BERR_DB;
     if ((rc = read_paging(req, &n, last, sizeof(last), &has_last)) != 0)
@@ -116,19 +116,19 @@ int listing_tags(h2o_req_t *req, const struct route *rt)
     return 0;
 }
 
-int listing_catalog(h2o_req_t *req, const struct route *rt)
+int listing_catalog(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct name_list l = {.req = req};
     char last[BERTH_NAME_MAX + 2];
     int n, more = 0, has_last, rc;
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     (void)rt;
     if (db == NULL)
         return BERR_DB;
     if ((rc = read_paging(req, &n, last, sizeof(last), &has_last)) != 0)
         return rc;
     h2o_buffer_init(&l.buf, &h2o_socket_buffer_prototype);
-    l.filter = auth_catalog_filter(req);
+    l.filter = auth_catalog_filter(call);
     do { /* filtered: read on until the page is full */
         const char *from = l.seen[0] != '\0' ? l.seen : has_last ? last : NULL;
         rc = meta_catalog(db, from, n - l.count, add_name, &l, &more);
@@ -160,10 +160,10 @@ static int add_referrer(void *ctx, const struct meta_referrer *r)
     return 0;
 }
 
-int listing_referrers(h2o_req_t *req, const struct route *rt)
+int listing_referrers(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     char filter[MT_MEDIA_TYPE_MAX + 1];
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     json_t *list, *index;
     char *body;
     int has_filter = respond_query(req, "artifactType", filter, sizeof(filter)), rc;

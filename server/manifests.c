@@ -9,6 +9,7 @@
 #include "digest.h"
 #include "err.h"
 #include "handlers.h"
+#include "module.h"
 #include "log.h"
 #include "manifest.h"
 #include "meta.h"
@@ -56,8 +57,9 @@ static int pulls_op(struct db *db, void *arg)
     return 0;
 }
 
-void manifests_flush_pulls(void)
+static void manifests_flush_pulls(struct server *srv)
 {
+    (void)srv;
     struct pull_batch b = {.ids = malloc(sizeof(pulls.ids)), .when = db_now()};
     if (b.ids == NULL)
         return;
@@ -142,10 +144,10 @@ static void *pool_alloc(void *ctx, size_t n)
     return h2o_mem_alloc_pool(&((h2o_req_t *)ctx)->pool, n);
 }
 
-int manifests_get(h2o_req_t *req, const struct route *rt)
+int manifests_get(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     struct meta_manifest m;
-    struct db *db = server_db();
+    struct db *db = server_db(call->srv);
     char child[BERTH_DIGEST_MAX];
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")), rc;
     if (db == NULL)
@@ -194,18 +196,24 @@ static int put_op(struct db *db, void *arg)
                              j->detail, sizeof(j->detail));
 }
 
-static void put_run(struct job *job)
+/* Hashes and validates the manifest, then hands the write to the writer, which answers on the loop: returns
+ * JOB_WRITING (the job is the writer's now: do not touch it), or a validation error (job->rc set, no write). */
+static int put_check_and_write(struct job *job)
 {
     struct put_job *j = (void *)job;
     digest_buf(j->body, j->len, j->digest);
     if (j->ref_is_digest && strcmp(j->digest, j->ref) != 0) {
         snprintf(j->detail, sizeof(j->detail), "the manifest hashes to %s, not %s", j->digest, j->ref);
-        job->rc = BERR_DIGEST_INVALID;
-        return;
+        return job->rc = BERR_DIGEST_INVALID;
     }
     job->rc = manifest_parse(j->body, j->len, j->ct, strlen(j->ct), &j->mi, j->detail, sizeof(j->detail));
-    if (job->rc == 0)
-        job->rc = writer_run(put_op, j);
+    return job->rc != 0 ? job->rc : job_write(job, put_op, j);
+}
+
+/* On a worker (large manifests): when no write was handed off, the worker posts the job. */
+static void put_run(struct job *job)
+{
+    (void)put_check_and_write(job);
 }
 
 static void put_done(struct job *job, h2o_req_t *req)
@@ -226,23 +234,23 @@ static void put_done(struct job *job, h2o_req_t *req)
     free(j->body);
 }
 
-int manifests_put(h2o_req_t *req, const struct route *rt)
+int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt)
 {
     h2o_iovec_t ct = respond_req_header(req, "content-type");
     struct put_job *j;
     char *body;
     if (req->entity.base == NULL || req->entity.len == 0)
         return BERR_MANIFEST_INVALID;
-    if (req->entity.len > srv->cfg.max_manifest_size) {
+    if (req->entity.len > call->srv->cfg.max_manifest_size) {
         respond_error(req, BERR_MANIFEST_TOO_LARGE,
-                      respond_printf(req, "the limit is %zu bytes", srv->cfg.max_manifest_size));
+                      respond_printf(req, "the limit is %zu bytes", call->srv->cfg.max_manifest_size));
         return 0;
     }
     if (ct.len > MT_MEDIA_TYPE_MAX)
         return BERR_MANIFEST_INVALID;
     if ((body = malloc(req->entity.len)) == NULL)
         return BERR_NOMEM;
-    if ((j = job_new(req, sizeof(*j), put_run, put_done)) == NULL) {
+    if ((j = job_new(call, sizeof(*j), put_run, put_done)) == NULL) {
         free(body);
         return BERR_NOMEM;
     }
@@ -253,7 +261,13 @@ int manifests_put(h2o_req_t *req, const struct route *rt)
     memcpy(j->repo, rt->name, sizeof(j->repo));
     memcpy(j->ref, rt->ref, sizeof(j->ref));
     j->ref_is_digest = rt->ref_is_digest;
-    job_submit(&j->super);
+    if (j->len > BERTH_INLINE_MANIFEST_MAX) { /* hashing and parsing it would hold the loop: a worker does it */
+        job_submit(&j->super);
+        return 0;
+    }
+    /* small (nearly every manifest): microseconds of hashing and parsing here, then loop -> writer -> loop */
+    if (put_check_and_write(&j->super) != JOB_WRITING)
+        job_finish(&j->super);
     return 0;
 }
 
@@ -264,7 +278,11 @@ static int delete_op(struct db *db, const struct route *rt)
     return rt->ref_is_digest ? meta_manifest_delete(db, rt->name, rt->ref) : meta_tag_delete(db, rt->name, rt->ref);
 }
 
-int manifests_delete(h2o_req_t *req, const struct route *rt)
+int manifests_delete(struct call *call, h2o_req_t *req, const struct route *rt)
 {
-    return job_route_write(req, rt, delete_op, 202);
+    (void)req;
+    (void)rt;
+    return job_route_write(call, delete_op, 202);
 }
+
+const struct module manifests_module = {.name = "manifests", .tick = manifests_flush_pulls};

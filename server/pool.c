@@ -6,8 +6,25 @@
 #include "log.h"
 #include "respond.h"
 #include "server.h"
+#include <stddef.h>
 #include <h2o/http2.h>
 #include <h2o/http2_internal.h> /* after h2o.h; needs server/compat/khash.h */
+#include <h2o/version.h>
+
+/*
+ * take_h2_body() below reads h2o's private HTTP/2 stream layout (h2o_http2_stream_t._req_body), which only the
+ * h2o this was written and tested against is known to have: Debian 12's libh2o-evloop 2.2.5.  Any other version
+ * fails the build here, loudly, instead of corrupting memory at run time; the layout is pinned as well (offsets
+ * measured on Debian 12 amd64).  Porting: check take_h2_body against the new http2_internal.h and the
+ * aborted-HTTP/2-upload test of tests/e2e/test_tls.sh, then update these numbers.
+ */
+#if H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2 || H2O_VERSION_PATCH != 5
+#error "pool.c reads h2o 2.2.5's private h2o_http2_stream_t._req_body: check take_h2_body() for this h2o version"
+#endif
+#if defined(__x86_64__) && defined(__LP64__)
+_Static_assert(offsetof(h2o_http2_stream_t, _req_body) == 80 && offsetof(h2o_http2_stream_t, req) == 272,
+               "h2o_http2_stream_t's layout differs from h2o 2.2.5's: check take_h2_body()");
+#endif
 #include "writer.h"
 
 /* Lives in the request's pool; its dispose hook runs when h2o frees the request. */
@@ -25,6 +42,7 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local h2o_multithread_receiver_t *loop_receiver;
+static _Thread_local int handed_to_writer; /* on a worker: the running job called job_write() */
 
 static void on_guard_dispose(void *p)
 {
@@ -55,10 +73,12 @@ static void on_complete(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
     }
 }
 
-void pool_register_loop(h2o_context_t *ctx)
+int pool_register_loop(h2o_context_t *ctx)
 {
-    loop_receiver = calloc(1, sizeof(*loop_receiver));
+    if ((loop_receiver = calloc(1, sizeof(*loop_receiver))) == NULL)
+        return -1;
     h2o_multithread_register_receiver(ctx->queue, loop_receiver, on_complete);
+    return 0;
 }
 
 /*
@@ -80,16 +100,21 @@ static void take_h2_body(struct job *job, h2o_req_t *req)
     }
 }
 
-void *job_new(h2o_req_t *req, size_t size, job_run_fn run, job_done_fn done)
+void *job_new(struct call *call, size_t size, job_run_fn run, job_done_fn done)
 {
+    h2o_req_t *req = call->req;
     struct job *job = calloc(1, size);
     struct job_guard *g;
     if (job == NULL)
         return NULL;
+    if (pthread_mutex_init(&job->lease, NULL) != 0) {
+        free(job);
+        return NULL;
+    }
     g = h2o_mem_alloc_shared(&req->pool, sizeof(*g), on_guard_dispose);
     g->job = job;
-    pthread_mutex_init(&job->lease, NULL);
     job->receiver = loop_receiver;
+    job->srv = call->srv;
     job->req = req;
     job->guard = g;
     job->run = run;
@@ -106,6 +131,12 @@ void job_submit(struct job *job)
     if (pool.len == pool.cap) {
         size_t ncap = pool.cap ? pool.cap * 2 : 256;
         struct job **q = malloc(ncap * sizeof(*q));
+        if (q == NULL) { /* cannot queue it: fail the job on its loop instead */
+            pthread_mutex_unlock(&pool.lock);
+            job->rc = BERR_NOMEM;
+            h2o_multithread_send_message(job->receiver, &job->super);
+            return;
+        }
         for (size_t i = 0; i < pool.len; i++)
             q[i] = pool.queue[(pool.head + i) % pool.cap];
         free(pool.queue);
@@ -116,6 +147,11 @@ void job_submit(struct job *job)
     pool.queue[(pool.head + pool.len++) % pool.cap] = job;
     pthread_cond_signal(&pool.cond);
     pthread_mutex_unlock(&pool.lock);
+}
+
+void job_finish(struct job *job)
+{
+    h2o_multithread_send_message(job->receiver, &job->super);
 }
 
 int job_body_each(struct job *job, int (*fn)(void *arg, const void *chunk, size_t len), void *arg)
@@ -148,8 +184,10 @@ static void *worker_main(void *unused)
         pool.head = (pool.head + 1) % pool.cap;
         pool.len--;
         pthread_mutex_unlock(&pool.lock);
+        handed_to_writer = 0;
         job->run(job);
-        h2o_multithread_send_message(job->receiver, &job->super);
+        if (!handed_to_writer) /* else the writer's completion posts it */
+            h2o_multithread_send_message(job->receiver, &job->super);
     }
     server_db_close();
     return NULL;
@@ -161,7 +199,8 @@ int pool_start(int n)
         n = BERTH_MAX_THREADS;
     for (pool.n = 0; pool.n < n; pool.n++)
         if (pthread_create(&pool.tids[pool.n], NULL, worker_main, NULL) != 0) {
-            log_error("cannot start worker thread");
+            log_error("cannot start worker thread %d", pool.n);
+            pool_stop();
             return -1;
         }
     return 0;
@@ -176,6 +215,30 @@ void pool_stop(void)
     for (int i = 0; i < pool.n; i++)
         pthread_join(pool.tids[i], NULL);
     pool.n = 0;
+}
+
+/* ---- writes: the writer posts the job to its loop ---- */
+
+static void on_written(struct writer_op *op)
+{
+    struct job *job = H2O_STRUCT_FROM_MEMBER(struct job, wop, op);
+    job->rc = op->rc;
+    h2o_multithread_send_message(job->receiver, &job->super);
+}
+
+int job_write(struct job *job, writer_fn fn, void *arg)
+{
+    int rc;
+    handed_to_writer = 1;
+    job->wop.fn = fn;
+    job->wop.arg = arg;
+    job->wop.done = on_written;
+    /* once submitted, the job may complete and be freed at any moment: only touch it if the submit failed */
+    if ((rc = writer_submit(&job->wop)) != 0) { /* not running (shutting down): answer the error */
+        job->rc = rc;
+        h2o_multithread_send_message(job->receiver, &job->super);
+    }
+    return JOB_WRITING;
 }
 
 /* ---- a metadata write for one route, answered with a fixed status ---- */
@@ -193,11 +256,6 @@ static int route_write_op(struct db *db, void *arg)
     return j->fn(db, &j->rt);
 }
 
-static void route_write_run(struct job *job)
-{
-    job->rc = writer_run(route_write_op, job);
-}
-
 static void route_write_done(struct job *job, h2o_req_t *req)
 {
     if (req == NULL)
@@ -208,14 +266,14 @@ static void route_write_done(struct job *job, h2o_req_t *req)
         respond_empty(req, ((struct route_write_job *)job)->status);
 }
 
-int job_route_write(h2o_req_t *req, const struct route *rt, route_write_fn fn, int status)
+int job_route_write(struct call *call, route_write_fn fn, int status)
 {
-    struct route_write_job *j = job_new(req, sizeof(*j), route_write_run, route_write_done);
+    struct route_write_job *j = job_new(call, sizeof(*j), NULL, route_write_done);
     if (j == NULL)
         return BERR_NOMEM;
-    j->rt = *rt;
+    j->rt = call->rt;
     j->fn = fn;
     j->status = status;
-    job_submit(&j->super);
+    job_write(&j->super, route_write_op, j);
     return 0;
 }

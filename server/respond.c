@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "err.h"
+#include "httpparse.h"
 #include "respond.h"
 
 static const char *reason(int status)
@@ -144,64 +145,18 @@ h2o_iovec_t respond_req_header(h2o_req_t *req, const char *name)
     return req->headers.entries[i].value;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int respond_query_each(h2o_req_t *req, const char *key, int (*fn)(void *ctx, const char *value), void *ctx, char *buf,
                        size_t buflen)
 {
-    const char *q, *end;
-    size_t klen = strlen(key);
     if (req->query_at == SIZE_MAX)
         return 0;
-    q = req->path.base + req->query_at + 1;
-    end = req->path.base + req->path.len;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp != NULL ? amp : end;
-        if ((size_t)(pe - q) >= klen && memcmp(q, key, klen) == 0 && (q + klen == pe || q[klen] == '=')) {
-            const char *v = q + klen + (q + klen < pe ? 1 : 0);
-            size_t o = 0;
-            while (v < pe) {
-                char c = *v++;
-                if (c == '%') {
-                    int hi, lo;
-                    if (pe - v < 2 || (hi = hexval(v[0])) < 0 || (lo = hexval(v[1])) < 0)
-                        return -1;
-                    c = (char)(hi * 16 + lo);
-                    v += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (c == '\0' || o + 1 >= buflen)
-                    return -1;
-                buf[o++] = c;
-            }
-            buf[o] = '\0';
-            if (fn(ctx, buf) != 0)
-                return 1;
-        }
-        q = pe + 1;
-    }
-    return 0;
-}
-
-static int stop_at_first(void *ctx, const char *value)
-{
-    (void)ctx;
-    (void)value;
-    return 1;
+    return httpparse_query_each(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1, key, fn, ctx,
+                                buf, buflen);
 }
 
 int respond_query(h2o_req_t *req, const char *key, char *out, size_t outlen)
 {
-    return respond_query_each(req, key, stop_at_first, NULL, out, outlen);
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    return httpparse_query(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1, key, out, outlen);
 }

@@ -61,10 +61,10 @@ static int add_scope(void *ctx, const char *v)
     return 0;
 }
 
-static void issue_token(h2o_req_t *req, struct auth_identity *id)
+static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_identity *id)
 {
     struct issue is = {.req = req, .id = id};
-    struct db *db = server_db();
+    struct db *db = server_db(srv);
     struct jwt_keyring kr;
     long long now = (long long)time(NULL);
     unsigned char jti[16];
@@ -91,7 +91,7 @@ static void issue_token(h2o_req_t *req, struct auth_identity *id)
                        "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl), "nbf",
                        (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
                        auth__kind_name(id->id.kind), "access", is.access);
-    auth__keys_get(&kr);
+    auth__keys_get(srv, &kr);
     rc = claims != NULL ? jwt_sign(&kr, claims, &tok) : BERR_NOMEM;
     sodium_memzero(&kr, sizeof(kr));
     json_decref(claims);
@@ -110,15 +110,16 @@ static void issue_token(h2o_req_t *req, struct auth_identity *id)
 
 static void token_after_basic(h2o_req_t *req, struct auth_identity *id, int rc, void *arg)
 {
-    (void)arg;
+    const struct server *srv = ((struct call *)arg)->srv;
     if (rc != 0)
-        auth__reject_creds(req, rc, 0);
+        auth__reject_creds(srv, req, rc, 0);
     else
-        issue_token(req, id);
+        issue_token(srv, req, id);
 }
 
-int auth_token(h2o_req_t *req, const struct route *rt)
+int auth_token(struct call *call, h2o_req_t *req, const struct route *rt)
 {
+    const struct server *srv = call->srv;
     struct creds c;
     struct auth_identity *id;
     char service[sizeof(srv->cfg.auth_service)];
@@ -132,18 +133,18 @@ int auth_token(h2o_req_t *req, const struct route *rt)
     auth__creds_parse(req, &c);
     id = auth__identity_new(req);
     if (c.kind == CRED_NONE) {
-        issue_token(req, id);
+        issue_token(srv, req, id);
         return 0;
     }
     if (c.kind != CRED_BASIC) {
-        auth__reject_creds(req, BERR_UNAUTHORIZED, 0);
+        auth__reject_creds(srv, req, BERR_UNAUTHORIZED, 0);
         return 0;
     }
-    rc = auth__basic_verify(req, &c, id, token_after_basic, NULL);
+    rc = auth__basic_verify(call, &c, id, token_after_basic, call);
     auth__creds_clear(&c);
     if (rc == 0)
-        issue_token(req, id);
+        issue_token(srv, req, id);
     else if (rc != 1)
-        auth__reject_creds(req, rc, 0);
+        auth__reject_creds(srv, req, rc, 0);
     return 0;
 }

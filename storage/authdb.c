@@ -11,12 +11,9 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* Hot statements (every authenticated request) use cached slots at the top of the cache, away from meta.c's. */
-enum {
-    S_USER_GET = DB_STMT_MAX - 1,
-    S_TOKEN_GET = DB_STMT_MAX - 2,
-    S_GRANTS_FOR = DB_STMT_MAX - 3,
-};
+/* Hot statements (every authenticated request) are cached, in authdb's slot range (db.h). */
+enum { S_USER_GET = DB_SLOTS_AUTHDB, S_TOKEN_GET, S_GRANTS_FOR, S_AUTHDB_END };
+DB_SLOTS_CHECK(AUTHDB, S_AUTHDB_END);
 
 static const char *const action_names[] = {"pull", "push", "delete", "admin"};
 

@@ -1,4 +1,5 @@
 /* blobstore.c - committed blob files under <data>/blobs/sha256/xx/<hex>, with atomic, durable commits. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -106,7 +107,8 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
     if (mkdir(shard, 0755) == 0) {
         char parent[BLOBSTORE_PATH_MAX];
         snprintf(parent, sizeof(parent), "%s/blobs/sha256", bs->root);
-        blobstore_fsync_dir(parent);
+        if ((rc = blobstore_fsync_dir(parent)) != 0) /* the new shard must survive a crash with the blob */
+            return rc;
     } else if (errno != EEXIST) {
         return berr_from_errno(errno);
     }
@@ -129,4 +131,51 @@ int blobstore_remove(const struct blobstore *bs, const char *digest)
     if (unlink(path) != 0 && errno != ENOENT)
         return berr_from_errno(errno);
     return 0;
+}
+
+int blobstore_uploads_each(const struct blobstore *bs, int (*fn)(void *ctx, const char *name, time_t mtime), void *ctx)
+{
+    char dir[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+    int rc = 0;
+    snprintf(dir, sizeof(dir), "%s/uploads", bs->root);
+    if ((d = opendir(dir)) == NULL)
+        return BERR_IO;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0)
+            rc = fn(ctx, e->d_name, st.st_mtime);
+    }
+    closedir(d);
+    return rc;
+}
+
+int blobstore_upload_exists(const struct blobstore *bs, const char *uuid)
+{
+    char path[BLOBSTORE_PATH_MAX];
+    struct stat st;
+    blobstore_upload_path(bs, uuid, path, sizeof(path));
+    return stat(path, &st) == 0;
+}
+
+int blobstore_tmp_clear(const struct blobstore *bs)
+{
+    char dir[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+    blobstore_tmp_dir(bs, dir, sizeof(dir));
+    if ((d = opendir(dir)) == NULL)
+        return BERR_IO;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            n += unlink(path) == 0;
+        }
+    closedir(d);
+    return n;
 }

@@ -189,7 +189,12 @@ void db_close(struct db *db)
 
 sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql)
 {
-    sqlite3_stmt *st = db->stmts[slot];
+    sqlite3_stmt *st;
+    if (slot < 0 || slot >= DB_STMT_MAX) {
+        log_error("statement slot %d out of range (in: %.80s)", slot, sql);
+        return NULL;
+    }
+    st = db->stmts[slot];
     if (st == NULL) {
         if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
             log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);

@@ -115,10 +115,12 @@ static int copy_extras(json_t *root, struct manifest_info *mi, char *detail, siz
     if (at != NULL) {
         if (!json_is_string(at) || !media_type_ok(json_string_value(at)))
             return fail(detail, ds, "artifactType is not a valid media type");
-        mi->artifact_type = strdup(json_string_value(at));
+        if ((mi->artifact_type = strdup(json_string_value(at))) == NULL)
+            return BERR_NOMEM;
     } else if (mi->kind == MANIFEST_IMAGE) {
-        json_t *cmt = json_object_get(json_object_get(root, "config"), "mediaType");
-        mi->artifact_type = strdup(json_string_value(cmt));
+        const char *cmt = json_string_value(json_object_get(json_object_get(root, "config"), "mediaType"));
+        if (cmt != NULL && (mi->artifact_type = strdup(cmt)) == NULL)
+            return BERR_NOMEM;
     }
     if (subject != NULL) {
         struct manifest_ref r;

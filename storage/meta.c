@@ -7,7 +7,7 @@
 #include "meta.h"
 
 enum {
-    S_REPO_ID,
+    S_REPO_ID = DB_SLOTS_META,
     S_REPO_INSERT,
     S_BLOB_STAT,
     S_BLOB_KNOWN,
@@ -34,7 +34,9 @@ enum {
     S_UPLOAD_FIND,
     S_UPLOAD_DELETE,
     S_UPLOADS_ALL,
+    S_META_END
 };
+DB_SLOTS_CHECK(META, S_META_END);
 
 /* Steps a statement that returns no rows, then resets it. */
 static int step_done(struct db *db, sqlite3_stmt *st)
@@ -310,7 +312,7 @@ static int insert_manifest(struct db *db, int64_t repo, const char *digest, cons
 int meta_manifest_put(struct db *db, const char *repo, const char *digest, const struct manifest_info *mi,
                       const void *body, size_t len, const char *tag, char *detail, size_t ds)
 {
-    int64_t rid, mid;
+    int64_t rid, mid = 0;
     int rc;
     if ((rc = meta_repo_ensure(db, repo, &rid)) != 0)
         return rc;
@@ -380,7 +382,7 @@ int meta_manifest_pulled(struct db *db, int64_t id, long long when)
 /* Streams the first column of `st` to `cb`, at most n rows, setting *more if a further row exists. */
 static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, void *ctx, int *more)
 {
-    int rc, count = 0;
+    int rc, count = 0, stop = 0;
     *more = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == n) {
@@ -388,10 +390,12 @@ static int list_names(struct db *db, sqlite3_stmt *st, int n, meta_name_cb cb, v
             break;
         }
         count++;
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0)) != 0)
+        if ((stop = cb(ctx, (const char *)sqlite3_column_text(st, 0))) != 0)
             break;
     }
     sqlite3_reset(st);
+    if (stop < 0) /* the callback failed (e.g. out of memory): its error, not a short success */
+        return stop;
     return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_error(db);
 }
 

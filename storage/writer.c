@@ -7,55 +7,61 @@
 #include "log.h"
 #include "writer.h"
 
-struct op {
-    writer_fn fn;
-    void *arg;
-    int rc, done;
-    struct op *next;
-};
-
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
-    struct op *head, *tail;
+    struct writer_op *head, *tail;
     int stopping, running;
     pthread_t tid;
     struct db *db;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
-/* Runs one batch: every op in its own savepoint, one commit for all.  If SQLite rolled the whole transaction
- * back by itself (SQLITE_FULL, an I/O error), the ops before it are undone and the ones after it would run outside
- * any transaction: the batch fails as a whole with that op's code, and nothing is committed. */
-static void run_batch(struct op *batch)
+/* Runs one op in its own savepoint.  Returns 0, or the code that fails the whole batch: BERR_DB when the
+ * transaction can no longer be trusted (a savepoint could not be opened, rolled back or released), or the op's own
+ * code when SQLite rolled the transaction back by itself (SQLITE_FULL, an I/O error): the ops before it are undone
+ * then, and the ones after it would run outside any transaction. */
+static int run_one(struct writer_op *o)
+{
+    if (db_exec(w.db, "SAVEPOINT op") != 0)
+        return BERR_DB;
+    o->rc = o->fn(w.db, o->arg);
+    if (o->rc == BERR_DB)
+        o->rc = db_last_error(w.db); /* a full disk is 507, not a database fault */
+    if (o->rc != 0 && !db_in_txn(w.db)) {
+        log_error("writer: SQLite rolled the transaction back (%s): the batch fails", berr_name(o->rc));
+        return o->rc;
+    }
+    if (o->rc != 0 && db_exec(w.db, "ROLLBACK TO op") != 0)
+        return BERR_DB;
+    return db_exec(w.db, "RELEASE op");
+}
+
+/* Runs one batch: every op in its own savepoint, one commit for all.  On any failure of the transaction itself,
+ * every op of the batch fails (BERR_NOSPACE when the disk is full, else BERR_DB) and nothing persists. */
+static void run_batch(struct writer_op *batch)
 {
     int rc = db_begin(w.db);
-    for (struct op *o = batch; o != NULL; o = o->next) {
-        if (rc != 0) {
-            o->rc = rc;
-            continue;
-        }
-        db_exec(w.db, "SAVEPOINT op");
-        o->rc = o->fn(w.db, o->arg);
-        if (o->rc == BERR_DB)
-            o->rc = db_last_error(w.db); /* a full disk is 507, not a database fault */
-        if (o->rc != 0 && !db_in_txn(w.db)) {
-            log_error("writer: the transaction was rolled back (%s): the batch fails", berr_name(o->rc));
-            rc = o->rc;
-            for (struct op *p = batch; p != o; p = p->next)
-                p->rc = rc;
-            continue;
-        }
-        if (o->rc != 0)
-            db_exec(w.db, "ROLLBACK TO op");
-        db_exec(w.db, "RELEASE op");
-    }
+    for (struct writer_op *o = batch; o != NULL && rc == 0; o = o->next)
+        rc = run_one(o);
     FAULT_POINT("writer.before_commit");
-    if (rc == 0 && (rc = db_commit(w.db)) != 0) {
+    if (rc == 0)
+        rc = db_commit(w.db);
+    if (rc != 0) {
         db_rollback(w.db);
-        for (struct op *o = batch; o != NULL; o = o->next)
-            o->rc = rc;
+        for (struct writer_op *o = batch; o != NULL; o = o->next)
+            o->rc = rc == BERR_NOSPACE ? BERR_NOSPACE : BERR_DB;
     }
     FAULT_POINT("writer.after_commit");
+}
+
+/* Calls every op's completion; an op may be freed by its own `done`, so `next` is read first. */
+static void complete(struct writer_op *batch)
+{
+    while (batch != NULL) {
+        struct writer_op *next = batch->next;
+        batch->done(batch);
+        batch = next;
+    }
 }
 
 static void *writer_main(void *unused)
@@ -63,7 +69,7 @@ static void *writer_main(void *unused)
     (void)unused;
     pthread_mutex_lock(&w.lock);
     for (;;) {
-        struct op *batch, *o;
+        struct writer_op *batch, *o;
         int n = 0;
         while (w.head == NULL && !w.stopping)
             pthread_cond_wait(&w.wake, &w.lock);
@@ -78,10 +84,8 @@ static void *writer_main(void *unused)
         o->next = NULL;
         pthread_mutex_unlock(&w.lock);
         run_batch(batch);
+        complete(batch);
         pthread_mutex_lock(&w.lock);
-        for (o = batch; o != NULL; o = o->next)
-            o->done = 1;
-        pthread_cond_broadcast(&w.done);
     }
     pthread_mutex_unlock(&w.lock);
     return NULL;
@@ -93,31 +97,61 @@ int writer_start(const char *datadir)
         return BERR_DB;
     w.stopping = 0;
     if (pthread_create(&w.tid, NULL, writer_main, NULL) != 0) {
+        log_error("cannot start the writer thread");
         db_close(w.db);
+        w.db = NULL;
         return BERR_INTERNAL;
     }
+    pthread_mutex_lock(&w.lock);
     w.running = 1;
+    pthread_mutex_unlock(&w.lock);
     return 0;
 }
 
-int writer_run(writer_fn fn, void *arg)
+int writer_submit(struct writer_op *op)
 {
-    struct op o = {.fn = fn, .arg = arg};
+    op->next = NULL;
     pthread_mutex_lock(&w.lock);
-    if (!w.running) {
+    if (!w.running || w.stopping) {
         pthread_mutex_unlock(&w.lock);
         return BERR_BUSY;
     }
     if (w.tail != NULL)
-        w.tail->next = &o;
+        w.tail->next = op;
     else
-        w.head = &o;
-    w.tail = &o;
+        w.head = op;
+    w.tail = op;
     pthread_cond_signal(&w.wake);
-    while (!o.done)
+    pthread_mutex_unlock(&w.lock);
+    return 0;
+}
+
+/* writer_run's op: the completion wakes the waiting caller. */
+struct sync_op {
+    struct writer_op op;
+    int finished;
+};
+
+static void sync_done(struct writer_op *op)
+{
+    struct sync_op *s = (struct sync_op *)op;
+    pthread_mutex_lock(&w.lock);
+    s->finished = 1;
+    pthread_cond_broadcast(&w.done);
+    pthread_mutex_unlock(&w.lock);
+}
+
+int writer_run(writer_fn fn, void *arg)
+{
+    struct sync_op s = {.op = {.fn = fn, .arg = arg, .done = sync_done}};
+    int rc = writer_submit(&s.op);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&w.lock);
+    while (!s.finished)
         pthread_cond_wait(&w.done, &w.lock);
     pthread_mutex_unlock(&w.lock);
-    return o.rc;
+    return s.op.rc;
 }
 
 void writer_stop(void)
@@ -133,6 +167,7 @@ void writer_stop(void)
     pthread_join(w.tid, NULL);
     pthread_mutex_lock(&w.lock);
     w.running = 0;
+    w.stopping = 0;
     pthread_mutex_unlock(&w.lock);
     db_close(w.db);
     w.db = NULL;

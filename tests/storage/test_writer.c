@@ -194,12 +194,53 @@ static void writer_run_without_writer_is_busy(void)
     CHECK_INT_EQ(count("SELECT count(*) FROM blobs"), 1);
 }
 
+/* An asynchronous op: its completion records the result on the writer thread. */
+struct async_op {
+    struct writer_op op;
+    struct blob_op b;
+    int completions, rc;
+};
+
+static void async_done(struct writer_op *op)
+{
+    struct async_op *a = (struct async_op *)op;
+    a->completions++;
+    a->rc = op->rc;
+}
+
+/* writer_submit returns at once; every op's completion runs exactly once, after its batch committed, with fn's
+ * result (a failing op alone rolls back); writer_stop finishes what is queued. */
+static void writer_submit_completes_each_op_once(void)
+{
+    enum { N = 40 };
+    static struct async_op ops[N];
+    memset(ops, 0, sizeof(ops));
+    REQUIRE_OK(writer_start(dir));
+    for (int i = 0; i < N; i++) {
+        snprintf(ops[i].b.repo, sizeof(ops[i].b.repo), "r%d", i);
+        digest_buf(ops[i].b.repo, strlen(ops[i].b.repo), ops[i].b.digest);
+        ops[i].b.fail = i % 10 == 3;
+        ops[i].op.fn = blob_op_run;
+        ops[i].op.arg = &ops[i].b;
+        ops[i].op.done = async_done;
+        REQUIRE_OK(writer_submit(&ops[i].op));
+    }
+    writer_stop();
+    for (int i = 0; i < N; i++) {
+        CHECK_INT_EQ(ops[i].completions, 1);
+        CHECK_ERR(ops[i].rc, ops[i].b.fail ? BERR_INTERNAL : 0);
+    }
+    CHECK_INT_EQ(count("SELECT count(*) FROM blobs"), N - N / 10);
+    CHECK_ERR(writer_submit(&ops[0].op), BERR_BUSY);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
         CHECK_TEST(writer_run_without_writer_is_busy),
         CHECK_TEST(writer_commits_concurrent_runs_from_8_threads),
         CHECK_TEST(writer_failing_op_rolls_back_alone),
+        CHECK_TEST(writer_submit_completes_each_op_once),
     };
     check_before_each = setup;
     check_after_each = teardown;

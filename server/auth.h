@@ -20,8 +20,9 @@
  * repository and action, never with a secret.  With auth off (cfg.no_auth) everything is allowed.
  *
  * Threads: everything here runs on event-loop threads except argon2id verification (worker pool).  The identity
- * of the request being dispatched is available to the handler through auth_current() during the handler's
- * synchronous part (it lives in the request pool).
+ * of the request is handed to the handler in its `struct call` (call->who, in the request pool), set by
+ * auth_then() before the handler runs.  The auth state (signing keys, caches of verified passwords and tokens,
+ * failed-login counts) is this module's own, behind one mutex, set up by auth_module's init.
  */
 #ifndef BERTH_AUTH_H
 #define BERTH_AUTH_H
@@ -37,27 +38,23 @@ struct auth_identity {
     json_t *claims; /* its verified claims (released with the request), else NULL */
 };
 
-/** Prepares `berth serve` (auth on): loads or creates the signing keys, and on a first start without users creates
- *  user "admin" with a random password, printed once on stdout with the docker login command.  Returns 0 or -1. */
-int auth_start(const struct config *cfg);
+/* auth_module (module.h) prepares `berth serve` with auth on: loads or creates the signing keys, and on a first
+ * start without users creates user "admin" with a random password, printed once on stdout with the docker login
+ * command. */
 
-/** A handler to run once the request is allowed. */
-typedef int (*auth_next_fn)(h2o_req_t *req, const struct route *rt);
-/** The gate: decides whether the request may run `next` and runs it (now, or after a password check on the worker
- *  pool), or answers the denial.  Returns next's result when it ran synchronously, else 0. */
-int auth_then(h2o_req_t *req, const struct route *rt, auth_next_fn next);
-/** The identity of the request whose handler is running now (NULL outside auth_then). */
-const struct auth_identity *auth_current(void);
-/** 1 if the current identity may do all of `actions` on repository `repo` (e.g. pull of a mount's source); a
+/** The gate: decides whether the call may run `next` and runs it with call->who set (now, or after a password
+ *  check on the worker pool), or answers the denial.  Returns next's result when it ran synchronously, else 0. */
+int auth_then(struct call *call, handler_fn next);
+/** 1 if the caller (call->who) may do all of `actions` on repository `repo` (e.g. pull of a mount's source); a
  *  denial is logged. */
-int auth_can(const char *repo, unsigned actions);
+int auth_can(const struct call *call, const char *repo, unsigned actions);
 
-/** Filter for _catalog: NULL when the caller may see every repository, else a list (in req's pool). */
-struct auth_filter *auth_catalog_filter(h2o_req_t *req);
+/** Filter for _catalog: NULL when the caller may see every repository, else a list (in the request's pool). */
+struct auth_filter *auth_catalog_filter(const struct call *call);
 /** 1 if the caller of `f` may pull `name` (1 when `f` is NULL). */
 int auth_filter_allows(const struct auth_filter *f, const char *name);
 
 /** GET /token?service=…&scope=…[&scope=…]: the token endpoint (distribution token spec). */
-int auth_token(h2o_req_t *req, const struct route *rt);
+int auth_token(struct call *call, h2o_req_t *req, const struct route *rt);
 
 #endif
