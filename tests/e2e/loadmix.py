@@ -102,8 +102,11 @@ class Client:
         self.sh.note("blob_get", ok, s)
 
     def tags(self):
-        s, _, d = self.request("GET", f"/v2/{self.repo}/tags/list")
-        ok = s == 200 and "v1" in json.loads(d or b"{}").get("tags", [])
+        s, r, d = self.request("GET", f"/v2/{self.repo}/tags/list")
+        body = json.loads(d or b"{}") if s == 200 else {}
+        tags = body.get("tags") or []
+        # "v1" is on this page, or the page is full and links to the next (more than BERTH_PAGE_MAX tags)
+        ok = s == 200 and body.get("name") == self.repo and ("v1" in tags or r.getheader("link") is not None)
         self.sh.note("tags_list", ok, s)
 
     def push(self):
