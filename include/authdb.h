@@ -3,10 +3,14 @@
  * an expiry and a scope list), and grants of actions on repository-name patterns.  Pure logic (patterns, actions,
  * names) plus typed queries over berth.db; no h2o.
  *
- * Identities: an identity is {kind, name, is_admin}.  A user authenticates with its password, a robot token with
- * its secret (as the password of a Basic login whose user name is the token's name), and a caller without
- * credentials is `anonymous`.  Users and tokens share one namespace, so a Basic user name names exactly one of them.
- * The name "AWS" is reserved for the ECR login flow (user AWS, password = a short-lived authorization token).
+ * Identities: an identity is {kind, name, uid, is_admin}.  The uid is 128 random bits (32 hex digits) that a user or
+ * token gets when it is created and keeps until it is deleted or revoked; a later user or token of the same name
+ * gets another one.  Bearer tokens carry the uid, so a token issued to a deleted user or a revoked robot token
+ * never comes back through a new identity that reuses the name (jwt.h, auth.h).  A user authenticates with its
+ * password, a robot token with its secret (as the password of a Basic login whose user name is the token's name), and a
+ * caller without credentials is `anonymous`.  Users and tokens share one namespace, so a Basic user name names exactly
+ * one of them. The name "AWS" is reserved for the ECR login flow (user AWS, password = a short-lived authorization
+ * token).
  *
  * Authorization: an admin user may do everything.  Anyone else may do, on repository R, the union of the actions
  * of its own grants whose pattern matches R and of the anonymous grants whose pattern matches R (public
@@ -41,9 +45,12 @@ enum authdb_kind {
     AUTH_TOKEN = 2,     /* a robot/CI token */
 };
 
+#define AUTHDB_UID_MAX 33 /* 32 hex digits and the NUL */
+
 struct authdb_identity {
     enum authdb_kind kind;
     char name[BERTH_AUTH_NAME_MAX + 1]; /* "" for anonymous */
+    char uid[AUTHDB_UID_MAX];           /* "" for anonymous, and where only the name matters (grants) */
     int is_admin;
 };
 
@@ -79,6 +86,7 @@ void authdb_random_password(char *out, size_t size);
 struct authdb_user {
     char name[BERTH_AUTH_NAME_MAX + 1];
     char pwhash[AUTHDB_PWHASH_MAX];
+    char uid[AUTHDB_UID_MAX];
     int is_admin;
     long long created_at;
 };
@@ -103,6 +111,7 @@ int authdb_user_count(struct db *db);
 struct authdb_token {
     char name[BERTH_AUTH_NAME_MAX + 1];
     unsigned char secret_hash[32];
+    char uid[AUTHDB_UID_MAX];
     long long created_at, expires_at, revoked_at; /* expires_at 0 = never; revoked_at 0 = active */
 };
 typedef int (*authdb_token_cb)(void *ctx, const struct authdb_token *t);

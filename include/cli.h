@@ -8,5 +8,7 @@
 
 /** Runs `berth <argv[0]> …` for argv[0] in user, token, grant.  Returns the process exit status. */
 int cli_main(int argc, char **argv);
+/** Runs `berth backup …` or `berth restore …` (argv[0]); see backup.h.  Returns the process exit status. */
+int cli_backup_main(int argc, char **argv);
 
 #endif

@@ -28,6 +28,9 @@ struct config {
     char auth_service[128];           /* token service name = the JWTs' audience */
     char auth_realm[512];             /* token URL in challenges; "" = <scheme>://<authority>/token of the request */
     int auth_token_ttl;               /* seconds a bearer token lives */
+    char metrics_listen[256];         /* HOST:PORT of the unauthenticated /metrics listener; "" = off */
+    uint64_t min_free_space;          /* bytes: /readyz fails below this much free space in the data directory */
+    int access_log_json;              /* access_log_format: 0 = combined, 1 = json (JSON lines) */
 };
 
 /** Fills `c` with the embedded defaults. */
@@ -36,6 +39,15 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 /** Sets one option by its config-file key; returns 0, or -1 with a message in `err`. */
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+/**
+ * Applies the environment over `c`: every option key K can be set by BERTH_<K in upper case> (BERTH_LISTEN,
+ * BERTH_DATA, BERTH_TLS_CERT, BERTH_METRICS_LISTEN, …; see config_keys).  Precedence, lowest first: embedded
+ * defaults, the config file, the environment, command-line flags.  An invalid value is an error naming the
+ * variable (message in `err`, returns -1).
+ */
+int config_env(struct config *c, char *err, size_t errlen);
+/** The option keys, NULL-terminated (each is also an environment variable BERTH_<KEY>). */
+extern const char *const config_keys[];
 /** Splits c->listen into host and port; returns 0 or -1. */
 int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);
 

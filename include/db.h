@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 #define DB_FILE "berth.db"
-#define DB_SCHEMA_VERSION 2 /* PRAGMA user_version after all migrations */
+#define DB_SCHEMA_VERSION 4 /* PRAGMA user_version after all migrations */
 #define DB_STMT_MAX 128     /* statement-cache slots per connection */
 
 /*
@@ -31,6 +31,7 @@ enum db_slot_ranges {
     DB_SLOTS_NONE_END = 0,
     DB_RANGE(META, NONE, 40),   /* storage/meta.c */
     DB_RANGE(AUTHDB, META, 12), /* storage/authdb.c */
+    DB_RANGE(STATS, AUTHDB, 1), /* storage/stats.c */
 };
 #define DB_SLOTS_CHECK(mod, end)                                                                                       \
     _Static_assert((int)(end) <= (int)DB_SLOTS_##mod##_END && (int)DB_SLOTS_##mod##_END <= DB_STMT_MAX,                \

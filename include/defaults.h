@@ -55,7 +55,6 @@
 #define BERTH_JWT_TTL_MAX 3600                    /* the longest configurable bearer-token lifetime */
 #define BERTH_JWT_MAX 8192                        /* longest bearer token accepted */
 #define BERTH_JWT_LEEWAY 30                       /* clock skew tolerated on nbf and iat */
-#define BERTH_JWT_KEY_RELOAD 5                    /* seconds between checks of <data>/keys for a rotation */
 #define BERTH_JWT_KEY_ROTATE_AGE (90 * 24 * 3600) /* a signing key older than this is rotated at start */
 #define BERTH_TOKEN_SECRET_BYTES 32               /* random bytes of a robot-token secret */
 #define BERTH_TOKEN_DEFAULT_TTL (90 * 24 * 3600)  /* default lifetime of a robot token */
@@ -68,5 +67,8 @@
 #define BERTH_AUTH_FAIL_WINDOW 300                /* seconds over which failed logins are counted */
 #define BERTH_AUTH_FAIL_MAX_USER 10               /* failed logins per client address and user per window */
 #define BERTH_AUTH_FAIL_MAX_ADDR 50               /* failed logins per client address per window */
+
+/* --- operations (observability, backup) --- */
+#define BERTH_DEFAULT_MIN_FREE_SPACE (1ull << 30) /* default: /readyz fails below 1 GiB free in the data dir */
 
 #endif

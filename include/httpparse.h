@@ -26,7 +26,8 @@ int httpparse_query(const char *q, size_t len, const char *key, char *out, size_
 int httpparse_range(const char *h, size_t len, uint64_t size, uint64_t *from, uint64_t *to);
 
 /** Parses a chunk's Content-Range `h[0..len)`: "A-B", "bytes A-B" or "bytes=A-B", optionally followed by "/…".
- *  Returns 0 with the inclusive [*start, *end] (start <= end), or BERR_RANGE_INVALID. */
+ *  Returns 0 with the inclusive [*start, *end] (start <= end < 2^64 - 1, so end - start + 1 never wraps), or
+ *  BERR_RANGE_INVALID. */
 int httpparse_content_range(const char *h, size_t len, uint64_t *start, uint64_t *end);
 
 #endif

@@ -14,7 +14,8 @@
  * parsed for the caller.
  *
  * Claims Berth writes: iss, sub (user or token name, "" for anonymous), aud, exp, nbf, iat, jti, "berth_kind"
- * ("user", "token" or "anonymous") and the spec's access list [{"type","name","actions"}].
+ * ("user", "token" or "anonymous"), "berth_uid" (the identity's immutable id, authdb.h; "" for anonymous) and the
+ * spec's access list [{"type","name","actions"}].
  */
 #ifndef BERTH_JWT_H
 #define BERTH_JWT_H
@@ -43,8 +44,9 @@ struct jwt_keyring {
 int jwt_keys_load(const char *datadir, int create, long long max_age, struct jwt_keyring *kr);
 /** Rotates: the current key becomes the previous one and a new current key is made.  Returns 0 or BERR_IO. */
 int jwt_keys_rotate(const char *datadir);
-/** Latest modification time of the key files (to notice a rotation by another process), or 0. */
-long long jwt_keys_mtime(const char *datadir);
+/** A fingerprint of the two key files (inode, size, modification and change time of each, or their absence) that
+ *  changes with every rotation, removal or replacement: two stat(2) calls, cheap enough for every request. */
+long long jwt_keys_stamp(const char *datadir);
 /** Derives a key pair from a 32-byte seed (tests) into `k`. */
 void jwt_key_from_seed(const unsigned char seed[32], long long created, struct jwt_key *k);
 

@@ -22,6 +22,9 @@ enum route_kind {
     ROUTE_UPLOAD,     /* /v2/<name>/blobs/uploads/<uuid> */
     ROUTE_REFERRERS,  /* /v2/<name>/referrers/<digest> */
     ROUTE_TOKEN,      /* /token (token auth endpoint) */
+    ROUTE_METRICS,    /* /metrics (Prometheus; admin users only on the main listener) */
+    ROUTE_HEALTHZ,    /* /healthz (liveness, no authentication) */
+    ROUTE_READYZ,     /* /readyz (readiness, no authentication) */
 };
 
 struct route {

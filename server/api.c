@@ -5,6 +5,8 @@
 #include "module.h"
 #include "err.h"
 #include "handlers.h"
+#include "health.h"
+#include "observe.h"
 #include "respond.h"
 #include "router.h"
 
@@ -21,6 +23,9 @@ static const handler_fn table[][M_COUNT] = {
     [ROUTE_UPLOAD] = {uploads_status, NULL, uploads_put, NULL, uploads_patch, uploads_cancel},
     [ROUTE_REFERRERS] = {listing_referrers, listing_referrers, NULL, NULL, NULL, NULL},
     [ROUTE_TOKEN] = {auth_token, NULL, NULL, NULL, NULL, NULL},
+    [ROUTE_METRICS] = {observe_metrics, observe_metrics, NULL, NULL, NULL, NULL},
+    [ROUTE_HEALTHZ] = {health_live, health_live, NULL, NULL, NULL, NULL},
+    [ROUTE_READYZ] = {health_ready, health_ready, NULL, NULL, NULL, NULL},
 };
 
 static int method_index(h2o_iovec_t m)
@@ -51,6 +56,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     call->req = req;
     call->who = NULL;
     rc = router_match(req->path.base, plen, &call->rt);
+    observe_begin(req, rc == 0 ? rt : NULL);
     if (rc == 0) {
         if (rt->kind == ROUTE_BASE && (m == M_GET || m == M_HEAD))
             fn = base;
@@ -59,7 +65,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         if (fn == NULL)
             rc = BERR_METHOD_NOT_ALLOWED;
         else /* who may do what (auth.h); the token endpoint authenticates by itself */
-            rc = rt->kind == ROUTE_TOKEN ? fn(call, req, rt) : auth_then(call, fn);
+            rc = rt->kind == ROUTE_TOKEN || rt->kind == ROUTE_HEALTHZ || rt->kind == ROUTE_READYZ ? fn(call, req, rt)
+                                                                                                  : auth_then(call, fn);
     } else if (rc == BERR_BLOB_UPLOAD_UNKNOWN && m < 0) {
         rc = BERR_METHOD_NOT_ALLOWED;
     } else if (rc == BERR_TAG_INVALID && m != M_PUT) {
@@ -68,6 +75,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (rc != 0)
         respond_error(req, rc, NULL);
+    observe_end();
     return 0;
 }
 

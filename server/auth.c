@@ -13,8 +13,10 @@
 #include "err.h"
 #include "jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "module.h"
 #include "names.h"
+#include "observe.h"
 #include "respond.h"
 
 /* ---- process state ---- */
@@ -22,9 +24,9 @@
 static struct {
     pthread_mutex_t lock; /* keyring, cache, fails */
     struct jwt_keyring keys;
-    long long keys_mtime;
-    time_t keys_checked;
-    unsigned char secret[32];           /* process-random key of the cache and rate-limit hashes */
+    long long keys_stamp;     /* jwt_keys_stamp() of the files `keys` came from */
+    unsigned long keys_gen;   /* bumped at every reload; cached tokens of an older generation are verified again */
+    unsigned char secret[32]; /* process-random key of the cache and rate-limit hashes */
     char dummy_hash[AUTHDB_PWHASH_MAX]; /* verified for unknown users, so that timing does not tell */
     int argon2_running;                 /* concurrent argon2id verifications */
     struct {                            /* remembered successful password checks */
@@ -35,6 +37,7 @@ static struct {
         unsigned char key[32];
         json_t *claims;
         long long exp;
+        unsigned long gen; /* keys_gen of the keyring that verified it */
     } jwts[BERTH_AUTH_JWT_CACHE_SLOTS];
     struct { /* failed logins per (address, user) and per address */
         unsigned char key[16];
@@ -59,24 +62,51 @@ static void jwt_cache_clear(void)
     }
 }
 
-/* A copy of the keyring, reloaded when another process (berth token rotate-key) changed the key files. */
+/*
+ * Key rotation.  `berth token rotate-key` (another process) replaces the key files; every bearer request and every
+ * token signing first compares jwt_keys_stamp() (two stat(2) calls) with the stamp of the loaded keys, and on a
+ * difference reloads them, bumps the generation and forgets every verified token.  So a rotation, or a key file
+ * removed by hand, takes effect on the next request of every process that reads these files, with no delay.
+ * Processes on other machines see it when the files reach them (a shared filesystem: within its attribute cache).
+ * If the files cannot be read the keyring is emptied: bearer tokens fail closed until the keys are back.
+ */
+static void keys_refresh(const struct server *srv)
+{
+    long long stamp = jwt_keys_stamp(srv->cfg.data);
+    struct jwt_keyring kr;
+    int rc;
+    pthread_mutex_lock(&st.lock);
+    if (stamp != st.keys_stamp) {
+        if ((rc = jwt_keys_load(srv->cfg.data, 0, 0, &kr)) != 0)
+            memset(&kr, 0, sizeof(kr));
+        sodium_memzero(&st.keys, sizeof(st.keys));
+        st.keys = kr;
+        st.keys_stamp = stamp;
+        st.keys_gen++;
+        jwt_cache_clear();
+        if (rc != 0)
+            log_error("auth: cannot reload the token-signing keys: bearer tokens are refused until they are back");
+        else
+            log_info("auth: reloaded the token-signing keys (%d)", kr.n);
+        sodium_memzero(&kr, sizeof(kr));
+    }
+    pthread_mutex_unlock(&st.lock);
+}
+
+/* A copy of the current keyring and its generation. */
+static void keys_snapshot(const struct server *srv, struct jwt_keyring *out, unsigned long *gen)
+{
+    keys_refresh(srv);
+    pthread_mutex_lock(&st.lock);
+    *out = st.keys;
+    *gen = st.keys_gen;
+    pthread_mutex_unlock(&st.lock);
+}
+
 void auth__keys_get(const struct server *srv, struct jwt_keyring *out)
 {
-    time_t now = time(NULL);
-    pthread_mutex_lock(&st.lock);
-    if (now - st.keys_checked >= BERTH_JWT_KEY_RELOAD) {
-        long long m = jwt_keys_mtime(srv->cfg.data);
-        struct jwt_keyring kr;
-        st.keys_checked = now;
-        if (m != st.keys_mtime && jwt_keys_load(srv->cfg.data, 0, 0, &kr) == 0) {
-            st.keys = kr;
-            jwt_cache_clear(); /* a key may be gone: verify every token again */
-            st.keys_mtime = m;
-            log_info("auth: reloaded the token-signing keys (%d)", kr.n);
-        }
-    }
-    *out = st.keys;
-    pthread_mutex_unlock(&st.lock);
+    unsigned long gen;
+    keys_snapshot(srv, out, &gen);
 }
 
 /* ---- rate limit of failed logins ---- */
@@ -157,9 +187,11 @@ static int rate_limited(const struct peer *p, const char *user)
     return limited;
 }
 
-static void login_result(const struct peer *p, const char *user, int ok, const char *why)
+/* Records a login of `user[0..ulen)` (client bytes, escaped when logged) from `p`; a failure is logged with `why`. */
+static void login_result(const struct peer *p, const char *user, size_t ulen, int ok, const char *why)
 {
     unsigned char ku[16], ka[16];
+    char esc[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX + 2)];
     time_t now = time(NULL);
     fail_key(p->raw, p->len, user, ku);
     fail_key(p->raw, p->len, NULL, ka);
@@ -169,7 +201,7 @@ static void login_result(const struct peer *p, const char *user, int ok, const c
         fail_note(ka, now, 1);
     pthread_mutex_unlock(&st.lock);
     if (!ok)
-        log_warn("auth: denied login of '%s' from %s (%s)", user, p->text, why);
+        log_warn("auth: denied login of '%s' from %s (%s)", log_escape(user, ulen, esc, sizeof(esc)), p->text, why);
 }
 
 /* ---- remembered password checks ---- */
@@ -223,6 +255,7 @@ void auth__creds_parse(h2o_req_t *req, struct creds *c)
     memset(c, 0, sizeof(*c));
     c->kind = (enum cred_kind)a.kind;
     memcpy(c->user, a.user, sizeof(c->user));
+    c->ulen = a.ulen;
     memcpy(c->pass, a.pass, a.plen);
     c->plen = a.plen;
     c->token = h2o_iovec_init(a.token, a.token_len);
@@ -247,8 +280,8 @@ struct auth_identity *auth__identity_new(h2o_req_t *req)
  * Remembered bearer tokens.  A client presents the same token on every request of a push or pull; checking its
  * Ed25519 signature each time would cost more than serving a manifest.  A token whose signature was verified is
  * remembered by its BLAKE2b hash (keyed with a process secret) until its exp; the subject's existence, revocation
- * and every authorization are still checked per request.  Slots are direct-mapped; a reload of the keys empties
- * them.  jansson's reference counts are atomic, and cached claims are never modified.
+ * and every authorization are still checked per request.  Slots are direct-mapped; a reload of the keys (looked for
+ * before every lookup) empties them.  jansson's reference counts are atomic, and cached claims are never modified.
  */
 static size_t jwt_cache_key(const struct creds *c, unsigned char key[32])
 {
@@ -263,14 +296,15 @@ static int jwt_cache_get(const struct creds *c, json_t **claims)
     int hit;
     pthread_mutex_lock(&st.lock);
     hit = st.jwts[i].claims != NULL && sodium_memcmp(st.jwts[i].key, key, 32) == 0 &&
-          st.jwts[i].exp > (long long)time(NULL);
+          st.jwts[i].exp > (long long)time(NULL) && st.jwts[i].gen == st.keys_gen;
     if (hit)
         *claims = json_incref(st.jwts[i].claims);
     pthread_mutex_unlock(&st.lock);
     return hit;
 }
 
-static void jwt_cache_put(const struct creds *c, json_t *claims)
+/* Remembers `claims`, verified with the keyring of generation `gen` (dropped if the keys were reloaded since). */
+static void jwt_cache_put(const struct creds *c, json_t *claims, unsigned long gen)
 {
     unsigned char key[32];
     size_t i = jwt_cache_key(c, key);
@@ -278,6 +312,11 @@ static void jwt_cache_put(const struct creds *c, json_t *claims)
     if (!json_is_integer(exp))
         return;
     pthread_mutex_lock(&st.lock);
+    if (gen != st.keys_gen) {
+        pthread_mutex_unlock(&st.lock);
+        return;
+    }
+    st.jwts[i].gen = gen;
     json_decref(st.jwts[i].claims);
     memcpy(st.jwts[i].key, key, 32);
     st.jwts[i].claims = json_incref(claims);
@@ -285,38 +324,48 @@ static void jwt_cache_put(const struct creds *c, json_t *claims)
     pthread_mutex_unlock(&st.lock);
 }
 
-/* Verifies a bearer token and that its subject still exists.  Returns 0 or BERR_UNAUTHORIZED. */
+/*
+ * Verifies a bearer token and that its subject is still the identity it was issued to: the user or live robot token
+ * of that name whose uid equals the token's berth_uid (a user deleted and added again, or a token revoked and
+ * created again under the same name, has another uid).  Returns 0 or BERR_UNAUTHORIZED.
+ */
 static int bearer_verify(const struct server *srv, const struct creds *c, struct auth_identity *id)
 {
     struct jwt_keyring kr;
-    const char *sub, *kind;
+    unsigned long gen;
+    const char *sub, *kind, *uid;
     struct db *db = server_db(srv);
     int rc;
+    keys_refresh(srv); /* a rotation reaches remembered tokens at once */
     if (!jwt_cache_get(c, &id->claims)) {
-        auth__keys_get(srv, &kr);
+        keys_snapshot(srv, &kr, &gen);
         rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
         sodium_memzero(&kr, sizeof(kr));
         if (rc != 0)
             return rc;
-        jwt_cache_put(c, id->claims);
+        jwt_cache_put(c, id->claims, gen);
     }
     sub = json_string_value(json_object_get(id->claims, "sub"));
     kind = json_string_value(json_object_get(id->claims, "berth_kind"));
+    uid = json_string_value(json_object_get(id->claims, "berth_uid"));
     id->bearer = 1;
+    if (uid == NULL || strlen(uid) >= sizeof(id->id.uid))
+        return BERR_UNAUTHORIZED;
     snprintf(id->id.name, sizeof(id->id.name), "%s", sub);
+    snprintf(id->id.uid, sizeof(id->id.uid), "%s", uid);
     if (strcmp(kind, "user") == 0) {
         struct authdb_user u;
         id->id.kind = AUTH_USER;
-        if (db == NULL || authdb_user_get(db, sub, &u) != 0)
+        if (db == NULL || authdb_user_get(db, sub, &u) != 0 || uid[0] == '\0' || strcmp(u.uid, uid) != 0)
             return BERR_UNAUTHORIZED;
         id->id.is_admin = u.is_admin;
     } else if (strcmp(kind, "token") == 0) {
         struct authdb_token t;
         id->id.kind = AUTH_TOKEN;
         if (db == NULL || authdb_token_get(db, sub, &t) != 0 || t.revoked_at != 0 ||
-            (t.expires_at != 0 && time(NULL) >= t.expires_at))
+            (t.expires_at != 0 && time(NULL) >= t.expires_at) || uid[0] == '\0' || strcmp(t.uid, uid) != 0)
             return BERR_UNAUTHORIZED;
-    } else if (strcmp(kind, "anonymous") != 0 || sub[0] != '\0') {
+    } else if (strcmp(kind, "anonymous") != 0 || sub[0] != '\0' || uid[0] != '\0') {
         return BERR_UNAUTHORIZED;
     }
     return 0;
@@ -324,13 +373,26 @@ static int bearer_verify(const struct server *srv, const struct creds *c, struct
 
 /* ---- Basic: passwords on the worker pool ---- */
 
+/*
+ * Login timing.  Whether a name is a user, a robot token or nobody must not show in the time a wrong login takes:
+ * a token's secret is checked with one BLAKE2b hash (microseconds), a password with argon2id (~80 ms), so robot-
+ * token names would be enumerable.  Every login that is not remembered therefore runs the same work: both database
+ * lookups (token and user of that name), then one argon2id verification on the worker pool under the same limit
+ * (BERTH_AUTH_ARGON2_MAX), against the user's hash for a user and against a process-random dummy hash (same
+ * parameters) for a robot token or an unknown name; a token's secret is then compared by its hash, in constant
+ * time.  A successful check is remembered for BERTH_AUTH_CACHE_TTL s under a key of (name, secret, stored hash):
+ * only a caller who already holds the secret reaches that fast path, so it tells nothing about names.  The other
+ * fast answers depend only on what the client sent (rate limit, a control byte, a name outside the grammar).
+ */
 struct basic_job {
     struct job super;
     char user[BERTH_AUTH_NAME_MAX + 1];
-    char pwhash[AUTHDB_PWHASH_MAX];
+    char pwhash[AUTHDB_PWHASH_MAX]; /* the user's hash, or the dummy one */
     char pass[BERTH_AUTH_PASSWORD_MAX + 1];
     size_t plen;
-    int known, ok;
+    enum authdb_kind kind; /* AUTH_USER, AUTH_TOKEN, or AUTH_ANONYMOUS for an unknown name */
+    struct authdb_token token;
+    int ok;
     unsigned char ckey[32];
     struct peer peer;
     struct auth_identity *id;
@@ -341,7 +403,13 @@ struct basic_job {
 static void basic_run(struct job *job)
 {
     struct basic_job *j = (void *)job;
-    j->ok = authdb_password_verify(j->pwhash, j->pass, j->plen) == 0 && j->known;
+    int pw_ok = authdb_password_verify(j->pwhash, j->pass, j->plen) == 0; /* the same work for all three kinds */
+    if (j->kind == AUTH_USER)
+        j->ok = pw_ok;
+    else if (j->kind == AUTH_TOKEN)
+        j->ok = authdb_token_verify(&j->token, j->pass, j->plen, (long long)time(NULL)) == 0;
+    else
+        j->ok = 0;
     sodium_memzero(j->pass, sizeof(j->pass));
     pthread_mutex_lock(&st.lock);
     st.argon2_running--;
@@ -351,7 +419,10 @@ static void basic_run(struct job *job)
 static void basic_done(struct job *job, h2o_req_t *req)
 {
     struct basic_job *j = (void *)job;
-    login_result(&j->peer, j->user, j->ok, j->known ? "wrong password" : "unknown user");
+    login_result(&j->peer, j->user, strlen(j->user), j->ok,
+                 j->kind == AUTH_USER    ? "wrong password"
+                 : j->kind == AUTH_TOKEN ? "wrong, expired or revoked token secret"
+                                         : "unknown user");
     if (j->ok)
         cache_put(j->ckey);
     sodium_memzero(j->ckey, sizeof(j->ckey));
@@ -359,52 +430,20 @@ static void basic_done(struct job *job, h2o_req_t *req)
         j->cont(req, j->id, j->ok ? 0 : BERR_UNAUTHORIZED, j->arg);
 }
 
-/* Checks Basic credentials `c`: robot tokens and remembered passwords at once (returns 0 or a BERR code), other
- * passwords on the worker pool (returns 1; `cont` runs later).  The ECR seam: user "AWS" will verify an ECR
- * authorization token here. */
-int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
+/* What a remembered check of a robot token is keyed on: its secret's hash and its uid. */
+static void token_stored(const struct authdb_token *t, char out[AUTHDB_PWHASH_MAX])
 {
-    h2o_req_t *req = call->req;
-    struct db *db = server_db(call->srv);
-    struct authdb_user u;
-    struct authdb_token t;
+    memcpy(out, "token:", 6);
+    sodium_bin2hex(out + 6, 2 * sizeof(t->secret_hash) + 1, t->secret_hash, sizeof(t->secret_hash));
+    snprintf(out + 6 + 2 * sizeof(t->secret_hash), AUTHDB_PWHASH_MAX - 6 - 2 * sizeof(t->secret_hash), ":%s", t->uid);
+}
+
+/* Queues the argon2id check of `c` for the login described by `j`'s kind and hash.  Returns 1, or a BERR code. */
+static int basic_submit(struct call *call, const struct creds *c, struct basic_job *proto, basic_cont_fn cont,
+                        void *arg)
+{
     struct basic_job *j;
-    struct peer p;
-    unsigned char k[32];
     int busy;
-    peer_of(req, &p);
-    if (rate_limited(&p, c->user)) {
-        log_warn("auth: denied login of '%s' from %s (too many failures)", c->user, p.text);
-        return BERR_TOO_MANY_REQUESTS;
-    }
-    if (db == NULL)
-        return BERR_DB;
-    if (authdb_name_valid(c->user) != 0) {
-        login_result(&p, c->user[0] ? "(invalid name)" : "(empty)", 0, "invalid user name");
-        return BERR_UNAUTHORIZED;
-    }
-    if (authdb_token_get(db, c->user, &t) == 0 && t.revoked_at == 0) {
-        int rc = authdb_token_verify(&t, c->pass, c->plen, (long long)time(NULL));
-        login_result(&p, c->user, rc == 0, "wrong, expired or revoked token secret");
-        if (rc == 0) {
-            id->id.kind = AUTH_TOKEN;
-            snprintf(id->id.name, sizeof(id->id.name), "%s", c->user);
-        }
-        return rc;
-    }
-    if (authdb_user_get(db, c->user, &u) == 0) {
-        id->id.kind = AUTH_USER;
-        id->id.is_admin = u.is_admin;
-        snprintf(id->id.name, sizeof(id->id.name), "%s", c->user);
-    } else {
-        u.name[0] = '\0';
-        snprintf(u.pwhash, sizeof(u.pwhash), "%s", st.dummy_hash);
-    }
-    cache_key(c->user, c->pass, c->plen, u.pwhash, k);
-    if (u.name[0] != '\0' && cache_hit(k)) {
-        sodium_memzero(k, sizeof(k));
-        return 0;
-    }
     pthread_mutex_lock(&st.lock);
     busy = st.argon2_running >= BERTH_AUTH_ARGON2_MAX;
     if (!busy)
@@ -418,32 +457,134 @@ int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity 
         pthread_mutex_unlock(&st.lock);
         return BERR_NOMEM;
     }
-    memcpy(j->ckey, k, sizeof(k));
-    sodium_memzero(k, sizeof(k));
+    memcpy(j->ckey, proto->ckey, sizeof(j->ckey));
     snprintf(j->user, sizeof(j->user), "%s", c->user);
-    memcpy(j->pwhash, u.pwhash, sizeof(j->pwhash));
+    memcpy(j->pwhash, proto->pwhash, sizeof(j->pwhash));
     memcpy(j->pass, c->pass, c->plen);
     j->plen = c->plen;
-    j->known = u.name[0] != '\0';
-    j->peer = p;
-    j->id = id;
+    j->kind = proto->kind;
+    j->token = proto->token;
+    j->peer = proto->peer;
+    j->id = proto->id;
     j->cont = cont;
     j->arg = arg;
+    log_debug("auth: password check on the worker pool");
     job_submit(&j->super);
     return 1;
 }
 
+/* 1 if the user name or password of `c` holds a control byte (NUL included) or DEL.  Bytes >= 0x80 (UTF-8) are
+ * allowed in passwords; user names are further restricted by authdb_name_valid. */
+static int creds_have_control(const struct creds *c)
+{
+    for (size_t i = 0; i < c->ulen; i++)
+        if ((unsigned char)c->user[i] < 0x20 || c->user[i] == 0x7f)
+            return 1;
+    for (size_t i = 0; i < c->plen; i++)
+        if ((unsigned char)c->pass[i] < 0x20 || c->pass[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* Checks Basic credentials `c`: remembered checks at once (returns 0 or a BERR code), all others with one argon2id
+ * verification on the worker pool (returns 1; `cont` runs later; see "Login timing").  The ECR seam: user "AWS" will
+ * verify an ECR authorization token here. */
+int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg)
+{
+    h2o_req_t *req = call->req;
+    struct db *db = server_db(call->srv);
+    struct authdb_user u;
+    struct basic_job proto;
+    struct peer p;
+    char esc[LOG_ESCAPED_MAX(sizeof(c->user))], stored[AUTHDB_PWHASH_MAX];
+    int is_token, is_user, rc;
+    peer_of(req, &p);
+    if (rate_limited(&p, c->user)) {
+        log_warn("auth: denied login of '%s' from %s (too many failures)",
+                 log_escape(c->user, c->ulen, esc, sizeof(esc)), p.text);
+        return BERR_TOO_MANY_REQUESTS;
+    }
+    if (db == NULL)
+        return BERR_DB;
+    if (creds_have_control(c)) { /* "bob\0x" must not log in as "bob" */
+        login_result(&p, c->user, c->ulen, 0, "control byte in the user name or password");
+        return BERR_UNAUTHORIZED;
+    }
+    if (authdb_name_valid(c->user) != 0) {
+        login_result(&p, c->user, c->ulen, 0, "invalid user name");
+        return BERR_UNAUTHORIZED;
+    }
+    /* both lookups for every name (see "Login timing" above) */
+    memset(&proto, 0, sizeof(proto));
+    is_token = authdb_token_get(db, c->user, &proto.token) == 0 && proto.token.revoked_at == 0;
+    is_user = authdb_user_get(db, c->user, &u) == 0;
+    snprintf(id->id.name, sizeof(id->id.name), "%s", c->user);
+    if (is_token) {
+        id->id.kind = proto.kind = AUTH_TOKEN;
+        snprintf(id->id.uid, sizeof(id->id.uid), "%s", proto.token.uid);
+        token_stored(&proto.token, stored);
+        snprintf(proto.pwhash, sizeof(proto.pwhash), "%s", st.dummy_hash);
+    } else if (is_user) {
+        id->id.kind = proto.kind = AUTH_USER;
+        id->id.is_admin = u.is_admin;
+        snprintf(id->id.uid, sizeof(id->id.uid), "%s", u.uid);
+        snprintf(stored, sizeof(stored), "%s", u.pwhash);
+        snprintf(proto.pwhash, sizeof(proto.pwhash), "%s", u.pwhash);
+    } else {
+        proto.kind = AUTH_ANONYMOUS;
+        snprintf(stored, sizeof(stored), "%s", st.dummy_hash);
+        snprintf(proto.pwhash, sizeof(proto.pwhash), "%s", st.dummy_hash);
+    }
+    cache_key(c->user, c->pass, c->plen, stored, proto.ckey);
+    if ((is_token || is_user) && cache_hit(proto.ckey) &&
+        (!is_token || authdb_token_verify(&proto.token, c->pass, c->plen, (long long)time(NULL)) == 0)) {
+        sodium_memzero(proto.ckey, sizeof(proto.ckey));
+        return 0;
+    }
+    proto.peer = p;
+    proto.id = id;
+    rc = basic_submit(call, c, &proto, cont, arg);
+    sodium_memzero(proto.ckey, sizeof(proto.ckey));
+    return rc;
+}
+
 /* ---- challenges and denials ---- */
 
+/* The address this connection reached ("127.0.0.1:5000", "[::1]:5000"), for a realm without a usable Host; the
+ * configured listen address if the socket cannot tell. */
+static const char *local_authority(const struct server *srv, h2o_req_t *req)
+{
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN];
+    socklen_t l = req->conn->callbacks->get_sockname(req->conn, (struct sockaddr *)&ss);
+    if (l > 0 && ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (void *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        return respond_printf(req, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+    }
+    if (l > 0 && ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (void *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        return respond_printf(req, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+    }
+    return srv->cfg.listen;
+}
+
+/*
+ * The realm: the configured one (auth_realm), else <scheme>://<Host>/token.  The Host is echoed into a header, so
+ * it must be a host[:port] (names_host_valid: no quote, control or non-ASCII byte); a request without one (HTTP/1.0
+ * without Host: h2o then puts its host entry's name, "default", in req->authority) or with a malformed one gets
+ * the address the connection reached instead.
+ */
 static const char *realm(const struct server *srv, h2o_req_t *req)
 {
     h2o_iovec_t a = req->authority;
     if (srv->cfg.auth_realm[0] != '\0')
         return srv->cfg.auth_realm;
-    /* the Host header is echoed into a header: only printable, quote-free and bounded */
-    for (size_t i = 0; i < a.len; i++)
-        if (a.base[i] == '"' || a.base[i] == '\\' || (unsigned char)a.base[i] < 0x21 || a.len > BERTH_AUTH_REALM_MAX)
-            a = h2o_iovec_init(srv->cfg.listen, strlen(srv->cfg.listen));
+    if (a.base == req->hostconf->authority.hostport.base || names_host_valid(a.base, a.len) != 0) {
+        const char *l = local_authority(srv, req);
+        a = h2o_iovec_init(l, strlen(l));
+    }
     return respond_printf(req, "%.*s://%.*s/token", (int)req->scheme->name.len, req->scheme->name.base, (int)a.len,
                           a.base);
 }
@@ -463,6 +604,11 @@ static void challenge(const struct server *srv, h2o_req_t *req, const char *scop
 /* Answers a failed credential check (`rc`). */
 void auth__reject_creds(const struct server *srv, h2o_req_t *req, int rc, int bearer)
 {
+    metrics_add(rc == BERR_TOO_MANY_REQUESTS ? METRIC_AUTH_FAIL_RATE_LIMITED
+                : rc == BERR_LOGINS_BUSY     ? METRIC_AUTH_FAIL_LOGINS_BUSY
+                : bearer                     ? METRIC_AUTH_FAIL_INVALID_TOKEN
+                                             : METRIC_AUTH_FAIL_BAD_CREDENTIALS,
+                1);
     if (rc == BERR_TOO_MANY_REQUESTS)
         respond_header(req, "retry-after", "60", 0);
     if (rc == BERR_LOGINS_BUSY)
@@ -489,16 +635,18 @@ static unsigned required_action(h2o_req_t *req, const struct route *rt)
     return AUTH_PUSH;
 }
 
+/* What `id` may do on `repo` now: its grants (and the anonymous ones), read on every call; a bearer token allows
+ * at most that, and at most its own access list, so removing a grant cuts off tokens issued before. */
 static unsigned allowed_actions(const struct server *srv, const struct auth_identity *id, const char *repo)
 {
     struct authdb_grants g;
     struct db *db;
-    unsigned a;
-    if (id->claims != NULL)
-        return jwt_access_actions(id->claims, repo);
-    if (id->bearer || (db = server_db(srv)) == NULL || authdb_grants_load(db, &id->id, &g) != 0)
+    unsigned a = AUTH_ALL;
+    if (id->claims != NULL && (a = jwt_access_actions(id->claims, repo)) == 0)
         return 0;
-    a = authdb_grants_actions(&g, repo);
+    if ((id->bearer && id->claims == NULL) || (db = server_db(srv)) == NULL || authdb_grants_load(db, &id->id, &g) != 0)
+        return 0;
+    a &= authdb_grants_actions(&g, repo);
     authdb_grants_free(&g);
     return a;
 }
@@ -507,6 +655,7 @@ static unsigned allowed_actions(const struct server *srv, const struct auth_iden
 static int run_as(struct call *call, handler_fn next, const struct auth_identity *id)
 {
     call->who = id;
+    observe_set_user(call->req, id->id.name);
     return next(call, call->req, &call->rt);
 }
 
@@ -526,22 +675,42 @@ static int can_pull_some(const struct server *srv, const struct auth_identity *i
     return some;
 }
 
+/* /metrics on the main listener: admin users only, never anonymous. */
+static int decide_admin(struct call *call, handler_fn next, const struct auth_identity *id, int had_creds)
+{
+    if (had_creds && id->id.kind == AUTH_USER && id->id.is_admin)
+        return run_as(call, next, id);
+    metrics_add(had_creds ? METRIC_AUTH_FAIL_NOT_ADMIN : METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
+    log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': /metrics is for admin users",
+            auth__kind_name(id->id.kind), id->id.name);
+    if (had_creds)
+        respond_error(call->req, BERR_DENIED, NULL);
+    else
+        challenge(call->srv, call->req, NULL, NULL, BERR_UNAUTHORIZED);
+    return 0;
+}
+
 static int decide(struct call *call, handler_fn next, const struct auth_identity *id, int had_creds)
 {
     h2o_req_t *req = call->req;
     const struct route *rt = &call->rt;
     const struct server *srv = call->srv;
     unsigned need, allowed;
-    char acts[AUTH_ACTIONS_STR_MAX];
+    char acts[AUTH_ACTIONS_STR_MAX], ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)],
+        erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
     /* _catalog: an anonymous caller who can read nothing is asked to log in, as on every other route */
     if (rt->kind == ROUTE_CATALOG && !had_creds && !can_pull_some(srv, id)) {
         log_msg(LOG_INFO, "auth: challenged an anonymous _catalog request");
+        metrics_add(METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
         challenge(srv, req, "registry:catalog:*", NULL, BERR_UNAUTHORIZED);
         return 0;
     }
+    if (rt->kind == ROUTE_METRICS) /* admin users only; never anonymous */
+        return decide_admin(call, next, id, had_creds);
     if (rt->kind == ROUTE_CATALOG || (rt->kind == ROUTE_BASE && had_creds))
         return run_as(call, next, id);
     if (rt->kind == ROUTE_BASE) {
+        metrics_add(METRIC_AUTH_FAIL_NO_CREDENTIALS, 1);
         challenge(srv, req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
@@ -552,11 +721,15 @@ static int decide(struct call *call, handler_fn next, const struct auth_identity
     authdb_actions_format(need == AUTH_PUSH ? AUTH_PULL | AUTH_PUSH : need, acts, sizeof(acts));
     /* without credentials this is usually the first step of a login: logged, but not as a warning */
     log_msg(had_creds ? LOG_WARN : LOG_INFO, "auth: denied %s '%s': %s on repository %s", auth__kind_name(id->id.kind),
-            id->id.name,
+            log_escape(id->id.name, strlen(id->id.name), ename, sizeof(ename)),
             need == AUTH_PULL   ? "pull"
             : need == AUTH_PUSH ? "push"
                                 : "delete",
-            rt->name);
+            log_escape(rt->name, strlen(rt->name), erepo, sizeof(erepo)));
+    metrics_add(!had_creds   ? METRIC_AUTH_FAIL_NO_CREDENTIALS
+                : id->bearer ? METRIC_AUTH_FAIL_INSUFFICIENT_SCOPE
+                             : METRIC_AUTH_FAIL_DENIED,
+                1);
     if (!had_creds)
         challenge(srv, req, respond_printf(req, "repository:%s:%s", rt->name, acts), NULL, BERR_UNAUTHORIZED);
     else if (id->bearer)
@@ -591,6 +764,7 @@ int auth_then(struct call *call, handler_fn next)
     struct creds c;
     struct auth_identity *id;
     struct pending *p;
+    char erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
     int rc;
     if (srv->cfg.no_auth)
         return run_as(call, next, &open_identity);
@@ -602,7 +776,7 @@ int auth_then(struct call *call, handler_fn next)
     case CRED_BEARER:
         if ((rc = bearer_verify(srv, &c, id)) != 0) {
             log_warn("auth: denied an invalid bearer token (%s %s)", rt->kind == ROUTE_BASE ? "/v2/" : "repository",
-                     rt->name);
+                     log_escape(rt->name, strlen(rt->name), erepo, sizeof(erepo)));
             auth__reject_creds(srv, req, rc, 1);
             return 0;
         }
@@ -621,7 +795,8 @@ int auth_then(struct call *call, handler_fn next)
         }
         return decide(call, next, id, 1);
     default:
-        auth__reject_creds(srv, req, BERR_UNAUTHORIZED, 0);
+        metrics_add(METRIC_AUTH_FAIL_MALFORMED, 1);
+        challenge(srv, req, NULL, NULL, BERR_UNAUTHORIZED);
         return 0;
     }
 }
@@ -629,15 +804,18 @@ int auth_then(struct call *call, handler_fn next)
 int auth_can(const struct call *call, const char *repo, unsigned actions)
 {
     const struct auth_identity *current = call->who;
-    char acts[AUTH_ACTIONS_STR_MAX];
+    char acts[AUTH_ACTIONS_STR_MAX], ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)],
+        erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
+    const char *name = current != NULL ? current->id.name : "";
     if (call->srv->cfg.no_auth)
         return 1;
     if (current != NULL && (allowed_actions(call->srv, current, repo) & actions) == actions)
         return 1;
     authdb_actions_format(actions, acts, sizeof(acts));
     log_warn("auth: denied %s '%s': %s on repository %s",
-             current != NULL ? auth__kind_name(current->id.kind) : "unknown", current != NULL ? current->id.name : "",
-             acts, repo);
+             current != NULL ? auth__kind_name(current->id.kind) : "unknown",
+             log_escape(name, strlen(name), ename, sizeof(ename)), acts,
+             log_escape(repo, strlen(repo), erepo, sizeof(erepo)));
     return 0;
 }
 
@@ -731,8 +909,7 @@ static int auth_start(struct server *srv)
         log_error("cannot load or create the token-signing keys in %s/keys", cfg->data);
         return -1;
     }
-    st.keys_mtime = jwt_keys_mtime(cfg->data);
-    st.keys_checked = time(NULL);
+    st.keys_stamp = jwt_keys_stamp(cfg->data);
     authdb_random_password(pw, sizeof(pw));
     if (authdb_password_hash(pw, st.dummy_hash) != 0)
         return -1;

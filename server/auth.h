@@ -4,8 +4,10 @@
  *
  * Credentials, from the Authorization header:
  *   none                    anonymous: what anonymous grants allow (public repositories)
- *   Bearer <jwt>            a token from GET /token (jwt.h): allows exactly its access list, while its subject
- *                           (user, or robot token) still exists and is not revoked
+ *   Bearer <jwt>            a token from GET /token (jwt.h): allows its access list intersected with the grants
+ *                           as they are at each request, while its subject is the identity it was issued to (same
+ *                           name and uid, authdb.h) and is not revoked or expired; verified signatures are
+ *                           remembered, but a key rotation on disk forgets them before the next request
  *   Basic user:password     a user's password (argon2id, verified on the worker pool, then remembered for
  *                           BERTH_AUTH_CACHE_TTL s), or a robot token's name and secret; grants decide (authdb.h)
  *   Basic AWS:<token>       reserved for the ECR login flow (not yet accepted)

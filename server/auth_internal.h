@@ -19,7 +19,8 @@ enum cred_kind {
 
 struct creds {
     enum cred_kind kind;
-    char user[BERTH_AUTH_NAME_MAX + 2];
+    char user[BERTH_AUTH_NAME_MAX + 2]; /* NUL-terminated, but may hold a NUL before ulen: check ulen */
+    size_t ulen;
     char pass[BERTH_AUTH_PASSWORD_MAX + 1];
     size_t plen;
     h2o_iovec_t token;

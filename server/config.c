@@ -25,6 +25,50 @@ void config_defaults(struct config *c)
     c->log_level = LOG_INFO;
     snprintf(c->auth_service, sizeof(c->auth_service), "%s", BERTH_AUTH_SERVICE);
     c->auth_token_ttl = BERTH_JWT_TTL;
+    c->min_free_space = BERTH_DEFAULT_MIN_FREE_SPACE;
+}
+
+const char *const config_keys[] = {
+    "listen",
+    "data",
+    "threads",
+    "workers",
+    "max_blob_size",
+    "max_manifest_size",
+    "request_timeout",
+    "upload_timeout",
+    "access_log",
+    "log_level",
+    "tls_cert",
+    "tls_key",
+    "auth",
+    "auth_service",
+    "auth_realm",
+    "auth_token_ttl",
+    "metrics_listen",
+    "min_free_space",
+    "access_log_format",
+    NULL,
+};
+
+int config_env(struct config *c, char *err, size_t errlen)
+{
+    char name[64], msg[512];
+    for (int i = 0; config_keys[i] != NULL; i++) {
+        const char *v;
+        size_t j = 0;
+        j = (size_t)snprintf(name, sizeof(name), "BERTH_");
+        for (const char *k = config_keys[i]; *k && j + 1 < sizeof(name); k++)
+            name[j++] = (char)toupper((unsigned char)*k);
+        name[j] = '\0';
+        if ((v = getenv(name)) == NULL)
+            continue;
+        if (config_set(c, config_keys[i], v, msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "environment %s: %s", name, msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
@@ -132,7 +176,16 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = strpbrk(v, "\"\\") != NULL ? -1 : set_str(c->auth_realm, sizeof(c->auth_realm), v);
     else if (strcmp(k, "auth_token_ttl") == 0)
         rc = parse_int(v, 30, BERTH_JWT_TTL_MAX, &c->auth_token_ttl);
-    else {
+    else if (strcmp(k, "metrics_listen") == 0)
+        rc = set_str(c->metrics_listen, sizeof(c->metrics_listen), v);
+    else if (strcmp(k, "min_free_space") == 0)
+        rc = parse_size(v, &c->min_free_space);
+    else if (strcmp(k, "access_log_format") == 0) {
+        if (strcmp(v, "combined") == 0 || strcmp(v, "json") == 0) {
+            c->access_log_json = strcmp(v, "json") == 0;
+            rc = 0;
+        }
+    } else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;
     }

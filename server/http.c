@@ -1,6 +1,7 @@
 /* http.c - h2o set-up, event-loop threads, TLS, janitor, graceful shutdown.  Knows the modules only through the
  * table of modules.c (module.h); no module calls back into this file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,7 +30,8 @@
 struct http {
     struct server *srv;
     h2o_globalconf_t globalconf;
-    SSL_CTX *ssl_ctx;
+    SSL_CTX *ssl_ctx;         /* the current one: loop threads read it at every accept (atomically; SIGHUP) */
+    SSL_CTX *ssl_ctx_retired; /* replaced by the last reload; freed at the next (SSL objects hold references) */
     int listen_fd;
 };
 
@@ -44,11 +46,21 @@ struct loop_thread {
 
 /* The signal handler's only way in: set once by http_serve() before the handlers are installed. */
 static atomic_int *stop_flag;
+static volatile sig_atomic_t reload_requested; /* SIGHUP, handled by the janitor */
+static http_reloader_fn reloader;
+static struct http *the_http; /* for the janitor's reload */
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    atomic_store(stop_flag, 1);
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        atomic_store(stop_flag, 1);
+}
+
+void http_set_reloader(http_reloader_fn fn)
+{
+    reloader = fn;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -59,23 +71,17 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
         return;
+    t->accept_ctx.ssl_ctx = __atomic_load_n(&t->http->ssl_ctx, __ATOMIC_ACQUIRE); /* SIGHUP may replace it */
     h2o_accept(&t->accept_ctx, sock);
 }
 
-static int setup_tls(const struct config *cfg, SSL_CTX **out)
+/* A server TLS context for cfg's certificate chain and key, or NULL (logged). */
+static SSL_CTX *tls_load(const struct config *cfg)
 {
     SSL_CTX *ssl_ctx;
-    if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0')
-        return 0;
-    if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
-        log_error("tls_cert and tls_key go together");
-        return -1;
-    }
-    SSL_load_error_strings();
-    SSL_library_init();
     if ((ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
         log_error("cannot create the TLS context");
-        return -1;
+        return NULL;
     }
     SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -85,11 +91,76 @@ static int setup_tls(const struct config *cfg, SSL_CTX **out)
         char buf[256];
         ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
         log_error("cannot load TLS certificate %s / key %s: %s", cfg->tls_cert, cfg->tls_key, buf);
-        return -1;
+        SSL_CTX_free(ssl_ctx);
+        return NULL;
     }
     h2o_ssl_register_alpn_protocols(ssl_ctx, h2o_http2_alpn_protocols);
-    *out = ssl_ctx;
-    return 0;
+    return ssl_ctx;
+}
+
+static int setup_tls(const struct config *cfg, SSL_CTX **out)
+{
+    if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0')
+        return 0;
+    if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0') {
+        log_error("tls_cert and tls_key go together");
+        return -1;
+    }
+    SSL_load_error_strings();
+    SSL_library_init();
+    return (*out = tls_load(cfg)) != NULL ? 0 : -1;
+}
+
+/* SIGHUP with TLS on: loads the certificate files again and swaps them in for new connections. */
+static void reload_tls(struct http *http, const struct config *nc)
+{
+    struct server *srv = http->srv;
+    SSL_CTX *fresh;
+    if (http->ssl_ctx == NULL) {
+        if (nc->tls_cert[0] != '\0')
+            log_warn("reload: TLS cannot be turned on by a reload; restart berth");
+        return;
+    }
+    if (nc->tls_cert[0] == '\0' || nc->tls_key[0] == '\0' || (fresh = tls_load(nc)) == NULL) {
+        log_error("reload: keeping the TLS certificate loaded before");
+        return;
+    }
+    SSL_CTX_free(http->ssl_ctx_retired); /* a reload ago: every accept that read it has made its SSL (a reference) */
+    http->ssl_ctx_retired = http->ssl_ctx;
+    __atomic_store_n(&http->ssl_ctx, fresh, __ATOMIC_RELEASE);
+    memcpy(srv->cfg.tls_cert, nc->tls_cert, sizeof(nc->tls_cert));
+    memcpy(srv->cfg.tls_key, nc->tls_key, sizeof(nc->tls_key));
+    log_info("reload: TLS certificate %s loaded", nc->tls_cert);
+}
+
+/* SIGHUP: rebuilds the configuration and applies what can change while serving (http.h). */
+static void reload(struct http *http)
+{
+    struct server *srv = http->srv;
+    struct config nc;
+    char err[2048];
+    if (reloader == NULL || reloader(&nc, err, sizeof(err)) != 0) {
+        log_error("reload: %s; nothing changed", reloader == NULL ? "no configuration source" : err);
+        return;
+    }
+    reload_tls(http, &nc);
+    /* plain int stores; request threads read each option once per use */
+    srv->cfg.log_level = nc.log_level;
+    log_set_level((enum log_level)nc.log_level);
+    srv->cfg.auth_token_ttl = nc.auth_token_ttl;
+    srv->cfg.upload_timeout = nc.upload_timeout;
+    srv->cfg.min_free_space = nc.min_free_space;
+    if (strcmp(nc.listen, srv->cfg.listen) != 0 || strcmp(nc.data, srv->cfg.data) != 0 ||
+        nc.threads != srv->cfg.threads || nc.workers != srv->cfg.workers ||
+        strcmp(nc.metrics_listen, srv->cfg.metrics_listen) != 0 || strcmp(nc.access_log, srv->cfg.access_log) != 0 ||
+        nc.access_log_json != srv->cfg.access_log_json || nc.no_auth != srv->cfg.no_auth ||
+        nc.max_blob_size != srv->cfg.max_blob_size || nc.max_manifest_size != srv->cfg.max_manifest_size ||
+        nc.request_timeout != srv->cfg.request_timeout || strcmp(nc.auth_service, srv->cfg.auth_service) != 0 ||
+        strcmp(nc.auth_realm, srv->cfg.auth_realm) != 0)
+        log_warn("reload: changes to listen, data, threads, workers, metrics_listen, access_log, access_log_format, "
+                 "auth, max_blob_size, max_manifest_size, request_timeout, auth_service or auth_realm take effect "
+                 "after a restart");
+    log_info("reload: done (log_level, auth_token_ttl, upload_timeout, min_free_space applied)");
 }
 
 static int open_connections(h2o_context_t *ctx)
@@ -140,13 +211,34 @@ static void *janitor_main(void *arg)
 {
     struct server *srv = arg;
     while (!atomic_load(&srv->stopping)) {
-        for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !atomic_load(&srv->stopping); i++)
+        for (int i = 0; i < BERTH_PULL_FLUSH_INTERVAL * 10 && !atomic_load(&srv->stopping); i++) {
             usleep(100000);
+            if (reload_requested) {
+                reload_requested = 0;
+                reload(the_http);
+            }
+        }
         modules_tick(srv);
     }
     modules_tick(srv);
     server_db_close();
     return NULL;
+}
+
+/* For access_log_format = json: points reqlog at stderr or the access-log file.  Returns 0 when reqlog should be
+ * registered, 1 when the access log is off (or cannot be opened: logged). */
+static int open_json_log(const struct config *cfg)
+{
+    int fd = 2;
+    if (cfg->access_log[0] == '\0' || strcmp(cfg->access_log, "off") == 0)
+        return 1;
+    if (strcmp(cfg->access_log, "-") != 0 &&
+        (fd = open(cfg->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        log_warn("cannot open access log %s: %s", cfg->access_log, strerror(errno));
+        return 1;
+    }
+    reqlog_configure(1, fd);
+    return 0;
 }
 
 static void setup_h2o(struct http *http)
@@ -166,7 +258,11 @@ static void setup_h2o(struct http *http)
     for (const struct module *const *m = server_modules; *m != NULL; m++)
         if ((*m)->routes != NULL)
             (*m)->routes(http->srv, host, pathconf);
-    if (strcmp(cfg->access_log, "-") == 0) {
+    if (cfg->access_log_json && !open_json_log(cfg)) {
+        /* JSON lines: berth's own logger, on stderr or a file (h2o's logger knows only its own formats) */
+        reqlog_register(pathconf);
+        reqlog_register(&host->fallback_path);
+    } else if (strcmp(cfg->access_log, "-") == 0) {
         /* the inherited fd 2, never a reopened /dev/stderr; fallback_path: errors h2o answers itself (413) */
         reqlog_register(pathconf);
         reqlog_register(&host->fallback_path);
@@ -272,6 +368,8 @@ int http_serve(const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    the_http = &http;
     if (start_storage(srv, cfg) != 0 || setup_tls(cfg, &http.ssl_ctx) != 0 ||
         (http.listen_fd = listen_open(cfg, http.ssl_ctx != NULL)) < 0)
         return 1;

@@ -11,4 +11,14 @@
  *  Returns the process exit status. */
 int http_serve(const struct config *cfg);
 
+/** Builds the configuration anew (defaults, file, environment, flags), for a reload.  Returns 0 or -1 (`err`). */
+typedef int (*http_reloader_fn)(struct config *out, char *err, size_t errlen);
+/**
+ * Sets how SIGHUP rebuilds the configuration.  On SIGHUP the janitor thread reloads the TLS certificate chain and
+ * key (new connections use them; a file that does not load keeps the old ones) and applies the reloadable options
+ * log_level, auth_token_ttl, upload_timeout and min_free_space; a changed option that needs a restart is named in
+ * a warning.  A configuration that fails to build is logged and changes nothing.
+ */
+void http_set_reloader(http_reloader_fn fn);
+
 #endif

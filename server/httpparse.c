@@ -1,5 +1,6 @@
 /* httpparse.c - query, Range and Content-Range parsing (httpparse.h); pure, no h2o. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "err.h"
@@ -136,7 +137,7 @@ int httpparse_content_range(const char *h, size_t len, uint64_t *a, uint64_t *b)
     if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
         return BERR_RANGE_INVALID;
     y = strtoull(end + 1, &end, 10);
-    if (errno != 0 || (*end != '\0' && *end != '/') || y < x)
+    if (errno != 0 || (*end != '\0' && *end != '/') || y < x || y == ULLONG_MAX) /* y - x + 1 must not wrap */
         return BERR_RANGE_INVALID;
     *a = x;
     *b = y;

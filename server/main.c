@@ -16,6 +16,8 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  user       add, list, delete users, set passwords (berth user --help)\n"
                             "  token      create, list, revoke robot/CI tokens (berth token --help)\n"
                             "  grant      add, list, delete permissions (berth grant --help)\n"
+                            "  backup     write a backup while the registry runs (berth backup --help)\n"
+                            "  restore    restore a backup into a new data directory (berth restore --help)\n"
                             "\n"
                             "  --version  print the version\n"
                             "  -h, --help print this help\n";
@@ -31,13 +33,26 @@ static const char serve_usage[] =
     "  --tls-cert FILE     PEM certificate chain: serve HTTPS (HTTP/2 by ALPN)\n"
     "  --tls-key FILE      PEM private key for --tls-cert\n"
     "  --access-log FILE   access log: - = stderr (default), a FILE to append to, or off\n"
+    "  --access-log-format combined (default) or json (JSON lines)\n"
+    "  --metrics-listen HOST:PORT  also serve /metrics, /healthz, /readyz there, without authentication\n"
     "  --log-level LEVEL   error, warn, info (default) or debug\n"
     "  --no-auth           turn authentication off (local experiments only)\n"
     "  -h, --help          print this help\n"
     "\n"
-    "Flags override the config file, which overrides the embedded defaults.\n";
+    "Flags override the environment (BERTH_LISTEN, BERTH_DATA, ...: BERTH_ and the config key in upper case),\n"
+    "which overrides the config file (--config, or $BERTH_CONFIG), which overrides the embedded defaults.\n"
+    "SIGHUP reloads the TLS certificate and key, log_level, auth_token_ttl, upload_timeout and min_free_space.\n";
 
-static int cmd_serve(int argc, char **argv)
+/* `berth serve`'s arguments, kept for SIGHUP: a reload rebuilds the configuration the same way. */
+static int serve_argc;
+static char **serve_argv;
+
+/*
+ * Builds the configuration of `berth serve ARGS`: embedded defaults, then the config file (--config FILE, else
+ * $BERTH_CONFIG), then the environment (BERTH_<KEY>), then the flags.  Returns 0, 1 after printing the help, or 2
+ * with a message in `err`.
+ */
+static int serve_config(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -49,6 +64,8 @@ static int cmd_serve(int argc, char **argv)
         {"tls-key", required_argument, NULL, 'K'},
         {"access-log", required_argument, NULL, 'a'},
         {"log-level", required_argument, NULL, 'v'},
+        {"access-log-format", required_argument, NULL, 'f'},
+        {"metrics-listen", required_argument, NULL, 'm'},
         {"no-auth", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -56,51 +73,71 @@ static int cmd_serve(int argc, char **argv)
     static const struct {
         int flag;
         const char *key;
-    } keys[] = {{'l', "listen"},   {'d', "data"},    {'t', "threads"},    {'w', "workers"},
-                {'C', "tls_cert"}, {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}};
-    struct config cfg;
-    char err[512];
-    const char *config_file = NULL;
+    } keys[] = {
+        {'l', "listen"},  {'d', "data"},       {'t', "threads"},   {'w', "workers"},           {'C', "tls_cert"},
+        {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}, {'f', "access_log_format"}, {'m', "metrics_listen"}};
+    const char *config_file = getenv("BERTH_CONFIG");
     int c;
-    config_defaults(&cfg);
-    /* first pass: the config file, so that flags can override it */
+    config_defaults(cfg);
+    /* first pass: the config file, so that the environment and the flags can override it */
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config_file = argv[i + 1];
         else if (strncmp(argv[i], "--config=", 9) == 0)
             config_file = argv[i] + 9;
-    if (config_file != NULL && config_load(&cfg, config_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
+    if (config_file != NULL && config_file[0] != '\0' && config_load(cfg, config_file, err, errlen) != 0)
         return 2;
-    }
+    if (config_env(cfg, err, errlen) != 0)
+        return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(serve_usage, stdout);
-            return 0;
+            return 1;
         }
         if (c == 'c')
             continue;
         if (c == 'n') {
-            cfg.no_auth = 1;
+            cfg->no_auth = 1;
             continue;
         }
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
             if (keys[i].flag == c) {
-                if (config_set(&cfg, keys[i].key, optarg, err, sizeof(err)) != 0) {
-                    fprintf(stderr, "berth: %s\n", err);
+                if (config_set(cfg, keys[i].key, optarg, err, errlen) != 0)
                     return 2;
-                }
                 goto next;
             }
-        fputs(serve_usage, stderr);
+        snprintf(err, errlen, "unknown option\n%s", serve_usage);
         return 2;
     next:;
     }
     if (optind < argc) {
-        fprintf(stderr, "berth: unexpected argument '%s'\n%s", argv[optind], serve_usage);
+        snprintf(err, errlen, "unexpected argument '%s'\n%s", argv[optind], serve_usage);
         return 2;
     }
+    return 0;
+}
+
+/* SIGHUP (http.h): the configuration as it would be built now. */
+static int reload_config(struct config *out, char *err, size_t errlen)
+{
+    return serve_config(serve_argc, serve_argv, out, err, errlen) == 0 ? 0 : -1;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct config cfg;
+    char err[2048];
+    int rc = serve_config(argc, argv, &cfg, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "berth: %s\n", err);
+        return 2;
+    }
+    serve_argc = argc;
+    serve_argv = argv;
+    http_set_reloader(reload_config);
     return http_serve(&cfg);
 }
 
@@ -122,6 +159,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "user") == 0 || strcmp(argv[1], "token") == 0 || strcmp(argv[1], "grant") == 0)
         return cli_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)
+        return cli_backup_main(argc - 1, argv + 1);
     fprintf(stderr, "berth: unknown command '%s'\n%s", argv[1], usage);
     return 2;
 }

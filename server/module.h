@@ -41,6 +41,8 @@ struct module {
 extern const struct module auth_module;      /* auth.c: keys, first admin */
 extern const struct module uploads_module;   /* uploads.c: recovery at start, expiry on tick */
 extern const struct module manifests_module; /* manifests.c: pull-time flushes on tick */
+extern const struct module observe_module;   /* observe.c: request metrics, the metrics listener */
+extern const struct module ui_module;        /* ui.c: the web UI at /ui/ (and GET / from a browser) */
 extern const struct module api_module;       /* api.c: the registry API dispatcher on "/" */
 
 /** The modules in order, NULL-terminated (modules.c). */

@@ -4,6 +4,7 @@
 #include "defaults.h"
 #include "err.h"
 #include "log.h"
+#include "observe.h"
 #include "respond.h"
 #include "server.h"
 #include <stddef.h>
@@ -65,7 +66,10 @@ static void on_complete(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
         h2o_linklist_unlink(&job->super.link);
         if (job->guard != NULL)
             job->guard->job = NULL;
+        if (job->req != NULL) /* log lines of the completion name the request (observe.h) */
+            log_set_request_id(observe_get(job->req) != NULL ? observe_get(job->req)->id : NULL);
         job->done(job, job->req);
+        log_set_request_id(NULL);
         if (job->owned_body != NULL)
             h2o_buffer_dispose(&job->owned_body);
         pthread_mutex_destroy(&job->lease);

@@ -4,6 +4,8 @@
 #include <string.h>
 #include "err.h"
 #include "httpparse.h"
+#include "log.h"
+#include "observe.h"
 #include "respond.h"
 
 static const char *reason(int status)
@@ -131,6 +133,14 @@ void respond_error(h2o_req_t *req, int err, const char *detail)
 {
     char d[1024], *body;
     int status = berr_status(err);
+    struct observe_req *o = observe_get(req);
+    if (status >= 500) { /* the client sees only the code: the log line names the request, so both can be matched */
+        const char *was = log_get_request_id();
+        log_set_request_id(o != NULL ? o->id : NULL);
+        log_error("%.*s %.*s: %d %s", (int)req->method.len, req->method.base,
+                  (int)(req->path.len < 256 ? req->path.len : 256), req->path.base, status, berr_name(err));
+        log_set_request_id(was);
+    }
     json_escape(d, sizeof(d), detail != NULL ? detail : "");
     body = respond_printf(req, "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}]}\n",
                           berr_code(err), berr_message(err), d);

@@ -11,6 +11,11 @@ static int ends_with(const char *s, size_t len, const char *suffix, size_t slen)
     return len >= slen && memcmp(s + len - slen, suffix, slen) == 0;
 }
 
+static int is(const char *s, size_t len, const char *lit)
+{
+    return len == strlen(lit) && memcmp(s, lit, len) == 0;
+}
+
 static int set_name(struct route *rt, const char *s, size_t len)
 {
     if (names_repo_valid(s, len) != 0)
@@ -66,6 +71,10 @@ int router_match(const char *path, size_t len, struct route *rt)
     memset(rt, 0, sizeof(*rt));
     if (len == 6 && memcmp(path, "/token", 6) == 0) {
         rt->kind = ROUTE_TOKEN;
+        return 0;
+    }
+    if (is(path, len, "/metrics") || is(path, len, "/healthz") || is(path, len, "/readyz")) {
+        rt->kind = path[1] == 'm' ? ROUTE_METRICS : path[1] == 'h' ? ROUTE_HEALTHZ : ROUTE_READYZ;
         return 0;
     }
     if (len < 3 || memcmp(path, "/v2", 3) != 0)

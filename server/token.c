@@ -44,8 +44,10 @@ static int add_scope(void *ctx, const char *v)
         have = want & authdb_grants_actions(&is->grants, c1 + 1);
         if (have != (want & AUTH_ALL)) {
             authdb_actions_format(want & ~have, acts, sizeof(acts));
+            char ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)], erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
             log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
-                     is->id->id.name, acts, c1 + 1);
+                     log_escape(is->id->id.name, strlen(is->id->id.name), ename, sizeof(ename)), acts,
+                     log_escape(c1 + 1, strlen(c1 + 1), erepo, sizeof(erepo)));
         }
         if (have == 0)
             continue;
@@ -87,10 +89,10 @@ static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_id
     }
     randombytes_buf(jti, sizeof(jti));
     jwt_b64_encode(jti, sizeof(jti), jti64, sizeof(jti64));
-    claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "iss", BERTH_AUTH_ISSUER, "sub", id->id.name,
-                       "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl), "nbf",
-                       (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
-                       auth__kind_name(id->id.kind), "access", is.access);
+    claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:o}", "iss", BERTH_AUTH_ISSUER, "sub",
+                       id->id.name, "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl),
+                       "nbf", (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
+                       auth__kind_name(id->id.kind), "berth_uid", id->id.uid, "access", is.access);
     auth__keys_get(srv, &kr);
     rc = claims != NULL ? jwt_sign(&kr, claims, &tok) : BERR_NOMEM;
     sodium_memzero(&kr, sizeof(kr));

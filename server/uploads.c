@@ -66,9 +66,11 @@ static int append_body(struct upload_job *j, struct session *s)
                      j->range_start, u->size);
             return BERR_RANGE_INVALID;
         }
-        if (j->range_end - j->range_start + 1 != j->super.body_len) {
-            snprintf(j->detail, sizeof(j->detail), "Content-Range covers %" PRIu64 " bytes but the body has %zu",
-                     j->range_end - j->range_start + 1, j->super.body_len);
+        /* a range covers end - start + 1 >= 1 bytes; compared without the + 1, which wraps at 2^64 - 1 */
+        if (j->super.body_len == 0 || j->range_end - j->range_start != j->super.body_len - 1) {
+            snprintf(j->detail, sizeof(j->detail),
+                     "Content-Range %" PRIu64 "-%" PRIu64 " does not match a body of %zu bytes", j->range_start,
+                     j->range_end, j->super.body_len);
             return BERR_RANGE_INVALID;
         }
     }

@@ -207,7 +207,9 @@ int authdb_user_add(struct db *db, const char *name, const char *password, int i
         return BERR_BAD_REQUEST;
     if ((rc = authdb_password_hash(password, hash)) != 0)
         return rc;
-    return exec_bound(db, "INSERT INTO users (name, pwhash, is_admin, created_at, updated_at) VALUES (?,?,?,?,?)",
+    return exec_bound(db,
+                      "INSERT INTO users (name, pwhash, is_admin, created_at, updated_at, uid) "
+                      "VALUES (?,?,?,?,?, lower(hex(randomblob(16))))",
                       "ttiii", name, hash, (long long)(is_admin != 0), db_now(), db_now());
 }
 
@@ -234,11 +236,13 @@ static void user_row(sqlite3_stmt *st, struct authdb_user *u)
     snprintf(u->pwhash, sizeof(u->pwhash), "%s", (const char *)sqlite3_column_text(st, 1));
     u->is_admin = sqlite3_column_int(st, 2);
     u->created_at = sqlite3_column_int64(st, 3);
+    snprintf(u->uid, sizeof(u->uid), "%s", sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
 }
 
 int authdb_user_get(struct db *db, const char *name, struct authdb_user *out)
 {
-    sqlite3_stmt *st = db_stmt(db, S_USER_GET, "SELECT name, pwhash, is_admin, created_at FROM users WHERE name = ?");
+    sqlite3_stmt *st =
+        db_stmt(db, S_USER_GET, "SELECT name, pwhash, is_admin, created_at, uid FROM users WHERE name = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -254,7 +258,7 @@ int authdb_users_each(struct db *db, authdb_user_cb cb, void *ctx)
 {
     sqlite3_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(db->h, "SELECT name, pwhash, is_admin, created_at FROM users ORDER BY name", -1, &st,
+    if (sqlite3_prepare_v2(db->h, "SELECT name, pwhash, is_admin, created_at, uid FROM users ORDER BY name", -1, &st,
                            NULL) != SQLITE_OK)
         return db_error(db);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -296,8 +300,10 @@ int authdb_token_create(struct db *db, const char *name, long long ttl, char sec
     secret_hash(secret, strlen(secret), hash);
     /* a revoked token of the same name is replaced */
     exec_bound(db, "DELETE FROM tokens WHERE name = ? AND revoked_at IS NOT NULL", "t", name);
-    if (sqlite3_prepare_v2(db->h, "INSERT INTO tokens (name, secret_hash, created_at, expires_at) VALUES (?,?,?,?)", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db->h,
+                           "INSERT INTO tokens (name, secret_hash, created_at, expires_at, uid) "
+                           "VALUES (?,?,?,?, lower(hex(randomblob(16))))",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_error(db);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
@@ -327,13 +333,15 @@ static void token_row(sqlite3_stmt *st, struct authdb_token *t)
     t->created_at = sqlite3_column_int64(st, 2);
     t->expires_at = sqlite3_column_int64(st, 3);
     t->revoked_at = sqlite3_column_int64(st, 4);
+    snprintf(t->uid, sizeof(t->uid), "%s", sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "");
 }
 
 int authdb_token_get(struct db *db, const char *name, struct authdb_token *out)
 {
-    sqlite3_stmt *st = db_stmt(db, S_TOKEN_GET,
-                               "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0) FROM tokens "
-                               "WHERE name = ? ORDER BY revoked_at IS NULL DESC LIMIT 1");
+    sqlite3_stmt *st =
+        db_stmt(db, S_TOKEN_GET,
+                "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0), uid FROM tokens "
+                "WHERE name = ? ORDER BY revoked_at IS NULL DESC LIMIT 1");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -361,7 +369,7 @@ int authdb_tokens_each(struct db *db, authdb_token_cb cb, void *ctx)
     sqlite3_stmt *st;
     int rc;
     if (sqlite3_prepare_v2(db->h,
-                           "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0) FROM tokens "
+                           "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0), uid FROM tokens "
                            "ORDER BY name, created_at",
                            -1, &st, NULL) != SQLITE_OK)
         return db_error(db);

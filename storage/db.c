@@ -87,6 +87,31 @@ static const char *const migrations[] = {
     "  actions INTEGER NOT NULL," /* AUTH_PULL | AUTH_PUSH | AUTH_DELETE | AUTH_ADMIN */
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (subject_kind, subject, pattern)) WITHOUT ROWID;",
+    /* 3: the immutable id of a user or token (authdb.h), which bearer tokens carry: a name reused after a delete or
+     * revocation is another identity */
+    "ALTER TABLE users ADD COLUMN uid TEXT;"
+    "UPDATE users SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX users_uid ON users(uid);"
+    "ALTER TABLE tokens ADD COLUMN uid TEXT;"
+    "UPDATE tokens SET uid = lower(hex(randomblob(16)));"
+    "CREATE UNIQUE INDEX tokens_uid ON tokens(uid);",
+    /* 4: storage counts kept by triggers (stats.h), so /metrics never scans: one row, filled once from the tables */
+    "CREATE TABLE stats ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  blobs INTEGER NOT NULL, blob_bytes INTEGER NOT NULL, manifests INTEGER NOT NULL,"
+    "  repos INTEGER NOT NULL, uploads INTEGER NOT NULL);"
+    "INSERT INTO stats VALUES (1, (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),"
+    "  (SELECT count(*) FROM manifests), (SELECT count(*) FROM repos), (SELECT count(*) FROM uploads));"
+    "CREATE TRIGGER stats_blob_add AFTER INSERT ON blobs BEGIN"
+    "  UPDATE stats SET blobs = blobs + 1, blob_bytes = blob_bytes + NEW.size; END;"
+    "CREATE TRIGGER stats_blob_del AFTER DELETE ON blobs BEGIN"
+    "  UPDATE stats SET blobs = blobs - 1, blob_bytes = blob_bytes - OLD.size; END;"
+    "CREATE TRIGGER stats_manifest_add AFTER INSERT ON manifests BEGIN UPDATE stats SET manifests = manifests + 1; END;"
+    "CREATE TRIGGER stats_manifest_del AFTER DELETE ON manifests BEGIN UPDATE stats SET manifests = manifests - 1; END;"
+    "CREATE TRIGGER stats_repo_add AFTER INSERT ON repos BEGIN UPDATE stats SET repos = repos + 1; END;"
+    "CREATE TRIGGER stats_repo_del AFTER DELETE ON repos BEGIN UPDATE stats SET repos = repos - 1; END;"
+    "CREATE TRIGGER stats_upload_add AFTER INSERT ON uploads BEGIN UPDATE stats SET uploads = uploads + 1; END;"
+    "CREATE TRIGGER stats_upload_del AFTER DELETE ON uploads BEGIN UPDATE stats SET uploads = uploads - 1; END;",
 };
 
 long long db_now(void)

@@ -142,18 +142,27 @@ int jwt_keys_rotate(const char *datadir)
     return key_write_new(datadir, KEY_CURRENT);
 }
 
-long long jwt_keys_mtime(const char *datadir)
+long long jwt_keys_stamp(const char *datadir)
 {
     char path[4096];
     struct stat st;
-    long long m = 0;
+    unsigned long long h = 1469598103934665603ull; /* FNV-1a over the fields below */
     const char *files[] = {KEY_CURRENT, KEY_PREVIOUS};
     for (int i = 0; i < 2; i++) {
+        unsigned long long f[5] = {0};
         key_path(datadir, files[i], path, sizeof(path));
-        if (stat(path, &st) == 0 && (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec > m)
-            m = (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        if (stat(path, &st) == 0) {
+            f[0] = (unsigned long long)st.st_ino;
+            f[1] = (unsigned long long)st.st_size;
+            f[2] = (unsigned long long)st.st_mtim.tv_sec * 1000000000ull + (unsigned long long)st.st_mtim.tv_nsec;
+            f[3] = (unsigned long long)st.st_ctim.tv_sec * 1000000000ull + (unsigned long long)st.st_ctim.tv_nsec;
+            f[4] = (unsigned long long)st.st_dev;
+        }
+        for (int k = 0; k < 5; k++)
+            for (int byte = 0; byte < 8; byte++)
+                h = (h ^ ((f[k] >> (8 * byte)) & 0xff)) * 1099511628211ull;
     }
-    return m;
+    return (long long)(h & 0x7fffffffffffffffull);
 }
 
 int jwt_keys_load(const char *datadir, int create, long long max_age, struct jwt_keyring *kr)

@@ -8,6 +8,17 @@
 #include "log.h"
 
 static enum log_level level = LOG_INFO;
+static _Thread_local const char *request_id;
+
+void log_set_request_id(const char *id)
+{
+    request_id = id;
+}
+
+const char *log_get_request_id(void)
+{
+    return request_id;
+}
 
 void log_set_level(enum log_level lvl)
 {
@@ -21,6 +32,41 @@ int log_parse_level(const char *s)
         if (strcmp(s, names[i]) == 0)
             return i;
     return -1;
+}
+
+/* 1 if byte `c` is written as is by log_escape. */
+static int log_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\' && c != '\'' && c != '"';
+}
+
+const char *log_escape(const char *s, size_t len, char *out, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, need = 1, room;
+    if (size == 0)
+        return out;
+    for (size_t i = 0; i < len; i++)
+        need += log_plain((unsigned char)s[i]) ? 1 : 4;
+    room = need <= size ? size - 1 : size > 4 ? size - 4 : 0; /* leave room for "..." when it does not fit */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + (log_plain(c) ? 1 : 4) > room)
+            break;
+        if (log_plain(c)) {
+            out[o++] = (char)c;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[c >> 4];
+        out[o++] = hex[c & 15];
+    }
+    if (need > size)
+        for (int k = 0; k < 3 && o + 1 < size; k++)
+            out[o++] = '.';
+    out[o] = '\0';
+    return out;
 }
 
 static void write_all(int fd, const char *buf, size_t len)
@@ -47,6 +93,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     gmtime_r(&now, &tm);
     n = (int)strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ ", &tm);
     n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s: ", tags[lvl]);
+    if (request_id != NULL)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "req=%s ", request_id);
     va_start(ap, fmt);
     n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
     va_end(ap);

@@ -68,3 +68,40 @@ int names_tag_valid(const char *s, size_t len)
     }
     return 0;
 }
+
+static int host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '~' || c == '-';
+}
+
+static int ip6_char(char c)
+{
+    return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') || c == ':' || c == '.';
+}
+
+int names_host_valid(const char *s, size_t len)
+{
+    size_t i = 0, digits;
+    if (len == 0 || len > BERTH_AUTH_REALM_MAX)
+        return BERR_BAD_REQUEST;
+    if (s[0] == '[') {
+        for (i = 1; i < len && ip6_char(s[i]); i++)
+            ;
+        if (i == 1 || i == len || s[i] != ']')
+            return BERR_BAD_REQUEST;
+        i++;
+    } else {
+        while (i < len && host_char(s[i]))
+            i++;
+        if (i == 0)
+            return BERR_BAD_REQUEST;
+    }
+    if (i == len)
+        return 0;
+    if (s[i++] != ':')
+        return BERR_BAD_REQUEST;
+    for (digits = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    return i == len && digits >= 1 && digits <= 5 ? 0 : BERR_BAD_REQUEST;
+}

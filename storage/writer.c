@@ -1,10 +1,12 @@
 /* writer.c - one thread that applies queued metadata writes in grouped transactions (group commit). */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include "defaults.h"
 #include "err.h"
 #include "fault.h"
 #include "log.h"
+#include "metrics.h"
 #include "writer.h"
 
 static struct {
@@ -40,7 +42,11 @@ static int run_one(struct writer_op *o)
  * every op of the batch fails (BERR_NOSPACE when the disk is full, else BERR_DB) and nothing persists. */
 static void run_batch(struct writer_op *batch)
 {
-    int rc = db_begin(w.db);
+    struct timespec t0, t1;
+    uint64_t n = 0, failed = 0;
+    int rc;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = db_begin(w.db);
     for (struct writer_op *o = batch; o != NULL && rc == 0; o = o->next)
         rc = run_one(o);
     FAULT_POINT("writer.before_commit");
@@ -51,6 +57,14 @@ static void run_batch(struct writer_op *batch)
         for (struct writer_op *o = batch; o != NULL; o = o->next)
             o->rc = rc == BERR_NOSPACE ? BERR_NOSPACE : BERR_DB;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (struct writer_op *o = batch; o != NULL; o = o->next, n++)
+        failed += o->rc != 0;
+    metrics_add(METRIC_WRITER_OPS, (int64_t)n);
+    metrics_add(METRIC_WRITER_OPS_FAILED, (int64_t)failed);
+    metrics_observe(HIST_WRITER_BATCH_SIZE, n);
+    metrics_observe(HIST_WRITER_COMMIT_SECONDS,
+                    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
     FAULT_POINT("writer.after_commit");
 }
 

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "dbfix.h"
 #include "db.h"
+#include "jwt.h"
 
 static struct authdb_identity ident(enum authdb_kind kind, const char *name)
 {
@@ -66,6 +67,55 @@ static void token_secret_expiry_and_revocation(void)
     CHECK_ERR(authdb_token_create(db, "ci", 0, secret), 0);
 }
 
+/* A user deleted and added again, and a token revoked and created again, are new identities: new uid. */
+static void reused_names_get_new_uids(void)
+{
+    struct authdb_user u;
+    struct authdb_token t;
+    char secret[AUTHDB_SECRET_MAX], uid[AUTHDB_UID_MAX];
+    REQUIRE_OK(authdb_user_add(db, "eve", "pw", 0));
+    REQUIRE_OK(authdb_user_get(db, "eve", &u));
+    CHECK_INT_EQ(strlen(u.uid), AUTHDB_UID_MAX - 1);
+    snprintf(uid, sizeof(uid), "%s", u.uid);
+    REQUIRE_OK(authdb_user_passwd(db, "eve", "pw2"));
+    REQUIRE_OK(authdb_user_get(db, "eve", &u));
+    CHECK_STR_EQ(u.uid, uid); /* a new password is the same identity */
+    REQUIRE_OK(authdb_user_del(db, "eve"));
+    REQUIRE_OK(authdb_user_add(db, "eve", "pw", 0));
+    REQUIRE_OK(authdb_user_get(db, "eve", &u));
+    CHECK(strcmp(u.uid, uid) != 0);
+    REQUIRE_OK(authdb_token_create(db, "ci-x", 0, secret));
+    REQUIRE_OK(authdb_token_get(db, "ci-x", &t));
+    CHECK_INT_EQ(strlen(t.uid), AUTHDB_UID_MAX - 1);
+    snprintf(uid, sizeof(uid), "%s", t.uid);
+    REQUIRE_OK(authdb_token_revoke(db, "ci-x"));
+    REQUIRE_OK(authdb_token_get(db, "ci-x", &t));
+    CHECK_STR_EQ(t.uid, uid); /* the revoked row keeps its uid */
+    REQUIRE_OK(authdb_token_create(db, "ci-x", 0, secret));
+    REQUIRE_OK(authdb_token_get(db, "ci-x", &t));
+    CHECK(strcmp(t.uid, uid) != 0);
+}
+
+/* The key files' stamp changes with every rotation, even two within the same clock tick, and with a removed key. */
+static void key_stamp_changes_on_every_rotation(void)
+{
+    struct jwt_keyring kr;
+    char path[512];
+    long long s0, s1, s2, s3;
+    REQUIRE_OK(jwt_keys_load(dir, 1, 0, &kr));
+    s0 = jwt_keys_stamp(dir);
+    CHECK(s0 == jwt_keys_stamp(dir));
+    REQUIRE_OK(jwt_keys_rotate(dir));
+    s1 = jwt_keys_stamp(dir);
+    REQUIRE_OK(jwt_keys_rotate(dir));
+    s2 = jwt_keys_stamp(dir);
+    CHECK(s1 != s0 && s2 != s1 && s2 != s0);
+    snprintf(path, sizeof(path), "%s/keys/jwt-previous.key", dir);
+    REQUIRE(unlink(path) == 0);
+    s3 = jwt_keys_stamp(dir);
+    CHECK(s3 != s2);
+}
+
 /* Grants merge per pattern; anonymous grants apply to everyone; admin users get everything; anonymous may only
  * be granted pull; grants need an existing subject. */
 static void grants_merge_anonymous_and_admin(void)
@@ -98,6 +148,8 @@ int main(int argc, char **argv)
     static const struct check_test tests[] = {
         CHECK_TEST(user_password_is_hashed_and_verifies),
         CHECK_TEST(token_secret_expiry_and_revocation),
+        CHECK_TEST(reused_names_get_new_uids),
+        CHECK_TEST(key_stamp_changes_on_every_rotation),
         CHECK_TEST(grants_merge_anonymous_and_admin),
     };
     if (sodium_init() < 0)

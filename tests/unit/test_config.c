@@ -185,6 +185,89 @@ static void listen_addr_rejects_bad_values(void)
     CHECK_INT_EQ(config_listen_addr(&c, host, sizeof(host), &port), -1);
 }
 
+/* The environment overrides the file: BERTH_<KEY> for every key; unset variables change nothing. */
+static void env_overrides_the_file(void)
+{
+    struct config c;
+    REQUIRE_INT_EQ(load(&c, "listen = 127.0.0.1:1111\nworkers = 3\nmin_free_space = 2G\n"), 0);
+    setenv("BERTH_LISTEN", "127.0.0.1:2222", 1);
+    setenv("BERTH_MIN_FREE_SPACE", "5M", 1);
+    setenv("BERTH_ACCESS_LOG_FORMAT", "json", 1);
+    CHECK_INT_EQ(config_env(&c, err, sizeof(err)), 0);
+    unsetenv("BERTH_LISTEN");
+    unsetenv("BERTH_MIN_FREE_SPACE");
+    unsetenv("BERTH_ACCESS_LOG_FORMAT");
+    CHECK_STR_EQ(c.listen, "127.0.0.1:2222");
+    CHECK_INT_EQ(c.workers, 3); /* from the file: no BERTH_WORKERS */
+    CHECK(c.min_free_space == 5u << 20);
+    CHECK_INT_EQ(c.access_log_json, 1);
+}
+
+/* A bad value in a variable is an error that names the variable. */
+static void env_rejects_bad_value_naming_the_variable(void)
+{
+    struct config c;
+    config_defaults(&c);
+    setenv("BERTH_THREADS", "lots", 1);
+    CHECK_INT_EQ(config_env(&c, err, sizeof(err)), -1);
+    unsetenv("BERTH_THREADS");
+    CHECK(strstr(err, "BERTH_THREADS") != NULL);
+}
+
+/* Every key of config_keys is one config_set knows (so every option has its variable). */
+static void every_key_has_an_option(void)
+{
+    struct config c;
+    config_defaults(&c);
+    for (int i = 0; config_keys[i] != NULL; i++) {
+        err[0] = '\0';
+        config_set(&c, config_keys[i], "", err, sizeof(err));
+        CHECK(strstr(err, "unknown option") == NULL);
+    }
+}
+
+/* Every option of conf/berth.example.conf is in config_keys, so it has its BERTH_<KEY> environment variable, and
+ * every key there is documented in the example. */
+static void every_documented_option_has_a_variable(void)
+{
+    char line[2048];
+    FILE *f = fopen(BERTH_SOURCE_DIR "/conf/berth.example.conf", "r");
+    int n = 0, nkeys;
+    REQUIRE(f != NULL);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *eq = strchr(line, '='), *end;
+        int found = 0;
+        if (line[0] == '#' || eq == NULL)
+            continue;
+        for (end = eq; end > line && (end[-1] == ' ' || end[-1] == '\t'); end--)
+            ;
+        *end = '\0';
+        for (int i = 0; config_keys[i] != NULL && !found; i++)
+            found = strcmp(config_keys[i], line) == 0;
+        if (!found)
+            fprintf(stderr, "option '%s' is not in config_keys\n", line);
+        CHECK(found);
+        n++;
+    }
+    fclose(f);
+    for (nkeys = 0; config_keys[nkeys] != NULL; nkeys++)
+        ;
+    CHECK_INT_EQ(n, nkeys); /* and every key of config_keys is documented there */
+}
+
+/* metrics_listen, min_free_space and access_log_format parse; a bad format is refused. */
+static void observability_options_parse(void)
+{
+    struct config c;
+    REQUIRE_INT_EQ(load(&c, "metrics_listen = 127.0.0.1:9101\nmin_free_space = 10G\naccess_log_format = json\n"), 0);
+    CHECK_STR_EQ(c.metrics_listen, "127.0.0.1:9101");
+    CHECK(c.min_free_space == 10ull << 30);
+    CHECK_INT_EQ(c.access_log_json, 1);
+    config_defaults(&c);
+    CHECK(c.min_free_space == BERTH_DEFAULT_MIN_FREE_SPACE);
+    CHECK_INT_EQ(config_set(&c, "access_log_format", "xml", err, sizeof(err)), -1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -198,6 +281,11 @@ int main(int argc, char **argv)
         CHECK_TEST(sizes_reject_overflow),
         CHECK_TEST(listen_addr_splits_host_and_port),
         CHECK_TEST(listen_addr_rejects_bad_values),
+        CHECK_TEST(env_overrides_the_file),
+        CHECK_TEST(env_rejects_bad_value_naming_the_variable),
+        CHECK_TEST(every_key_has_an_option),
+        CHECK_TEST(every_documented_option_has_a_variable),
+        CHECK_TEST(observability_options_parse),
     };
     int rc = check_run(tests, CHECK_COUNT(tests), argc, argv);
     if (dir[0] != '\0')

@@ -127,6 +127,28 @@ static void tag_rejects_outside_grammar(void)
     CHECK_ERR(names_tag_valid("a\0b", 3), BERR_TAG_INVALID);
 }
 
+/* Host: names, IPv4, bracketed IPv6, each with an optional port, pass; anything else does not (the realm echoes it). */
+static void host_accepts_host_port_grammar(void)
+{
+    const char *ok[] = {"registry.example.com", "localhost:5000", "127.0.0.1:5000", "[::1]:5000", "[fe80::1]",
+                        "a-b_c~d.e:1",          "default"};
+    for (size_t i = 0; i < CHECK_COUNT(ok); i++)
+        CHECK_ERR(names_host_valid(ok[i], strlen(ok[i])), 0);
+}
+
+static void host_rejects_outside_grammar(void)
+{
+    const char *bad[] = {"",         "ex\xe4mple.com", "a b",   "evil.com:80:80", "x:",   ":80",
+                         "x:123456", "[::1",           "[]:80", "[::1]x",         "a\"b", "a/b",
+                         "a\r\nb",   "user@host",      "[::g]"};
+    char big[BERTH_AUTH_REALM_MAX + 2];
+    for (size_t i = 0; i < CHECK_COUNT(bad); i++)
+        CHECK_ERR(names_host_valid(bad[i], strlen(bad[i])), BERR_BAD_REQUEST);
+    CHECK_ERR(names_host_valid("ab\0c", 4), BERR_BAD_REQUEST);
+    memset(big, 'a', sizeof(big));
+    CHECK_ERR(names_host_valid(big, sizeof(big)), BERR_BAD_REQUEST);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -140,6 +162,8 @@ int main(int argc, char **argv)
         CHECK_TEST(repo_length_limit_is_255),
         CHECK_TEST(tag_accepts_grammar_examples),
         CHECK_TEST(tag_rejects_outside_grammar),
+        CHECK_TEST(host_accepts_host_port_grammar),
+        CHECK_TEST(host_rejects_outside_grammar),
     };
     return check_run(tests, CHECK_COUNT(tests), argc, argv);
 }

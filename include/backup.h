@@ -1,0 +1,80 @@
+/*
+ * backup.h - `berth backup` and `berth restore`: a whole registry in one zstd-compressed tar stream, taken while
+ * the server runs.
+ *
+ * Consistency: berth.db is copied with SQLite's online backup API into a private snapshot (a read transaction:
+ * writers go on); the blobs listed in that snapshot are then copied from blobs/.  Blob files are immutable once
+ * committed, so no lock is held over their copy, and every row of the snapshot has its file (file first, row
+ * second).  A blob that garbage collection removes between the snapshot and its copy fails the backup (retry).
+ *
+ * Archive (ustar inside one zstd stream with frame checksums):
+ *
+ *   berth-backup.json              first: {"format":1,"id","created_at","base":id|null,
+ *                                          "blobs":[[digest,size,in_this_archive 0|1],…]}
+ *   berth.db                       the snapshot
+ *   keys/<name>                    token-signing and secret keys (mode 0600)
+ *   blobs/sha256/ab/<hex>          every blob of the snapshot (an incremental archive: those its base lacks)
+ *   berth-backup.end               last: {"blobs":n,"blob_bytes":b,"files":{name:sha256,…}} — sha256 of every
+ *                                  non-blob file; its absence means a truncated archive
+ *
+ * Incremental (`--incremental-from OLD`): only OLD's first entry is read (its blob list); blobs OLD lists are left
+ * out.  Restoring it needs OLD (and OLD's own bases) with `--base`.
+ *
+ * Restore: refuses a target that exists and is not an empty directory; unpacks into a fresh directory next to the
+ * target (same file system), verifies the zstd checksums, the tar header checksums, every blob's digest and size
+ * against the list, and the sha256 of every other file against the trailer; any failure removes the temporary
+ * directory and reports what failed.  Only a complete, verified restore is fsynced and renamed to the target, so
+ * nothing half-restored is ever left under the target's name.
+ *
+ * No h2o here; the CLI (server/cli_backup.c) draws the progress and prints the summary.  backup.c writes,
+ * restore.c reads (backup_internal.h); the zstd tar stream itself is tarz.h.
+ */
+#ifndef BERTH_BACKUP_H
+#define BERTH_BACKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BACKUP_FORMAT 1
+#define BACKUP_BASES_MAX 16               /* --base archives one restore may read */
+#define BACKUP_HEADER_MAX (256u << 20)    /* largest berth-backup.json accepted (the blob list) */
+#define BACKUP_META_FILE_MAX (1ull << 40) /* largest berth.db / key file accepted from an archive */
+#define BACKUP_DEFAULT_LEVEL 3            /* zstd level (3 = zstd's default: fast, good ratio) */
+
+/* Progress: `done` of `total` bytes of payload (blobs, database, keys) so far. */
+typedef void (*backup_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+struct backup_opts {
+    const char *datadir;          /* the registry to back up (the server may be running) */
+    const char *out;              /* FILE.tar.zst to write (written as FILE.tar.zst.tmp, renamed when complete) */
+    const char *incremental_from; /* an older archive: leave out the blobs it lists; NULL = full */
+    int level;                    /* zstd level; 0 = BACKUP_DEFAULT_LEVEL */
+    int workers;                  /* zstd threads; 0 = one per core up to TARZ_WORKERS_MAX, 1 = none */
+    backup_progress_fn progress;  /* may be NULL */
+    void *progress_arg;
+};
+
+struct restore_opts {
+    const char *archive;                 /* FILE.tar.zst */
+    const char *datadir;                 /* target: must not exist, or be an empty directory */
+    const char *bases[BACKUP_BASES_MAX]; /* archives an incremental one builds on */
+    int nbases;
+    backup_progress_fn progress;
+    void *progress_arg;
+};
+
+struct backup_summary {
+    uint64_t blobs; /* blobs written to (backup) or unpacked from the archives (restore) */
+    uint64_t blob_bytes;
+    uint64_t skipped;       /* backup: blobs left out because the base has them */
+    uint64_t payload_bytes; /* database + keys + blobs, uncompressed */
+    uint64_t archive_bytes; /* compressed size of the archive written or read */
+};
+
+/** Writes the archive described in the header.  Returns 0, or a BERR code with a message in `err`. */
+int backup_create(const struct backup_opts *o, struct backup_summary *sum, char *err, size_t errlen);
+/** Restores an archive into o->datadir.  Returns 0, or a BERR code with a message in `err` (nothing is left at the
+ *  target then). */
+int backup_restore(const struct restore_opts *o, struct backup_summary *sum, char *err, size_t errlen);
+
+#endif
