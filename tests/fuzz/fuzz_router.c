@@ -58,8 +58,10 @@ static void check_route(const struct route *rt)
     case ROUTE_TAGS:
         check_name(rt->name);
         return;
+    default: /* the fixed paths outside the OCI API (/metrics, /healthz, /readyz, ...): no name, no reference */
+        FUZZ_ASSERT(rt->name[0] == '\0' && rt->ref[0] == '\0');
+        return;
     }
-    FUZZ_ASSERT(0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
