@@ -63,8 +63,15 @@ void db_rollback(struct db *db);
 /** Runs one SQL statement without results.  Returns 0 or BERR_DB. */
 int db_exec(struct db *db, const char *sql);
 
-/** Logs the connection's last SQLite error and returns BERR_DB (for `return db_error(db);`). */
+/** Logs the connection's last SQLite error and returns BERR_DB, or BERR_NOSPACE for SQLITE_FULL (for
+ *  `return db_error(db);`).  db_exec, db_begin and db_commit map SQLITE_FULL the same way. */
 int db_error(struct db *db);
+/** 1 while a transaction is open.  SQLite rolls a transaction back by itself on some errors (SQLITE_FULL among
+ *  them): a caller running several statements in one transaction checks this after a failure. */
+int db_in_txn(struct db *db);
+/** The BERR code of the connection's last error: BERR_NOSPACE for SQLITE_FULL, else BERR_DB (for callers that
+ *  got a plain BERR_DB from a query helper). */
+int db_last_error(struct db *db);
 
 /** Seconds since the epoch, the one clock metadata uses. */
 long long db_now(void);

@@ -89,8 +89,8 @@
 #define BERTH_WEBHOOK_RESPONSE_MAX 4096                /* response bytes read (only the status line matters) */
 
 /* --- HTTP/1.1 connections owned by Berth (server/h1.c, docs/HTTP1.md); head limits are in http1.h --- */
-#define BERTH_UPLOAD_BODIES_MAX 64      /* upload bodies streamed at once, all clients (one thread each) */
-#define BERTH_UPLOAD_BODIES_PER_ADDR 16 /* upload bodies streamed at once from one client address */
+#define BERTH_UPLOAD_BODIES_MAX 256     /* upload bodies streamed at once, all clients (one thread each) */
+#define BERTH_UPLOAD_BODIES_PER_ADDR 64 /* ... from one client address (a CI host, a NAT or a proxy pushes many) */
 #define BERTH_UPLOAD_ADDR_SLOTS 1024    /* client addresses tracked for the per-address cap */
 #define BERTH_STREAM_CHUNK (1u << 20)   /* body bytes handed from the loop to the writer per step; <= 3 in flight */
 #define BERTH_STREAM_RCVBUF (1u << 20)  /* kernel receive buffer (SO_RCVBUF) while streaming an upload body */

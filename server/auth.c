@@ -248,50 +248,19 @@ void auth__creds_clear(struct creds *c)
     sodium_memzero(c->pass, sizeof(c->pass));
 }
 
-static int scheme_is(h2o_iovec_t v, const char *scheme, size_t *off)
-{
-    size_t n = strlen(scheme);
-    if (v.len <= n || !h2o_lcstris(v.base, n, scheme, n) || v.base[n] != ' ')
-        return 0;
-    for (*off = n; *off < v.len && v.base[*off] == ' '; (*off)++)
-        ;
-    return 1;
-}
-
 void auth__creds_parse(h2o_req_t *req, struct creds *c)
 {
     h2o_iovec_t v = respond_req_header(req, "authorization");
-    unsigned char buf[BERTH_AUTH_NAME_MAX + BERTH_AUTH_PASSWORD_MAX + 4];
-    size_t off, n, len;
-    const char *colon;
+    struct authhdr a;
+    authhdr_parse(v.base, v.len, &a);
     memset(c, 0, sizeof(*c));
-    if (v.base == NULL)
-        return;
-    c->kind = CRED_MALFORMED;
-    len = v.len;
-    while (len > 0 && v.base[len - 1] == ' ')
-        len--;
-    v.len = len;
-    if (scheme_is(v, "bearer", &off)) {
-        c->kind = CRED_BEARER;
-        c->token = h2o_iovec_init(v.base + off, v.len - off);
-    } else if (scheme_is(v, "basic", &off)) {
-        if (sodium_base642bin(buf, sizeof(buf) - 1, v.base + off, v.len - off, NULL, &n, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0)
-            return;
-        buf[n] = '\0';
-        if ((colon = memchr(buf, ':', n)) == NULL || (size_t)(colon - (char *)buf) >= sizeof(c->user) ||
-            n - (size_t)(colon - (char *)buf) - 1 > BERTH_AUTH_PASSWORD_MAX) {
-            sodium_memzero(buf, sizeof(buf));
-            return;
-        }
-        c->ulen = (size_t)(colon - (char *)buf);
-        memcpy(c->user, buf, c->ulen);
-        c->plen = n - (size_t)(colon - (char *)buf) - 1;
-        memcpy(c->pass, colon + 1, c->plen);
-        sodium_memzero(buf, sizeof(buf));
-        c->kind = CRED_BASIC;
-    }
+    c->kind = (enum cred_kind)a.kind;
+    memcpy(c->user, a.user, sizeof(c->user));
+    c->ulen = a.ulen;
+    memcpy(c->pass, a.pass, a.plen);
+    c->plen = a.plen;
+    c->token = h2o_iovec_init(a.token, a.token_len);
+    authhdr_clear(&a);
 }
 
 /* Allocates an identity in the request pool; the claims are released with the request. */

@@ -6,9 +6,16 @@
 #define BERTH_AUTH_INTERNAL_H
 
 #include "auth.h"
+#include "authhdr.h"
 #include "jwt.h"
 
-enum cred_kind { CRED_NONE, CRED_BASIC, CRED_BEARER, CRED_MALFORMED };
+/* the kinds of authhdr.h, under the names auth.c uses */
+enum cred_kind {
+    CRED_NONE = AUTHHDR_NONE,
+    CRED_BASIC = AUTHHDR_BASIC,
+    CRED_BEARER = AUTHHDR_BEARER,
+    CRED_MALFORMED = AUTHHDR_MALFORMED
+};
 
 struct creds {
     enum cred_kind kind;

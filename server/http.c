@@ -17,6 +17,7 @@
 #include "defaults.h"
 #include "err.h"
 #include "h1.h"
+#include "fault.h"
 #include "http.h"
 #include "listen.h"
 #include "log.h"
@@ -376,6 +377,7 @@ int http_serve(const struct config *cfg)
     if (start_storage(srv, cfg) != 0 || setup_tls(cfg, &http.ssl_ctx) != 0 ||
         (http.listen_fd = listen_open(cfg, http.ssl_ctx != NULL)) < 0)
         return 1;
+    FAULT_ARM();
     if (cfg->no_auth)
         log_warn("authentication is OFF: anyone who can reach %s can push, pull and delete", cfg->listen);
     if (pool_start(cfg->workers) != 0 || modules_init(srv) != 0)

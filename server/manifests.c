@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "meta.h"
+#include "negotiate.h"
 #include "respond.h"
 #include "writer.h"
 
@@ -85,24 +86,11 @@ static void manifests_flush_pulls(struct server *srv)
  * *seen is set when the request has any Accept header.  Every Accept line is read (docker sends six). */
 static int accepts(h2o_req_t *req, const char *mt, int wildcards, int *seen)
 {
-    size_t mtlen = strlen(mt);
     for (ssize_t c = -1; (c = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, c)) != -1;) {
-        const char *p = req->headers.entries[c].value.base, *end = p + req->headers.entries[c].value.len;
         *seen = 1;
-        while (p < end) {
-            const char *comma = memchr(p, ',', (size_t)(end - p)), *e = comma ? comma : end, *t;
-            size_t n;
-            while (p < e && (*p == ' ' || *p == '\t'))
-                p++;
-            for (t = p; t < e && *t != ';' && *t != ' ' && *t != '\t'; t++)
-                ;
-            n = (size_t)(t - p);
-            if ((n == mtlen && memcmp(p, mt, n) == 0) ||
-                (wildcards &&
-                 ((n == 3 && memcmp(p, "*/*", 3) == 0) || (n == 13 && memcmp(p, "application/*", 13) == 0))))
-                return 1;
-            p = e + 1;
-        }
+        if (negotiate_accept_lists(req->headers.entries[c].value.base, req->headers.entries[c].value.len, mt,
+                                   wildcards))
+            return 1;
     }
     return 0;
 }

@@ -441,9 +441,8 @@ static int uploads_init(struct server *srv)
 static void uploads_tick(struct server *srv)
 {
     time_t now = time(NULL);
-    if (srv->uploads_expired_at == 0)
-        srv->uploads_expired_at = now;
-    if (now - srv->uploads_expired_at < BERTH_JANITOR_INTERVAL)
+    /* the first sweep runs at the first tick: sessions that went stale while berth was down */
+    if (srv->uploads_expired_at != 0 && now - srv->uploads_expired_at < BERTH_JANITOR_INTERVAL)
         return;
     srv->uploads_expired_at = now;
     if (sessions_expire(srv->sessions, now - srv->cfg.upload_timeout) < 0)

@@ -9,6 +9,7 @@
 #include "blobstore.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 
 static int mkdir_p(const char *path)
@@ -84,7 +85,7 @@ int blobstore_fsync_dir(const char *path)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
     if (fd < 0)
         return berr_from_errno(errno);
-    if (fsync(fd) != 0)
+    if (FAULT_FAIL("blob.fsync_dir") || fsync(fd) != 0)
         rc = berr_from_errno(errno);
     close(fd);
     return rc;
@@ -94,27 +95,33 @@ int blobstore_commit(const struct blobstore *bs, const char *staging, const char
 {
     char path[BLOBSTORE_PATH_MAX], shard[BLOBSTORE_PATH_MAX];
     const char *hex = digest_hex(digest);
+    int rc;
     blobstore_path(bs, digest, path, sizeof(path));
+    snprintf(shard, sizeof(shard), "%s/blobs/sha256/%.2s", bs->root, hex);
     if (access(path, F_OK) == 0) { /* idempotent: the same bytes are already committed */
         unlink(staging);
-        return 0;
+        /* the file may be left by a commit whose directory fsync failed (refused, no row): make its entry
+         * durable before a row names it, rather than trust the failed fsync */
+        return blobstore_fsync_dir(shard);
     }
-    snprintf(shard, sizeof(shard), "%s/blobs/sha256/%.2s", bs->root, hex);
     if (mkdir(shard, 0755) == 0) {
         char parent[BLOBSTORE_PATH_MAX];
-        int rc;
         snprintf(parent, sizeof(parent), "%s/blobs/sha256", bs->root);
         if ((rc = blobstore_fsync_dir(parent)) != 0) /* the new shard must survive a crash with the blob */
             return rc;
     } else if (errno != EEXIST) {
         return berr_from_errno(errno);
     }
+    FAULT_POINT("blob.before_rename");
     if (chmod(staging, 0444) != 0 || rename(staging, path) != 0) {
         int e = errno;
         log_error("cannot commit blob %s: %s", digest, strerror(e));
         return berr_from_errno(e);
     }
-    return blobstore_fsync_dir(shard);
+    FAULT_POINT("blob.after_rename");
+    rc = blobstore_fsync_dir(shard);
+    FAULT_POINT("blob.after_dir_fsync");
+    return rc;
 }
 
 int blobstore_remove(const struct blobstore *bs, const char *digest)

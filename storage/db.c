@@ -185,10 +185,22 @@ long long db_now(void)
     return (long long)time(NULL);
 }
 
+/* The BERR code for the connection's last error: a full disk (SQLITE_FULL) is BERR_NOSPACE (507), not a
+ * database fault, so that the client learns the one thing it can act on. */
+int db_last_error(struct db *db)
+{
+    return (sqlite3_extended_errcode(db->h) & 0xff) == SQLITE_FULL ? BERR_NOSPACE : BERR_DB;
+}
+
 int db_error(struct db *db)
 {
     log_error("sqlite: %s", sqlite3_errmsg(db->h));
-    return BERR_DB;
+    return db_last_error(db);
+}
+
+int db_in_txn(struct db *db)
+{
+    return !sqlite3_get_autocommit(db->h);
 }
 
 int db_exec(struct db *db, const char *sql)
@@ -197,7 +209,7 @@ int db_exec(struct db *db, const char *sql)
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
         log_error("sqlite: %s (in: %.60s)", msg ? msg : sqlite3_errmsg(db->h), sql);
         sqlite3_free(msg);
-        return BERR_DB;
+        return db_last_error(db);
     }
     return 0;
 }

@@ -26,9 +26,24 @@ int jwt_b64_encode(const void *in, size_t len, char *out, size_t size)
     return 0;
 }
 
+/* Is `in[0..len)` made of base64url characters only?  libsodium 1.0.18's decoder maps every byte >= 0x80 to some
+ * 6-bit value instead of refusing it (found by tests/fuzz/fuzz_jwt.c), so a token with such a byte in its
+ * signature would verify as if it held the character it aliases: two spellings of one token. */
+static int b64url_chars_only(const char *in, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 int jwt_b64_decode(const char *in, size_t len, unsigned char *out, size_t size, size_t *outlen)
 {
     const char *end;
+    if (!b64url_chars_only(in, len))
+        return -1;
     if (sodium_base642bin(out, size, in, len, NULL, outlen, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return -1;
     return end == in + len ? 0 : -1;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "meta.h"
 
@@ -320,6 +321,7 @@ int meta_manifest_put(struct db *db, const char *repo, const char *digest, const
             return rc;
     if ((rc = insert_manifest(db, rid, digest, mi, body, len, &mid)) != 0)
         return rc;
+    FAULT_POINT("manifest.before_tag_move");
     if (tag != NULL) {
         sqlite3_stmt *st = db_stmt(db, S_TAG_UPSERT,
                                    "INSERT INTO tags (repo_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?) "

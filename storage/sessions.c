@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "meta.h"
 #include "sessions.h"
@@ -300,7 +301,9 @@ static int expire_file(void *ctx, const char *name, time_t mtime)
     int rc;
     if (mtime >= e->cutoff || upload_uuid_valid(name, strlen(name)) != 0 || !expiry_claim(e->t, name, &s))
         return 0;
+    FAULT_POINT("upload.expire_before_unlink");
     upload_remove(e->t->bs, s->uuid);
+    FAULT_POINT("upload.expire_after_unlink");
     if ((rc = writer_run(del_row_op, s->uuid)) != 0)
         log_warn("upload %s: file removed, row left (%s): recovery drops it", s->uuid, berr_name(rc));
     log_info("upload %s idle since %lld: removed", s->uuid, (long long)mtime);

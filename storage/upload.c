@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "upload.h"
 
@@ -163,6 +164,7 @@ int upload_append(struct upload *u, const void *data, size_t len)
             digest_ctx_free(&h.ctx);
     }
     rc = write_all(u->fd, data, len, u->size);
+    FAULT_POINT("upload.after_write");
     if (threaded)
         pthread_join(tid, NULL);
     appending--;
@@ -195,7 +197,11 @@ int upload_finish(const struct blobstore *bs, struct upload *u, const char *expe
         return BERR_BLOB_UPLOAD_INVALID;
     blobstore_upload_path(bs, u->uuid, path, sizeof(path));
     digest_ctx_final(&u->hash, actual);
-    rc = strcmp(actual, expected) != 0 ? BERR_DIGEST_INVALID : (fsync(u->fd) != 0 ? berr_from_errno(errno) : 0);
+    FAULT_POINT("upload.before_fsync");
+    rc = strcmp(actual, expected) != 0                     ? BERR_DIGEST_INVALID
+         : FAULT_FAIL("upload.fsync") || fsync(u->fd) != 0 ? berr_from_errno(errno)
+                                                           : 0;
+    FAULT_POINT("upload.after_fsync");
     close(u->fd); /* the session is over whatever happens next: no write may reach a committed blob */
     u->fd = -1;
     if (rc != 0) {

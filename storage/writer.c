@@ -4,6 +4,7 @@
 #include <time.h>
 #include "defaults.h"
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "metrics.h"
 #include "writer.h"
@@ -17,20 +18,28 @@ static struct {
     struct db *db;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
-/* Runs one op in its own savepoint.  Returns 0, or BERR_DB when the transaction can no longer be trusted (a
- * savepoint could not be opened, rolled back or released). */
+/* Runs one op in its own savepoint.  Returns 0, or the code that fails the whole batch: BERR_DB when the
+ * transaction can no longer be trusted (a savepoint could not be opened, rolled back or released), or the op's own
+ * code when SQLite rolled the transaction back by itself (SQLITE_FULL, an I/O error): the ops before it are undone
+ * then, and the ones after it would run outside any transaction. */
 static int run_one(struct writer_op *o)
 {
     if (db_exec(w.db, "SAVEPOINT op") != 0)
         return BERR_DB;
     o->rc = o->fn(w.db, o->arg);
+    if (o->rc == BERR_DB)
+        o->rc = db_last_error(w.db); /* a full disk is 507, not a database fault */
+    if (o->rc != 0 && !db_in_txn(w.db)) {
+        log_error("writer: SQLite rolled the transaction back (%s): the batch fails", berr_name(o->rc));
+        return o->rc;
+    }
     if (o->rc != 0 && db_exec(w.db, "ROLLBACK TO op") != 0)
         return BERR_DB;
     return db_exec(w.db, "RELEASE op");
 }
 
 /* Runs one batch: every op in its own savepoint, one commit for all.  On any failure of the transaction itself,
- * every op of the batch fails with BERR_DB and nothing persists. */
+ * every op of the batch fails (BERR_NOSPACE when the disk is full, else BERR_DB) and nothing persists. */
 static void run_batch(struct writer_op *batch)
 {
     struct timespec t0, t1;
@@ -40,12 +49,13 @@ static void run_batch(struct writer_op *batch)
     rc = db_begin(w.db);
     for (struct writer_op *o = batch; o != NULL && rc == 0; o = o->next)
         rc = run_one(o);
+    FAULT_POINT("writer.before_commit");
     if (rc == 0)
         rc = db_commit(w.db);
     if (rc != 0) {
         db_rollback(w.db);
         for (struct writer_op *o = batch; o != NULL; o = o->next)
-            o->rc = BERR_DB;
+            o->rc = rc == BERR_NOSPACE ? BERR_NOSPACE : BERR_DB;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     for (struct writer_op *o = batch; o != NULL; o = o->next, n++)
@@ -55,6 +65,7 @@ static void run_batch(struct writer_op *batch)
     metrics_observe(HIST_WRITER_BATCH_SIZE, n);
     metrics_observe(HIST_WRITER_COMMIT_SECONDS,
                     (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+    FAULT_POINT("writer.after_commit");
 }
 
 /* Calls every op's completion; an op may be freed by its own `done`, so `next` is read first. */

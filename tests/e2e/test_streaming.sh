@@ -160,12 +160,13 @@ check_eq "the resumed blob reads back" "$D12" \
 
 ########################################################################
 log "5. cap on concurrent upload bodies per address"
+PER_ADDR=$(awk '$2 == "BERTH_UPLOAD_BODIES_PER_ADDR" {print $3}' "$here/../../include/defaults.h")
 paths=()
-for i in $(seq 1 16); do
+for i in $(seq 1 "$PER_ADDR"); do
 	paths+=("$(curl -s -u alice:alice-pw-0001 -X POST -D - -o /dev/null "$R/v2/team/cap/blobs/uploads/" | location)")
 done
 paths+=("$(curl -s -u alice:alice-pw-0001 -X POST -D - -o /dev/null "$R/v2/team/cap/blobs/uploads/" | location)")
-check_eq "the 17th concurrent upload body from one address gets 429" 429 "$(C hold "$H" "$P" "$ALICE" "${paths[@]}")"
+check_eq "upload body $((PER_ADDR + 1)) at once from one address gets 429" 429 "$(C hold "$H" "$P" "$ALICE" "${paths[@]}")"
 sleep 1
 check_eq "slots come back when the uploads end" 202 "$(curl -s -u alice:alice-pw-0001 -o /dev/null -w '%{http_code}' \
 	-X PATCH --data-binary x "$R${paths[0]}")"
