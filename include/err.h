@@ -45,7 +45,7 @@
     X(BUSY, 503, "UNAVAILABLE", "registry busy, retry later")                                                          \
     X(INTERNAL, 500, "UNKNOWN", "internal error")                                                                      \
     X(LIFECYCLE_POLICY_INVALID, 400, "UNSUPPORTED", "invalid lifecycle policy")                                        \
-    X(LIFECYCLE_POLICY_NOT_FOUND, 404, "UNSUPPORTED", "the repository has no lifecycle policy")                                        \
+    X(LIFECYCLE_POLICY_NOT_FOUND, 404, "UNSUPPORTED", "the repository has no lifecycle policy")                        \
     X(QUOTA_EXCEEDED, 403, "DENIED", "storage quota exceeded")
 
 enum berr_code {

@@ -352,7 +352,7 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
 {
     char sql[1024];
     sqlite3_stmt *st;
-    int64_t rid;
+    int64_t rid = 0;
     int rc = repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
@@ -370,7 +370,7 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
 int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_image_cb cb, void *ctx)
 {
     sqlite3_stmt *st;
-    int64_t rid;
+    int64_t rid = 0;
     int more = 0, found = 0, rc = repo_id(db, repo, &rid);
     if (rc != 0)
         return rc;
@@ -402,7 +402,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
                       "ORDER BY m.id, t.name LIMIT ?4",
     };
     sqlite3_stmt *st;
-    int64_t rid;
+    int64_t rid = 0;
     int count = 0, rc = repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
@@ -432,7 +432,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
 int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char *value)
 {
     sqlite3_stmt *st;
-    int64_t rid;
+    int64_t rid = 0;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db,
                                  "INSERT INTO ecr_tags (repo_id, key, value) VALUES (?, ?, ?) "
@@ -448,7 +448,7 @@ int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char 
 int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 {
     sqlite3_stmt *st;
-    int64_t rid;
+    int64_t rid = 0;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
         return rc;
@@ -460,7 +460,7 @@ int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ctx)
 {
     sqlite3_stmt *st;
-    int64_t rid;
+    int64_t rid = 0;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
         return rc;

@@ -67,7 +67,7 @@ int lifecycle_policy_put(struct db *db, const char *repo, const char *json, size
 int lifecycle_policy_get(struct db *db, const char *repo, char **json, int64_t *updated_at)
 {
     sqlite3_stmt *st;
-    int64_t id;
+    int64_t id = 0;
     int rc = repo_id(db, repo, &id);
     *json = NULL;
     if (rc != 0)

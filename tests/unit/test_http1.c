@@ -221,7 +221,7 @@ static void chunked_decodes_any_split(void)
 {
     const char *in = "5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: y\r\n\r\nGET";
     char out[64];
-    size_t ol, tail;
+    size_t ol = 0, tail = 0;
     for (size_t step = 1; step <= strlen(in); step++) {
         CHECK_INT_EQ(dechunk(in, strlen(in), step, out, &ol, &tail), HTTP1_CHUNK_END);
         CHECK_MEM_EQ(out, ol, "hello0123456789", 15);
