@@ -61,7 +61,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *config_file = NULL;
-    char err[512];
     int c;
     memset(o, 0, sizeof(*o));
     config_defaults(&o->cfg);
@@ -101,37 +100,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             return 2;
         }
     }
-    if (config_file != NULL && config_load(&o->cfg, config_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
+    if (cli_apply_config(&o->cfg, config_file, data) != 0)
         return 2;
-    }
-    if (data != NULL && config_set(&o->cfg, "data", data, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
-        return 2;
-    }
     o->args = argv + optind;
     o->nargs = argc - optind;
     return 0;
-}
-
-/*
- * Opens berth.db in an existing data directory (WAL: safe next to a running server); an empty directory is
- * set up, so users can be created before the first start.  A missing one is refused: only `serve` creates it.
- */
-static struct db *open_db(const struct config *cfg)
-{
-    struct blobstore bs;
-    struct db *db;
-    struct stat st;
-    if (stat(cfg->data, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "berth: no registry at %s (use --data)\n", cfg->data);
-        return NULL;
-    }
-    if (blobstore_init(&bs, cfg->data) != 0 || db_open(cfg->data, &db) != 0) {
-        fprintf(stderr, "berth: cannot open the data directory %s\n", cfg->data);
-        return NULL;
-    }
-    return db;
 }
 
 /* Reads one line (the password) from stdin, without its newline.  Returns 0 or -1. */
@@ -526,7 +499,7 @@ int cli_main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (sodium_init() < 0 || (db = open_db(&o.cfg)) == NULL)
+    if (sodium_init() < 0 || (db = cli_open_registry(&o.cfg)) == NULL)
         return 1;
     if (strcmp(argv[0], "user") == 0)
         rc = cmd_user(db, &o);

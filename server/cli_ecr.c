@@ -48,7 +48,6 @@ static int parse(int argc, char **argv, struct ecr_opts *o)
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *config_file = NULL;
-    char err[512];
     int c;
     memset(o, 0, sizeof(*o));
     config_defaults(&o->cfg);
@@ -74,11 +73,8 @@ static int parse(int argc, char **argv, struct ecr_opts *o)
             return 2;
         }
     }
-    if ((config_file != NULL && config_load(&o->cfg, config_file, err, sizeof(err)) != 0) ||
-        (data != NULL && config_set(&o->cfg, "data", data, err, sizeof(err)) != 0)) {
-        fprintf(stderr, "berth: %s\n", err);
+    if (cli_apply_config(&o->cfg, config_file, data) != 0)
         return 2;
-    }
     o->args = argv + optind;
     o->nargs = argc - optind;
     return 0;
@@ -223,8 +219,6 @@ static int cmd_repo(struct db *db, struct ecr_opts *o)
 int cli_ecr_main(int argc, char **argv)
 {
     struct ecr_opts o;
-    struct blobstore bs;
-    struct stat st;
     struct db *db;
     int rc = parse(argc, argv, &o);
     if (rc != 0)
@@ -233,14 +227,8 @@ int cli_ecr_main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (stat(o.cfg.data, &st) != 0 || !S_ISDIR(st.st_mode)) { /* only `serve` creates a data directory */
-        fprintf(stderr, "berth: no registry at %s (use --data)\n", o.cfg.data);
+    if (sodium_init() < 0 || (db = cli_open_registry(&o.cfg)) == NULL)
         return 1;
-    }
-    if (sodium_init() < 0 || blobstore_init(&bs, o.cfg.data) != 0 || db_open(o.cfg.data, &db) != 0) {
-        fprintf(stderr, "berth: cannot open the data directory %s\n", o.cfg.data);
-        return 1;
-    }
     rc = strcmp(argv[0], "accesskey") == 0 ? cmd_accesskey(db, &o) : cmd_repo(db, &o);
     db_close(db);
     return rc;

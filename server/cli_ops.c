@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cli.h"
 #include "cli_ops.h"
 #include "config.h"
 #include "db.h"
@@ -81,7 +82,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *config_file = NULL;
-    char err[512], *end;
+    char *end;
     int c;
     memset(o, 0, sizeof(*o));
     config_defaults(&o->cfg);
@@ -131,33 +132,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             return 2;
         }
     }
-    if (config_file != NULL && config_load(&o->cfg, config_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
+    if (cli_apply_config(&o->cfg, config_file, data) != 0)
         return 2;
-    }
-    if (data != NULL && config_set(&o->cfg, "data", data, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
-        return 2;
-    }
     o->args = argv + optind;
     o->nargs = argc - optind;
     return 0;
-}
-
-/* Opens berth.db of an existing data directory (only `serve` creates one). */
-static struct db *open_db(const struct config *cfg)
-{
-    struct db *db;
-    struct stat st;
-    if (stat(cfg->data, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "berth: no registry at %s (use --data)\n", cfg->data);
-        return NULL;
-    }
-    if (db_open(cfg->data, &db) != 0) {
-        fprintf(stderr, "berth: cannot open the data directory %s\n", cfg->data);
-        return NULL;
-    }
-    return db;
 }
 
 /* ---- quota ---- */
@@ -346,7 +325,7 @@ int cli_ops_main(int argc, char **argv)
         free(o);
         return rc == 1 ? 0 : (rc == 0 ? 2 : rc);
     }
-    if ((db = open_db(&o->cfg)) == NULL) {
+    if ((db = cli_open_registry(&o->cfg)) == NULL) {
         free(o);
         return 1;
     }

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "blobstore.h"
+#include "cli.h"
 #include "db.h"
 #include "defaults.h"
 #include "err.h"
@@ -94,14 +95,8 @@ static int parse_mopts(int argc, char **argv, struct mopts *o)
             return 2;
         }
     }
-    if (config_file != NULL && config_load(&o->cfg, config_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
+    if (cli_apply_config(&o->cfg, config_file, data) != 0)
         return 2;
-    }
-    if (data != NULL && config_set(&o->cfg, "data", data, err, sizeof(err)) != 0) {
-        fprintf(stderr, "berth: %s\n", err);
-        return 2;
-    }
     if (o->grace != NULL && config_set(&o->cfg, "gc_grace", o->grace, err, sizeof(err)) != 0) {
         fprintf(stderr, "berth: invalid --grace '%s' (want e.g. 0, 90s, 30m, 1h, 7d)\n", o->grace);
         return 2;
@@ -378,14 +373,8 @@ int maint_main(int argc, char **argv)
     int rc = parse_mopts(argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    if (access(o.cfg.data, F_OK) != 0) {
-        fprintf(stderr, "berth: no registry at %s (use --data)\n", o.cfg.data);
+    if ((db = cli_open_registry(&o.cfg)) == NULL)
         return 1;
-    }
-    if (db_open(o.cfg.data, &db) != 0) {
-        fprintf(stderr, "berth: cannot open the data directory %s\n", o.cfg.data);
-        return 1;
-    }
     if (strcmp(argv[0], "lifecycle") == 0)
         rc = cmd_lifecycle(db, &o);
     else if (strcmp(argv[0], "gc") == 0)

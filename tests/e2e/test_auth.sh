@@ -111,7 +111,8 @@ OUT=$("$BERTH_BIN" user list --data "$T/missing" 2>&1) && RC=0 || RC=$?
 check_eq "a management command refuses a missing data directory" 1 "$RC"
 check_contains "... saying so" "no registry at $T/missing (use --data)" "$OUT"
 check_fail "... and does not create it" test -e "$T/missing"
-for verb in "user add zed --password-stdin" "token list" "grant list"; do
+for verb in "user add zed --password-stdin" "token list" "grant list" "accesskey list" "repo list" "gc --dry-run" \
+	"fsck" "lifecycle get team/app" "quota list" "events tail"; do
 	# shellcheck disable=SC2086
 	check_fail "$verb refuses a missing data directory" "$BERTH_BIN" $verb --data "$T/missing" </dev/null
 done
@@ -121,6 +122,10 @@ check "an existing empty data directory is initialized by a subcommand" "$BERTH_
 check "a user can be created before the first start" "$BERTH_BIN" user add early --data "$T/fresh" \
 	--password-stdin <<<"early-passwd-01"
 check_contains "... and is listed" "early" "$("$BERTH_BIN" user list --data "$T/fresh")"
+check_contains "BERTH_DATA names the data directory of a management command too" "early" \
+	"$(BERTH_DATA="$T/fresh" "$BERTH_BIN" user list)"
+check_contains "... and --data wins over it" "no registry at $T/missing" \
+	"$(BERTH_DATA="$T/fresh" "$BERTH_BIN" user list --data "$T/missing" 2>&1 || true)"
 OUT=$(B user add shorty --password-stdin <<<"elevenchars" 2>&1) && RC=0 || RC=$?
 check_eq "a password of 11 characters is refused" 2 "$RC"
 check_contains "... saying the minimum" "at least 12 characters" "$OUT"
