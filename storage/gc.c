@@ -9,6 +9,7 @@
 #include "defaults.h"
 #include "digest.h"
 #include "err.h"
+#include "events.h"
 #include "gc.h"
 #include "log.h"
 
@@ -178,6 +179,13 @@ static int blob_deleted(struct db *db, struct digests *d, size_t i, void *ctx)
     sqlite3_bind_text(st, 1, d->v[i], -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
     sqlite3_finalize(st);
+    if (rc == 0) /* in the transaction that deletes the row: no repository links the blob any more */
+        rc = events_emit(db, &(struct event){.action = EVENT_GC,
+                                             .repository = "",
+                                             .digest = d->v[i],
+                                             .media_type = "application/octet-stream",
+                                             .size = d->sizes[i],
+                                             .from = NULL});
     s->blobs_deleted++;
     s->bytes_reclaimed += d->sizes[i];
     return rc;
