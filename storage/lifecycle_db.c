@@ -5,6 +5,7 @@
 #include "defaults.h"
 #include "err.h"
 #include "events.h"
+#include "fault.h"
 #include "lifecycle.h"
 #include "log.h"
 
@@ -499,12 +500,16 @@ static int expire_batches(struct run *r, struct image **sel, const long long *ru
             }
             rc = expire_image(r->db, r->repo, r->rid, sel[k], rules[k], &recs);
         }
-        if (rc == 0)
+        if (rc == 0) {
+            FAULT_POINT("lifecycle.before_commit"); /* the batch's manifests deleted, not committed */
             rc = db_commit(r->db);
-        if (rc != 0)
+        }
+        if (rc != 0) {
             db_rollback(r->db);
-        else
+        } else {
+            FAULT_POINT("lifecycle.after_commit"); /* committed, not yet reported; the next batch not begun */
             emit(r, &recs);
+        }
         records_clear(&recs);
     }
     free(recs.v);
