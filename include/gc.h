@@ -13,7 +13,8 @@
  *   1. Rows go in short write transactions (BEGIN IMMEDIATE, at most GC_BATCH rows each): every DELETE re-checks
  *      in its own statement, under the write lock, that nothing references the row, so a manifest PUT or a mount
  *      committed a moment earlier keeps it.  Each deleted blob's digest is recorded in the table gc_pending in the
- *      same transaction.
+ *      same transaction, with an EVENT_GC event (events.h: repository "", the digest and size), so the deletion and
+ *      its event commit together or not at all.
  *   2. Files are unlinked afterwards, again under the write lock, and only for digests in gc_pending that have no
  *      blob row: the pending row is deleted in the same transaction.  A crash between 1 and 2 leaves pending rows,
  *      which the next gc_run() or gc_finish_pending() (at server start) completes.  A file without a row is

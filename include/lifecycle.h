@@ -27,7 +27,9 @@
  * with their index / subject in the same transaction.  Every selected image is re-checked in the deleting
  * transaction (same push time, same last pull, same tags, still not a child or live referrer), so an image
  * re-tagged, re-pushed or pulled after selection is kept.  (The server writes pull times every
- * BERTH_PULL_FLUSH_INTERVAL seconds, so a pull in the last few seconds may not be seen yet.)
+ * BERTH_PULL_FLUSH_INTERVAL seconds, so a pull in the last few seconds may not be seen yet.)  Every manifest removed
+ * (image, child or referrer) is announced by EVENT_EXPIRE events (events.h) in the deleting transaction: one per
+ * tag it had, or one without a tag.
  *
  * For the ECR API: lifecycle_policy_put/_delete are writes (run them through the writer); a preview is
  * lifecycle_run() with dry_run set and repo set (and `policy` for a policy text given with the request): it only

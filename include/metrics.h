@@ -37,7 +37,17 @@
     X(AUTH_FAIL_NOT_ADMIN, "berth_auth_failures_total", "reason=\"not_admin\"", "counter", "")                         \
     X(WRITER_OPS, "berth_writer_ops_total", "", "counter", "Metadata write operations run by the writer")              \
     X(WRITER_OPS_FAILED, "berth_writer_ops_failed_total", "", "counter",                                               \
-      "Metadata write operations that failed (rolled back alone or with their batch)")
+      "Metadata write operations that failed (rolled back alone or with their batch)")                                 \
+    X(LIFECYCLE_RUNS, "berth_lifecycle_runs_total", "", "counter",                                                     \
+      "Lifecycle policy runs of the server's scheduler (`berth lifecycle run` is another process: not counted)")       \
+    X(LIFECYCLE_EXPIRED, "berth_lifecycle_images_expired_total", "", "counter",                                        \
+      "Manifests the server's lifecycle runs expired (images and the children and referrers that went with them)")     \
+    X(GC_RUNS, "berth_gc_runs_total", "", "counter",                                                                   \
+      "Garbage collections run by the server's scheduler (`berth gc` is another process: not counted)")                \
+    X(GC_BLOBS_DELETED, "berth_gc_blobs_deleted_total", "", "counter",                                                 \
+      "Blobs the server's garbage collections deleted (successful runs)")                                              \
+    X(GC_BYTES_RECLAIMED, "berth_gc_bytes_reclaimed_total", "", "counter",                                             \
+      "Bytes of the blobs the server's garbage collections deleted (successful runs)")
 
 /* X(ID, name, help, bucket array, scale): histograms; observed values are integers in 1/scale units */
 #define METRICS_HISTOGRAMS(X)                                                                                          \

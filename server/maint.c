@@ -16,6 +16,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "maint.h"
+#include "metrics.h"
 #include "module.h"
 
 static const char usage[] =
@@ -410,6 +411,8 @@ static void maintain(struct db *db, const struct blobstore *bs)
     struct gc_opts go = {.now = db_now(), .grace = sched.cfg.gc_grace};
     struct gc_stats gs;
     int rc = lifecycle_run(db, &ro, NULL, NULL, &ls);
+    metrics_add(METRIC_LIFECYCLE_RUNS, 1);
+    metrics_add(METRIC_LIFECYCLE_EXPIRED, ls.expired + ls.with); /* counted after each commit: exact on failure too */
     if (rc != 0)
         log_warn("lifecycle run failed: %s", berr_message(rc));
     else if (ls.expired > 0 || ls.skipped > 0)
@@ -417,9 +420,15 @@ static void maintain(struct db *db, const struct blobstore *bs)
                  "because they changed",
                  ls.expired, ls.with, ls.repos, ls.skipped);
     go.now = db_now();
-    if ((rc = gc_run(db, bs, &go, NULL, NULL, &gs)) != 0)
+    rc = gc_run(db, bs, &go, NULL, NULL, &gs);
+    metrics_add(METRIC_GC_RUNS, 1);
+    if (rc != 0) {
         log_warn("gc failed: %s", berr_message(rc));
-    else if (gs.blobs_deleted > 0 || gs.links_pruned > 0 || gs.files_unlinked > 0)
+        return; /* its stats may count a batch that rolled back: not added */
+    }
+    metrics_add(METRIC_GC_BLOBS_DELETED, gs.blobs_deleted);
+    metrics_add(METRIC_GC_BYTES_RECLAIMED, gs.bytes_reclaimed);
+    if (gs.blobs_deleted > 0 || gs.links_pruned > 0 || gs.files_unlinked > 0)
         log_info("gc: pruned %lld links, deleted %lld blobs (%lld bytes), removed %lld files", gs.links_pruned,
                  gs.blobs_deleted, gs.bytes_reclaimed, gs.files_unlinked);
 }

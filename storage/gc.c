@@ -9,6 +9,8 @@
 #include "defaults.h"
 #include "digest.h"
 #include "err.h"
+#include "events.h"
+#include "fault.h"
 #include "gc.h"
 #include "log.h"
 
@@ -160,6 +162,8 @@ static int prune_links(struct pass *p)
             p->s->links_pruned += (long long)d.n;
         else
             rc = delete_batch(p->db, delete_sql, &d, cutoff, link_pruned, p->s);
+        if (rc == 0 && !p->o->dry_run)
+            FAULT_POINT("gc.after_link_batch"); /* between batches: links pruned, blob rows not yet examined */
         report(p);
     }
     digests_free(&d);
@@ -178,6 +182,13 @@ static int blob_deleted(struct db *db, struct digests *d, size_t i, void *ctx)
     sqlite3_bind_text(st, 1, d->v[i], -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
     sqlite3_finalize(st);
+    if (rc == 0) /* in the transaction that deletes the row: no repository links the blob any more */
+        rc = events_emit(db, &(struct event){.action = EVENT_GC,
+                                             .repository = "",
+                                             .digest = d->v[i],
+                                             .media_type = "application/octet-stream",
+                                             .size = d->sizes[i],
+                                             .from = NULL});
     s->blobs_deleted++;
     s->bytes_reclaimed += d->sizes[i];
     return rc;
@@ -217,6 +228,8 @@ static int delete_blobs(struct pass *p)
                 p->s->bytes_reclaimed += d.sizes[i];
         } else {
             rc = delete_batch(p->db, delete_sql, &d, cutoff, blob_deleted, p->s);
+            if (rc == 0)
+                FAULT_POINT("gc.after_row_commit"); /* rows and gc_pending committed, files not yet unlinked */
         }
         report(p);
     }
@@ -265,6 +278,7 @@ static int unlink_batch(struct db *db, const struct blobstore *bs, struct digest
             char path[BLOBSTORE_PATH_MAX];
             blobstore_path(bs, d->v[i], path, sizeof(path));
             if (unlink(path) == 0) {
+                FAULT_POINT("gc.after_unlink"); /* the file is gone, its gc_pending row not yet forgotten */
                 (*unlinked)++;
                 if (orphans != NULL)
                     (*orphans)++;

@@ -4,6 +4,8 @@
 #include <string.h>
 #include "defaults.h"
 #include "err.h"
+#include "events.h"
+#include "fault.h"
 #include "lifecycle.h"
 #include "log.h"
 
@@ -345,17 +347,27 @@ static int queue_rows(struct db *db, sqlite3_stmt *st, struct worklist *w, const
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
-/* Reads the push time and tags of manifest `id` for the report. */
-static int describe(struct db *db, int64_t id, long long *pushed_at, char ***tags, size_t *ntags)
+/* What describe() reads of a manifest: for the report and the EVENT_EXPIRE event. */
+struct described {
+    long long pushed_at;
+    int64_t size;
+    char media_type[EVENTS_MEDIA_TYPE_MAX + 1];
+};
+
+/* Reads the push time, media type, size and tags of manifest `id`. */
+static int describe(struct db *db, int64_t id, struct described *out, char ***tags, size_t *ntags)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT m.pushed_at, t.name FROM manifests m LEFT JOIN tags t ON "
-                                   "t.manifest_id = m.id WHERE m.id = ? ORDER BY t.name");
+    sqlite3_stmt *st = prepare(db, "SELECT m.pushed_at, t.name, m.media_type, m.size FROM manifests m LEFT JOIN tags "
+                                   "t ON t.manifest_id = m.id WHERE m.id = ? ORDER BY t.name");
     int rc;
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, id);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *pushed_at = sqlite3_column_int64(st, 0);
+        const char *mt = (const char *)sqlite3_column_text(st, 2);
+        out->pushed_at = sqlite3_column_int64(st, 0);
+        out->size = sqlite3_column_int64(st, 3);
+        snprintf(out->media_type, sizeof(out->media_type), "%s", mt != NULL ? mt : "");
         if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
             tags_push(tags, ntags, (const char *)sqlite3_column_text(st, 1)) != 0) {
             sqlite3_finalize(st);
@@ -366,10 +378,27 @@ static int describe(struct db *db, int64_t id, long long *pushed_at, char ***tag
     return rc == SQLITE_DONE ? 0 : db_error(db);
 }
 
+/* Records the expiry of manifest `digest` in the current transaction: one EVENT_EXPIRE event per tag it had, or
+ * one without a tag when it had none (as a DELETE of a tagged manifest is announced per tag). */
+static int emit_expired(struct db *db, const char *repo, const char *digest, const struct described *m,
+                        char *const *tags, size_t ntags)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < (ntags > 0 ? ntags : 1); i++)
+        rc = events_emit(db, &(struct event){.action = EVENT_EXPIRE,
+                                             .repository = repo,
+                                             .digest = digest,
+                                             .media_type = m->media_type,
+                                             .size = m->size,
+                                             .tag = ntags > 0 ? tags[i] : NULL,
+                                             .from = NULL});
+    return rc;
+}
+
 /* Removes `d`, then queues its untagged children no other index of the repository references, and its
  * referrers: they go with it in this transaction. */
-static int remove_manifest(struct db *db, int64_t rid, const struct doomed *d, long long rule, struct worklist *w,
-                           struct records *out)
+static int remove_manifest(struct db *db, const char *repo, int64_t rid, const struct doomed *d, long long rule,
+                           struct worklist *w, struct records *out)
 {
     static const char children_sql[] =
         "SELECT m.id, m.digest FROM manifest_children c CROSS JOIN manifests m ON m.repo_id = ?1 AND m.digest = "
@@ -378,13 +407,15 @@ static int remove_manifest(struct db *db, int64_t rid, const struct doomed *d, l
         "  WHERE c2.child_digest = m.digest AND p.repo_id = ?1 AND p.id <> ?2)";
     char **tags = NULL;
     size_t ntags = 0;
-    long long pushed_at = 0;
+    struct described m = {0};
     sqlite3_stmt *st;
-    int rc = describe(db, d->id, &pushed_at, &tags, &ntags);
-    if (rc != 0 || (rc = record_push(out, d, rule, pushed_at, tags, ntags)) != 0) {
+    int rc = describe(db, d->id, &m, &tags, &ntags);
+    if (rc != 0 || (rc = record_push(out, d, rule, m.pushed_at, tags, ntags)) != 0) {
         tags_free(tags, ntags);
         return rc;
     }
+    if ((rc = emit_expired(db, repo, d->digest, &m, tags, ntags)) != 0)
+        return rc;
     if ((st = prepare(db, children_sql)) == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, rid);
@@ -404,7 +435,8 @@ static int remove_manifest(struct db *db, int64_t rid, const struct doomed *d, l
 }
 
 /* Expires image `img` (already re-checked) with everything that goes with it. */
-static int expire_image(struct db *db, int64_t rid, const struct image *img, long long rule, struct records *out)
+static int expire_image(struct db *db, const char *repo, int64_t rid, const struct image *img, long long rule,
+                        struct records *out)
 {
     struct worklist w = {0};
     int rc = work_push(&w, img->id, img->digest, NULL);
@@ -414,7 +446,7 @@ static int expire_image(struct db *db, int64_t rid, const struct image *img, lon
         while (j < i && w.v[j].id != d.id) /* a manifest both child and referrer is removed once */
             j++;
         if (j == i)
-            rc = remove_manifest(db, rid, &d, rule, &w, out);
+            rc = remove_manifest(db, repo, rid, &d, rule, &w, out);
     }
     free(w.v);
     return rc;
@@ -466,14 +498,18 @@ static int expire_batches(struct run *r, struct image **sel, const long long *ru
                 log_info("lifecycle: %s@%s changed since it was selected: kept", r->repo, sel[k]->digest);
                 continue;
             }
-            rc = expire_image(r->db, r->rid, sel[k], rules[k], &recs);
+            rc = expire_image(r->db, r->repo, r->rid, sel[k], rules[k], &recs);
         }
-        if (rc == 0)
+        if (rc == 0) {
+            FAULT_POINT("lifecycle.before_commit"); /* the batch's manifests deleted, not committed */
             rc = db_commit(r->db);
-        if (rc != 0)
+        }
+        if (rc != 0) {
             db_rollback(r->db);
-        else
+        } else {
+            FAULT_POINT("lifecycle.after_commit"); /* committed, not yet reported; the next batch not begun */
             emit(r, &recs);
+        }
         records_clear(&recs);
     }
     free(recs.v);

@@ -399,6 +399,67 @@ upload_expiry() {
 	POINTS+=("$p")
 }
 
+# maint_image REPO TAG LAYER NOTE: pushes an image (a unique config, LAYER) tagged TAG (recorded if acknowledged;
+# the manifest's status in PUSHED); its manifest file in MFILE and config file in MCONF (not in a subshell)
+maint_image() {
+	MCONF=$T/maint_c.$4
+	MFILE=$T/maint_m.$4
+	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":"%s"}' "$4" >"$MCONF"
+	push_blob "$1" "$MCONF"
+	push_blob "$1" "$3"
+	make_manifest "$MFILE" "$MCONF" "$3" "$4"
+	push_manifest "$1" "$2" "$MFILE"
+}
+
+# maint_crash POINT COMMAND: `berth gc --grace 0` or `berth lifecycle run` (another process, the server stopped)
+# killed at POINT over a repository with one image to keep and one to remove; then `berth fsck` exits 0, the server
+# restarts, the removed image is gone or whole, and everything acknowledged (the kept image too) reads back
+maint_crash() {
+	local p=$1 what=$2 repo=crash/maint$((SCENARIOS + 1)) layer old keep rc=0
+	layer=$(newfile 30000)
+	start_clean
+	maint_image "$repo" old "$layer" "old$SCENARIOS"
+	check_eq "$what @ $p: the old image is pushed" 201 "$PUSHED"
+	old=$MFILE
+	unack_manifest "$repo" old
+	unack_manifest "$repo" "$(sha "$old")"
+	unack_blob "$repo" "$(sha "$MCONF")"
+	sleep 1.1 # a later push time: the policy keeps the newest image
+	maint_image "$repo" keep "$layer" "keep$SCENARIOS"
+	check_eq "$what @ $p: the image to keep is pushed" 201 "$PUSHED"
+	keep=$MFILE
+	if [ "$what" = gc ]; then
+		check_eq "$what @ $p: the old image is deleted (its config becomes garbage)" 202 \
+			"$(code -X DELETE "$(url "/v2/$repo/manifests/$(sha "$old")")")"
+	fi
+	berth_stop
+	if [ "$what" = gc ]; then
+		BERTH_FAULT=$p "$BERTH_BIN" gc --grace 0 --data "$D" >"$T/maint.out" 2>&1 || rc=$?
+	else
+		printf '{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}' >"$T/keep1.json"
+		check "$what @ $p: policy stored" "$BERTH_BIN" lifecycle put "$repo" "$T/keep1.json" --data "$D"
+		BERTH_FAULT=$p "$BERTH_BIN" lifecycle run --repo "$repo" --data "$D" >"$T/maint.out" 2>&1 || rc=$?
+	fi
+	check_eq "$what @ $p: the command was killed (SIGKILL)" 137 "$rc"
+	check_contains "$what @ $p: at the armed point" "fault point $p reached" "$(cat "$T/maint.out")"
+	check "$what @ $p: berth fsck exits 0" "$BERTH_BIN" fsck --data "$D"
+	after "$what @ $p" maint_outcome "$repo" "$old" "$keep"
+	SCENARIOS=$((SCENARIOS + 1))
+	POINTS+=("$p")
+}
+
+# maint_outcome REPO OLD KEEP: the removed image is absent or whole; the kept one is whole under its tag
+maint_outcome() {
+	local c
+	c=$(code -H "Accept: $OCI_M" "$(url "/v2/$1/manifests/$(sha "$2")")")
+	case $c in
+	404) ;;
+	200) [ "$(getsha "/v2/$1/manifests/$(sha "$2")")" = "$(sha "$2")" ] || return 1 ;;
+	*) return 1 ;;
+	esac
+	[ "$(getsha "/v2/$1/manifests/keep")" = "$(sha "$3")" ]
+}
+
 # ---- an acknowledged base that every scenario must leave intact ----
 start_clean
 BASE_C=$T/base_config
@@ -446,6 +507,14 @@ done
 log "upload expiry"
 for p in upload.expire_before_unlink upload.expire_after_unlink writer.after_commit; do
 	upload_expiry "$p"
+done
+
+log "gc and lifecycle (berth gc / berth lifecycle run killed)"
+for p in gc.after_link_batch gc.after_row_commit gc.after_unlink; do
+	maint_crash "$p" gc
+done
+for p in lifecycle.before_commit lifecycle.after_commit; do
+	maint_crash "$p" lifecycle
 done
 
 distinct=$(printf '%s\n' "${POINTS[@]%%:*}" | sort -u | wc -l)

@@ -141,6 +141,16 @@ for c in "${CHILDREN[@]}"; do
 	check_eq "child ${c:7:12} of the tagged index survives (not an image of its own)" 200 "$(manifest_code "$REPO" "$c")"
 done
 check_eq "the signature of the live release-5 survives" 200 "$(manifest_code "$REPO" "$SIG5")"
+EXP=$("${B[@]}" events tail --json --action expire -n 100000 --data "$D" |
+	jq -r '"\(.target.repository) \(.target.digest) \(.target.tag // "-")"')
+for k in rel1 rel2; do
+	check_contains "berth events tail: expire event of $k with its tag" "$REPO ${MD[$k]} release-${k#rel}" "$EXP"
+done
+for k in u1 u2; do
+	check_contains "berth events tail: expire event of untagged $k" "$REPO ${MD[$k]} -" "$EXP"
+done
+check_contains "berth events tail: expire event of the signature that went with u1" "$REPO $SIGU1 -" "$EXP"
+check_fail "no expire event for the kept release-5" grep -qF "${MD[rel5]}" <<<"$EXP"
 
 ########################################################################
 log "4. gc --grace 0: unique blobs of expired images leave the disk, shared ones stay"
@@ -153,6 +163,10 @@ for k in rel1 rel2 u1 u2; do
 	check_eq "unique layer of $k: blob 404" 404 "$(http_code "http://$R/v2/$REPO/blobs/$(top_layer "$T/$k")")"
 done
 check_fail "signature blob of u1 deleted from disk" on_disk "$SIGU1_BLOB"
+GCEV=$("${B[@]}" events tail --json --action gc -n 100000 --data "$D" | jq -r .target.digest)
+check_contains "berth events tail: gc event of the unique layer of rel1" "$(top_layer "$T/rel1")" "$GCEV"
+check_contains "berth events tail: gc event of the signature blob of u1" "$SIGU1_BLOB" "$GCEV"
+check_fail "no gc event for the shared base layer" grep -qF "$(img_layer_digests "$T/rel1" | head -n 1)" <<<"$GCEV"
 check "shared base layer kept on disk" on_disk "$(img_layer_digests "$T/rel1" | head -n 1)"
 check "signature blob of release-5 kept" on_disk "$SIG5_BLOB"
 for k in rel3 rel4 rel5 u3; do
@@ -250,7 +264,11 @@ check "fsck is clean at the end" "${B[@]}" fsck --data "$D"
 log "7. berth serve runs lifecycle and then gc on its schedule"
 check "berth stops" berth_stop
 printf 'lifecycle_interval = 2s\ngc_grace = 0\n' >"$T/sched.conf"
-berth_start "$D" --no-auth --config "$T/sched.conf"
+M=127.0.0.1:$(free_port)
+berth_start "$D" --no-auth --config "$T/sched.conf" --metrics-listen "$M"
+metric() { # NAME -> value on the metrics listener (0 if absent)
+	curl -s "http://$M/metrics" | awk -v k="$1" '$1 == k { print $2; found=1 } END { if (!found) print 0 }'
+}
 R=$REGISTRY
 cat >"$T/keep1.json" <<'EOF'
 {"rules": [{"rulePriority": 1, "description": "keep only the newest untagged image",
@@ -277,6 +295,15 @@ check_eq "the server expired the older untagged image by itself" 404 "$(manifest
 check_fail "and its GC removed the image's config blob from disk" on_disk "$(sha "$T/sc.1")"
 check_eq "the newest untagged image stays" 200 "$(manifest_code "$P/sched" "$(sha "$T/sm.2")")"
 check "the shared layer stays" on_disk "$(sha "$T/sl")"
+for i in $(seq 1 100); do # the counters are added when the GC run returns, just after its unlink
+	[ "$(metric berth_gc_blobs_deleted_total)" -ge 1 ] && break
+	sleep 0.2
+done
+check "metrics: the scheduler's lifecycle runs are counted" test "$(metric berth_lifecycle_runs_total)" -ge 1
+check "metrics: the scheduler's expired image is counted" test "$(metric berth_lifecycle_images_expired_total)" -ge 1
+check "metrics: the scheduler's gc runs are counted" test "$(metric berth_gc_runs_total)" -ge 1
+check "metrics: the config blob gc deleted is counted" test "$(metric berth_gc_blobs_deleted_total)" -ge 1
+check "metrics: its bytes are counted" test "$(metric berth_gc_bytes_reclaimed_total)" -ge "$(stat -c %s "$T/sc.1")"
 check "fsck is clean while the server runs" "${B[@]}" fsck --data "$D"
 
 finish

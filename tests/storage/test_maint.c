@@ -340,6 +340,39 @@ static void run_expires_an_image_with_several_tags(void)
     CHECK_INT_EQ(manifests_with(a), 0);
     CHECK_INT_EQ(manifests_with(b), 1);
     CHECK_STR_CONTAINS(s.buf, " 3 chosen\n");
+    /* one EVENT_EXPIRE per tag of the expired image, committed with the deletion */
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'expire'", NULL), 2);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'expire' AND repository = 'app' AND digest = ? "
+                         "AND media_type = 'application/vnd.oci.image.manifest.v1+json' AND size > 0",
+                         a),
+                 2);
+    CHECK_STR_EQ(sql_text("SELECT group_concat(tag, ' ') FROM (SELECT tag FROM events WHERE action = 'expire' "
+                          "ORDER BY tag)"),
+                 "release-1 stable");
+}
+
+/* An expiry whose transaction fails leaves neither the deletion nor its event (they commit together). */
+static void run_rolled_back_leaves_no_event(void)
+{
+    char a[BERTH_DIGEST_MAX], b[BERTH_DIGEST_MAX], msg[LIFECYCLE_MSG_MAX];
+    static const char newest[] = "{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":"
+                                 "\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}";
+    struct lifecycle_run_opts o = {.as_of = db_now()};
+    struct lifecycle_stats st;
+    REQUIRE_OK(image("app", "cfg-a", "layer-a", "old", NULL, a));
+    REQUIRE_OK(WRITE(db_exec(db, "UPDATE manifests SET pushed_at = pushed_at - 10")));
+    REQUIRE_OK(image("app", "cfg-b", "layer-b", "new", NULL, b));
+    REQUIRE_OK(WRITE(lifecycle_policy_put(db, "app", newest, strlen(newest), msg, sizeof(msg))));
+    /* the event is inserted before the manifest row goes: make that DELETE fail */
+    REQUIRE_OK(db_exec(db, "CREATE TEMP TRIGGER boom BEFORE DELETE ON manifests BEGIN SELECT RAISE(ABORT, 'boom'); "
+                           "END"));
+    CHECK(lifecycle_run(db, &o, NULL, NULL, &st) != 0);
+    CHECK_INT_EQ(manifests_with(a), 1);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'expire'", NULL), 0);
+    REQUIRE_OK(db_exec(db, "DROP TRIGGER boom"));
+    REQUIRE_OK(lifecycle_run(db, &o, NULL, NULL, &st));
+    CHECK_INT_EQ(manifests_with(a), 0);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'expire' AND digest = ? AND tag = 'old'", a), 1);
 }
 
 /* After its manifest is gone, grace 0 prunes a blob's link, deletes its row and file; shared and referenced
@@ -378,6 +411,34 @@ static void gc_collects_only_unreferenced_blobs(void)
     CHECK_INT_EQ(sql_int("SELECT count(*) FROM gc_pending", NULL), 0);
     CHECK_ERR(meta_blob_stat(db, "app", shared, NULL), 0);
     CHECK_ERR(meta_blob_stat(db, "app", cfg, NULL), BERR_BLOB_UNKNOWN);
+    /* one EVENT_GC per deleted blob (none for the dry run) */
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'gc'", NULL), 2);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'gc' AND digest = ? AND repository = '' AND "
+                         "size = 8",
+                         cfg),
+                 1);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'gc' AND digest = ?", lay), 1);
+}
+
+/* A GC batch whose event cannot be written rolls back with the blob row: the row, the file and no event stay. */
+static void gc_rolled_back_leaves_row_and_no_event(void)
+{
+    char lay[BERTH_DIGEST_MAX];
+    struct gc_opts o = {.now = db_now(), .grace = 0};
+    struct gc_stats s;
+    REQUIRE_OK(blob("app", "an upload whose manifest never came", lay));
+    REQUIRE_OK(db_exec(db, "CREATE TEMP TRIGGER boom AFTER INSERT ON events WHEN NEW.action = 'gc' BEGIN "
+                           "SELECT RAISE(ABORT, 'boom'); END"));
+    CHECK(gc_run(db, &bs, &o, NULL, NULL, &s) != 0);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM blobs WHERE digest = ?", lay), 1);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM gc_pending", NULL), 0);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'gc'", NULL), 0);
+    CHECK(file_exists(lay));
+    REQUIRE_OK(db_exec(db, "DROP TRIGGER boom"));
+    REQUIRE_OK(gc_run(db, &bs, &o, NULL, NULL, &s));
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM blobs WHERE digest = ?", lay), 0);
+    CHECK_INT_EQ(sql_int("SELECT count(*) FROM events WHERE action = 'gc' AND digest = ?", lay), 1);
+    CHECK(!file_exists(lay));
 }
 
 /* The upload commit's check: with the row gone but the file still there (GC between its two steps), the
@@ -505,7 +566,9 @@ int main(int argc, char **argv)
         CHECK_TEST(run_applies_untagged_retention_everywhere),
         CHECK_TEST(run_keeps_an_image_tagged_after_selection),
         CHECK_TEST(run_expires_an_image_with_several_tags),
+        CHECK_TEST(run_rolled_back_leaves_no_event),
         CHECK_TEST(gc_collects_only_unreferenced_blobs),
+        CHECK_TEST(gc_rolled_back_leaves_row_and_no_event),
         CHECK_TEST(gc_commit_check_cancels_a_pending_unlink),
         CHECK_TEST(gc_finishes_an_interrupted_run),
         CHECK_TEST(fsck_finds_and_repairs_only_garbage),
