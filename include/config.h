@@ -56,6 +56,9 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
  * variable (message in `err`, returns -1).
  */
 int config_env(struct config *c, char *err, size_t errlen);
+/** Parses a size in bytes with an optional K, M, G or T suffix (powers of 1024; "Ki"/"KiB"/"KB" spellings too) into
+ *  `out`.  Returns 0, or -1 for anything else or a value past 64 bits. */
+int config_size(const char *v, uint64_t *out);
 /** The option keys, NULL-terminated (each is also an environment variable BERTH_<KEY>). */
 extern const char *const config_keys[];
 /** Parses a duration: "off" or "0" (0), or N with an optional unit s, m, h, d, w.  Returns 0 or -1. */

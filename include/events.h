@@ -76,6 +76,9 @@ struct event {
 long long events_now_ms(void);
 /** EVENT_BIT_* of action `name` ("push", …), or 0 if unknown. */
 unsigned events_action_bit(const char *name);
+/** Parses a comma-separated list of action names ("push,delete") into EVENT_BIT_* bits in `out`.  Returns 0, or -1
+ *  for an unknown name, an empty list or one longer than 255 bytes. */
+int events_parse_actions(const char *list, unsigned *out);
 
 /** write: records `ev` in the current transaction.  Returns 0, BERR_BAD_REQUEST (no action or repository) or
  *  BERR_DB.  E.g. lifecycle, in the transaction that deletes the manifest:

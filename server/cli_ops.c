@@ -51,23 +51,6 @@ struct opts {
     int nargs;
 };
 
-/* "push,delete" -> EVENT_BIT_* */
-static int parse_actions(const char *list, unsigned *out)
-{
-    char buf[128], *save = NULL, *tok;
-    if (strlen(list) >= sizeof(buf))
-        return -1;
-    memcpy(buf, list, strlen(list) + 1);
-    *out = 0;
-    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        unsigned bit = events_action_bit(tok);
-        if (bit == 0)
-            return -1;
-        *out |= bit;
-    }
-    return *out != 0 ? 0 : -1;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
     static const struct option longopts[] = {
@@ -104,7 +87,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->json = 1;
             break;
         case 'a':
-            if (parse_actions(optarg, &o->actions) != 0) {
+            if (events_parse_actions(optarg, &o->actions) != 0) {
                 fprintf(stderr, "berth: --action wants a list of push, pull, delete, tag, expire, gc\n");
                 return 2;
             }
@@ -141,45 +124,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 /* ---- quota ---- */
 
-/* Parses bytes with an optional K/M/G/T(iB) suffix (powers of 1024). */
-static int parse_size(const char *v, int64_t *out)
-{
-    char *end;
-    unsigned long long n;
-    int shift = 0;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (errno != 0 || end == v || v[0] == '-')
-        return -1;
-    switch (toupper((unsigned char)*end)) {
-    case 'T':
-        shift = 40;
-        break;
-    case 'G':
-        shift = 30;
-        break;
-    case 'M':
-        shift = 20;
-        break;
-    case 'K':
-        shift = 10;
-        break;
-    default:
-        break;
-    }
-    if (shift > 0) {
-        end++;
-        if (toupper((unsigned char)*end) == 'I')
-            end++;
-        if (toupper((unsigned char)*end) == 'B')
-            end++;
-    }
-    if (*end != '\0' || n > ((unsigned long long)INT64_MAX >> shift))
-        return -1;
-    *out = (int64_t)(n << shift);
-    return 0;
-}
-
 static int print_quota(void *ctx, const char *pattern, int64_t limit, int64_t used)
 {
     char l[32], u[32];
@@ -215,10 +159,12 @@ static int cmd_quota(struct db *db, struct opts *o)
         return quota_each(db, print_quota, NULL) == 0 ? 0 : 1;
     }
     if (strcmp(verb, "set") == 0 && o->nargs == 3) {
-        if (parse_size(o->args[2], &limit) != 0) {
+        uint64_t size;
+        if (config_size(o->args[2], &size) != 0 || size > (uint64_t)INT64_MAX) {
             fprintf(stderr, "berth: invalid SIZE '%s' (want bytes, or e.g. 500M, 10G)\n", o->args[2]);
             return 2;
         }
+        limit = (int64_t)size;
         if ((rc = in_tx(db, 1, o->args[1], limit)) != 0) {
             fprintf(stderr, "berth: %s\n",
                     rc == BERR_BAD_REQUEST ? "invalid PATTERN (want a repository name, '*' allowed: 'team/*')"

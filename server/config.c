@@ -111,8 +111,7 @@ int config_env(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
-/* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
-static int parse_size(const char *v, uint64_t *out)
+int config_size(const char *v, uint64_t *out)
 {
     char *end;
     unsigned long long n;
@@ -210,10 +209,10 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
     else if (strcmp(k, "workers") == 0)
         rc = parse_int(v, 1, BERTH_MAX_THREADS, &c->workers);
     else if (strcmp(k, "max_blob_size") == 0) {
-        if ((rc = parse_size(v, &sz)) == 0)
+        if ((rc = config_size(v, &sz)) == 0)
             c->max_blob_size = sz;
     } else if (strcmp(k, "max_manifest_size") == 0) {
-        if ((rc = parse_size(v, &sz)) == 0 && (sz == 0 || sz > (64u << 20)))
+        if ((rc = config_size(v, &sz)) == 0 && (sz == 0 || sz > (64u << 20)))
             rc = -1;
         if (rc == 0)
             c->max_manifest_size = (size_t)sz;
@@ -247,7 +246,7 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
     else if (strcmp(k, "metrics_listen") == 0)
         rc = set_str(c->metrics_listen, sizeof(c->metrics_listen), v);
     else if (strcmp(k, "min_free_space") == 0)
-        rc = parse_size(v, &c->min_free_space);
+        rc = config_size(v, &c->min_free_space);
     else if (strcmp(k, "access_log_format") == 0) {
         if (strcmp(v, "combined") == 0 || strcmp(v, "json") == 0) {
             c->access_log_json = strcmp(v, "json") == 0;

@@ -33,6 +33,22 @@ unsigned events_action_bit(const char *name)
     return 0;
 }
 
+int events_parse_actions(const char *list, unsigned *out)
+{
+    char buf[256], *save = NULL, *tok;
+    *out = 0;
+    if (strlen(list) >= sizeof(buf))
+        return -1;
+    memcpy(buf, list, strlen(list) + 1);
+    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        unsigned bit = events_action_bit(tok);
+        if (bit == 0)
+            return -1;
+        *out |= bit;
+    }
+    return *out != 0 ? 0 : -1;
+}
+
 /* A random RFC 4122 version-4 UUID (the envelope's event id). */
 static void new_uuid(char out[37])
 {

@@ -16,22 +16,6 @@
 
 /* ---- configuration ---- */
 
-static int parse_events(const char *list, unsigned *out)
-{
-    char buf[256], *save = NULL, *tok;
-    *out = 0;
-    if (strlen(list) >= sizeof(buf))
-        return -1;
-    memcpy(buf, list, strlen(list) + 1);
-    for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        unsigned bit = events_action_bit(tok);
-        if (bit == 0)
-            return -1;
-        *out |= bit;
-    }
-    return *out != 0 ? 0 : -1;
-}
-
 /* Applies one `key=value` option of a webhook line. */
 static int parse_option(const char *opt, struct webhook_conf *w, char *err, size_t errlen)
 {
@@ -45,7 +29,7 @@ static int parse_option(const char *opt, struct webhook_conf *w, char *err, size
         return 0;
     }
     if (kl == 6 && strncmp(opt, "events", 6) == 0) {
-        if (parse_events(v, &w->actions) == 0)
+        if (events_parse_actions(v, &w->actions) == 0)
             return 0;
         snprintf(err, errlen, "webhook events=%s: want a comma-separated list of push, pull, delete, tag, expire, gc",
                  v);
