@@ -44,8 +44,6 @@ typedef int (*ecrdb_repo_cb)(void *ctx, const struct ecrdb_repo *r);
 int ecrdb_mutability_valid(const char *s);
 /** 1 if `tag` is immutable under `mutability` and the filter list `filters` (JSON text, may be "" or NULL). */
 int ecrdb_tag_immutable(const char *mutability, const char *filters, const char *tag);
-/** 1 if `s` matches wildcard `pattern` ('*' = any run of characters). */
-int ecrdb_wildcard_match(const char *pattern, const char *s);
 
 /** The registry id: `configured` when not empty, else the one stored in berth.db.  Returns 0, BERR_NOT_FOUND (none
  *  stored yet) or BERR_DB. */

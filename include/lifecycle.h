@@ -94,8 +94,6 @@ struct lifecycle_image {
  *  retention applies).  Returns the number of images expired, or BERR_NOMEM. */
 int lifecycle_evaluate(const struct lifecycle_policy *p, struct lifecycle_image *imgs, size_t n, long long as_of,
                        long long untagged_retention);
-/** 1 if tag `tag` matches tagPatternList entry `pattern` (`*` = any run of characters), else 0. */
-int lifecycle_pattern_match(const char *pattern, const char *tag);
 
 /* ---- the per-repository policy store (storage/lifecycle_db.c) ---- */
 

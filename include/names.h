@@ -22,5 +22,9 @@ int names_tag_valid(const char *s, size_t len);
 
 /** Returns 0 if `s[0..len)` is a host[:port] as above, else BERR_BAD_REQUEST. */
 int names_host_valid(const char *s, size_t len);
+/** 1 if `s` matches `pattern`, where '*' stands for any run of characters ('/' included) and every other byte for
+ *  itself, else 0.  The one wildcard matcher of grant, quota and webhook patterns, ECR's tag-mutability exclusion
+ *  filters and lifecycle tagPatternList entries. */
+int names_glob_match(const char *pattern, const char *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include "authdb.h"
 #include "err.h"
 #include "log.h"
+#include "names.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -88,25 +89,7 @@ int authdb_pattern_valid(const char *p)
 
 int authdb_pattern_match(const char *p, const char *s)
 {
-    const char *star = NULL, *resume = NULL;
-    /* iterative glob with one backtrack point: linear enough for names of <= 255 bytes */
-    while (*s != '\0') {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star != NULL) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
+    return names_glob_match(p, s);
 }
 
 int authdb_subject_parse(const char *s, struct authdb_identity *out)

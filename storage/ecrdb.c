@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include "ecrdb.h"
 #include "err.h"
+#include "names.h"
 
 static int prepare(struct db *db, const char *sql, sqlite3_stmt **st)
 {
@@ -36,28 +37,6 @@ int ecrdb_mutability_valid(const char *s)
            strcmp(s, "MUTABLE_WITH_EXCLUSION") == 0;
 }
 
-int ecrdb_wildcard_match(const char *p, const char *s)
-{
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 /* 1 if `tag` matches any {"filter": …} of the JSON array `filters`. */
 static int filters_match(const char *filters, const char *tag)
 {
@@ -69,7 +48,7 @@ static int filters_match(const char *filters, const char *tag)
     json_array_foreach(a, i, f)
     {
         const char *pat = json_string_value(json_object_get(f, "filter"));
-        if (pat != NULL && ecrdb_wildcard_match(pat, tag))
+        if (pat != NULL && names_glob_match(pat, tag))
             hit = 1;
     }
     json_decref(a);

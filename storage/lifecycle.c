@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include "err.h"
 #include "lifecycle.h"
+#include "names.h"
 
 #define PREFIX "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
 #define FAILURE PREFIX "'Lifecycle policy validation failure: "
@@ -353,34 +354,11 @@ void lifecycle_policy_free(struct lifecycle_policy *p)
 
 /* ---- evaluation ---- */
 
-int lifecycle_pattern_match(const char *pat, const char *s)
-{
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*pat == '*') {
-            star = pat++;
-            resume = s;
-        } else if (*pat == *s) {
-            pat++;
-            s++;
-        } else if (star != NULL) {
-            pat = star + 1;
-            s = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*pat == '*')
-        pat++;
-    return *pat == '\0';
-}
-
 /* 1 if `entry` (a prefix or a pattern) matches some tag of `img`. */
 static int entry_matches(const struct lifecycle_rule *r, const char *entry, const struct lifecycle_image *img)
 {
     for (size_t i = 0; i < img->ntags; i++)
-        if (r->by_prefix ? strncmp(img->tags[i], entry, strlen(entry)) == 0
-                         : lifecycle_pattern_match(entry, img->tags[i]))
+        if (r->by_prefix ? strncmp(img->tags[i], entry, strlen(entry)) == 0 : names_glob_match(entry, img->tags[i]))
             return 1;
     return 0;
 }

@@ -105,3 +105,26 @@ int names_host_valid(const char *s, size_t len)
         digits++;
     return i == len && digits >= 1 && digits <= 5 ? 0 : BERR_BAD_REQUEST;
 }
+
+int names_glob_match(const char *p, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    /* iterative glob with one backtrack point: linear enough for names and tags of <= 255 bytes */
+    while (*s != '\0') {
+        if (*p == '*') {
+            star = p++;
+            resume = s;
+        } else if (*p == *s) {
+            p++;
+            s++;
+        } else if (star != NULL) {
+            p = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}

@@ -5,6 +5,7 @@
 #include "authdb.h"
 #include "dbfix.h"
 #include "ecrdb.h"
+#include "names.h"
 
 static unsigned char box[ACCESSKEY_BOXKEY_BYTES];
 
@@ -115,9 +116,9 @@ static void tag_immutability_rules(void)
     CHECK(ecrdb_tag_immutable("IMMUTABLE_WITH_EXCLUSION", f, "v1"));
     CHECK(ecrdb_tag_immutable("MUTABLE_WITH_EXCLUSION", f, "dev-1"));
     CHECK(!ecrdb_tag_immutable("MUTABLE_WITH_EXCLUSION", f, "v1"));
-    CHECK(ecrdb_wildcard_match("*", ""));
-    CHECK(ecrdb_wildcard_match("a*b*c", "aXXbYc"));
-    CHECK(!ecrdb_wildcard_match("a*b", "ab-"));
+    CHECK(names_glob_match("*", ""));
+    CHECK(names_glob_match("a*b*c", "aXXbYc"));
+    CHECK(!names_glob_match("a*b", "ab-"));
 }
 
 /* Creating twice is EXISTS; deleting needs force when images exist. */
