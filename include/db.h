@@ -53,6 +53,9 @@ void db_close(struct db *db);
  *  bindings cleared; NULL on error (or if `slot` is out of range).  Each call site uses its own constant slot from
  *  its module's range (see DB_RANGE above). */
 sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql);
+/** Prepares `sql` without caching it (for the rare statements of GC, lifecycle runs and fsck): the caller finalizes
+ *  it.  Returns NULL on error, which is logged with the statement's start. */
+sqlite3_stmt *db_prepare(struct db *db, const char *sql);
 
 /** BEGIN IMMEDIATE (takes the write lock now, so GC and commits serialize).  Returns 0 or BERR_DB. */
 int db_begin(struct db *db);

@@ -278,6 +278,16 @@ void db_close(struct db *db)
     free(db);
 }
 
+sqlite3_stmt *db_prepare(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
+        return NULL;
+    }
+    return st;
+}
+
 sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql)
 {
     sqlite3_stmt *st;

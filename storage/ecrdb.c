@@ -274,6 +274,7 @@ static int repo_id(struct db *db, const char *name, int64_t *id)
 {
     sqlite3_stmt *st;
     int rc = prepare(db, "SELECT id FROM repos WHERE name = ?", &st);
+    *id = 0; /* written on every path, also for the compiler's sake */
     if (rc != 0)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -331,7 +332,7 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
 {
     char sql[1024];
     sqlite3_stmt *st;
-    int64_t rid = 0;
+    int64_t rid;
     int rc = repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
@@ -349,7 +350,7 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
 int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_image_cb cb, void *ctx)
 {
     sqlite3_stmt *st;
-    int64_t rid = 0;
+    int64_t rid;
     int more = 0, found = 0, rc = repo_id(db, repo, &rid);
     if (rc != 0)
         return rc;
@@ -381,7 +382,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
                       "ORDER BY m.id, t.name LIMIT ?4",
     };
     sqlite3_stmt *st;
-    int64_t rid = 0;
+    int64_t rid;
     int count = 0, rc = repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
@@ -411,7 +412,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
 int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char *value)
 {
     sqlite3_stmt *st;
-    int64_t rid = 0;
+    int64_t rid;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db,
                                  "INSERT INTO ecr_tags (repo_id, key, value) VALUES (?, ?, ?) "
@@ -427,7 +428,7 @@ int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char 
 int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 {
     sqlite3_stmt *st;
-    int64_t rid = 0;
+    int64_t rid;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
         return rc;
@@ -439,7 +440,7 @@ int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ctx)
 {
     sqlite3_stmt *st;
-    int64_t rid = 0;
+    int64_t rid;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
         return rc;

@@ -36,20 +36,10 @@ static void found(struct check *c, const char *kind, const char *what, const cha
         c->finding(c->ctx, kind, what, detail);
 }
 
-static sqlite3_stmt *prepare(struct db *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
-        return NULL;
-    }
-    return st;
-}
-
 /* 1 if `sql` with text parameter `arg` returns a row, 0 if not, negative on error. */
 static int exists(struct db *db, const char *sql, const char *arg)
 {
-    sqlite3_stmt *st = prepare(db, sql);
+    sqlite3_stmt *st = db_prepare(db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -70,7 +60,7 @@ static int check_integrity(struct check *c)
 {
     static const char *const pragmas[] = {"PRAGMA integrity_check", "PRAGMA foreign_key_check"};
     for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
-        sqlite3_stmt *st = prepare(c->db, pragmas[i]);
+        sqlite3_stmt *st = db_prepare(c->db, pragmas[i]);
         if (st == NULL)
             return BERR_DB;
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -130,7 +120,7 @@ static void check_blob(struct check *c, const char *digest, long long size, unsi
 
 static int load_rows(struct check *c, long long **sizes)
 {
-    sqlite3_stmt *st = prepare(c->db, "SELECT digest, size FROM blobs ORDER BY digest");
+    sqlite3_stmt *st = db_prepare(c->db, "SELECT digest, size FROM blobs ORDER BY digest");
     size_t cap = 0;
     int rc;
     *sizes = NULL;
@@ -248,7 +238,7 @@ static int check_files(struct check *c)
 /* Reports every row of `st` (what, detail) as `kind`. */
 static int report_rows(struct check *c, const char *sql, const char *kind)
 {
-    sqlite3_stmt *st = prepare(c->db, sql);
+    sqlite3_stmt *st = db_prepare(c->db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -312,7 +302,7 @@ static int check_links(struct check *c)
 
 static int upload_rows(struct check *c)
 {
-    sqlite3_stmt *st = prepare(c->db, "SELECT uuid FROM uploads WHERE started_at <= ? ORDER BY uuid");
+    sqlite3_stmt *st = db_prepare(c->db, "SELECT uuid FROM uploads WHERE started_at <= ? ORDER BY uuid");
     char(*gone)[BERTH_UUID_LEN + 1] = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -344,7 +334,7 @@ static int upload_rows(struct check *c)
             continue; /* finished or cancelled meanwhile */
         found(c, "upload-without-file", gone[i], "upload session without its staging file");
         if (c->repair && db_begin(c->db) == 0) {
-            sqlite3_stmt *del = prepare(c->db, "DELETE FROM uploads WHERE uuid = ?");
+            sqlite3_stmt *del = db_prepare(c->db, "DELETE FROM uploads WHERE uuid = ?");
             if (del != NULL) {
                 sqlite3_bind_text(del, 1, gone[i], -1, SQLITE_STATIC);
                 if (sqlite3_step(del) == SQLITE_DONE)

@@ -21,16 +21,6 @@ struct digests {
     size_t n;
 };
 
-static sqlite3_stmt *prepare(struct db *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
-        return NULL;
-    }
-    return st;
-}
-
 static int digests_init(struct digests *d)
 {
     d->n = 0;
@@ -75,7 +65,7 @@ static int delete_batch(struct db *db, const char *sql, struct digests *d, long 
     int rc = db_begin(db);
     if (rc != 0)
         return rc;
-    if ((st = prepare(db, sql)) == NULL) {
+    if ((st = db_prepare(db, sql)) == NULL) {
         db_rollback(db);
         return BERR_DB;
     }
@@ -143,7 +133,7 @@ static int prune_links(struct pass *p)
     char after[BERTH_DIGEST_MAX] = "";
     int rc = digests_init(&d);
     while (rc == 0) {
-        sqlite3_stmt *st = prepare(p->db, select_sql);
+        sqlite3_stmt *st = db_prepare(p->db, select_sql);
         if (st == NULL) {
             rc = BERR_DB;
             break;
@@ -175,7 +165,7 @@ static int prune_links(struct pass *p)
 static int blob_deleted(struct db *db, struct digests *d, size_t i, void *ctx)
 {
     struct gc_stats *s = ctx;
-    sqlite3_stmt *st = prepare(db, "INSERT INTO gc_pending (digest) VALUES (?) ON CONFLICT DO NOTHING");
+    sqlite3_stmt *st = db_prepare(db, "INSERT INTO gc_pending (digest) VALUES (?) ON CONFLICT DO NOTHING");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -209,7 +199,7 @@ static int delete_blobs(struct pass *p)
     char after[BERTH_DIGEST_MAX] = "";
     int rc = digests_init(&d);
     while (rc == 0) {
-        sqlite3_stmt *st = prepare(p->db, select_sql);
+        sqlite3_stmt *st = db_prepare(p->db, select_sql);
         if (st == NULL) {
             rc = BERR_DB;
             break;
@@ -242,7 +232,7 @@ static int delete_blobs(struct pass *p)
 /* 1 if blob `digest` has a row, 0 if not, negative on error. */
 static int has_row(struct db *db, const char *digest)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT 1 FROM blobs WHERE digest = ?");
+    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM blobs WHERE digest = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -254,7 +244,7 @@ static int has_row(struct db *db, const char *digest)
 
 static int exec_digest(struct db *db, const char *sql, const char *digest)
 {
-    sqlite3_stmt *st = prepare(db, sql);
+    sqlite3_stmt *st = db_prepare(db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -301,7 +291,7 @@ int gc_finish_pending(struct db *db, const struct blobstore *bs, long long *unli
     int rc = digests_init(&d);
     long long n = 0;
     while (rc == 0) {
-        sqlite3_stmt *st = prepare(db, "SELECT 0, digest FROM gc_pending ORDER BY digest");
+        sqlite3_stmt *st = db_prepare(db, "SELECT 0, digest FROM gc_pending ORDER BY digest");
         if (st == NULL) {
             rc = BERR_DB;
             break;
@@ -429,7 +419,7 @@ int gc_blob_commit_check(struct db *db, const struct blobstore *bs, const char *
 
 int gc_is_pending(struct db *db, const char *digest)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT 1 FROM gc_pending WHERE digest = ?");
+    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM gc_pending WHERE digest = ?");
     int rc;
     if (st == NULL)
         return 0;

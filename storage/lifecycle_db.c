@@ -11,16 +11,6 @@
 
 /* ---- small statement helpers (uncached: these run rarely, on their own connections) ---- */
 
-static sqlite3_stmt *prepare(struct db *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
-        return NULL;
-    }
-    return st;
-}
-
 /* Steps a statement without result rows and finalizes it. */
 static int exec_stmt(struct db *db, sqlite3_stmt *st)
 {
@@ -31,8 +21,9 @@ static int exec_stmt(struct db *db, sqlite3_stmt *st)
 
 static int repo_id(struct db *db, const char *name, int64_t *id)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT id FROM repos WHERE name = ?");
+    sqlite3_stmt *st = db_prepare(db, "SELECT id FROM repos WHERE name = ?");
     int rc;
+    *id = 0; /* written on every path, also for the compiler's sake */
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -56,8 +47,9 @@ int lifecycle_policy_put(struct db *db, const char *repo, const char *json, size
     lifecycle_policy_free(p);
     if ((rc = repo_id(db, repo, &id)) != 0)
         return rc;
-    st = prepare(db, "INSERT INTO lifecycle_policies (repo_id, policy, updated_at) VALUES (?, ?, ?) "
-                     "ON CONFLICT (repo_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at");
+    st = db_prepare(db,
+                    "INSERT INTO lifecycle_policies (repo_id, policy, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (repo_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at");
     if (st == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, id);
@@ -69,12 +61,12 @@ int lifecycle_policy_put(struct db *db, const char *repo, const char *json, size
 int lifecycle_policy_get(struct db *db, const char *repo, char **json, int64_t *updated_at)
 {
     sqlite3_stmt *st;
-    int64_t id = 0;
+    int64_t id;
     int rc = repo_id(db, repo, &id);
     *json = NULL;
     if (rc != 0)
         return rc;
-    if ((st = prepare(db, "SELECT policy, updated_at FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
+    if ((st = db_prepare(db, "SELECT policy, updated_at FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
@@ -98,7 +90,7 @@ int lifecycle_policy_delete(struct db *db, const char *repo, char **json, int64_
     int rc = lifecycle_policy_get(db, repo, &old, &when);
     if (rc == 0)
         rc = repo_id(db, repo, &id);
-    if (rc == 0 && (st = prepare(db, "DELETE FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
+    if (rc == 0 && (st = db_prepare(db, "DELETE FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
         rc = BERR_DB;
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, id);
@@ -196,7 +188,8 @@ static int by_id(const void *key, const void *elem)
 
 static int load_tags(struct db *db, int64_t rid, struct images *im)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT manifest_id, name FROM tags WHERE repo_id = ? ORDER BY manifest_id, name");
+    sqlite3_stmt *st =
+        db_prepare(db, "SELECT manifest_id, name FROM tags WHERE repo_id = ? ORDER BY manifest_id, name");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -221,7 +214,7 @@ static int load_images(struct db *db, int64_t rid, struct images *im)
     int rc;
     if (db_exec(db, "BEGIN") != 0)
         return BERR_DB;
-    if ((st = prepare(db, images_sql)) == NULL) {
+    if ((st = db_prepare(db, images_sql)) == NULL) {
         db_rollback(db);
         return BERR_DB;
     }
@@ -250,7 +243,7 @@ static int load_images(struct db *db, int64_t rid, struct images *im)
 /* 1 if the tags of manifest img->id are still exactly img->tags (both in byte order). */
 static int same_tags(struct db *db, const struct image *img)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT name FROM tags WHERE manifest_id = ? ORDER BY name");
+    sqlite3_stmt *st = db_prepare(db, "SELECT name FROM tags WHERE manifest_id = ? ORDER BY name");
     size_t i = 0;
     int rc, same = 1;
     if (st == NULL)
@@ -272,7 +265,7 @@ static int changed(struct db *db, int64_t rid, const struct image *img)
         " m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = m.repo_id "
         "   AND s.digest = m.subject) "
         "FROM manifests m WHERE m.id = ? AND m.repo_id = ? AND m.digest = ?";
-    sqlite3_stmt *st = prepare(db, sql);
+    sqlite3_stmt *st = db_prepare(db, sql);
     int same = 0;
     if (st == NULL)
         return 1;
@@ -357,8 +350,9 @@ struct described {
 /* Reads the push time, media type, size and tags of manifest `id`. */
 static int describe(struct db *db, int64_t id, struct described *out, char ***tags, size_t *ntags)
 {
-    sqlite3_stmt *st = prepare(db, "SELECT m.pushed_at, t.name, m.media_type, m.size FROM manifests m LEFT JOIN tags "
-                                   "t ON t.manifest_id = m.id WHERE m.id = ? ORDER BY t.name");
+    sqlite3_stmt *st =
+        db_prepare(db, "SELECT m.pushed_at, t.name, m.media_type, m.size FROM manifests m LEFT JOIN tags "
+                       "t ON t.manifest_id = m.id WHERE m.id = ? ORDER BY t.name");
     int rc;
     if (st == NULL)
         return BERR_DB;
@@ -416,19 +410,19 @@ static int remove_manifest(struct db *db, const char *repo, int64_t rid, const s
     }
     if ((rc = emit_expired(db, repo, d->digest, &m, tags, ntags)) != 0)
         return rc;
-    if ((st = prepare(db, children_sql)) == NULL)
+    if ((st = db_prepare(db, children_sql)) == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_int64(st, 2, d->id);
     if ((rc = queue_rows(db, st, w, d->digest)) != 0)
         return rc;
-    if ((st = prepare(db, "SELECT id, digest FROM manifests WHERE repo_id = ? AND subject = ?")) == NULL)
+    if ((st = db_prepare(db, "SELECT id, digest FROM manifests WHERE repo_id = ? AND subject = ?")) == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, d->digest, -1, SQLITE_TRANSIENT);
     if ((rc = queue_rows(db, st, w, d->digest)) != 0)
         return rc;
-    if ((st = prepare(db, "DELETE FROM manifests WHERE id = ?")) == NULL)
+    if ((st = db_prepare(db, "DELETE FROM manifests WHERE id = ?")) == NULL)
         return BERR_DB;
     sqlite3_bind_int64(st, 1, d->id);
     return exec_stmt(db, st);
@@ -620,10 +614,10 @@ int lifecycle_run(struct db *db, const struct lifecycle_run_opts *opts, lifecycl
             return rc;
         return run_stored(&r);
     }
-    st = prepare(db, opts->untagged_retention > 0
-                         ? "SELECT id, name FROM repos ORDER BY name"
-                         : "SELECT r.id, r.name FROM repos r JOIN lifecycle_policies p ON p.repo_id = r.id "
-                           "ORDER BY r.name");
+    st = db_prepare(db, opts->untagged_retention > 0
+                            ? "SELECT id, name FROM repos ORDER BY name"
+                            : "SELECT r.id, r.name FROM repos r JOIN lifecycle_policies p ON p.repo_id = r.id "
+                              "ORDER BY r.name");
     if (st == NULL)
         return BERR_DB;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
