@@ -461,6 +461,43 @@ int sigv4_sign(const struct sigv4_request *req, const char *key_id, const char *
     return n > 0 && n < SIGV4_AUTHZ_MAX ? 0 : SIGV4_ENOMEM;
 }
 
+int sigv4_presign(const struct sigv4_request *req, const char *key_id, const char *secret, size_t secret_len,
+                  const char *region, const char *service, time_t t, long expires, char *out, size_t cap)
+{
+    char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1], cred[SIGV4_KEY_ID_MAX + 200];
+    struct sigv4_request r = *req;
+    struct sbuf q = {0};
+    int rc;
+    if (find_header(req, "host") == NULL)
+        return SIGV4_EMISSING;
+    if (expires < 1 || expires > SIGV4_PRESIGN_MAX)
+        return SIGV4_EMALFORMED;
+    sigv4_format_amzdate(t, date);
+    snprintf(cred, sizeof(cred), "%s/%.8s/%s/%s/aws4_request", key_id, date, region, service);
+    sb_add(&q, req->query, req->query_len);
+    if (req->query_len > 0)
+        sb_chr(&q, '&');
+    sb_str(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
+    uri_encode(&q, cred, strlen(cred), 0);
+    sb_str(&q, "&X-Amz-Date=");
+    sb_str(&q, date);
+    snprintf(cred, sizeof(cred), "&X-Amz-Expires=%ld&X-Amz-SignedHeaders=host", expires);
+    sb_str(&q, cred);
+    if (q.failed) {
+        free(q.p);
+        return SIGV4_ENOMEM;
+    }
+    r.query = q.p;
+    r.query_len = q.len;
+    r.payload_hash = SIGV4_UNSIGNED;
+    if ((rc = compute(&r, "host", date, secret, secret_len, region, service, sig)) == 0) {
+        int n = snprintf(out, cap, "%s&X-Amz-Signature=%s", q.p, sig);
+        rc = n > 0 && (size_t)n < cap ? 0 : SIGV4_ENOMEM;
+    }
+    free(q.p);
+    return rc;
+}
+
 /* Copies `s[0..n)` into `dst` (cap bytes with the NUL) if it fits and holds no control characters. */
 static int copy_field(char *dst, size_t cap, const char *s, size_t n)
 {
