@@ -15,8 +15,8 @@
 #include <sqlite3.h>
 
 #define DB_FILE "berth.db"
-#define DB_SCHEMA_VERSION 9 /* PRAGMA user_version after all migrations */
-#define DB_STMT_MAX 128     /* statement-cache slots per connection */
+#define DB_SCHEMA_VERSION 10 /* PRAGMA user_version after all migrations */
+#define DB_STMT_MAX 128      /* statement-cache slots per connection */
 
 /*
  * Statement-cache slots: one namespace for every module, cut into one range per module here, so that two modules

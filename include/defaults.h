@@ -113,7 +113,7 @@
 #define BERTH_S3_IOBUF (256u << 10)         /* response bytes read from the socket per step */
 #define BERTH_S3_XML_MAX (8u << 20)         /* largest XML answer read (a ListObjectsV2 page of 1000 keys) */
 #define BERTH_S3_PART_MIN (5u << 20)        /* S3's smallest part (all but the last); the buffered tail stays below */
-#define BERTH_S3_PART_SIZE (16u << 20)      /* part size sent while a body streams in (>= BERTH_S3_PART_MIN) */
+#define BERTH_S3_PART_SIZE (8u << 20)       /* part size sent while a body streams in (>= BERTH_S3_PART_MIN) */
 #define BERTH_S3_PARTS_MAX 10000            /* S3's most parts in one multipart upload */
 #define BERTH_S3_PRESIGN_TTL 900            /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
 #define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */

@@ -116,6 +116,8 @@ json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
         return e;
     }
     rc = upload_append(u, part, n);
+    if (rc == 0)
+        rc = upload_sync(u); /* S3: save the session's state */
     free(part);
     json_t *out = rc != 0 ? ecr_fail(c, "ServerException", "%s", berr_message(rc))
                           : json_pack("{s:s, s:s, s:s, s:I}", "registryId", c->registry_id, "repositoryName", repo,

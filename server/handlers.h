@@ -14,6 +14,8 @@
 /* blobs.c: GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
 int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt);
 int blobs_delete(struct call *call, h2o_req_t *req, const struct route *rt);
+/* blobs_s3.c: GET/HEAD of a blob of `size` bytes (its row's) when blobs live in S3 */
+int blobs_get_s3(struct call *call, h2o_req_t *req, const struct route *rt, uint64_t size);
 
 /* uploads.c: /v2/<name>/blobs/uploads/[<uuid>] */
 int uploads_post(struct call *call, h2o_req_t *req, const struct route *rt);

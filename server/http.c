@@ -290,8 +290,11 @@ static void setup_h2o(struct http *http)
 static int start_storage(struct server *srv, const struct config *cfg)
 {
     struct db *db;
-    if (blobstore_init(&srv->bs, cfg->data) != 0)
+    char err[512];
+    if (config_blobstore(&cfg->st, cfg->data, &srv->bs, err, sizeof(err)) != 0) { /* disk, or the S3 bucket */
+        log_error("%s", err);
         return -1;
+    }
     if (db_open(cfg->data, &db) != 0) /* creates and migrates berth.db before any thread opens it */
         return -1;
     db_close(db);

@@ -267,8 +267,8 @@ static int unlink_batch(struct db *db, const struct blobstore *bs, struct digest
         } else if (row == 0) {
             char path[BLOBSTORE_PATH_MAX];
             blobstore_path(bs, d->v[i], path, sizeof(path));
-            if (unlink(path) == 0) {
-                FAULT_POINT("gc.after_unlink"); /* the file is gone, its gc_pending row not yet forgotten */
+            if (blobstore_delete(bs, d->v[i]) == 0) { /* unlink(2), or DELETE on S3 */
+                FAULT_POINT("gc.after_unlink");       /* the file is gone, its gc_pending row not yet forgotten */
                 (*unlinked)++;
                 if (orphans != NULL)
                     (*orphans)++;
@@ -407,14 +407,13 @@ int gc_run(struct db *db, const struct blobstore *bs, const struct gc_opts *o, g
 
 int gc_blob_commit_check(struct db *db, const struct blobstore *bs, const char *digest)
 {
-    char path[BLOBSTORE_PATH_MAX];
     int rc = has_row(db, digest);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
     if ((rc = exec_digest(db, "DELETE FROM gc_pending WHERE digest = ?", digest)) != 0)
         return rc;
-    blobstore_path(bs, digest, path, sizeof(path));
-    return access(path, F_OK) == 0 ? 0 : BERR_BLOB_UPLOAD_UNKNOWN;
+    rc = blobstore_exists(bs, digest); /* a file, or a HEAD on S3 */
+    return rc > 0 ? 0 : rc == 0 ? BERR_BLOB_UPLOAD_UNKNOWN : rc;
 }
 
 int gc_is_pending(struct db *db, const char *digest)
