@@ -86,6 +86,11 @@ int blobstore_delete(const struct blobstore *bs, const char *digest);
  *  (or the sink's non-zero result). */
 int blobstore_read(const struct blobstore *bs, const char *digest, uint64_t off, uint64_t len,
                    int (*sink)(void *ctx, const void *p, size_t n), void *ctx);
+/** Calls `fn(ctx, digest, mtime)` for every object under PREFIX/blobs/sha256/ named like a blob (S3 only; on disk
+ *  GC and fsck walk the directories); stops at fn's first non-zero result and returns it.  Returns 0 or a BERR
+ *  code. */
+int blobstore_objects_each(const struct blobstore *bs, int (*fn)(void *ctx, const char *digest, time_t mtime),
+                           void *ctx);
 /** A presigned GET URL of blob `digest`, valid BERTH_S3_PRESIGN_TTL seconds from `now` (S3 only).  Returns 0 or
  *  BERR_INTERNAL. */
 int blobstore_presign(const struct blobstore *bs, const char *digest, time_t now, char *out, size_t size);

@@ -81,9 +81,10 @@ int s3_mpu_abort(struct s3 *s, const char *key, const char *upload_id);
  *  first non-zero result and returns it.  Returns 0 or a BERR code. */
 int s3_mpu_list(struct s3 *s, const char *prefix,
                 int (*fn)(void *ctx, const char *key, const char *upload_id, time_t initiated), void *ctx);
-/** Calls `fn(ctx, key, size)` for every object under `prefix` (ListObjectsV2, all pages); stops at fn's first
- *  non-zero result and returns it.  Returns 0 or a BERR code. */
-int s3_list(struct s3 *s, const char *prefix, int (*fn)(void *ctx, const char *key, uint64_t size), void *ctx);
+/** Calls `fn(ctx, key, size, mtime)` for every object under `prefix` (ListObjectsV2, all pages; mtime is its
+ *  LastModified); stops at fn's first non-zero result and returns it.  Returns 0 or a BERR code. */
+int s3_list(struct s3 *s, const char *prefix, int (*fn)(void *ctx, const char *key, uint64_t size, time_t mtime),
+            void *ctx);
 
 /** A presigned GET URL of object `key`, valid `expires` seconds from `now`, into `out` (`cap` bytes).  Returns 0 or
  *  BERR_INTERNAL (`out` too small). */

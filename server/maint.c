@@ -355,16 +355,18 @@ static int cmd_fsck(struct db *db, const struct mopts *o)
     struct fsck_ctx f;
     struct fsck_stats s;
     int rc;
-    if (o->nargs != 0 || blobstore_init(&bs, o->cfg.data) != 0) {
+    char err[512];
+    if (o->nargs != 0) {
         fputs(usage, stderr);
         return 2;
     }
-    if (strncmp(o->cfg.st.storage, "s3://", 5) == 0) {
-        fprintf(stderr, "berth: fsck reads blob files on disk; it does not check an S3 bucket yet\n");
+    if (config_blobstore(&o->cfg.st, o->cfg.data, &bs, err, sizeof(err)) != 0) { /* disk, or the S3 bucket */
+        fprintf(stderr, "berth: %s\n", err);
         return 2;
     }
     clock_gettime(CLOCK_MONOTONIC, &f.start);
     rc = fsck_run(db, &bs, o->repair, db_now(), fsck_finding, fsck_progress, &f, &s);
+    blobstore_release(&bs);
     if (isatty(STDERR_FILENO))
         fputc('\n', stderr);
     printf("fsck: %lld files, %lld bytes re-hashed, %lld findings%s", s.files, s.bytes, s.findings,

@@ -84,3 +84,35 @@ int blobstore_presign(const struct blobstore *bs, const char *digest, time_t now
     blobstore_key(bs, digest, key, sizeof(key));
     return s3_presign_get(bs->s3, key, now, BERTH_S3_PRESIGN_TTL, out, size);
 }
+
+struct objects_ctx {
+    int (*fn)(void *ctx, const char *digest, time_t mtime);
+    void *ctx;
+    size_t plen; /* length of PREFIX/blobs/sha256/ */
+};
+
+/* "ab/ab<62 hex>" after the prefix: the shard must be the name's first two digits. */
+static int each_object(void *arg, const char *key, uint64_t size, time_t mtime)
+{
+    struct objects_ctx *o = arg;
+    const char *rest = key + o->plen, *hex = rest + 3;
+    char digest[BERTH_DIGEST_MAX];
+    (void)size;
+    if (strlen(key) < o->plen || strlen(rest) != 3 + 64 || rest[2] != '/' || strncmp(rest, hex, 2) != 0 ||
+        strspn(hex, "0123456789abcdef") != 64)
+        return 0;
+    snprintf(digest, sizeof(digest), "sha256:%s", hex);
+    return o->fn(o->ctx, digest, mtime);
+}
+
+int blobstore_objects_each(const struct blobstore *bs, int (*fn)(void *ctx, const char *digest, time_t mtime),
+                           void *ctx)
+{
+    char prefix[BLOBSTORE_PATH_MAX];
+    struct objects_ctx o = {.fn = fn, .ctx = ctx};
+    if (bs->s3 == NULL)
+        return BERR_INTERNAL;
+    snprintf(prefix, sizeof(prefix), "%sblobs/sha256/", bs->s3_prefix);
+    o.plen = strlen(prefix);
+    return s3_list(bs->s3, prefix, each_object, &o);
+}

@@ -452,6 +452,17 @@ static int exchange(struct s3 *s, struct call *c)
 
 /* ---- XML answers ---- */
 
+/* Parses "2026-11-29T20:40:28.906Z" (seconds precision). */
+static time_t parse_iso(const char *s)
+{
+    struct tm tm = {0};
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return timegm(&tm);
+}
+
 /* Finds the next "<tag>…</tag>" at or after `p`, copies its text (entities decoded) into `out`.  Returns a pointer
  * past the element, or NULL. */
 static const char *xml_get(const char *p, const char *tag, char *out, size_t cap)
@@ -683,17 +694,6 @@ int s3_mpu_abort(struct s3 *s, const char *key, const char *upload_id)
     return rc == BERR_BLOB_UPLOAD_UNKNOWN || rc == BERR_BLOB_UNKNOWN ? 0 : rc;
 }
 
-/* Parses "2026-11-29T20:40:28.906Z" (seconds precision). */
-static time_t parse_iso(const char *s)
-{
-    struct tm tm = {0};
-    if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return timegm(&tm);
-}
-
 /* One page of a listing: `query` is complete; `each` parses one <elem>; *next gets the continuation value. */
 static int list_page(struct s3 *s, const char *query, const char *elem, int (*each)(void *ctx, const char *xml),
                      void *ctx, const char *next_tag, char *next, size_t next_cap)
@@ -723,7 +723,7 @@ static int list_page(struct s3 *s, const char *query, const char *elem, int (*ea
 }
 
 struct list_ctx {
-    int (*obj)(void *ctx, const char *key, uint64_t size);
+    int (*obj)(void *ctx, const char *key, uint64_t size, time_t mtime);
     int (*mpu)(void *ctx, const char *key, const char *upload_id, time_t initiated);
     void *ctx;
     char last_key[S3_KEY_MAX + 1];
@@ -732,13 +732,15 @@ struct list_ctx {
 static int each_object(void *arg, const char *xml)
 {
     struct list_ctx *l = arg;
-    char key[S3_KEY_MAX + 1], size[32];
+    char key[S3_KEY_MAX + 1], size[32], when[64] = "";
     if (xml_get(xml, "Key", key, sizeof(key)) == NULL || xml_get(xml, "Size", size, sizeof(size)) == NULL)
         return 0;
-    return l->obj(l->ctx, key, strtoull(size, NULL, 10));
+    xml_get(xml, "LastModified", when, sizeof(when));
+    return l->obj(l->ctx, key, strtoull(size, NULL, 10), parse_iso(when));
 }
 
-int s3_list(struct s3 *s, const char *prefix, int (*fn)(void *ctx, const char *key, uint64_t size), void *ctx)
+int s3_list(struct s3 *s, const char *prefix, int (*fn)(void *ctx, const char *key, uint64_t size, time_t mtime),
+            void *ctx)
 {
     struct list_ctx l = {.obj = fn, .ctx = ctx};
     char token[S3_KEY_MAX + 1] = "";

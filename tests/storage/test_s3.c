@@ -146,11 +146,12 @@ static void abandoned_upload_is_listed_and_aborted(void)
     CHECK(s3_mpu_complete(client, "t/abandoned", s.id, &p, 1) != 0);
 }
 
-static int count_key(void *ctx, const char *key, uint64_t size)
+static int count_key(void *ctx, const char *key, uint64_t size, time_t mtime)
 {
     (void)key;
     (void)size;
-    (*(int *)ctx)++;
+    if (mtime > 1700000000) /* LastModified parsed (a recent date) */
+        (*(int *)ctx)++;
     return 0;
 }
 
