@@ -16,7 +16,7 @@
 #
 #   tests/e2e/test_ui.sh            (BERTH_BIN defaults to build/berth)
 #
-# Env: BERTH_BIN, UI_SHOT / UI_SHOT2 (copy the screenshots there), BERTH_UI_NODE_DIR (where playwright-core is installed with npm if missing; default
+# Env: BERTH_BIN, UI_SHOT / UI_SHOT2 / UI_SHOT3 (copy the screenshots there: image, lifecycle, repositories), BERTH_UI_NODE_DIR (where playwright-core is installed with npm if missing; default
 #      build/ui-node), CHROMIUM (default /usr/bin/chromium), E2E_KEEP, E2E_VERBOSE.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +33,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 e2e_tmpdir T
 [ -n "${UI_SHOT:-}" ] && on_exit cp -f "$T/ui.png" "$UI_SHOT"
 [ -n "${UI_SHOT2:-}" ] && on_exit cp -f "$T/ui-lifecycle.png" "$UI_SHOT2"
+[ -n "${UI_SHOT3:-}" ] && on_exit cp -f "$T/ui-repos.png" "$UI_SHOT3"
 DATA=$T/data
 ADMIN_PW="ui-admin-passwd-$$"
 VIEWER_PW="ui-viewer-passwd-$$"
@@ -186,7 +187,7 @@ check_eq "aws: team/life's size is the sum of its images' sizes" "$(jq '[.[].byt
 
 jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu viewer --arg vp "$VIEWER_PW" --arg rs "$ROBOT_SECRET" \
 	--arg du dev --arg dp "$DEV_PW" --argjson stats "$STATS" --argjson life "$LIFE" --argjson expire "$EXPIRE" \
-	--arg policy "$POLICY" --arg bad "$BAD_POLICY" --arg shot2 "$T/ui-lifecycle.png" \
+	--arg policy "$POLICY" --arg bad "$BAD_POLICY" --arg shot2 "$T/ui-lifecycle.png" --arg shot3 "$T/ui-repos.png" \
 	--arg md "$MD" --argjson man "$MANIFEST" --arg idxd "$(img_manifest_digest "$T/idx")" \
 	--argjson idx "$(cat "$(img_blob_path "$T/idx" "$(img_manifest_digest "$T/idx")")")" \
 	--arg refd "$REF_MD" --arg xss "$XSS" --arg shot "$T/ui.png" --arg chromium "$CHROMIUM" --arg profile "$T/profile" '
@@ -198,7 +199,7 @@ jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu view
 	                   .platform.variant] | map(select(. != null)) | join("/"))}]},
 	 private:{repo:"private/secret", tag:"v1"}, screenshot:$shot,
 	 dev:{user:$du, pass:$dp}, stats:$stats, life:{repo:"team/life", images:$life, expire:$expire, policy:$policy,
-	 bad:$bad, other:"team/multi"}, screenshot2:$shot2}' >"$T/ui.json"
+	 bad:$bad, other:"team/multi"}, screenshot2:$shot2, screenshot3:$shot3}' >"$T/ui.json"
 
 ########################################################################
 log "4. headless Chromium (playwright-core $PLAYWRIGHT_VERSION)"
@@ -215,7 +216,9 @@ check_eq "tag v1 is still there" 200 "$(code -u "$A" -H 'Accept: application/vnd
 check_eq "tags/list after the delete" "v1" "$(curl -s -u "$A" "http://$R/v2/team/app/tags/list" | jq -r '.tags | join(" ")')"
 check "the screenshot is a PNG" test "$(head -c 8 "$T/ui.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
 check "the screenshot is not trivial (> 20 KB)" test "$(stat -c %s "$T/ui.png" 2>/dev/null || echo 0)" -gt 20000
-check "the lifecycle screenshot is a PNG" test "$(head -c 8 "$T/ui-lifecycle.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+for f in ui-lifecycle ui-repos; do
+	check "the $f screenshot is a PNG" test "$(head -c 8 "$T/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+done
 check_eq "berth lifecycle get: the policy saved in the browser" "$POLICY" "$(B lifecycle get team/life 2>&1)"
 check_eq "aws ecr get-lifecycle-policy: the same text" "$POLICY" \
 	"$(awsa get-lifecycle-policy --repository-name team/life | jq -r .lifecyclePolicyText 2>&1)"

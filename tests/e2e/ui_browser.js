@@ -95,6 +95,7 @@ async function main() {
       check(repo + ': the count is shown', r && r.countText === String(st.count), r && r.countText);
       check(repo + ': the last push is shown in UTC', r && r.pushedText === utc(st.last), r && r.pushedText);
     }
+    await page.screenshot({ path: cfg.screenshot3, fullPage: true });
     const lifeRow = rows.find((x) => x.repo === cfg.life.repo);
     eq(cfg.life.repo + ': 3 images, size = the sum of their config and layer sizes',
       { count: 3, bytes: cfg.life.images.reduce((a, i) => a + i.bytes, 0) }, lifeRow && { count: lifeRow.count, bytes: lifeRow.bytes });
