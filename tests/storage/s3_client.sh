@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# s3_client.sh TEST_BINARY: starts Ceph with radosgw (scripts/ceph), creates a bucket with the AWS CLI and runs the
-# S3 client's storage test (test_s3.c) against it.
+# s3_client.sh TEST_BINARY...: starts Ceph with radosgw (scripts/ceph), creates a bucket with the AWS CLI and runs
+# the S3 storage tests (test_s3.c: the client; test_s3upload.c: upload sessions on S3) against it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d /tmp/berth-s3client.XXXXXX)
@@ -8,4 +8,8 @@ trap '"$root/scripts/ceph" stop "$dir/ceph"; rm -rf "$dir"' EXIT
 eval "$("$root/scripts/ceph" start "$dir/ceph")"
 export S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_BUCKET=berth-client-test AWS_PAGER=""
 /usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api create-bucket --bucket "$S3_BUCKET" >/dev/null
-"$1"
+rc=0
+for t in "$@"; do
+	"$t" || rc=1
+done
+exit $rc
