@@ -236,6 +236,39 @@ curl -s -o /dev/null -X DELETE "$A_URL/v2/$P/victim/blobs/$D"
 "$BERTH_BIN" gc --data "$DATA" --grace 0 >/dev/null
 
 ########################################################################
+log "7c. ECR's layer upload (aws ecr initiate/upload-layer-part/complete) on S3, on a node with auth on"
+printf 'alice-password-1\n' | "$BERTH_BIN" user add alice --password-stdin --data "$DATA" >/dev/null
+"$BERTH_BIN" grant add user:alice admin 'ecr/*' --data "$DATA" >/dev/null
+"$BERTH_BIN" accesskey create --user alice --data "$DATA" >"$T/alice.key"
+berth_start "$DATA" --access-log off
+C_PID=$BERTH_PID C_URL=http://$REGISTRY
+BERTH_PID=
+on_exit stop_pid "$C_PID"
+ecr() {
+	AWS_ACCESS_KEY_ID=$(grep '^AWS_ACCESS_KEY_ID=' "$T/alice.key" | cut -d= -f2-) \
+		AWS_SECRET_ACCESS_KEY=$(grep '^AWS_SECRET_ACCESS_KEY=' "$T/alice.key" | cut -d= -f2-) \
+		/usr/bin/aws --endpoint-url "$C_URL" --region us-east-1 ecr "$@" 2>&1
+}
+head -c $((7 * 1024 * 1024 + 3)) /dev/urandom >"$T/ecrlayer"
+piece "$T/ecrlayer" 0 $((3 * 1024 * 1024)) "$T/part1"
+piece "$T/ecrlayer" $((3 * 1024 * 1024)) $((4 * 1024 * 1024 + 3)) "$T/part2"
+LD=sha256:$(sha "$T/ecrlayer")
+check "aws ecr create-repository" ecr create-repository --repository-name ecr/s3
+UP=$(ecr initiate-layer-upload --repository-name ecr/s3 | jq -r .uploadId)
+check "initiate-layer-upload returns an uploadId" grep -qE '^[0-9a-f-]{36}$' <<<"$UP"
+check_eq "upload-layer-part 1 (3 MiB: buffered in the session's state)" $((3 * 1024 * 1024 - 1)) \
+	"$(ecr upload-layer-part --repository-name ecr/s3 --upload-id "$UP" --part-first-byte 0 \
+		--part-last-byte $((3 * 1024 * 1024 - 1)) --layer-part-blob "fileb://$T/part1" | jq -r .lastByteReceived)"
+check_eq "upload-layer-part 2 (4 MiB: a multipart part goes out)" $((7 * 1024 * 1024 + 2)) \
+	"$(ecr upload-layer-part --repository-name ecr/s3 --upload-id "$UP" --part-first-byte $((3 * 1024 * 1024)) \
+		--part-last-byte $((7 * 1024 * 1024 + 2)) --layer-part-blob "fileb://$T/part2" | jq -r .lastByteReceived)"
+check_eq "complete-layer-upload" "$LD" \
+	"$(ecr complete-layer-upload --repository-name ecr/s3 --upload-id "$UP" --layer-digests "$LD" | jq -r .layerDigest)"
+curl -s -o "$T/ecrlayer.out" "$A_URL/v2/ecr/s3/blobs/$LD"
+check "the ECR-uploaded layer is byte-identical through the OCI API" cmp "$T/ecrlayer" "$T/ecrlayer.out"
+stop_pid "$C_PID"
+
+########################################################################
 log "8. throughput (for the report): 256 MiB push and pull, RGW vs disk, same run"
 head -c $((256 * 1024 * 1024)) /dev/urandom >"$T/perf"
 D=sha256:$(sha "$T/perf")
