@@ -86,6 +86,10 @@ int s3_mpu_list(struct s3 *s, const char *prefix,
 int s3_list(struct s3 *s, const char *prefix, int (*fn)(void *ctx, const char *key, uint64_t size, time_t mtime),
             void *ctx);
 
+/** Checks that the bucket exists and the credentials may list it (one ListObjectsV2 of at most one key).  Returns 0
+ *  or BERR_IO (S3's error code logged: NoSuchBucket, InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied…). */
+int s3_check(struct s3 *s);
+
 /** A presigned GET URL of object `key`, valid `expires` seconds from `now`, into `out` (`cap` bytes).  Returns 0 or
  *  BERR_INTERNAL (`out` too small). */
 int s3_presign_get(const struct s3 *s, const char *key, time_t now, long expires, char *out, size_t cap);

@@ -804,6 +804,12 @@ int s3_mpu_list(struct s3 *s, const char *prefix,
     }
 }
 
+int s3_check(struct s3 *s)
+{
+    struct call c = {.method = "GET", .query = "list-type=2&max-keys=1"};
+    return run(s, &c, 200, 0);
+}
+
 /* ---- presigned URLs ---- */
 
 int s3_presign_get(const struct s3 *s, const char *key, time_t now, long expires, char *out, size_t cap)

@@ -43,6 +43,20 @@ mpus() { "${S3[@]}" list-multipart-uploads --bucket "$BUCKET" --query 'Uploads[]
 # hdr NAME FILE: the value of response header NAME in a curl -D dump
 hdr() { tr -d '\r' <"$2" | awk -v n="$1" 'BEGIN{IGNORECASE=1} index(tolower($0), tolower(n)":")==1 {sub(/^[^:]*: */,""); print}' | tail -1; }
 
+# refuse_start NAME NEEDLE ENV...: berth serve with ENV exits non-zero at start, logging NEEDLE
+refuse_start() {
+	local name=$1 needle=$2 out rc=0
+	shift 2
+	out=$(env "$@" timeout 30 "$BERTH_BIN" serve --data "$T/refused" --listen "127.0.0.1:$(free_port)" --no-auth 2>&1) ||
+		rc=$?
+	check "$name: berth refuses to start" test "$rc" -ne 0 -a "$rc" -ne 124
+	check_contains "$name: ... saying why" "$needle" "$out"
+}
+refuse_start "missing bucket" "NoSuchBucket" BERTH_STORAGE=s3://no-such-bucket
+refuse_start "wrong secret key" "SignatureDoesNotMatch" AWS_SECRET_ACCESS_KEY=wrong$AWS_SECRET_ACCESS_KEY
+refuse_start "no credentials" "needs s3_access_key" AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY=
+refuse_start "endpoint down" "cannot connect" BERTH_S3_ENDPOINT=http://127.0.0.1:1
+
 start_node A
 start_node B --threads 1
 on_exit stop_pid "$A_PID"
