@@ -9,6 +9,7 @@
 #include "blobstore.h"
 #include "check.h"
 #include "dbfix.h"
+#include "gc.h"
 #include "meta.h"
 #include "s3.h"
 #include "s3upload.h"
@@ -244,12 +245,39 @@ static void expiry_removes_idle_sessions_and_orphans(void)
     free(data);
 }
 
+/* GC on S3: an object without a row survives while younger than the grace period and is deleted after it (the
+ * bucket is listed); a blob row nothing references is collected with its object. */
+static void gc_sweeps_objects_without_rows(void)
+{
+    char orphan[BERTH_DIGEST_MAX], kept[BERTH_DIGEST_MAX], key[BLOBSTORE_PATH_MAX];
+    struct gc_opts go = {.now = time(NULL), .grace = 3600};
+    struct gc_stats st;
+    digest_of("orphan", 6, orphan);
+    digest_of("unreferenced", 12, kept);
+    blobstore_key(&bs, orphan, key, sizeof(key));
+    REQUIRE_OK(s3_put(bs.s3, key, "orphan", 6));
+    blobstore_key(&bs, kept, key, sizeof(key));
+    REQUIRE_OK(s3_put(bs.s3, key, "unreferenced", 12));
+    REQUIRE_OK(db_begin(db));
+    REQUIRE_OK(meta_blob_commit(db, "team/app", kept, 12));
+    REQUIRE_OK(db_commit(db));
+    CHECK_ERR(gc_run(db, &bs, &go, NULL, NULL, &st), 0);
+    CHECK_INT_EQ(blobstore_exists(&bs, orphan), 1); /* younger than the grace period */
+    CHECK_INT_EQ(blobstore_exists(&bs, kept), 1);
+    go.now = time(NULL) + 7200;
+    CHECK_ERR(gc_run(db, &bs, &go, NULL, NULL, &st), 0);
+    CHECK_INT_EQ(blobstore_exists(&bs, orphan), 0);
+    CHECK_INT_EQ(blobstore_exists(&bs, kept), 0);
+    CHECK_INT_EQ(st.orphan_files, 1);
+    CHECK_INT_EQ(st.blobs_deleted, 1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
         CHECK_TEST(session_continues_from_saved_state),       CHECK_TEST(stale_copy_is_refused),
         CHECK_TEST(wrong_digest_aborts_the_multipart_upload), CHECK_TEST(unsaved_upload_is_aborted_when_freed),
-        CHECK_TEST(expiry_removes_idle_sessions_and_orphans),
+        CHECK_TEST(expiry_removes_idle_sessions_and_orphans), CHECK_TEST(gc_sweeps_objects_without_rows),
     };
     if (getenv("S3_ENDPOINT") == NULL || getenv("S3_BUCKET") == NULL) {
         fprintf(stderr, "S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and S3_BUCKET must be set\n");
