@@ -283,6 +283,16 @@ check "the ECR-uploaded layer is byte-identical through the OCI API" cmp "$T/ecr
 stop_pid "$C_PID"
 
 ########################################################################
+log "7d. quotas hold on S3: a push past the quota is refused and stores no object"
+"$BERTH_BIN" quota set "$P/quota" 1M --data "$DATA" >/dev/null
+head -c $((2 * 1024 * 1024)) /dev/urandom >"$T/over"
+D=sha256:$(sha "$T/over")
+check_eq "a 2 MiB push into a 1 MiB quota: 403" 403 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/over" "$A_URL/v2/$P/quota/blobs/uploads/?digest=$D")"
+check_fail "... and its object is not in the bucket" \
+	"${S3[@]}" head-object --bucket "$BUCKET" --key "reg/blobs/sha256/${D:7:2}/${D#sha256:}"
+
+########################################################################
 log "8. throughput (for the report): 256 MiB push and pull, RGW vs disk, same run"
 head -c $((256 * 1024 * 1024)) /dev/urandom >"$T/perf"
 D=sha256:$(sha "$T/perf")
