@@ -2,7 +2,8 @@
  * s3.h - a small blocking S3 client: objects, multipart uploads, listings and presigned URLs of one bucket on an
  * S3-compatible endpoint (tested against Ceph RGW), signed with Berth's own SigV4 (sigv4.h).
  *
- * Transport: HTTP/1.1 over plain TCP (http:// endpoints; https:// is refused by s3_new), one keep-alive connection
+ * Transport: HTTP/1.1 over TCP (http://) or TLS (https://, OpenSSL: TLS 1.2+, the certificate and host name
+ * verified against the system's CA store, which SSL_CERT_FILE / SSL_CERT_DIR override), one keep-alive connection
  * per thread and client, reused across requests and re-dialled once when the server closed it between two requests.
  * Addressing: path-style (http://host:port/BUCKET/KEY) or virtual-hosted (http://BUCKET.host:port/KEY).
  * Payloads are sent as "UNSIGNED-PAYLOAD" except small XML bodies, which carry their real SHA-256.
@@ -48,8 +49,8 @@ struct s3_part {
     char etag[S3_ETAG_MAX + 1];
 };
 
-/** A client for `cfg` (copied).  Returns 0, BERR_BAD_REQUEST (endpoint not an http:// URL, empty bucket or key)
- *  or BERR_NOMEM. */
+/** A client for `cfg` (copied).  Returns 0, BERR_BAD_REQUEST (endpoint not an http:// or https:// URL without a
+ *  path, empty bucket or key) or BERR_NOMEM. */
 int s3_new(const struct s3_config *cfg, struct s3 **out);
 /** Frees a client (safe on NULL).  Connections cached by threads are closed when those threads use another client
  *  or exit with the process. */

@@ -107,10 +107,8 @@ static int s3_settings(const struct config_storage *c, struct s3_config *out, ch
     const char *ak = c->s3_access_key[0] ? c->s3_access_key : getenv("AWS_ACCESS_KEY_ID");
     const char *sk = c->s3_secret_key[0] ? c->s3_secret_key : getenv("AWS_SECRET_ACCESS_KEY");
     memset(out, 0, sizeof(*out));
-    if (c->s3_endpoint[0] == '\0' || strncmp(c->s3_endpoint, "http://", 7) != 0) {
-        snprintf(err, errlen,
-                 "storage = s3:// needs s3_endpoint = http://HOST:PORT (https endpoints are not "
-                 "supported yet)");
+    if (c->s3_endpoint[0] == '\0') {
+        snprintf(err, errlen, "storage = s3:// needs s3_endpoint = http(s)://HOST[:PORT]");
         return -1;
     }
     if (ak == NULL || sk == NULL || ak[0] == '\0' || sk[0] == '\0' || strlen(ak) > S3_SECRET_MAX ||

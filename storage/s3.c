@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include "defaults.h"
 #include "err.h"
 #include "httpc.h"
@@ -25,6 +28,7 @@
 
 struct s3 {
     struct s3_config cfg;
+    SSL_CTX *tls;                   /* https endpoints: peer verified against the system's CA store */
     struct httpc_url url;           /* parsed endpoint */
     char host[HTTPC_HOST_MAX + 80]; /* the Host header: authority, with the bucket first when virtual-hosted */
     unsigned id;                    /* tells this client's cached connections from another's */
@@ -35,6 +39,7 @@ static atomic_uint next_id = 1;
 /* The connection this thread keeps open, and its read buffer. */
 static _Thread_local struct {
     int fd;
+    SSL *ssl; /* https: the TLS session over fd */
     unsigned owner;
     char *buf;
     size_t off, len; /* unread bytes buf[off..len) */
@@ -100,10 +105,19 @@ int s3_new(const struct s3_config *cfg, struct s3 **out)
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return BERR_NOMEM;
     s->cfg = *cfg;
-    if (httpc_parse_url(cfg->endpoint, &s->url) != 0 || s->url.tls || strcmp(s->url.path, "/") != 0) {
+    if (httpc_parse_url(cfg->endpoint, &s->url) != 0 || strcmp(s->url.path, "/") != 0) {
         free(s);
         return BERR_BAD_REQUEST;
     }
+    if (s->url.tls &&
+        ((s->tls = SSL_CTX_new(TLS_client_method())) == NULL || SSL_CTX_set_default_verify_paths(s->tls) != 1 ||
+         SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION) != 1)) {
+        SSL_CTX_free(s->tls);
+        free(s);
+        return BERR_NOMEM;
+    }
+    if (s->tls != NULL)
+        SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
     if (cfg->path_style)
         snprintf(s->host, sizeof(s->host), "%s", s->url.authority);
     else
@@ -116,6 +130,7 @@ int s3_new(const struct s3_config *cfg, struct s3 **out)
 void s3_free(struct s3 *s)
 {
     if (s != NULL) {
+        SSL_CTX_free(s->tls);
         sodium_memzero(s->cfg.secret_key, sizeof(s->cfg.secret_key));
         free(s);
     }
@@ -182,10 +197,39 @@ int s3_sign_head(const struct s3 *s, const char *method, const char *key, const 
 
 static void conn_close(void)
 {
+    if (tl.ssl != NULL)
+        SSL_free(tl.ssl);
+    tl.ssl = NULL;
     if (tl.fd >= 0)
         close(tl.fd);
     tl.fd = -1;
     tl.off = tl.len = 0;
+}
+
+/* Starts TLS on the new connection, verifying the endpoint's certificate and name.  Returns 0 or BERR_IO. */
+static int tls_start(const struct s3 *s)
+{
+    unsigned char ip[sizeof(struct in6_addr)];
+    int literal = inet_pton(AF_INET, s->url.host, ip) == 1 || inet_pton(AF_INET6, s->url.host, ip) == 1;
+    if ((tl.ssl = SSL_new(s->tls)) == NULL) {
+        conn_close();
+        return BERR_NOMEM;
+    }
+    if (literal) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tl.ssl), s->url.host);
+    } else {
+        SSL_set_tlsext_host_name(tl.ssl, s->url.host);
+        SSL_set1_host(tl.ssl, s->url.host);
+    }
+    SSL_set_fd(tl.ssl, tl.fd);
+    if (SSL_connect(tl.ssl) != 1) {
+        long v = SSL_get_verify_result(tl.ssl);
+        log_error("s3: TLS with %s:%s failed%s%s", s->url.host, s->url.port, v != X509_V_OK ? ": " : "",
+                  v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
+        conn_close();
+        return BERR_IO;
+    }
+    return 0;
 }
 
 /* Dials the endpoint.  Returns 0 or BERR_IO. */
@@ -222,14 +266,15 @@ static int conn_open(const struct s3 *s)
         log_error("s3: cannot connect to %s:%s: %s", s->url.host, s->url.port, strerror(errno));
         return BERR_IO;
     }
-    return 0;
+    return s->tls != NULL ? tls_start(s) : 0;
 }
 
 static int send_all(const void *p, size_t len)
 {
     const char *c = p;
     while (len > 0) {
-        ssize_t n = send(tl.fd, c, len, MSG_NOSIGNAL);
+        ssize_t n = tl.ssl != NULL ? SSL_write(tl.ssl, c, (int)(len > (1u << 30) ? 1u << 30 : len))
+                                   : send(tl.fd, c, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -247,8 +292,8 @@ static int fill(void)
     if (tl.off < tl.len)
         return 1;
     do
-        n = recv(tl.fd, tl.buf, BERTH_S3_IOBUF, 0);
-    while (n < 0 && errno == EINTR);
+        n = tl.ssl != NULL ? SSL_read(tl.ssl, tl.buf, BERTH_S3_IOBUF) : recv(tl.fd, tl.buf, BERTH_S3_IOBUF, 0);
+    while (n < 0 && tl.ssl == NULL && errno == EINTR);
     if (n < 0)
         return BERR_IO;
     tl.off = 0;
@@ -825,7 +870,7 @@ int s3_presign_get(const struct s3 *s, const char *key, time_t now, long expires
     rc = sigv4_presign(&req, s->cfg.access_key, s->cfg.secret_key, strlen(s->cfg.secret_key), s->cfg.region, "s3", now,
                        expires, query, sizeof(query));
     if (rc == 0) {
-        n = snprintf(out, cap, "http://%s%s?%s", s->host, path.p, query);
+        n = snprintf(out, cap, "%s://%s%s?%s", s->url.tls ? "https" : "http", s->host, path.p, query);
         rc = n > 0 && (size_t)n < cap ? 0 : BERR_INTERNAL;
     } else {
         rc = BERR_INTERNAL;

@@ -17,7 +17,7 @@ e2e_tmpdir T
 on_exit "$ROOT/scripts/ceph" stop "$T/ceph"
 log "starting Ceph with radosgw"
 eval "$("$ROOT/scripts/ceph" start "$T/ceph")"
-export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PAGER=""
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PAGER="" S3_TLS_ENDPOINT S3_CA_FILE
 BUCKET=berth-e2e
 S3=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api)
 "${S3[@]}" create-bucket --bucket "$BUCKET" >/dev/null
@@ -291,6 +291,23 @@ check_eq "a 2 MiB push into a 1 MiB quota: 403" 403 \
 	"$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/over" "$A_URL/v2/$P/quota/blobs/uploads/?digest=$D")"
 check_fail "... and its object is not in the bucket" \
 	"${S3[@]}" head-object --bucket "$BUCKET" --key "reg/blobs/sha256/${D:7:2}/${D#sha256:}"
+
+########################################################################
+log "7e. an https endpoint (RGW's TLS frontend, self-signed certificate trusted through SSL_CERT_FILE)"
+refuse_start "untrusted certificate" "self-signed certificate" BERTH_S3_ENDPOINT=$S3_TLS_ENDPOINT
+SSL_CERT_FILE=$S3_CA_FILE BERTH_S3_ENDPOINT=$S3_TLS_ENDPOINT BERTH_S3_REDIRECT=on start_node D
+on_exit stop_pid "$D_PID"
+head -c $((6 * 1024 * 1024 + 5)) /dev/urandom >"$T/tls"
+D=sha256:$(sha "$T/tls")
+check_eq "push through the node on https" 201 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/tls" "$D_URL/v2/$P/tls/blobs/uploads/?digest=$D")"
+curl -s -D "$T/h" -o /dev/null "$D_URL/v2/$P/tls/blobs/$D"
+check_contains "the redirect is to the https endpoint" "$S3_TLS_ENDPOINT/$BUCKET/reg/blobs/" "$(hdr location "$T/h")"
+curl -s -L --cacert "$S3_CA_FILE" -o "$T/tls.out" "$D_URL/v2/$P/tls/blobs/$D"
+check "pull through the redirect over https: identical" cmp "$T/tls" "$T/tls.out"
+curl -s -o "$T/tls.a" "$A_URL/v2/$P/tls/blobs/$D"
+check "the same blob through A (plain http endpoint): identical" cmp "$T/tls" "$T/tls.a"
+stop_pid "$D_PID"
 
 ########################################################################
 log "8. throughput (for the report): 256 MiB push and pull, RGW vs disk, same run"
