@@ -115,7 +115,7 @@ static void path_style_puts_bucket_in_path(void)
     s3_free(s);
 }
 
-/* https endpoints (no TLS in this client), URLs with a path, and empty buckets or keys are refused. */
+/* https endpoints are accepted (TLS); other schemes, URLs with a path, and empty buckets or keys are refused. */
 static void bad_configs_are_refused(void)
 {
     struct s3_config cfg = {.endpoint = "https://s3.example.com",
@@ -125,6 +125,9 @@ static void bad_configs_are_refused(void)
                             .secret_key = "S",
                             .path_style = 1};
     struct s3 *s = NULL;
+    CHECK_ERR(s3_new(&cfg, &s), 0);
+    s3_free(s);
+    snprintf(cfg.endpoint, sizeof(cfg.endpoint), "ftp://h:1");
     CHECK_ERR(s3_new(&cfg, &s), BERR_BAD_REQUEST);
     snprintf(cfg.endpoint, sizeof(cfg.endpoint), "http://h:1/x");
     CHECK_ERR(s3_new(&cfg, &s), BERR_BAD_REQUEST);
