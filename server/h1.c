@@ -1042,6 +1042,15 @@ static void on_read(h2o_socket_t *sock, const char *err)
 
 /* ---- responses ---- */
 
+/* A body (streamed or buffered) grew the socket's input buffer: an idle keep-alive connection does not keep it. */
+static void release_input(struct h1_conn *c)
+{
+    if (c->sock->input->size == 0 && c->sock->input->capacity > BERTH_H1_INPUT_KEEP) {
+        h2o_buffer_dispose(&c->sock->input);
+        h2o_buffer_init(&c->sock->input, &h2o_socket_buffer_prototype);
+    }
+}
+
 static void on_response_done(struct h1_conn *c)
 {
     int body_left = c->has_body && !c->body_done;
@@ -1063,6 +1072,7 @@ static void on_response_done(struct h1_conn *c)
     h2o_dispose_request(&c->req);
     if (c->head_len > 0)
         consume(c, c->head_len);
+    release_input(c);
     init_req(c);
     c->rstate = R_HEAD;
     set_timeout(c, &c->super.ctx->http1.req_timeout);

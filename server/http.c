@@ -21,6 +21,7 @@
 #include "http.h"
 #include "listen.h"
 #include "log.h"
+#include "memtrim.h"
 #include "module.h"
 #include "reqlog.h"
 #include "server.h"
@@ -361,6 +362,7 @@ int http_serve(const struct config *cfg)
     struct http http = {.srv = srv, .listen_fd = -1};
     int n = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN), rc;
     struct sigaction sa = {.sa_handler = on_signal};
+    memtrim_setup();
     srv->cfg = *cfg;
     atomic_init(&srv->stopping, 0);
     stop_flag = &srv->stopping;
