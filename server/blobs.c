@@ -56,9 +56,9 @@ static void gen_drop_sent(struct blob_gen *g)
 static void gen_proceed(h2o_generator_t *_g, h2o_req_t *req)
 {
     struct blob_gen *g = (void *)_g;
-    gen_drop_sent(g);
     size_t n = g->left < BERTH_READ_CHUNK ? (size_t)g->left : BERTH_READ_CHUNK;
     h2o_iovec_t vec = h2o_iovec_init(g->map + g->off, n);
+    gen_drop_sent(g); /* what lies before g->off has been sent */
     g->off += n;
     g->left -= n;
     /* the mapping must outlive the bytes in flight: it is released when the request is disposed */
