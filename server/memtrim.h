@@ -3,8 +3,8 @@
  *
  * glibc's malloc keeps freed memory in per-thread arenas (by default 8 per core, one per busy thread up to that)
  * and returns it to the kernel only from the top of each heap.  Berth's workers, loops and upload threads each
- * allocate, so after a burst of requests several MiB of freed memory stayed resident (measured: 9.6 MiB of
- * anonymous memory after 200 small image pushes, 7.1 MiB after malloc_trim, 7.5 MiB with 4 arenas; docs/HTTP1.md).
+ * allocate, so after a burst of requests several MiB of freed memory stayed resident (measured: 9.3-9.7 MiB of
+ * anonymous memory after 200 small image pushes, 6.9 MiB after malloc_trim, 7.4 MiB with 4 arenas; docs/HTTP1.md).
  */
 #ifndef BERTH_MEMTRIM_H
 #define BERTH_MEMTRIM_H

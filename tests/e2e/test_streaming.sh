@@ -204,7 +204,7 @@ log "2b. 8 concurrent 64 MiB pushes: bounded peak memory"
 # Each streamed body holds at most 3 BERTH_STREAM_CHUNK pieces plus the socket's input buffer, which the
 # BERTH_STREAM_RCVBUF receive buffer bounds (docs/HTTP1.md: ~1.1 MiB per upload measured); 3 MiB per upload leaves
 # room for the upload's thread and its database connection.  With 1 MiB pieces and a 1 MiB receive buffer the same
-# pushes grew RSS by 55-70 MiB.
+# pushes grew RSS by 48-64 MiB.
 PUSH8_GROWTH_KIB=$((8 * 3 * 1024))
 for i in $(seq 1 8); do
 	{ printf 'blob %d\n' "$i"; head -c $((64 << 20)) /dev/zero; } >"$T/p8.$i"
