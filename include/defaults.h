@@ -106,6 +106,9 @@
  * least BERTH_H1_BODY_MIN_RATE bytes per second, or the connection is closed (mod_reqtimeout's MinRate=500) */
 #define BERTH_H1_BODY_RATE_WINDOW 20
 #define BERTH_H1_BODY_MIN_RATE 500
+/* HTTP/2 (h2o 2.2.5): a connection on which no request is being processed is closed (GOAWAY) after this many
+ * seconds without a byte from the client (capped by request_timeout); h2o has no head or body-rate timeout */
+#define BERTH_H2_IDLE_TIMEOUT 20
 
 /* --- ECR API (ecr.h, sigv4.h, accesskey.h) --- */
 #define BERTH_ECR_DEFAULT_REGION "us-east-1" /* default: the region ECR requests must be signed for */

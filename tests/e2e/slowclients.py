@@ -2,6 +2,11 @@
 """slowclients.py - slow clients against a running berth (tests/e2e/test_slowclients.sh; issue 10).
 
     slowclients.py HOST:PORT PID MANIFEST_PATH [--heads N] [--silent N] [--uploads N] [--manifests N] [--others N]
+    slowclients.py HOST:PORT PID h2
+
+h2 mode (prior-knowledge h2c, frames from h2attack.py): one connection that sends its preface and SETTINGS and then
+nothing, and one that sends a POST's HEADERS and then one byte of DATA every 0.5 s; reports after how many seconds
+berth closed each (the second is expected to stay open: h2o 2.2.5 has no body-rate timeout; docs/HARDENING.md).
 
 In a process of its own, opens
   - HEADS connections that trickle a request head one byte every 0.5 s (slowloris; the head is 4 KB long),
@@ -131,9 +136,48 @@ def legit_upload(host, port, result):
     s.close()
 
 
+def h2_mode(host, port, seconds=45):
+    from h2attack import DATA, END_HEADERS, HEADERS, PREFACE, SETTINGS, frame, hpack_str
+    socks = {}
+    for k in ("h2_silent", "h2_trickle_data"):
+        s = socket.create_connection((host, port))
+        s.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        socks[k] = s
+    # :method POST, :scheme http, :path /v2/, :authority x (no END_STREAM: a body follows)
+    block = bytes([0x83, 0x86, 0x44]) + hpack_str(b"/v2/") + bytes([0x41]) + hpack_str(b"x")
+    socks["h2_trickle_data"].sendall(frame(HEADERS, END_HEADERS, 1, block))
+    for s in socks.values():
+        s.setblocking(False)
+    closed, t0 = {}, time.time()
+    while time.time() - t0 < seconds and len(closed) < len(socks):
+        for k, s in socks.items():
+            if k in closed:
+                continue
+            try:
+                while s.recv(65536):
+                    pass
+                closed[k] = time.time() - t0
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed[k] = time.time() - t0
+        if "h2_trickle_data" not in closed:
+            try:
+                socks["h2_trickle_data"].send(frame(DATA, 0, 1, b"x"))
+            except OSError:
+                pass
+        time.sleep(0.5)
+    print("RESULT " + " ".join(f"{k}_closed_after={int(closed[k]) if k in closed else 'open'}" for k in socks) +
+          f" watched={seconds}")
+    for s in socks.values():
+        s.close()
+
+
 def main():
     host, port = sys.argv[1].rsplit(":", 1)
     port, pid, path = int(port), int(sys.argv[2]), sys.argv[3]
+    if path == "h2":
+        return h2_mode(host, port)
     opts = {"--heads": 300, "--silent": 50, "--uploads": 50, "--manifests": 25, "--others": 25}
     args = sys.argv[4:]
     for i in range(0, len(args), 2):

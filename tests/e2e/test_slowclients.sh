@@ -51,5 +51,12 @@ check "berth's RSS grew by less than $SLOW_RSS_GROWTH_MAX_MIB MiB" \
 	test $(($(field rss_peak_kib) - $(field rss_before_kib))) -lt $((SLOW_RSS_GROWTH_MAX_MIB * 1024))
 check "berth's descriptors came back (before $(field fds_before), peak $(field fds_peak), after $(field fds_after))" \
 	test "$(field fds_after)" -le $(($(field fds_before) + 4))
+
+# HTTP/2 (h2o 2.2.5): only an idle timeout, restarted by every byte read (BERTH_H2_IDLE_TIMEOUT)
+OUT=$(python3 "$here/slowclients.py" "$REGISTRY" "$BERTH_PID" h2)
+log "$OUT"
+check "h2: a connection that sends nothing after its preface is closed by the idle timeout" \
+	test "$(field h2_silent_closed_after)" != open
+log "h2: a connection trickling DATA (1 byte / 0.5 s) was $(field h2_trickle_data_closed_after | sed 's/open/still open/') after $(field watched) s (known limit: h2o 2.2.5 has no body-rate timeout)"
 check "berth is still running" kill -0 "$BERTH_PID"
 finish
