@@ -18,14 +18,14 @@
 
 enum scope_kind {
     SCOPE_REPOSITORY, /* repository:NAME:ACTIONS */
-    SCOPE_CATALOG     /* registry:catalog:ANYTHING */
+    SCOPE_REGISTRY    /* registry:catalog:ANYTHING or registry:ecr:ANYTHING */
 };
 
 /** One well-formed scope. */
 struct scope_item {
     enum scope_kind kind;
-    char name[BERTH_NAME_MAX + 1]; /* the repository (valid by names_repo_valid), or "catalog" */
-    unsigned actions;              /* AUTH_PULL|AUTH_PUSH|AUTH_DELETE|AUTH_ADMIN bits (authdb.h); 0 for the catalog */
+    char name[BERTH_NAME_MAX + 1]; /* the repository (valid by names_repo_valid), or "catalog" / "ecr" */
+    unsigned actions;              /* AUTH_PULL|AUTH_PUSH|AUTH_DELETE|AUTH_ADMIN bits (authdb.h); 0 for registry */
 };
 
 /** Calls `fn(ctx, item)` for every well-formed scope of `v` (a NUL-terminated, already percent-decoded value, read

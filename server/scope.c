@@ -12,9 +12,9 @@ static int scope_parse_one(char *tok, struct scope_item *it)
     if (c1 == NULL || c2 == c1)
         return 0;
     *c1 = *c2 = '\0';
-    if (strcmp(tok, "registry") == 0 && strcmp(c1 + 1, "catalog") == 0) {
-        it->kind = SCOPE_CATALOG;
-        snprintf(it->name, sizeof(it->name), "catalog");
+    if (strcmp(tok, "registry") == 0 && (strcmp(c1 + 1, "catalog") == 0 || strcmp(c1 + 1, "ecr") == 0)) {
+        it->kind = SCOPE_REGISTRY;
+        snprintf(it->name, sizeof(it->name), "%s", c1 + 1);
         it->actions = 0;
         return 1;
     }

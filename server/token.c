@@ -18,6 +18,19 @@ struct issue {
     int scopes;
 };
 
+/* AUTH_ADMIN if `g` makes its subject an admin of repository `name` (an admin user, or an admin grant matching
+ * it), else 0.  A token's "admin" action only tells a client (the web UI) what the ECR API will allow; the
+ * registry API never reads it (jwt_access_actions() keeps pull, push and delete). */
+static unsigned admin_on(const struct authdb_grants *g, const char *name)
+{
+    if (g->all)
+        return AUTH_ADMIN;
+    for (size_t i = 0; i < g->n; i++)
+        if ((g->g[i].actions & AUTH_ADMIN) && authdb_pattern_match(g->g[i].pattern, name))
+            return AUTH_ADMIN;
+    return 0;
+}
+
 /* Adds the granted part of one well-formed scope (scope.h). */
 static int add_scope(void *ctx, const struct scope_item *it)
 {
@@ -25,15 +38,16 @@ static int add_scope(void *ctx, const struct scope_item *it)
     char acts[AUTH_ACTIONS_STR_MAX];
     unsigned have;
     json_t *list;
-    if (it->kind == SCOPE_CATALOG) {
+    /* registry:catalog:* lists; registry:ecr:* lets the token sign the ECR API as its subject (ecr_bearer.c) */
+    if (it->kind == SCOPE_REGISTRY) {
         if (is->id->id.kind != AUTH_ANONYMOUS)
-            json_array_append_new(
-                is->access, json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", "catalog", "actions", "*"));
+            json_array_append_new(is->access,
+                                  json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", it->name, "actions", "*"));
         return 0;
     }
-    have = it->actions & authdb_grants_actions(&is->grants, it->name);
-    if (have != (it->actions & AUTH_ALL)) {
-        authdb_actions_format(it->actions & ~have, acts, sizeof(acts));
+    have = it->actions & (authdb_grants_actions(&is->grants, it->name) | admin_on(&is->grants, it->name));
+    if ((have & AUTH_ALL) != (it->actions & AUTH_ALL)) { /* "admin" is only asked about (the web UI): no warning */
+        authdb_actions_format(it->actions & ~have & AUTH_ALL, acts, sizeof(acts));
         char ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)], erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
         log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
                  log_escape(is->id->id.name, strlen(is->id->id.name), ename, sizeof(ename)), acts,
@@ -42,7 +56,7 @@ static int add_scope(void *ctx, const struct scope_item *it)
     if (have == 0)
         return 0;
     list = json_array();
-    for (unsigned b = AUTH_PULL; b <= AUTH_DELETE; b <<= 1)
+    for (unsigned b = AUTH_PULL; b <= AUTH_ADMIN; b <<= 1)
         if (have & b) {
             authdb_actions_format(b, acts, sizeof(acts));
             json_array_append_new(list, json_string(acts));

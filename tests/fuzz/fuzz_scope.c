@@ -5,9 +5,9 @@
  * Input: a raw query string.
  * Beyond "no crash, no sanitizer report":
  *   - every scope reported is well-formed: a repository name that passes names_repo_valid() with actions that are
- *     non-empty action bits, or the catalog;
+ *     non-empty action bits, or registry:catalog / registry:ecr;
  *   - at most BERTH_AUTH_SCOPES_MAX scopes are reported, however many the query holds;
- *   - round trip: the reported scopes written back ("repository:NAME:ACTIONS" / "registry:catalog:*", one query
+ *   - round trip: the reported scopes written back ("repository:NAME:ACTIONS" / "registry:NAME:*", one query
  *     parameter) are reported again, the same and in the same order;
  *   - each scope is reported the same when its space-separated item is parsed on its own (no state leaks from one
  *     item to the next).
@@ -32,8 +32,8 @@ static int collect(void *ctx, const struct scope_item *it)
 {
     struct list *l = ctx;
     FUZZ_ASSERT(l->n < BERTH_AUTH_SCOPES_MAX);
-    if (it->kind == SCOPE_CATALOG) {
-        FUZZ_ASSERT(strcmp(it->name, "catalog") == 0 && it->actions == 0);
+    if (it->kind == SCOPE_REGISTRY) {
+        FUZZ_ASSERT((strcmp(it->name, "catalog") == 0 || strcmp(it->name, "ecr") == 0) && it->actions == 0);
     } else {
         FUZZ_ASSERT(it->kind == SCOPE_REPOSITORY);
         FUZZ_ASSERT(names_repo_valid(it->name, strlen(it->name)) == 0);
@@ -94,8 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < l.n; i++) {
         char acts[AUTH_ACTIONS_STR_MAX];
         authdb_actions_format(l.it[i].actions, acts, sizeof(acts));
-        if (l.it[i].kind == SCOPE_CATALOG)
-            o += (size_t)snprintf(query + o, sizeof(query) - o, "%sregistry:catalog:*", i ? "+" : "");
+        if (l.it[i].kind == SCOPE_REGISTRY)
+            o += (size_t)snprintf(query + o, sizeof(query) - o, "%sregistry:%s:*", i ? "+" : "", l.it[i].name);
         else
             o += (size_t)snprintf(query + o, sizeof(query) - o, "%srepository:%s:%s", i ? "+" : "", l.it[i].name, acts);
     }

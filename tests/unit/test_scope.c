@@ -17,23 +17,27 @@ static int collect(void *ctx, const struct scope_item *it)
     return 0;
 }
 
-/* Repository scopes with their actions, the catalog, several per value; malformed ones are skipped. */
+/* Repository scopes with their actions, the catalog and the ECR API, several per value; malformed ones are
+ * skipped. */
 static void scope_parses_and_skips(void)
 {
     struct got g = {0};
     CHECK_INT_EQ(scope_each("repository:a/b:pull,push registry:catalog:* repository::pull repository:Bad:pull "
-                            "repository:x:pul repository:host:5000/x:pull foo:bar:pull nocolon repository:c:*",
+                            "repository:x:pul repository:host:5000/x:pull foo:bar:pull nocolon repository:c:* "
+                            "registry:ecr:* registry:other:*",
                             &g.count, collect, &g),
                  0);
-    REQUIRE_INT_EQ(g.n, 3);
+    REQUIRE_INT_EQ(g.n, 4);
     CHECK_INT_EQ(g.it[0].kind, SCOPE_REPOSITORY);
     CHECK_STR_EQ(g.it[0].name, "a/b");
     CHECK_INT_EQ(g.it[0].actions, AUTH_PULL | AUTH_PUSH);
-    CHECK_INT_EQ(g.it[1].kind, SCOPE_CATALOG);
+    CHECK_INT_EQ(g.it[1].kind, SCOPE_REGISTRY);
     CHECK_STR_EQ(g.it[1].name, "catalog");
     CHECK_STR_EQ(g.it[2].name, "c");
     CHECK_INT_EQ(g.it[2].actions, AUTH_ALL);
-    CHECK_INT_EQ(g.count, 9);
+    CHECK_INT_EQ(g.it[3].kind, SCOPE_REGISTRY);
+    CHECK_STR_EQ(g.it[3].name, "ecr");
+    CHECK_INT_EQ(g.count, 11);
 }
 
 /* The count runs across parameters and stops at BERTH_AUTH_SCOPES_MAX. */
