@@ -9,6 +9,7 @@
 #include "defaults.h"
 #include "err.h"
 #include "h1.h"
+#include "h2guard.h"
 #include "http1.h"
 #include "log.h"
 #include "respond.h"
@@ -447,6 +448,7 @@ static void thread_init(h2o_context_t *ctx)
                          ? ctx->globalconf->http1.req_timeout
                          : (uint64_t)BERTH_H1_HEAD_TIMEOUT * 1000);
     h2o_timeout_init(ctx->loop, &th.rate_timeout, (uint64_t)BERTH_H1_BODY_RATE_WINDOW * 1000);
+    h2guard_start(ctx); /* the same minimum rate for HTTP/2 connections */
 }
 
 static void conn_start(h2o_accept_ctx_t *actx, h2o_socket_t *sock)

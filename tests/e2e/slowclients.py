@@ -5,8 +5,9 @@
     slowclients.py HOST:PORT PID h2
 
 h2 mode (prior-knowledge h2c, frames from h2attack.py): one connection that sends its preface and SETTINGS and then
-nothing, and one that sends a POST's HEADERS and then one byte of DATA every 0.5 s; reports after how many seconds
-berth closed each (the second is expected to stay open: h2o 2.2.5 has no body-rate timeout; docs/HARDENING.md).
+nothing, one that sends a POST's HEADERS and then one byte of DATA every 0.5 s, and one that trickles a 4 KB HEADERS
+frame one byte every 0.5 s; reports after how many seconds berth closed each (h2o's idle timeout closes the first,
+berth's h2guard.c the other two; docs/HARDENING.md).
 
 In a process of its own, opens
   - HEADS connections that trickle a request head one byte every 0.5 s (slowloris; the head is 4 KB long),
@@ -136,16 +137,19 @@ def legit_upload(host, port, result):
     s.close()
 
 
-def h2_mode(host, port, seconds=45):
-    from h2attack import DATA, END_HEADERS, HEADERS, PREFACE, SETTINGS, frame, hpack_str
+def h2_mode(host, port, seconds=70):
+    from h2attack import DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, SETTINGS, frame, hpack_str, literal_new
     socks = {}
-    for k in ("h2_silent", "h2_trickle_data"):
+    for k in ("h2_silent", "h2_trickle_data", "h2_trickle_headers"):
         s = socket.create_connection((host, port))
         s.sendall(PREFACE + frame(SETTINGS, 0, 0))
         socks[k] = s
     # :method POST, :scheme http, :path /v2/, :authority x (no END_STREAM: a body follows)
     block = bytes([0x83, 0x86, 0x44]) + hpack_str(b"/v2/") + bytes([0x41]) + hpack_str(b"x")
     socks["h2_trickle_data"].sendall(frame(HEADERS, END_HEADERS, 1, block))
+    slow_headers = frame(HEADERS, END_HEADERS | END_STREAM, 1, bytes([0x82, 0x86, 0x44]) + hpack_str(b"/v2/") +
+                         bytes([0x41]) + hpack_str(b"x") + literal_new(b"x-slow", b"a" * 4000))
+    sent_headers = 0
     for s in socks.values():
         s.setblocking(False)
     closed, t0 = {}, time.time()
@@ -164,6 +168,11 @@ def h2_mode(host, port, seconds=45):
         if "h2_trickle_data" not in closed:
             try:
                 socks["h2_trickle_data"].send(frame(DATA, 0, 1, b"x"))
+            except OSError:
+                pass
+        if "h2_trickle_headers" not in closed and sent_headers < len(slow_headers):
+            try:
+                sent_headers += socks["h2_trickle_headers"].send(slow_headers[sent_headers:sent_headers + 1])
             except OSError:
                 pass
         time.sleep(0.5)

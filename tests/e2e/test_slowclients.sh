@@ -7,6 +7,8 @@
 #   - meanwhile every manifest GET of a well-behaved client succeeds, and a legitimate slow upload (8x the minimum
 #     rate, across a rate window) completes with 201;
 #   - berth's RSS grows by less than SLOW_RSS_GROWTH_MAX_MIB and its descriptors return to where they were.
+#   - HTTP/2: a silent connection is closed by the idle timeout, connections trickling DATA or a HEADERS frame by the
+#     minimum rate (server/h2guard.c).
 # No timing judgement: whether the GETs stay fast while the slow clients trickle is measured by scripts/slowclients.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,11 +54,17 @@ check "berth's RSS grew by less than $SLOW_RSS_GROWTH_MAX_MIB MiB" \
 check "berth's descriptors came back (before $(field fds_before), peak $(field fds_peak), after $(field fds_after))" \
 	test "$(field fds_after)" -le $(($(field fds_before) + 4))
 
-# HTTP/2 (h2o 2.2.5): only an idle timeout, restarted by every byte read (BERTH_H2_IDLE_TIMEOUT)
+# HTTP/2: h2o 2.2.5's idle timeout (BERTH_H2_IDLE_TIMEOUT) closes a silent connection; berth's h2guard.c applies the
+# minimum rate to connections receiving a request (h2o itself restarts its idle timeout on every byte)
 OUT=$(python3 "$here/slowclients.py" "$REGISTRY" "$BERTH_PID" h2)
 log "$OUT"
 check "h2: a connection that sends nothing after its preface is closed by the idle timeout" \
 	test "$(field h2_silent_closed_after)" != open
-log "h2: a connection trickling DATA (1 byte / 0.5 s) was $(field h2_trickle_data_closed_after | sed 's/open/still open/') after $(field watched) s (known limit: h2o 2.2.5 has no body-rate timeout)"
+check "h2: a connection trickling DATA (1 byte / 0.5 s) is closed by the minimum rate" \
+	test "$(field h2_trickle_data_closed_after)" != open
+check "h2: a connection trickling a HEADERS frame (1 byte / 0.5 s) is closed by the minimum rate" \
+	test "$(field h2_trickle_headers_closed_after)" != open
+check "h2: a normal h2c client is served after" \
+	test "$(curl -s -o /dev/null -w '%{http_code}' --http2-prior-knowledge -H "Accept: $OCI_M" "$R/v2/slow/app/manifests/v1")" = 200
 check "berth is still running" kill -0 "$BERTH_PID"
 finish
