@@ -27,7 +27,7 @@ struct db *cli_open_registry(const struct config *cfg)
         fprintf(stderr, "berth: no registry at %s (use --data)\n", cfg->data);
         return NULL;
     }
-    if (blobstore_init(&bs, cfg->data) != 0 || db_open(cfg->data, &db) != 0) {
+    if (db_set_metadata(cfg->metadata) != 0 || blobstore_init(&bs, cfg->data) != 0 || db_open(cfg->data, &db) != 0) {
         fprintf(stderr, "berth: cannot open the data directory %s\n", cfg->data);
         return NULL;
     }

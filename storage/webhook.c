@@ -134,39 +134,36 @@ static int stopping(void)
 /* Loads the cursor of `h`, creating it at the newest event for a webhook seen for the first time. */
 static int load_cursor(struct hook *h)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(h->db->h, "SELECT last_id FROM webhook_cursors WHERE webhook = ?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if ((st = db_prepare(h->db, "SELECT last_id FROM webhook_cursors WHERE webhook = ?")) == NULL)
         return db_error(h->db);
-    sqlite3_bind_text(st, 1, h->conf.url, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        h->cursor = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, h->conf.url, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        h->cursor = db_column_int64(st, 0);
+    db_finalize(st);
+    if (rc == DB_ROW)
         return 0;
-    if (rc != SQLITE_DONE)
+    if (rc != DB_DONE)
         return db_error(h->db);
     return events_last_id(h->db, &h->cursor);
 }
 
 static int save_cursor(struct hook *h, int64_t id)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(h->db->h,
-                           "INSERT INTO webhook_cursors (webhook, last_id, updated_at) VALUES (?, ?, ?) "
-                           "ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id, "
-                           "updated_at = excluded.updated_at",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(h->db, "INSERT INTO webhook_cursors (webhook, last_id, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id, "
+                                "updated_at = excluded.updated_at")) == NULL)
         return db_error(h->db);
-    sqlite3_bind_text(st, 1, h->conf.url, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, db_now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    db_bind_text(st, 1, h->conf.url, -1);
+    db_bind_int64(st, 2, id);
+    db_bind_int64(st, 3, db_now());
+    rc = db_step(st);
+    db_finalize(st);
+    if (rc != DB_DONE)
         return db_error(h->db);
     h->cursor = id;
     return 0;
