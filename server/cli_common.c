@@ -15,6 +15,10 @@ int cli_apply_config(struct config *cfg, const char *config_file, const char *da
         fprintf(stderr, "berth: %s\n", err);
         return 2;
     }
+    if (db_set_metadata(cfg->metadata) != 0) { /* before anything reads a key (keys.h) or opens the database */
+        fprintf(stderr, "berth: invalid metadata setting\n");
+        return 2;
+    }
     return 0;
 }
 

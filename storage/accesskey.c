@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "accesskey.h"
+#include "keys.h"
 #include "err.h"
 #include "log.h"
 
@@ -75,12 +76,36 @@ out:
     return rc;
 }
 
+/* The sealing key as a row of shared_keys (metadata = postgresql, keys.h): every node seals and opens with it. */
+static int boxkey_shared(int create, unsigned char key[ACCESSKEY_BOXKEY_BYTES])
+{
+    unsigned char buf[KEYS_VALUE_MAX];
+    size_t n = 0;
+    int rc = keys_get(ACCESSKEY_BOXKEY_FILE, buf, sizeof(buf), &n);
+    if (rc == BERR_NOT_FOUND && create) {
+        randombytes_buf(buf, ACCESSKEY_BOXKEY_BYTES);
+        rc = keys_create(ACCESSKEY_BOXKEY_FILE, buf, ACCESSKEY_BOXKEY_BYTES); /* the first node's key wins */
+        if (rc == 0)
+            rc = keys_get(ACCESSKEY_BOXKEY_FILE, buf, sizeof(buf), &n);
+    }
+    if (rc == 0 && n != ACCESSKEY_BOXKEY_BYTES) {
+        log_error("malformed access-key sealing key in the database");
+        rc = BERR_IO;
+    }
+    if (rc == 0)
+        memcpy(key, buf, ACCESSKEY_BOXKEY_BYTES);
+    sodium_memzero(buf, sizeof(buf));
+    return rc == 0 || rc == BERR_NOT_FOUND ? rc : BERR_IO;
+}
+
 int accesskey_boxkey_load(const char *datadir, int create, unsigned char key[ACCESSKEY_BOXKEY_BYTES])
 {
     char dir[4096], path[4096];
     int rc;
     if (sodium_init() < 0)
         return BERR_INTERNAL;
+    if (db_metadata_is_pg())
+        return boxkey_shared(create, key);
     snprintf(dir, sizeof(dir), "%s/keys", datadir);
     snprintf(path, sizeof(path), "%s/%s", dir, ACCESSKEY_BOXKEY_FILE);
     rc = boxkey_read(path, key);
@@ -250,8 +275,10 @@ int accesskey_each(struct db *db, const char *user, accesskey_cb cb, void *ctx)
 {
     struct db_stmt *st;
     struct accesskey k;
-    int rc = prepare(
-        db, "SELECT " KEY_COLS " FROM access_keys WHERE ?1 IS NULL OR \"user\" = ?1 ORDER BY created_at, id", &st);
+    int rc = prepare(db,
+                     "SELECT " KEY_COLS
+                     " FROM access_keys WHERE CAST(?1 AS TEXT) IS NULL OR \"user\" = ?1 ORDER BY created_at, id",
+                     &st);
     if (rc != 0)
         return rc;
     if (user != NULL)

@@ -17,7 +17,9 @@
 
 #define PG_BYTEA_OID 17  /* pg_type.oid of bytea */
 #define PG_BOOL_OID 16   /* pg_type.oid of boolean */
+#define PG_TEXT_OID 25   /* pg_type.oid of text */
 #define PG_PARAMS_MAX 64 /* placeholders in one statement */
+#define PG_COLS_MAX 32   /* bytea columns decoded per row (as many as a result has, up to this) */
 
 struct db_pgconn {
     PGconn *c;
@@ -34,11 +36,10 @@ struct db_pgstmt {
     int lens[PG_PARAMS_MAX];
     int fmts[PG_PARAMS_MAX]; /* 0 text, 1 binary (blobs) */
     PGresult *res;
-    int row;             /* current row; -1 before the first step */
-    int cached;          /* 1 for a slot statement (never deallocated by name) */
-    unsigned char *blob; /* decoded bytea of (blob_row, blob_col) */
-    size_t blob_len;
-    int blob_row, blob_col;
+    int row;                           /* current row; -1 before the first step */
+    int cached;                        /* 1 for a slot statement (never deallocated by name) */
+    unsigned char *blobs[PG_COLS_MAX]; /* decoded bytea columns of the current row (valid until the next step) */
+    size_t blob_lens[PG_COLS_MAX];
 };
 
 static void set_error(struct db *db, const PGresult *res, const char *what)
@@ -143,14 +144,15 @@ int db__pg_begin(struct db *db)
 /*
  * Rewrites SQLite's dialect of `sql` to PostgreSQL's into a malloc'd string: `?` becomes $1, $2, … and `?N` $N
  * (outside quotes), and "CROSS JOIN" (SQLite's join-order hint, always with an ON clause in berth) plain JOIN.
- * *n = the number of parameters.
+ * *n = the number of parameters, *used a bit per parameter the text references.
  */
-static char *rewrite(const char *sql, int *n)
+static char *rewrite(const char *sql, int *n, unsigned long long *used)
 {
     size_t len = strlen(sql), o = 0;
     char *out = malloc(len * 4 + 1), quote = 0;
     int next = 0;
     *n = 0;
+    *used = 0;
     if (out == NULL)
         return NULL;
     for (const char *p = sql; *p; p++) {
@@ -166,6 +168,8 @@ static char *rewrite(const char *sql, int *n)
             o += (size_t)sprintf(out + o, "$%d", k);
             if (k > *n)
                 *n = k;
+            if (k <= 64)
+                *used |= 1ull << (k - 1);
             continue;
         } else if (strncmp(p, "CROSS JOIN ", 11) == 0) {
             p += 5;
@@ -177,13 +181,20 @@ static char *rewrite(const char *sql, int *n)
     return out;
 }
 
+static void free_blobs(struct db_pgstmt *ps)
+{
+    for (int i = 0; i < PG_COLS_MAX; i++) {
+        PQfreemem(ps->blobs[i]);
+        ps->blobs[i] = NULL;
+    }
+}
+
 static void clear_result(struct db_pgstmt *ps)
 {
     PQclear(ps->res);
     ps->res = NULL;
     ps->row = -1;
-    PQfreemem(ps->blob);
-    ps->blob = NULL;
+    free_blobs(ps);
 }
 
 void db__pg_clear(struct db_stmt *st)
@@ -208,8 +219,10 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
     struct db_pgstmt *ps = calloc(1, sizeof(*ps));
     char *text;
     PGresult *res;
+    Oid types[PG_PARAMS_MAX] = {0};
+    unsigned long long used;
     int n, rc = 0;
-    if (ps == NULL || (text = rewrite(sql, &n)) == NULL) {
+    if (ps == NULL || (text = rewrite(sql, &n, &used)) == NULL) {
         free(ps);
         return BERR_NOMEM;
     }
@@ -226,7 +239,9 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
         snprintf(ps->name, sizeof(ps->name), "s%d", slot);
     else
         snprintf(ps->name, sizeof(ps->name), "u%u", db->pg->next_name++);
-    res = PQprepare(db->pg->c, ps->name, text, n, NULL);
+    for (int i = 0; i < n; i++) /* a parameter the text never uses (?3 of ?1 ?2 ?4) gets a type, or PQprepare fails */
+        types[i] = used & (1ull << i) ? 0 : PG_TEXT_OID;
+    res = PQprepare(db->pg->c, ps->name, text, n, types);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_error(db, res, "prepare");
         log_error("postgresql: %s (in: %.80s)", db->pg->errmsg, sql);
@@ -323,8 +338,7 @@ int db__pg_step(struct db_stmt *st)
         if (execute(st) != 0)
             return -1;
     }
-    PQfreemem(ps->blob);
-    ps->blob = NULL;
+    free_blobs(ps);
     if (++ps->row < PQntuples(ps->res))
         return DB_ROW;
     return DB_DONE;
@@ -364,15 +378,11 @@ const void *db__pg_blob(struct db_stmt *st, int col)
     struct db_pgstmt *ps = st->pg;
     if (db__pg_is_null(st, col))
         return NULL;
-    if (PQftype(ps->res, col) != PG_BYTEA_OID)
+    if (PQftype(ps->res, col) != PG_BYTEA_OID || col >= PG_COLS_MAX)
         return PQgetvalue(ps->res, ps->row, col);
-    if (ps->blob == NULL || ps->blob_row != ps->row || ps->blob_col != col) {
-        PQfreemem(ps->blob);
-        ps->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(ps->res, ps->row, col), &ps->blob_len);
-        ps->blob_row = ps->row;
-        ps->blob_col = col;
-    }
-    return ps->blob;
+    if (ps->blobs[col] == NULL)
+        ps->blobs[col] = PQunescapeBytea((const unsigned char *)PQgetvalue(ps->res, ps->row, col), &ps->blob_lens[col]);
+    return ps->blobs[col];
 }
 
 int db__pg_bytes(struct db_stmt *st, int col)
@@ -380,7 +390,7 @@ int db__pg_bytes(struct db_stmt *st, int col)
     struct db_pgstmt *ps = st->pg;
     if (db__pg_is_null(st, col))
         return 0;
-    if (PQftype(ps->res, col) == PG_BYTEA_OID)
-        return db__pg_blob(st, col) != NULL ? (int)ps->blob_len : 0;
+    if (PQftype(ps->res, col) == PG_BYTEA_OID && col < PG_COLS_MAX)
+        return db__pg_blob(st, col) != NULL ? (int)ps->blob_lens[col] : 0;
     return PQgetlength(ps->res, ps->row, col);
 }

@@ -158,13 +158,18 @@ static const char *const migrations[] = {
     "  IF TG_OP = 'INSERT' THEN r := NEW.repo_id; d := NEW.digest; ELSE r := OLD.repo_id; d := OLD.digest; END IF;"
     "  n := coalesce((SELECT size FROM blobs WHERE digest = d), 0);"
     "  IF TG_OP = 'DELETE' THEN n := -n; END IF;"
-    "  UPDATE repos SET bytes = bytes + n WHERE id = r;"
+    /* not on the row of a repository being deleted (berth_repo_unlink): PostgreSQL refuses to delete a row that a
+     * trigger of the same command modified */
+    "  IF r::text IS DISTINCT FROM current_setting('berth.unlinking', true) THEN"
+    "    UPDATE repos SET bytes = bytes + n WHERE id = r; END IF;"
     "  UPDATE quotas SET used = used + n WHERE berth_glob((SELECT name FROM repos WHERE id = r), pattern);"
     "  RETURN NULL; END $$;"
     "CREATE TRIGGER repo_blobs_bytes AFTER INSERT OR DELETE ON repo_blobs FOR EACH ROW "
     "  EXECUTE FUNCTION berth_repo_bytes();"
     "CREATE FUNCTION berth_repo_unlink() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-    "  DELETE FROM repo_blobs WHERE repo_id = OLD.id; RETURN OLD; END $$;"
+    "  PERFORM set_config('berth.unlinking', OLD.id::text, true);"
+    "  DELETE FROM repo_blobs WHERE repo_id = OLD.id;"
+    "  PERFORM set_config('berth.unlinking', '', true); RETURN OLD; END $$;"
     "CREATE TRIGGER repos_unlink_before_delete BEFORE DELETE ON repos FOR EACH ROW "
     "  EXECUTE FUNCTION berth_repo_unlink();"
     /* shared secrets of a cluster (keys.h): token signing keys, the access-key box key */
