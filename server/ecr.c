@@ -205,6 +205,8 @@ static int authenticate(struct ecr_ctx *c, const struct ecr_job *j, const char *
         c->status = 403;
         return -1;
     }
+    if (ecr_bearer_is(az->value, az->value_len)) /* a token from /token instead of SigV4: ecr_bearer.c */
+        return ecr_bearer_authenticate(c, az->value, az->value_len);
     if (sigv4_parse_authorization(az->value, az->value_len, &a) != 0) {
         ecr_fail(c, "IncompleteSignatureException",
                  "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters with "

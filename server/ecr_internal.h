@@ -59,6 +59,14 @@ json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in);
 
+/* ecr_bearer.c: the ECR API with a bearer token from /token (scope registry:ecr:*) instead of SigV4 */
+
+/** 1 if the Authorization value `v[0..len)` is a bearer token ("Bearer <token>", scheme case-insensitive). */
+int ecr_bearer_is(const char *v, size_t len);
+/** Authenticates the bearer token in the Authorization value `v[0..len)`: sets c->id to its subject and loads that
+ *  subject's grants into c->grants.  Returns 0, or -1 after ecr_fail (UnrecognizedClientException). */
+int ecr_bearer_authenticate(struct ecr_ctx *c, const char *v, size_t len);
+
 /** The operation called `name`, or NULL if Berth does not implement it. */
 ecr_op_fn ecr_ops_find(const char *name);
 
