@@ -206,6 +206,12 @@ int db_begin(struct db *db);
 /** Begins a read-only snapshot (SQLite: deferred BEGIN; PostgreSQL: REPEATABLE READ, READ ONLY).  End it with
  *  db_commit or db_rollback.  Returns 0 or BERR_DB. */
 int db_begin_read(struct db *db);
+/** Takes the cluster-wide maintenance lock (lifecycle runs and GC run on one node at a time): on PostgreSQL
+ *  pg_try_advisory_lock(DB_PG_MAINT_KEY) for this session; on SQLite always granted (one process per data
+ *  directory).  Returns 1 if taken (release it with db_maint_unlock), 0 if another node holds it. */
+int db_maint_trylock(struct db *db);
+/** Releases db_maint_trylock's lock (nothing on SQLite). */
+void db_maint_unlock(struct db *db);
 /** COMMIT.  Returns 0 or BERR_DB (BERR_NOSPACE for a full disk). */
 int db_commit(struct db *db);
 /** ROLLBACK (ignores errors). */

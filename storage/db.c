@@ -399,6 +399,29 @@ int db_begin_read(struct db *db)
     return db_exec(db, db->kind == DB_PG ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
 }
 
+int db_maint_trylock(struct db *db)
+{
+    char sql[96];
+    struct db_stmt *st;
+    int got = 0;
+    if (db->kind != DB_PG)
+        return 1;
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", DB_PG_MAINT_KEY);
+    if ((st = db_prepare(db, sql)) != NULL && db_step(st) == DB_ROW)
+        got = db_column_int64(st, 0) != 0;
+    db_finalize(st);
+    return got;
+}
+
+void db_maint_unlock(struct db *db)
+{
+    char sql[96];
+    if (db->kind != DB_PG)
+        return;
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)", DB_PG_MAINT_KEY);
+    db_exec(db, sql);
+}
+
 int db_commit(struct db *db)
 {
     return db_exec(db, "COMMIT");

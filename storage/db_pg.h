@@ -11,6 +11,9 @@
  *  cluster-wide exactly as BEGIN IMMEDIATE serializes them on one SQLite file.  ASCII "berthwr". */
 #define DB_PG_WRITE_KEY 0x6265727468777200LL
 
+/** The session-level advisory-lock key of lifecycle + GC runs (db_maint_trylock).  ASCII "berthgc". */
+#define DB_PG_MAINT_KEY 0x6265727468676300LL
+
 /** Connects to `url`, then creates or migrates the schema (schema_pg.c) once per process.  Returns 0 or BERR_DB
  *  (logged). */
 int db__pg_open(struct db *db, const char *url);
