@@ -212,6 +212,9 @@ int db_begin_read(struct db *db);
 int db_maint_trylock(struct db *db);
 /** Releases db_maint_trylock's lock (nothing on SQLite). */
 void db_maint_unlock(struct db *db);
+/** Like db_maint_trylock for a lock named `name` (e.g. one webhook's delivery), held until the connection closes:
+ *  returns 1 if this connection holds it (always on SQLite), 0 if another node's connection does. */
+int db_named_trylock(struct db *db, const char *name);
 /** COMMIT.  Returns 0 or BERR_DB (BERR_NOSPACE for a full disk). */
 int db_commit(struct db *db);
 /** ROLLBACK (ignores errors). */

@@ -413,6 +413,23 @@ int db_maint_trylock(struct db *db)
     return got;
 }
 
+int db_named_trylock(struct db *db, const char *name)
+{
+    unsigned long long h = 1469598103934665603ull; /* FNV-1a of the name: the lock's key */
+    char sql[96];
+    struct db_stmt *st;
+    int got = 0;
+    if (db->kind != DB_PG)
+        return 1;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", (long long)(h & 0x7fffffffffffffffull));
+    if ((st = db_prepare(db, sql)) != NULL && db_step(st) == DB_ROW)
+        got = db_column_int64(st, 0) != 0;
+    db_finalize(st);
+    return got;
+}
+
 void db_maint_unlock(struct db *db)
 {
     char sql[96];

@@ -27,6 +27,7 @@ struct db_pgconn {
     char sqlstate[6];   /* of the last error, "" if none */
     char errmsg[512];   /* of the last error */
     unsigned next_name; /* uncached statement names */
+    unsigned gen;       /* bumped by every reconnect: statements prepared before it are gone */
 };
 
 struct db_pgstmt {
@@ -38,6 +39,7 @@ struct db_pgstmt {
     PGresult *res;
     int row;                           /* current row; -1 before the first step */
     int cached;                        /* 1 for a slot statement (never deallocated by name) */
+    unsigned gen;                      /* the connection's gen when prepared */
     unsigned char *blobs[PG_COLS_MAX]; /* decoded bytea columns of the current row (valid until the next step) */
     size_t blob_lens[PG_COLS_MAX];
 };
@@ -120,6 +122,21 @@ int db__pg_changes(struct db *db)
     return db->pg->changes;
 }
 
+/* After a failure: if the connection itself is gone (the server restarted, a network cut), reconnects once, so that
+ * the next statement works; the failed one stays failed (its caller answers an error and the client retries). */
+static void maybe_reconnect(struct db *db)
+{
+    struct db_pgconn *p = db->pg;
+    if (PQstatus(p->c) != CONNECTION_BAD)
+        return;
+    PQreset(p->c);
+    if (PQstatus(p->c) == CONNECTION_OK) {
+        p->gen++;
+        PQclear(PQexec(p->c, "SET client_min_messages = warning"));
+        log_warn("postgresql: connection lost; reconnected");
+    }
+}
+
 int db__pg_exec(struct db *db, const char *sql)
 {
     PGresult *res = PQexec(db->pg->c, sql);
@@ -129,6 +146,7 @@ int db__pg_exec(struct db *db, const char *sql)
         set_error(db, res, NULL);
         log_error("postgresql: %s (in: %.60s)", db->pg->errmsg, sql);
         rc = db__pg_last_error(db);
+        maybe_reconnect(db);
     }
     PQclear(res);
     return rc;
@@ -235,6 +253,7 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
     ps->nparams = n;
     ps->row = -1;
     ps->cached = slot >= 0;
+    ps->gen = db->pg->gen;
     if (slot >= 0)
         snprintf(ps->name, sizeof(ps->name), "s%d", slot);
     else
@@ -244,6 +263,7 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
     res = PQprepare(db->pg->c, ps->name, text, n, types);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_error(db, res, "prepare");
+        maybe_reconnect(db);
         log_error("postgresql: %s (in: %.80s)", db->pg->errmsg, sql);
         rc = BERR_DB;
         free(ps);
@@ -257,6 +277,12 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
 
 int db__pg_cached(struct db_stmt *st, const char *sql, int slot)
 {
+    if (st->pg != NULL && st->pg->gen != st->db->pg->gen) { /* prepared on a connection that was reset */
+        struct db *db = st->db;
+        st->db = NULL; /* no DEALLOCATE: the server forgot it */
+        db__pg_stmt_free(st);
+        st->db = db;
+    }
     if (st->pg == NULL)
         return db__pg_prepare(st, sql, slot);
     clear_result(st->pg);
@@ -319,6 +345,7 @@ static int execute(struct db_stmt *st)
         set_error(st->db, ps->res, NULL);
         PQclear(ps->res);
         ps->res = NULL;
+        maybe_reconnect(st->db);
         return -1;
     }
     const char *tag = PQcmdStatus(ps->res);

@@ -89,6 +89,7 @@ struct hook {
     json_t *events;
     int64_t scanned_last;
     int scanned;
+    int leader; /* this node delivers this webhook (metadata = postgresql: one node per URL, db_named_trylock) */
 };
 
 static struct {
@@ -213,6 +214,13 @@ static int deliver(struct hook *h, char *err, size_t errlen)
 static int step(struct hook *h, int *backoff, unsigned long *failures)
 {
     char err[512] = "";
+    if (!h->leader) { /* another node delivers it; take over when that node's connection goes away */
+        if (!db_named_trylock(h->db, h->conf.url))
+            return BERTH_WEBHOOK_POLL_MS;
+        if (load_cursor(h) != 0)
+            return BERTH_WEBHOOK_BACKOFF_MAX_MS;
+        h->leader = 1;
+    }
     h->events = json_array();
     h->scanned = 0;
     if (h->events == NULL || events_each(h->db, h->cursor, BERTH_WEBHOOK_SCAN_MAX, collect, h) != 0) {
@@ -252,7 +260,9 @@ static void *hook_main(void *arg)
         log_error("webhook %s: cannot read its cursor in berth.db; not delivering", h->conf.url);
         return NULL;
     }
-    log_info("webhook %s: delivering events after id %lld", h->conf.url, (long long)h->cursor);
+    h->leader = db_named_trylock(h->db, h->conf.url);
+    log_info("webhook %s: delivering events after id %lld%s", h->conf.url, (long long)h->cursor,
+             h->leader ? "" : " when the node delivering it now stops");
     while (!stopping()) {
         int wait = step(h, &backoff, &failures);
         if (wait > 0 && nap(wait))
