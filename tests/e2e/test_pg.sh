@@ -30,6 +30,20 @@ check "test_api.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb api)" bash 
 check "test_quota.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb quota)" bash "$here/test_quota.sh"
 
 log "3. two nodes on one PostgreSQL"
+# both start at once on an empty database: both serve, and exactly one creates the first admin
+FIRST=$(newdb first)
+P1=$(free_port) P2=$(free_port)
+BERTH_METADATA=$FIRST "$BERTH_BIN" serve --data "$T/f1" --listen "127.0.0.1:$P1" >"$T/f1.log" 2>&1 &
+F1=$!
+BERTH_METADATA=$FIRST "$BERTH_BIN" serve --data "$T/f2" --listen "127.0.0.1:$P2" >"$T/f2.log" 2>&1 &
+F2=$!
+up() { for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v2/")" = 401 ] && return 0; sleep 0.1; done; return 1; }
+check "node 1 of a simultaneous first start serves" up "$P1"
+check "node 2 of a simultaneous first start serves" up "$P2"
+check_eq "exactly one of them created the first admin" 1 "$(cat "$T/f1.log" "$T/f2.log" | grep -c 'created admin user')"
+kill "$F1" "$F2"
+wait "$F1" "$F2" 2>/dev/null || true
+
 export BERTH_METADATA=$URL
 DATA=$T/data
 mkdir -p "$DATA"
