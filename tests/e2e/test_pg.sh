@@ -5,7 +5,9 @@
 #   3. two `berth serve` nodes on one PostgreSQL database (blobs in one shared data directory until the S3
 #      blobstore lands): users, grants and robot tokens made once are seen by both; a token issued by node A is
 #      accepted by node B; a push through A (monolithic and chunked blobs, manifest, tag, referrer) is pulled
-#      byte-identical through B; a mount and a delete through B are seen by A; a signing-key rotation reaches both.
+#      byte-identical through B; a mount and a delete through B are seen by A; online GC from the CLI reclaims the
+#      deleted image's blobs and fsck is clean; a signing-key rotation reaches both; two nodes starting at once on
+#      an empty database create one first admin.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -143,6 +145,12 @@ check_eq "robot token on B" 200 "$(code -H "Authorization: Bearer $TCI_B" "http:
 check_eq "manifest DELETE via B" 202 "$(code "${AUTH[@]}" -X DELETE "http://$BB/v2/team/app/manifests/$MD")"
 check_eq "A no longer serves it" 404 "$(code "${AUTH[@]}" "http://$A/v2/team/app/manifests/$MD")"
 check_eq "nor its referrer (deleted with its subject)" 404 "$(code "${AUTH[@]}" "http://$A/v2/team/app/manifests/$SD")"
+
+# online GC from the CLI while both nodes serve: it sees the delete made through B, and fsck agrees afterwards
+check "berth gc --grace 0 with the metadata in PostgreSQL" B gc --grace 0
+check_fail "the layer only the deleted image used is gone from disk" test -e "$DATA/blobs/sha256/${L2:7:2}/${L2:7}"
+check_eq "and node A no longer serves it" 404 "$(code -I "${AUTH[@]}" "http://$A/v2/team/app/blobs/$L2")"
+check "berth fsck finds nothing" B fsck
 
 # rotation: a new key made by the CLI reaches both nodes; a token signed with the previous key still verifies
 check "token rotate-key" B token rotate-key
