@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # metadata = postgresql (issue #12), against a real PostgreSQL started by scripts/pg:
 #   1. the db.h statement API on PostgreSQL (the storage_db test binary with BERTH_TEST_PG);
-#   2. the whole OCI API suite (test_api.sh) and the quota suite with berth's metadata in PostgreSQL;
+#   2. the whole OCI API suite (test_api.sh), the quota, events, lifecycle (GC killed mid-run included) and ECR
+#      (AWS CLI, boto3) suites with berth's metadata in PostgreSQL;
 #   3. two `berth serve` nodes on one PostgreSQL database (blobs in one shared data directory until the S3
 #      blobstore lands): users, grants and robot tokens made once are seen by both; a token issued by node A is
 #      accepted by node B; a push through A (monolithic and chunked blobs, manifest, tag, referrer) is pulled
@@ -27,9 +28,12 @@ DBTEST=${BERTH_DB_TEST:-$root/build/tests/storage/storage_db}
 [ -x "$DBTEST" ] || DBTEST=$(find "$root/build" -name storage_db -type f -perm -u+x | head -n 1)
 check "storage_db passes on PostgreSQL and SQLite" env BERTH_TEST_PG="$(newdb dbapi)" "$DBTEST"
 
-log "2. the OCI API and quota suites with metadata in PostgreSQL"
+log "2. the OCI API, quota, events, lifecycle and ECR suites with metadata in PostgreSQL"
 check "test_api.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb api)" bash "$here/test_api.sh"
 check "test_quota.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb quota)" bash "$here/test_quota.sh"
+check "test_events.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb events)" bash "$here/test_events.sh"
+check "test_lifecycle.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb lifecycle)" bash "$here/test_lifecycle.sh"
+check "test_ecr.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb ecr)" bash "$here/test_ecr.sh"
 
 log "3. two nodes on one PostgreSQL"
 # both start at once on an empty database: both serve, and exactly one creates the first admin
