@@ -102,7 +102,8 @@ static inline int db_is_pg(const struct db *db)
  *  its module's range (see DB_RANGE above). */
 struct db_stmt *db_stmt(struct db *db, int slot, const char *sql);
 /** Prepares `sql` without caching it (for the rare statements of GC, lifecycle runs and fsck): the caller frees
- *  it with db_finalize.  Returns NULL on error, which is logged with the statement's start. */
+ *  it with db_finalize.  Returns NULL on error, which is logged with the statement's start.  On PostgreSQL the text
+ *  is only parsed when it first runs: a malformed statement fails at db_step instead. */
 struct db_stmt *db_prepare(struct db *db, const char *sql);
 /** Frees a statement from db_prepare (safe on NULL). */
 void db_finalize(struct db_stmt *st);

@@ -1,10 +1,12 @@
 /*
  * db_pg.c - the PostgreSQL implementation of db.h over libpq.
  *
- * A statement is prepared once per connection (PQprepare, named "s<slot>" for cached slots, "u<n>" for uncached
- * ones) after its `?` placeholders are rewritten to $1, $2, …; bindings are copied (text as text, blobs in binary
- * format); the first db_step executes it (PQexecPrepared, text results) and later steps walk the result's rows.
- * Integers come back as decimal text and are parsed; bytea columns are decoded on demand.
+ * `?` placeholders are rewritten to $1, $2, … (db.h's SQL is written once).  A cached statement (db_stmt) is prepared
+ * once per connection (PQprepare, named "s<slot>"), so each later use is one round trip (PQexecPrepared); an
+ * uncached one (db_prepare) is sent with its parameters at each execution (PQexecParams, also one round trip, and no
+ * server-side statement to deallocate).  Bindings are copied (text as text, blobs in binary format); the first
+ * db_step executes and later steps walk the result's rows.  Integers come back as decimal text and are parsed;
+ * bytea columns are decoded on demand.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,11 +25,10 @@
 
 struct db_pgconn {
     PGconn *c;
-    int changes;        /* rows changed by the last INSERT, UPDATE or DELETE */
-    char sqlstate[6];   /* of the last error, "" if none */
-    char errmsg[512];   /* of the last error */
-    unsigned next_name; /* uncached statement names */
-    unsigned gen;       /* bumped by every reconnect: statements prepared before it are gone */
+    int changes;      /* rows changed by the last INSERT, UPDATE or DELETE */
+    char sqlstate[6]; /* of the last error, "" if none */
+    char errmsg[512]; /* of the last error */
+    unsigned gen;     /* bumped by every reconnect: statements prepared before it are gone */
 };
 
 struct db_pgstmt {
@@ -38,8 +39,9 @@ struct db_pgstmt {
     int fmts[PG_PARAMS_MAX]; /* 0 text, 1 binary (blobs) */
     PGresult *res;
     int row;                           /* current row; -1 before the first step */
-    int cached;                        /* 1 for a slot statement (never deallocated by name) */
     unsigned gen;                      /* the connection's gen when prepared */
+    char *text;                        /* uncached: the rewritten SQL, sent with each execution (PQexecParams) */
+    Oid types[PG_PARAMS_MAX];          /* uncached: the parameter types (0 = inferred) */
     unsigned char *blobs[PG_COLS_MAX]; /* decoded bytea columns of the current row (valid until the next step) */
     size_t blob_lens[PG_COLS_MAX];
 };
@@ -252,14 +254,16 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
     }
     ps->nparams = n;
     ps->row = -1;
-    ps->cached = slot >= 0;
     ps->gen = db->pg->gen;
-    if (slot >= 0)
-        snprintf(ps->name, sizeof(ps->name), "s%d", slot);
-    else
-        snprintf(ps->name, sizeof(ps->name), "u%u", db->pg->next_name++);
     for (int i = 0; i < n; i++) /* a parameter the text never uses (?3 of ?1 ?2 ?4) gets a type, or PQprepare fails */
         types[i] = used & (1ull << i) ? 0 : PG_TEXT_OID;
+    if (slot < 0) { /* uncached: no server-side statement, one round trip per execution (parse errors show then) */
+        memcpy(ps->types, types, sizeof(types));
+        ps->text = text;
+        st->pg = ps;
+        return 0;
+    }
+    snprintf(ps->name, sizeof(ps->name), "s%d", slot);
     res = PQprepare(db->pg->c, ps->name, text, n, types);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_error(db, res, "prepare");
@@ -297,11 +301,7 @@ void db__pg_stmt_free(struct db_stmt *st)
         return;
     clear_result(ps);
     db__pg_clear(st);
-    if (!ps->cached && st->db != NULL && st->db->pg != NULL) {
-        char sql[32];
-        snprintf(sql, sizeof(sql), "DEALLOCATE %s", ps->name);
-        PQclear(PQexec(st->db->pg->c, sql));
-    }
+    free(ps->text);
     free(ps);
     st->pg = NULL;
 }
@@ -339,7 +339,11 @@ static int execute(struct db_stmt *st)
     struct db_pgstmt *ps = st->pg;
     struct db_pgconn *p = st->db->pg;
     ExecStatusType s;
-    ps->res = PQexecPrepared(p->c, ps->name, ps->nparams, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
+    if (ps->text != NULL)
+        ps->res =
+            PQexecParams(p->c, ps->text, ps->nparams, ps->types, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
+    else
+        ps->res = PQexecPrepared(p->c, ps->name, ps->nparams, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
     s = PQresultStatus(ps->res);
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
         set_error(st->db, ps->res, NULL);

@@ -19,8 +19,8 @@
 int db__pg_open(struct db *db, const char *url);
 /** Closes the connection. */
 void db__pg_close(struct db *db);
-/** Prepares `sql` (with `?` placeholders) as statement `st`: slot >= 0 names it "s<slot>" (cached), -1 gives it a
- *  fresh uncached name.  Returns 0 or BERR_DB. */
+/** Prepares `sql` (with `?` placeholders) as statement `st`: slot >= 0 prepares it on the server as "s<slot>"
+ *  (cached); -1 keeps the rewritten text for PQexecParams at each execution.  Returns 0 or BERR_DB. */
 int db__pg_prepare(struct db_stmt *st, const char *sql, int slot);
 /** The cached-slot form of db_stmt: prepares on first use, else resets and clears the bindings. */
 int db__pg_cached(struct db_stmt *st, const char *sql, int slot);

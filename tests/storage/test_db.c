@@ -206,10 +206,18 @@ static void triggers_keep_counters(void)
     db_finalize(st);
 }
 
-/* A statement with a syntax error does not prepare (NULL, logged) and leaves the connection usable. */
+/* A statement with a syntax error fails (at db_prepare on SQLite, at its first db_step on PostgreSQL, which parses
+ * uncached statements when they run), is logged, and leaves the connection usable. */
 static void bad_sql_fails_cleanly(void)
 {
-    CHECK_NULL(db_prepare(db, "SELEC nonsense"));
+    struct db_stmt *st = db_prepare(db, "SELEC nonsense");
+    if (db_is_pg(db)) {
+        REQUIRE(st != NULL);
+        CHECK(db_step(st) != DB_ROW && db_step(st) != DB_DONE);
+        db_finalize(st);
+    } else {
+        CHECK_NULL(st);
+    }
     CHECK(db_exec(db, "SELEC nonsense") != 0);
     CHECK(add_repo("after") > 0);
 }
