@@ -9,6 +9,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "ecr.h"
+#include "ecrargs.h"
 #include "ecr_internal.h"
 #include "err.h"
 #include "log.h"
@@ -300,7 +301,7 @@ static int is_ecr_operation(const char *op)
 static json_t *run_op(struct ecr_ctx *c, const struct ecr_job *j, const char *body, size_t len)
 {
     ecr_op_fn fn = ecr_ops_find(c->op);
-    json_error_t jerr;
+    struct ecrargs_err e;
     json_t *in, *out;
     if (fn == NULL) {
         if (is_ecr_operation(c->op))
@@ -314,12 +315,8 @@ static json_t *run_op(struct ecr_ctx *c, const struct ecr_job *j, const char *bo
         c->id.is_admin = 1;
         snprintf(c->id.name, sizeof(c->id.name), "anonymous");
     }
-    in = len == 0 ? json_object() : json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (in == NULL || !json_is_object(in)) {
-        json_decref(in);
-        return ecr_fail(c, "SerializationException", "The request body is not a JSON object%s%s", len ? ": " : "",
-                        len ? jerr.text : "");
-    }
+    if ((in = ecrargs_body(body, len, &e)) == NULL)
+        return ecr_fail(c, e.type, "%s", e.msg);
     out = fn(c, in);
     json_decref(in);
     return out;
