@@ -178,6 +178,11 @@ static const char *const migrations[] = {
     "  WHERE (SELECT name FROM repos WHERE id = OLD.repo_id) GLOB pattern; END;"
     "CREATE TRIGGER repos_unlink_before_delete BEFORE DELETE ON repos BEGIN"
     "  DELETE FROM repo_blobs WHERE repo_id = OLD.id; END;",
+    /* 10: the started lifecycle-policy preview of a repository (ECR StartLifecyclePolicyPreview; ecrdb.h) */
+    "CREATE TABLE ecr_lifecycle_previews ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL);",
 };
 
 long long db_now(void)
