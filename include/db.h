@@ -34,7 +34,7 @@ enum db_slot_ranges {
     DB_RANGE(STATS, AUTHDB, 1),    /* storage/stats.c */
     DB_RANGE(EVENTS, STATS, 5),    /* storage/events.c */
     DB_RANGE(QUOTA, EVENTS, 7),    /* storage/quota.c */
-    DB_RANGE(ECRDB, QUOTA, 24),    /* storage/ecrdb.c */
+    DB_RANGE(ECRDB, QUOTA, 28),    /* storage/ecrdb.c */
     DB_RANGE(ACCESSKEY, ECRDB, 2), /* storage/accesskey.c */
 };
 #define DB_SLOTS_CHECK(mod, end)                                                                                       \

@@ -24,6 +24,7 @@
 #define ECR_IMMUTABLE_PREFIX "The image tag '"
 
 const char ecr_pending_marker = 0;
+const char ecr_raw_marker = 0;
 
 /* ---- errors, writes, memory ---- */
 
@@ -44,6 +45,95 @@ json_t *ecr_write(struct ecr_ctx *c, writer_fn fn, void *arg, ecr_finish_fn fini
     c->warg = arg;
     c->wfinish = finish;
     return ECR_PENDING;
+}
+
+json_t *ecr_raw(struct ecr_ctx *c, char *text, size_t len)
+{
+    free(c->raw);
+    if ((c->raw = text) == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    c->raw_len = len;
+    return ECR_RAW;
+}
+
+void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+    ecr_jbuf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[6] = {'\\', 0};
+        size_t elen = 2;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        ecr_jbuf_add(b, s + run, i - run);
+        run = i + 1;
+        esc[1] = ch == '"'    ? '"'
+                 : ch == '\\' ? '\\'
+                 : ch == '\n' ? 'n'
+                 : ch == '\r' ? 'r'
+                 : ch == '\t' ? 't'
+                 : ch == '\b' ? 'b'
+                 : ch == '\f' ? 'f'
+                              : 'u';
+        if (esc[1] == 'u') {
+            memcpy(esc + 2, "00", 2);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            elen = 6;
+        }
+        ecr_jbuf_add(b, esc, elen);
+    }
+    ecr_jbuf_add(b, s + run, n - run);
+    ecr_jbuf_add(b, "\"", 1);
+}
+
+void ecr_jbuf_json(struct ecr_jbuf *b, const json_t *v)
+{
+    char *t = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (v != NULL && t == NULL)
+        b->failed = 1;
+    if (t != NULL)
+        ecr_jbuf_add(b, t, strlen(t));
+    free(t);
+}
+
+json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct ecr_jbuf *b)
+{
+    if (b->failed || b->p == NULL) {
+        free(b->p);
+        return ecr_fail(c, "ServerException", "out of memory");
+    }
+    return ecr_raw(c, b->p, b->len);
+}
+
+/* Frees an answer object (not the markers). */
+static void out_free(json_t *out)
+{
+    if (out != ECR_PENDING && out != ECR_RAW)
+        json_decref(out);
 }
 
 struct ecr_mem {
@@ -73,6 +163,7 @@ static void ctx_free(struct ecr_ctx *c)
     }
     sodium_memzero(c->secret, sizeof(c->secret));
     authdb_grants_free(&c->grants);
+    free(c->raw);
     free(c);
 }
 
@@ -218,6 +309,10 @@ static json_t *serve(struct ecr_ctx *c, ecr_op_fn fn, struct sigv4_request *sr, 
 static void answer(h2o_req_t *req, struct ecr_ctx *c, json_t *out)
 {
     char *s;
+    if (out == ECR_RAW) {
+        respond_body(req, 200, ECR_CONTENT_TYPE, c->raw, c->raw_len, 0);
+        return;
+    }
     if (out == NULL) {
         if (c->type == NULL)
             ecr_fail(c, "ServerException", "internal error in %s", c->op);
@@ -250,7 +345,7 @@ static void ecr_done(struct job *job, h2o_req_t *req)
     if (req != NULL)
         answer(req, c, out);
     else
-        json_decref(out);
+        out_free(out);
     ctx_free(c);
     free(j->arena);
     free(j->hdrs);
@@ -370,9 +465,13 @@ static void serve_on_loop(struct server *srv, h2o_req_t *req, struct ecr_ctx *c,
     struct ecr_job *j;
     json_t *out;
     c->db = server_db(srv);
+    if (c->db != NULL && ecrdb_read_begin(c->db) != 0) /* one snapshot, one lock round for all of it */
+        c->db = NULL;
     out = view(req, &sr, method, sizeof(method)) == 0
               ? serve(c, fn, &sr, req->entity.base, req->entity.base ? req->entity.len : 0)
               : ecr_fail(c, "ServerException", "out of memory");
+    if (c->db != NULL)
+        ecrdb_read_end(c->db);
     if (out != ECR_PENDING) {
         answer(req, c, out);
         ctx_free(c);

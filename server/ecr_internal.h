@@ -53,6 +53,8 @@ struct ecr_ctx {
     void *warg;
     ecr_finish_fn wfinish;
     struct ecr_mem *mem; /* ecr_alloc'd blocks */
+    char *raw;           /* an answer given as text (ecr_raw), malloc'd */
+    size_t raw_len;
     /* the answer */
     int status;
     const char *type; /* __type of an error, NULL on success */
@@ -65,6 +67,32 @@ typedef json_t *(*ecr_op_fn)(struct ecr_ctx *c, json_t *in);
 extern const char ecr_pending_marker;
 /** What an operation returns after ecr_write(): the answer comes after the commit (never freed, never sent). */
 #define ECR_PENDING ((json_t *)(void *)&ecr_pending_marker)
+
+extern const char ecr_raw_marker;
+/** What an operation returns after ecr_raw(): the answer is that text. */
+#define ECR_RAW ((json_t *)(void *)&ecr_raw_marker)
+
+/** Answers with the JSON text `text[0..len)` (malloc'd; taken, also on error) instead of an object: for hot
+ *  operations whose answer is cheaper to write than to build.  Returns ECR_RAW (or NULL after ecr_fail when `text`
+ *  is NULL). */
+json_t *ecr_raw(struct ecr_ctx *c, char *text, size_t len);
+
+/** A growing JSON text; `failed` latches an allocation failure (checked once, by ecr_jbuf_finish). */
+struct ecr_jbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+/** Appends `s[0..n)` as is. */
+void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n);
+/** Appends the string literal `lit` as is. */
+#define ECR_JBUF_LIT(b, lit) ecr_jbuf_add((b), (lit), sizeof(lit) - 1)
+/** Appends `s[0..n)` (valid UTF-8) as a quoted JSON string, escaped as jansson does. */
+void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n);
+/** Appends the compact JSON text of `v` (NULL: nothing; not taken). */
+void ecr_jbuf_json(struct ecr_jbuf *b, const json_t *v);
+/** Hands the text to ecr_raw(): returns ECR_RAW, or NULL after ecr_fail if an append failed. */
+json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct ecr_jbuf *b);
 
 /** Queues `fn(db, arg)` for the writer; after the commit `finish(c, arg, rc)` builds the answer on the loop.  `arg`
  *  must outlive the request (ecr_alloc).  Returns ECR_PENDING, for `return ecr_write(...)`. */

@@ -705,17 +705,40 @@ static int accepted(json_t *types, const char *mt)
     return 0;
 }
 
+/* One image of BatchGetImage's answer, written as text: the manifest is embedded as a JSON string, which jansson
+ * would validate and escape byte by byte twice (pack and dump). */
+static void image_text(struct ecr_jbuf *b, struct ecr_ctx *c, const char *repo, const struct meta_manifest *m,
+                       const char *tag)
+{
+    ECR_JBUF_LIT(b, "{\"registryId\":");
+    ecr_jbuf_str(b, c->registry_id, strlen(c->registry_id));
+    ECR_JBUF_LIT(b, ",\"repositoryName\":");
+    ecr_jbuf_str(b, repo, strlen(repo));
+    ECR_JBUF_LIT(b, ",\"imageId\":{\"imageDigest\":");
+    ecr_jbuf_str(b, m->digest, strlen(m->digest));
+    if (tag != NULL) {
+        ECR_JBUF_LIT(b, ",\"imageTag\":");
+        ecr_jbuf_str(b, tag, strlen(tag));
+    }
+    ECR_JBUF_LIT(b, "},\"imageManifest\":");
+    ecr_jbuf_str(b, (const char *)m->body, m->size);
+    ECR_JBUF_LIT(b, ",\"imageManifestMediaType\":");
+    ecr_jbuf_str(b, m->media_type, strlen(m->media_type));
+    ECR_JBUF_LIT(b, "}");
+}
+
 static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
 {
-    json_t *ids, *id, *images, *failures, *types = json_object_get(in, "acceptedMediaTypes");
+    json_t *ids, *id, *failures, *types = json_object_get(in, "acceptedMediaTypes");
+    struct ecr_jbuf b = {0};
     struct ecrdb_repo r;
     const char *repo;
-    size_t i;
+    size_t i, n = 0;
     if ((repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL || !ecr_allow(c, repo, AUTH_PULL) ||
         get_repo(c, repo, &r) != 0)
         return NULL;
-    images = json_array();
     failures = json_array();
+    ECR_JBUF_LIT(&b, "{\"images\":[");
     json_array_foreach(ids, i, id)
     {
         char digest[BERTH_DIGEST_MAX];
@@ -729,14 +752,17 @@ static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
             json_array_append_new(failures, image_failure(id, fail));
         } else {
             manifests_record_pull(m.id); /* lastRecordedPullTime, batched like an OCI manifest GET's */
-            json_t *o = json_pack("{s:s, s:s, s:o, s:s#, s:s}", "registryId", c->registry_id, "repositoryName", repo,
-                                  "imageId", image_id_json(m.digest, tag), "imageManifest", (const char *)m.body,
-                                  m.size, "imageManifestMediaType", m.media_type);
-            json_array_append_new(images, o);
+            if (n++ > 0)
+                ECR_JBUF_LIT(&b, ",");
+            image_text(&b, c, repo, &m, tag);
         }
         free(m.body);
     }
-    return json_pack("{s:o, s:o}", "images", images, "failures", failures);
+    ECR_JBUF_LIT(&b, "],\"failures\":");
+    ecr_jbuf_json(&b, failures);
+    ECR_JBUF_LIT(&b, "}");
+    json_decref(failures);
+    return ecr_jbuf_finish(c, &b);
 }
 
 /* One BatchDeleteImage entry, decided and applied inside the writer's transaction. */

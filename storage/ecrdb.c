@@ -30,6 +30,8 @@ enum {
     S_IMAGE_TAGGED,
     S_PREVIEW_PUT,
     S_PREVIEW_GET,
+    S_READ_BEGIN,
+    S_READ_END,
     S_ECRDB_END
 };
 DB_SLOTS_CHECK(ECRDB, S_ECRDB_END);
@@ -520,4 +522,25 @@ int ecrdb_preview_get(struct db *db, const char *repo, char **policy, long long 
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : rc == SQLITE_NOMEM ? BERR_NOMEM : db_error(db);
+}
+
+/* ---- one read transaction per request ---- */
+
+/* Steps the cached statement `sql` in `slot` once.  Returns 0 or BERR_DB. */
+static int exec_cached(struct db *db, int slot, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, slot, sql, &st);
+    return rc != 0 ? rc : exec_done(db, st);
+}
+
+int ecrdb_read_begin(struct db *db)
+{
+    return exec_cached(db, S_READ_BEGIN, "BEGIN");
+}
+
+void ecrdb_read_end(struct db *db)
+{
+    if (db_in_txn(db))
+        exec_cached(db, S_READ_END, "COMMIT");
 }
