@@ -23,6 +23,8 @@
 #define OOM_BODY "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}"
 #define ECR_IMMUTABLE_PREFIX "The image tag '"
 
+_Static_assert(ECR_KEY_ID_MAX >= ACCESSKEY_ID_LEN + 1, "ECR_KEY_ID_MAX too small for an access key id");
+
 const char ecr_pending_marker = 0;
 const char ecr_raw_marker = 0;
 
@@ -548,7 +550,8 @@ static int ecr_dispatch(struct server *srv, h2o_req_t *req)
 
 /* ---- the OCI side ---- */
 
-int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out)
+int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out,
+              char *key_id)
 {
     unsigned char box[ACCESSKEY_BOXKEY_BYTES];
     struct accesskey k;
@@ -566,7 +569,18 @@ int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t 
     out->is_admin = u.is_admin;
     snprintf(out->name, sizeof(out->name), "%s", u.name);
     snprintf(out->uid, sizeof(out->uid), "%s", u.uid);
+    if (key_id != NULL)
+        snprintf(key_id, ECR_KEY_ID_MAX, "%s", k.id);
     return 0;
+}
+
+int ecr_bearer_key_live(struct db *db, const char *key_id, const char *user)
+{
+    struct accesskey k;
+    int rc = accesskey_get(db, key_id, &k);
+    if (rc == BERR_DB)
+        return rc;
+    return rc == 0 && k.revoked_at == 0 && strcmp(k.user, user) == 0 ? 0 : BERR_UNAUTHORIZED;
 }
 
 int ecr_push_may_create(const struct server *srv, const char *name)

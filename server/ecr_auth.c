@@ -9,7 +9,9 @@
  * BERTH_ECR_AUTH_FAIL_WINDOW seconds of the first, every request from that address or naming that key is refused
  * with ECR's ThrottlingException (HTTP 400, which the AWS SDKs and CLI retry with backoff) before any signature
  * work, until the window ends.  Throttled requests do not count as failures, so a retrying client is not locked
- * out for longer.  The table is fixed-size and keyed by a process-random hash; a colliding entry is taken over.
+ * out for longer.  The table is fixed-size, keyed by a process-random hash, and probed over FAIL_PROBE slots: a new
+ * entry takes a free or expired slot, else evicts the one with the fewest failures, so that spraying many key ids
+ * cannot flush an address's count (nor another key's).
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include "metrics.h"
 
 #define KEY_CACHE_SLOTS 8 /* derived signing keys remembered per thread (keys x days in use at once) */
+#define FAIL_PROBE 8      /* rate-limit slots probed per key */
 
 static struct {
     unsigned char box[ACCESSKEY_BOXKEY_BYTES];
@@ -94,19 +97,41 @@ static size_t slot_of(const unsigned char key[16])
     return i % BERTH_ECR_AUTH_FAIL_SLOTS;
 }
 
+static int live(size_t i, long long now)
+{
+    return g.fails[i].count > 0 && now - g.fails[i].start < BERTH_ECR_AUTH_FAIL_WINDOW;
+}
+
+/* The live slot of `key`, or -1 (lock held). */
+static long find_slot(const unsigned char key[16], long long now)
+{
+    for (size_t k = 0, i = slot_of(key); k < FAIL_PROBE; k++, i = (i + 1) % BERTH_ECR_AUTH_FAIL_SLOTS)
+        if (live(i, now) && memcmp(g.fails[i].key, key, 16) == 0)
+            return (long)i;
+    return -1;
+}
+
 /* Failures under `key` within the window (lock held). */
 static int fail_count(const unsigned char key[16], long long now)
 {
-    size_t i = slot_of(key);
-    if (memcmp(g.fails[i].key, key, 16) != 0 || now - g.fails[i].start >= BERTH_ECR_AUTH_FAIL_WINDOW)
-        return 0;
-    return g.fails[i].count;
+    long i = find_slot(key, now);
+    return i < 0 ? 0 : g.fails[i].count;
 }
 
 static void fail_note(const unsigned char key[16], long long now)
 {
-    size_t i = slot_of(key);
-    if (memcmp(g.fails[i].key, key, 16) != 0 || now - g.fails[i].start >= BERTH_ECR_AUTH_FAIL_WINDOW) {
+    long i = find_slot(key, now);
+    if (i < 0) { /* a free or expired slot, else the one with the fewest failures */
+        size_t best = slot_of(key);
+        for (size_t k = 0, j = best; k < FAIL_PROBE; k++, j = (j + 1) % BERTH_ECR_AUTH_FAIL_SLOTS) {
+            if (!live(j, now)) {
+                best = j;
+                break;
+            }
+            if (g.fails[j].count < g.fails[best].count)
+                best = j;
+        }
+        i = (long)best;
         memcpy(g.fails[i].key, key, 16);
         g.fails[i].start = now;
         g.fails[i].count = 0;

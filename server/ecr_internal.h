@@ -86,7 +86,7 @@ struct ecr_jbuf {
 /** Appends `s[0..n)` as is. */
 void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n);
 /** Appends the string literal `lit` as is. */
-#define ECR_JBUF_LIT(b, lit) ecr_jbuf_add((b), (lit), sizeof(lit) - 1)
+#define ECR_JBUF_LIT(b, lit) ecr_jbuf_add((b), "" lit, sizeof(lit) - 1) /* "" lit: literals only */
 /** Appends `s[0..n)` (valid UTF-8) as a quoted JSON string, escaped as jansson does. */
 void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n);
 /** Appends the compact JSON text of `v` (NULL: nothing; not taken). */

@@ -101,11 +101,20 @@ bad:
     return -1;
 }
 
+#define TOKEN_TEXT_MAX (2 * (BERTH_NAME_MAX + 64))
+
+/* The nextToken of (kind, id, text) into `b64` (TOKEN_TEXT_MAX bytes). */
+static void token_text(char kind, int64_t id, const char *text, char *b64)
+{
+    char raw[BERTH_NAME_MAX + 64];
+    int n = snprintf(raw, sizeof(raw), "%c|%" PRId64 "|%s", kind, id, text ? text : "");
+    sodium_bin2base64(b64, TOKEN_TEXT_MAX, (unsigned char *)raw, (size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
 static void token_out(json_t *out, char kind, int64_t id, const char *text)
 {
-    char raw[BERTH_NAME_MAX + 64], b64[2 * (BERTH_NAME_MAX + 64)];
-    int n = snprintf(raw, sizeof(raw), "%c|%" PRId64 "|%s", kind, id, text ? text : "");
-    sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw, (size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char b64[TOKEN_TEXT_MAX];
+    token_text(kind, id, text, b64);
     json_object_set_new(out, "nextToken", json_string(b64));
 }
 
@@ -524,35 +533,76 @@ static json_t *op_list_images(struct ecr_ctx *c, json_t *in)
     return out;
 }
 
+/* A page of DescribeImages, written as text (a hundred objects per page cost more to build than to write). */
 struct detail_page {
     struct ecr_ctx *c;
     const char *repo;
-    json_t *arr;
+    struct ecr_jbuf b;
+    size_t n;
     int64_t last_id;
 };
+
+static void jbuf_int(struct ecr_jbuf *b, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", v);
+    ecr_jbuf_add(b, num, (size_t)n);
+}
 
 static int detail_cb(void *ctx, const struct ecrdb_image *im)
 {
     struct detail_page *p = ctx;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "registryId", p->c->registry_id, "repositoryName", p->repo,
-                          "imageDigest", im->digest, "imageSizeInBytes", (json_int_t)im->size, "imagePushedAt",
-                          (json_int_t)im->pushed_at, "imageManifestMediaType", im->media_type);
-    if (im->artifact_type != NULL)
-        json_object_set_new(o, "artifactMediaType", json_string(im->artifact_type));
-    if (im->pulled_at != 0)
-        json_object_set_new(o, "lastRecordedPullTime", json_integer(im->pulled_at));
+    struct ecr_jbuf *b = &p->b;
+    if (p->n++ > 0)
+        ECR_JBUF_LIT(b, ",");
+    ECR_JBUF_LIT(b, "{\"registryId\":");
+    ecr_jbuf_str(b, p->c->registry_id, strlen(p->c->registry_id));
+    ECR_JBUF_LIT(b, ",\"repositoryName\":");
+    ecr_jbuf_str(b, p->repo, strlen(p->repo));
+    ECR_JBUF_LIT(b, ",\"imageDigest\":");
+    ecr_jbuf_str(b, im->digest, strlen(im->digest));
+    ECR_JBUF_LIT(b, ",\"imageSizeInBytes\":");
+    jbuf_int(b, (long long)im->size);
+    ECR_JBUF_LIT(b, ",\"imagePushedAt\":");
+    jbuf_int(b, im->pushed_at);
+    ECR_JBUF_LIT(b, ",\"imageManifestMediaType\":");
+    ecr_jbuf_str(b, im->media_type, strlen(im->media_type));
+    if (im->artifact_type != NULL) {
+        ECR_JBUF_LIT(b, ",\"artifactMediaType\":");
+        ecr_jbuf_str(b, im->artifact_type, strlen(im->artifact_type));
+    }
+    if (im->pulled_at != 0) {
+        ECR_JBUF_LIT(b, ",\"lastRecordedPullTime\":");
+        jbuf_int(b, im->pulled_at);
+    }
     if (im->tags[0] != '\0') {
-        json_t *tags = json_array();
+        ECR_JBUF_LIT(b, ",\"imageTags\":[");
         for (const char *t = im->tags; t != NULL;) {
             const char *nl = strchr(t, '\n');
-            json_array_append_new(tags, nl ? json_stringn(t, (size_t)(nl - t)) : json_string(t));
+            ecr_jbuf_str(b, t, nl ? (size_t)(nl - t) : strlen(t));
+            if (nl != NULL)
+                ECR_JBUF_LIT(b, ",");
             t = nl ? nl + 1 : NULL;
         }
-        json_object_set_new(o, "imageTags", tags);
+        ECR_JBUF_LIT(b, "]");
     }
-    json_array_append_new(p->arr, o);
+    ECR_JBUF_LIT(b, "}");
     p->last_id = im->id;
     return 0;
+}
+
+/* The answer of a DescribeImages page: its details and, when `more`, the token of the next page. */
+static json_t *detail_finish(struct detail_page *p, int more)
+{
+    ECR_JBUF_LIT(&p->b, "]");
+    if (more) {
+        char tok[TOKEN_TEXT_MAX];
+        token_text('d', p->last_id, NULL, tok);
+        ECR_JBUF_LIT(&p->b, ",\"nextToken\":");
+        ecr_jbuf_str(&p->b, tok, strlen(tok));
+    }
+    ECR_JBUF_LIT(&p->b, "}");
+    return ecr_jbuf_finish(p->c, &p->b);
 }
 
 /* Parses one ImageIdentifier into a digest (may be "") and tag (may be NULL).  Returns the ECR failure code, or
@@ -634,9 +684,10 @@ static json_t *image_ids_arg(struct ecr_ctx *c, json_t *in, int required)
 
 static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
 {
-    struct detail_page p = {.c = c, .repo = repo, .arr = json_array()};
+    struct detail_page p = {.c = c, .repo = repo};
     json_t *id;
     size_t i;
+    ECR_JBUF_LIT(&p.b, "{\"imageDetails\":[");
     json_array_foreach(ids, i, id)
     {
         char digest[BERTH_DIGEST_MAX];
@@ -645,7 +696,7 @@ static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
         if (fail == NULL)
             fail = image_resolve(c, repo, digest, tag, &m, 0);
         if (fail != NULL) {
-            json_decref(p.arr);
+            free(p.b.p);
             if (strcmp(fail, "ImageNotFound") == 0 || strcmp(fail, "ImageTagDoesNotMatchDigest") == 0)
                 return ecr_fail(c, "ImageNotFoundException",
                                 "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the "
@@ -654,11 +705,11 @@ static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
             return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageIds': %s", fail);
         }
         if (ecrdb_image_get(c->db, repo, m.digest, detail_cb, &p) != 0) {
-            json_decref(p.arr);
+            free(p.b.p);
             return server_error(c, BERR_DB);
         }
     }
-    return json_pack("{s:o}", "imageDetails", p.arr);
+    return detail_finish(&p, 0);
 }
 
 static json_t *op_describe_images(struct ecr_ctx *c, json_t *in)
@@ -678,16 +729,13 @@ static json_t *op_describe_images(struct ecr_ctx *c, json_t *in)
             return ecr_fail(c, "InvalidParameterException", "imageIds cannot be combined with nextToken or maxResults");
         return describe_ids(c, p.repo, ids);
     }
-    p.arr = json_array();
+    ECR_JBUF_LIT(&p.b, "{\"imageDetails\":[");
     rc = ecrdb_images_each(c->db, p.repo, p.last_id, status, n, detail_cb, &p, &more);
     if (rc != 0) {
-        json_decref(p.arr);
+        free(p.b.p);
         return rc == BERR_NAME_UNKNOWN ? not_found(c, p.repo) : server_error(c, rc);
     }
-    json_t *out = json_pack("{s:o}", "imageDetails", p.arr);
-    if (more)
-        token_out(out, 'd', p.last_id, NULL);
-    return out;
+    return detail_finish(&p, more);
 }
 
 /* 1 if `mt` is in acceptedMediaTypes (or the list is absent). */
