@@ -377,6 +377,35 @@ static int bearer_verify(const struct server *srv, const struct creds *c, struct
     return 0;
 }
 
+/* The claims' access list holds an entry of `type` and `name` (e.g. registry "ecr"). */
+static int access_has(const json_t *claims, const char *type, const char *name)
+{
+    const json_t *e;
+    size_t i;
+    json_array_foreach(json_object_get(claims, "access"), i, e)
+    {
+        const char *t = json_string_value(json_object_get(e, "type")),
+                   *n = json_string_value(json_object_get(e, "name"));
+        if (t != NULL && n != NULL && strcmp(t, type) == 0 && strcmp(n, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int auth_bearer_identity(const struct server *srv, const char *token, size_t len, const char *type, const char *name,
+                         struct authdb_identity *out)
+{
+    struct creds c = {.kind = CRED_BEARER, .token = h2o_iovec_init(token, len)};
+    struct auth_identity id = {0};
+    int rc = bearer_verify(srv, &c, &id);
+    if (rc == 0 && (id.id.kind == AUTH_ANONYMOUS || !access_has(id.claims, type, name)))
+        rc = BERR_INSUFFICIENT_SCOPE;
+    if (rc == 0)
+        *out = id.id;
+    json_decref(id.claims);
+    return rc;
+}
+
 /* ---- Basic: passwords on the worker pool ---- */
 
 /*

@@ -57,6 +57,15 @@ struct auth_filter *auth_catalog_filter(const struct call *call);
 /** 1 if the caller of `f` may pull `name` (1 when `f` is NULL). */
 int auth_filter_allows(const struct auth_filter *f, const char *name);
 
+/** Verifies a bearer token `token[0..len)` from GET /token for use outside the registry API (the ECR endpoint):
+ *  its signature, expiry and subject as auth_then() does, and that its access list holds the registry-wide entry
+ *  `type`:`name` (e.g. "registry", "ecr"), which /token gives only to a user or robot token that asked for it.  On
+ *  success fills `out` with the subject's identity (what it may do is then decided by its grants, read by the
+ *  caller) and returns 0; else BERR_UNAUTHORIZED (bad, expired or orphaned token) or BERR_INSUFFICIENT_SCOPE (a
+ *  valid token without that entry, or an anonymous one).  Runs on any thread. */
+int auth_bearer_identity(const struct server *srv, const char *token, size_t len, const char *type, const char *name,
+                         struct authdb_identity *out);
+
 /** GET /token?service=…&scope=…[&scope=…]: the token endpoint (distribution token spec). */
 int auth_token(struct call *call, h2o_req_t *req, const struct route *rt);
 

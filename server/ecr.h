@@ -1,7 +1,8 @@
 /*
  * ecr.h - the Amazon ECR API on Berth's listener: `POST /` with `X-Amz-Target:
  * AmazonEC2ContainerRegistry_V20150921.<Operation>`, application/x-amz-json-1.1 in and out, SigV4-signed with an
- * access key (accesskey.h) that acts as its user with that user's grants.
+ * access key (accesskey.h) that acts as its user with that user's grants, or with `Authorization: Bearer` and a
+ * token from /token for the scope registry:ecr:* that acts as its subject with the same checks (ecr_bearer.c).
  *
  * Flow (ecr_internal.h): on the request's loop thread, berth checks the failed-signature rate limit, verifies the
  * signature (sigv4.h) over the exact body, parses the JSON and runs the operation: reads on the loop's own

@@ -308,6 +308,13 @@ int ecr_authenticate(struct ecr_ctx *c, struct sigv4_request *sr, const char *bo
         c->status = 403;
         return -1;
     }
+    if (ecr_bearer_is(az->value, az->value_len)) { /* a token from /token instead of SigV4: ecr_bearer.c */
+        if ((rc = ecr_bearer_authenticate(c, az->value, az->value_len)) != 0 && c->status == 400) {
+            metrics_add(METRIC_AUTH_FAIL_INVALID_TOKEN, 1);
+            note_failure(c, ""); /* counts for the address */
+        }
+        return rc;
+    }
     if (sigv4_parse_authorization(az->value, az->value_len, &a) != 0) {
         char id[SIGV4_KEY_ID_MAX + 1];
         credential_key_id(az->value, az->value_len, id);

@@ -136,6 +136,14 @@ json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in);
 
+/* ecr_bearer.c: the ECR API with a bearer token from /token (scope registry:ecr:*) instead of SigV4 */
+
+/** 1 if the Authorization value `v[0..len)` is a bearer token ("Bearer <token>", scheme case-insensitive). */
+int ecr_bearer_is(const char *v, size_t len);
+/** Authenticates the bearer token in the Authorization value `v[0..len)`: sets c->id to its subject and loads that
+ *  subject's grants into c->grants.  Returns 0, or -1 after ecr_fail (UnrecognizedClientException). */
+int ecr_bearer_authenticate(struct ecr_ctx *c, const char *v, size_t len);
+
 #define ECR_OP_WORKER 1u /* the operation blocks (file I/O, hashing, a dry run): it runs on a worker */
 
 /** The operation called `name` (its ECR_OP_* flags into *flags), or NULL if Berth does not implement it. */

@@ -463,7 +463,8 @@ static json_t *op_get_authorization_token(struct ecr_ctx *c, json_t *in)
     (void)in;
     if (!c->have_key)
         return ecr_fail(c, "InvalidParameterException",
-                        "GetAuthorizationToken needs a request signed with an access key (auth is off)");
+                        "GetAuthorizationToken needs a request signed with an access key (not a bearer token; "
+                        "auth may be off)");
     accesskey_token_issue(c->key.id, c->secret, exp, tok);
     int n = snprintf(pair, sizeof(pair), "%s:%s", ECR_LOGIN_USER, tok);
     sodium_bin2base64(b64, sizeof(b64), (unsigned char *)pair, (size_t)n, sodium_base64_VARIANT_ORIGINAL);

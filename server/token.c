@@ -19,6 +19,19 @@ struct issue {
     int scopes;
 };
 
+/* AUTH_ADMIN if `g` makes its subject an admin of repository `name` (an admin user, or an admin grant matching
+ * it), else 0.  A token's "admin" action only tells a client (the web UI) what the ECR API will allow; the
+ * registry API never reads it (jwt_access_actions() keeps pull, push and delete). */
+static unsigned admin_on(const struct authdb_grants *g, const char *name)
+{
+    if (g->all)
+        return AUTH_ADMIN;
+    for (size_t i = 0; i < g->n; i++)
+        if ((g->g[i].actions & AUTH_ADMIN) && authdb_pattern_match(g->g[i].pattern, name))
+            return AUTH_ADMIN;
+    return 0;
+}
+
 /* Adds the granted part of one scope "repository:NAME:ACTIONS" (several may be space-separated). */
 static int add_scope(void *ctx, const char *v)
 {
@@ -34,17 +47,19 @@ static int add_scope(void *ctx, const char *v)
         if (c1 == NULL || c2 == c1)
             continue;
         *c1 = *c2 = '\0';
-        if (strcmp(tok, "registry") == 0 && strcmp(c1 + 1, "catalog") == 0 && is->id->id.kind != AUTH_ANONYMOUS) {
-            json_array_append_new(
-                is->access, json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", "catalog", "actions", "*"));
+        /* registry:catalog:* lists; registry:ecr:* lets the token sign the ECR API as its subject (ecr_bearer.c) */
+        if (strcmp(tok, "registry") == 0 && (strcmp(c1 + 1, "catalog") == 0 || strcmp(c1 + 1, "ecr") == 0) &&
+            is->id->id.kind != AUTH_ANONYMOUS) {
+            json_array_append_new(is->access,
+                                  json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", c1 + 1, "actions", "*"));
             continue;
         }
         if (strcmp(tok, "repository") != 0 || names_repo_valid(c1 + 1, strlen(c1 + 1)) != 0 ||
             authdb_actions_parse(c2 + 1, &want) != 0)
             continue;
-        have = want & authdb_grants_actions(&is->grants, c1 + 1);
-        if (have != (want & AUTH_ALL)) {
-            authdb_actions_format(want & ~have, acts, sizeof(acts));
+        have = want & (authdb_grants_actions(&is->grants, c1 + 1) | admin_on(&is->grants, c1 + 1));
+        if ((have & AUTH_ALL) != (want & AUTH_ALL)) { /* "admin" is only asked about (the web UI): no warning */
+            authdb_actions_format(want & ~have & AUTH_ALL, acts, sizeof(acts));
             char ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)], erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
             log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
                      log_escape(is->id->id.name, strlen(is->id->id.name), ename, sizeof(ename)), acts,
@@ -53,7 +68,7 @@ static int add_scope(void *ctx, const char *v)
         if (have == 0)
             continue;
         list = json_array();
-        for (unsigned b = AUTH_PULL; b <= AUTH_DELETE; b <<= 1)
+        for (unsigned b = AUTH_PULL; b <= AUTH_ADMIN; b <<= 1)
             if (have & b) {
                 authdb_actions_format(b, acts, sizeof(acts));
                 json_array_append_new(list, json_string(acts));

@@ -2,7 +2,8 @@
  * ui.c - the web UI at /ui/: the static files of server/ui/, embedded into the binary (ui_files.h), served with
  * GET and HEAD, a strong ETag (If-None-Match -> 304), Cache-Control: no-cache, a strict Content-Security-Policy
  * and X-Content-Type-Options: nosniff.  The files carry no data, so they need no authentication: the page then
- * talks to the registry API (/token, /v2/...) like any other client and has no privileges of its own.
+ * talks to the registry API (/token, /v2/...) and to the ECR API (POST /, with a bearer token for the scope
+ * registry:ecr:*, ecr_bearer.c) like any other client and has no privileges of its own.
  *
  * A file is found by exact name in the embedded table, never on the file system, so no request path can reach
  * anything else (`/ui/../berth.db` and `/ui/%2e%2e/` are names the table does not hold: 404).  `GET /` from a

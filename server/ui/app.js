@@ -1,5 +1,7 @@
 // Berth web UI: a client of the registry API like any other (GET /token with Basic credentials, then
-// /v2/... with the bearer token).  Everything the registry returns (names, tags, digests, media types,
+// /v2/... with the bearer token) and of the ECR API (POST / with X-Amz-Target, the same bearer token for the scope
+// registry:ecr:*: what Berth's ECR endpoint accepts instead of SigV4, with the user's own grants; docs/ECR.md).
+// Repository size, image counts, push and pull times and lifecycle policies come from the ECR API.  Everything the registry returns (names, tags, digests, media types,
 // annotations) is attacker-controlled: it is rendered only with textContent / createElement, never as HTML.
 //
 // Credentials are kept in memory only (a reload asks again); tokens are cached in memory per scope until
@@ -19,6 +21,22 @@
     'application/vnd.docker.distribution.manifest.v2+json',
   ];
   const INDEX_TYPES = new Set([MANIFEST_TYPES[0], MANIFEST_TYPES[2]]);
+  // config media types of plain images (ECR's artifactMediaType); anything else is shown as an artifact's type
+  const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json',
+    'application/vnd.docker.container.image.v1+json']);
+  const ECR_SCOPE = 'registry:ecr:*';
+  const ECR_TARGET = 'AmazonEC2ContainerRegistry_V20150921.';
+  const ECR_PAGE = 1000; // DescribeImages page size (ECR's maximum)
+  const IMAGES_SHOWN = 200; // image rows in a repository's table (the most recently pushed)
+  const PREVIEW_POLLS = 20; // GetLifecyclePolicyPreview calls while it answers IN_PROGRESS (Berth: at once)
+  const PREVIEW_POLL_MS = 500;
+  const POLICY_TEMPLATE = JSON.stringify({
+    rules: [{
+      rulePriority: 1, description: 'keep the 10 most recent images',
+      selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 10 },
+      action: { type: 'expire' },
+    }],
+  }, null, 2);
 
   // ---- state (memory only) ----
   const auth = { mode: 'unknown', user: '', pass: '', tokens: new Map() };
@@ -56,6 +74,16 @@
   }
   function sizeText(n) {
     return Number.isSafeInteger(n) && n >= 0 ? humanSize(n) + ' (' + n + ' bytes)' : 'unknown';
+  }
+  // ECR times are seconds since the epoch (AWS's JSON); shown in UTC, to the second
+  function timeText(sec) {
+    const n = Number(sec);
+    if (!Number.isFinite(n) || n <= 0) return 'never';
+    return new Date(n * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  }
+  function epochAttr(sec) {
+    const n = Number(sec);
+    return Number.isFinite(n) && n > 0 ? String(Math.floor(n)) : '';
   }
 
   // ---- the registry API ----
@@ -111,6 +139,65 @@
     }
   }
   const pullScope = (name) => 'repository:' + name + ':pull';
+
+  // One ECR operation (POST / with X-Amz-Target) with a bearer token for registry:ecr:*; errors carry the ECR
+  // exception name (`__type`) as their code.  One retry with a fresh token when the token is refused.
+  async function ecr(op, body) {
+    for (let attempt = 0; ; attempt++) {
+      const headers = { 'X-Amz-Target': ECR_TARGET + op, 'Content-Type': 'application/x-amz-json-1.1' };
+      if (auth.mode === 'token') headers.Authorization = 'Bearer ' + (await token(ECR_SCOPE));
+      const res = await fetch('/', {
+        method: 'POST', headers, body: JSON.stringify(body || {}), cache: 'no-store', credentials: 'omit',
+      });
+      let j = null;
+      try { j = await res.json(); } catch (_) { /* not JSON */ }
+      if (res.ok && j && typeof j === 'object') return j;
+      const type = String((j && j.__type) || '').replace(/^.*#/, '');
+      if (type === 'UnrecognizedClientException' && auth.mode === 'token' && attempt === 0) {
+        auth.tokens.delete(ECR_SCOPE);
+        continue;
+      }
+      throw new ApiError(res.status, type, String((j && (j.message || j.Message)) || res.statusText || 'HTTP ' + res.status));
+    }
+  }
+  // Every image of a repository (DescribeImages, all pages).
+  async function allImages(name) {
+    const out = [];
+    let next = null;
+    do {
+      const req = { repositoryName: name, maxResults: ECR_PAGE };
+      if (next) req.nextToken = next;
+      const j = await ecr('DescribeImages', req);
+      for (const d of Array.isArray(j.imageDetails) ? j.imageDetails : []) if (d && typeof d === 'object') out.push(d);
+      next = typeof j.nextToken === 'string' && j.nextToken ? j.nextToken : null;
+    } while (next);
+    return out;
+  }
+  // count, size (sum of imageSizeInBytes) and last push of a list of imageDetails
+  function imageStats(list) {
+    let bytes = 0, last = 0;
+    for (const d of list) {
+      const n = Number(d.imageSizeInBytes);
+      if (Number.isSafeInteger(n) && n > 0) bytes += n;
+      const t = Number(d.imagePushedAt);
+      if (Number.isFinite(t) && t > last) last = t;
+    }
+    return { count: list.length, bytes, last };
+  }
+  // Whether the user is an admin of repository `name`: /token tells, in the token's access list, when asked for the
+  // action "admin".  Only decides which controls to show: the ECR API checks every call itself.
+  async function mayAdmin(name) {
+    if (auth.mode !== 'token') return true; // auth off: everything is allowed
+    try {
+      const t = await token('repository:' + name + ':pull,admin');
+      const part = t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+      return (Array.isArray(claims.access) ? claims.access : []).some((a) => a && a.type === 'repository' &&
+        a.name === name && Array.isArray(a.actions) && a.actions.includes('admin'));
+    } catch (_) {
+      return false;
+    }
+  }
   // The next page of a paginated list, from the Link header (same origin, /v2/ only).
   function nextLink(res) {
     const l = res.headers.get('Link') || '';
@@ -151,7 +238,7 @@
   }
   function errorBox(err, name) {
     let text;
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403))
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403 || err.code === 'AccessDeniedException'))
       text = name ? 'Access denied: you may not read repository ' + name + ' (or it does not exist).'
         : 'Access denied (' + err.status + ' ' + (err.code || '') + ').';
     else if (err instanceof ApiError && err.status === 404)
@@ -185,7 +272,7 @@
       auth.tokens.clear();
       auth.mode = 'token';
       try {
-        await token('registry:catalog:*');
+        await token(ECR_SCOPE);
         pass.value = '';
         loggedIn();
         render();
@@ -207,31 +294,57 @@
     $('logout').hidden = auth.mode !== 'token';
   }
 
+  // Repositories the user can pull (ECR DescribeRepositories filters by the user's grants), each with its image
+  // count, size (the sum of its images' imageSizeInBytes) and last push, from DescribeImages.
   async function reposView(params) {
     crumbs();
-    const last = params.get('last') || '';
+    const after = params.get('t') || '';
     const size = pageSize(params);
     const g = gen;
     const tbody = el('tbody', { id: 'repos' });
     show('repos', el('h1', {}, 'Repositories'),
-      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Name'))), tbody));
+      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', { class: 'num' }, 'Images'),
+        el('th', { class: 'num' }, 'Size'), el('th', {}, 'Last push'))), tbody),
+      el('p', { class: 'muted' }, 'Size: the sum of the sizes of the repository\'s images (config and layers, as ' +
+        'pulled); a layer shared by two images counts twice.'));
     try {
-      const q = new URLSearchParams({ n: String(size) });
-      if (last) q.set('last', last);
-      const res = await api('/v2/_catalog?' + q, 'registry:catalog:*');
-      const j = await res.json();
+      const req = { maxResults: size };
+      if (after) req.nextToken = after;
+      const j = await ecr('DescribeRepositories', req);
       if (g !== gen) return;
-      const names = (Array.isArray(j.repositories) ? j.repositories : []).filter((n) => typeof n === 'string');
-      for (const n of names)
-        tbody.append(el('tr', {}, el('td', {}, NAME_RE.test(n) ? link(route('repo', { n }), n, 'repo') : n)));
+      const names = (Array.isArray(j.repositories) ? j.repositories : []).map((r) => r && r.repositoryName)
+        .filter((n) => typeof n === 'string');
+      const rows = [];
+      for (const n of names) {
+        const cells = [el('td', { class: 'num images' }, '…'), el('td', { class: 'num size' }, '…'), el('td', { class: 'pushed' }, '…')];
+        const tr = el('tr', { class: 'repo-row', 'data-repo': n },
+          el('td', {}, NAME_RE.test(n) ? link(route('repo', { n }), n, 'repo') : n), cells);
+        tbody.append(tr);
+        if (NAME_RE.test(n)) rows.push([n, tr, cells]);
+      }
       if (names.length === 0)
-        tbody.append(el('tr', {}, el('td', { class: 'muted', id: 'no-repos' }, 'No repositories you can read.')));
-      const next = nextLink(res);
+        tbody.append(el('tr', {}, el('td', { class: 'muted', id: 'no-repos', colspan: 4 }, 'No repositories you can read.')));
+      const next = typeof j.nextToken === 'string' && j.nextToken ? j.nextToken : null;
       const pager = el('div', { class: 'pager' });
-      if (last) pager.append(link(route('repos', withPage({}, size)), 'First page', 'first'));
-      if (next) pager.append(link(route('repos', withPage({ last: next }, size)), 'Next page', 'next'));
+      if (after) pager.append(link(route('repos', withPage({}, size)), 'First page', 'first'));
+      if (next) pager.append(link(route('repos', withPage({ t: next }, size)), 'Next page', 'next'));
       main().append(pager);
-      ready();
+      await Promise.all(rows.map(async ([n, tr, [count, bytes, pushed]]) => {
+        try {
+          const st = imageStats(await allImages(n));
+          tr.dataset.images = String(st.count);
+          tr.dataset.bytes = String(st.bytes);
+          tr.dataset.pushed = epochAttr(st.last);
+          count.textContent = String(st.count);
+          bytes.textContent = humanSize(st.bytes);
+          bytes.title = st.bytes + ' bytes';
+          pushed.textContent = st.count ? timeText(st.last) : '—';
+        } catch (err) {
+          count.textContent = bytes.textContent = pushed.textContent = '';
+          count.append(el('span', { class: 'muted' }, 'error: ' + (err.code || err.message)));
+        }
+      }));
+      if (g === gen) ready();
     } catch (err) {
       fail(err, undefined, g);
     }
@@ -245,9 +358,10 @@
     crumbs(name);
     if (!NAME_RE.test(name)) return show('repo', errorBox(new Error('invalid repository name'))), ready();
     const tbody = el('tbody', { id: 'tags' });
-    show('repo', el('h1', {}, name), el('p', { class: 'muted' },
-      'Repository size, last push and last pull come from the ECR API and are not shown yet.'),
-    el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Tag'), el('th', {}, 'Digest'))), tbody));
+    const summary = el('dl', { class: 'facts', id: 'repo-facts' });
+    show('repo', el('h1', {}, name), el('section', { class: 'card' }, summary),
+      el('h2', {}, 'Tags'),
+      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Tag'), el('th', {}, 'Digest'))), tbody));
     try {
       const q = new URLSearchParams({ n: String(size) });
       if (last) q.set('last', last);
@@ -270,8 +384,8 @@
         if (next) pager.append(link(route('repo', withPage({ n: name, last: next }, size)), 'Next page', 'next'));
         main().append(pager);
       }
-      // each tag's digest: HEAD of the manifest (what `docker pull` asks first)
-      await Promise.all(cells.map(async ([t, cell]) => {
+      // each tag's digest: HEAD of the manifest (what `docker pull` asks first; a HEAD is not recorded as a pull)
+      const digests = Promise.all(cells.map(async ([t, cell]) => {
         try {
           const r = await api('/v2/' + name + '/manifests/' + t, pullScope(name),
             { method: 'HEAD', headers: { Accept: MANIFEST_TYPES.join(', ') } });
@@ -280,10 +394,176 @@
           cell.textContent = err instanceof ApiError ? 'error ' + err.status : 'error';
         }
       }));
+      const images = el('section', { id: 'images-section' });
+      const lifecycle = el('section', { id: 'lifecycle', class: 'card' });
+      main().append(images, el('h2', {}, 'Lifecycle policy'), lifecycle);
+      await Promise.all([digests, imagesPanel(name, summary, images, g), lifecyclePanel(name, lifecycle, g)]);
       if (g === gen) ready();
     } catch (err) {
       fail(err, name, g);
     }
+  }
+
+  // The repository's images from DescribeImages: the summary (count, size, last push) and a table with each
+  // image's tags, size, push and last pull time.
+  async function imagesPanel(name, summary, box, g) {
+    let list;
+    try {
+      list = await allImages(name);
+    } catch (err) {
+      if (g === gen) box.append(errorBox(err, name));
+      return;
+    }
+    if (g !== gen) return;
+    const st = imageStats(list);
+    summary.append(
+      el('dt', {}, 'Images'), el('dd', { id: 'r-count', 'data-count': st.count }, String(st.count)),
+      el('dt', {}, 'Size'), el('dd', { id: 'r-size', 'data-bytes': st.bytes }, sizeText(st.bytes)),
+      el('dt', {}, 'Last push'), el('dd', { id: 'r-pushed', 'data-epoch': epochAttr(st.last) }, st.count ? timeText(st.last) : '—'));
+    list.sort((x, y) => Number(y.imagePushedAt) - Number(x.imagePushedAt));
+    const tbody = el('tbody', { id: 'images' });
+    for (const d of list.slice(0, IMAGES_SHOWN)) {
+      const dg = typeof d.imageDigest === 'string' ? d.imageDigest : '';
+      const tags = (Array.isArray(d.imageTags) ? d.imageTags : []).filter((t) => typeof t === 'string');
+      const bytes = Number(d.imageSizeInBytes);
+      tbody.append(el('tr', { class: 'image', 'data-digest': dg, 'data-bytes': bytes,
+        'data-pushed': epochAttr(d.imagePushedAt), 'data-pulled': epochAttr(d.lastRecordedPullTime) },
+      el('td', { class: 'mono' }, DIGEST_RE.test(dg) ? link(route('manifest', { n: name, r: dg }), dg, 'image-link') : dg),
+      el('td', { class: 'tags' }, tags.length ? tags.map((t) => el('span', { class: 'badge' }, t)) : el('span', { class: 'muted' }, 'untagged')),
+      el('td', { class: 'mono' }, String(d.imageManifestMediaType || ''),
+        IMAGE_CONFIG_TYPES.has(d.artifactMediaType) || typeof d.artifactMediaType !== 'string' ? null
+          : el('div', { class: 'muted' }, 'artifact ' + d.artifactMediaType)),
+      el('td', { class: 'num size' }, sizeText(bytes)),
+      el('td', { class: 'pushed' }, timeText(d.imagePushedAt)),
+      el('td', { class: 'pulled' }, timeText(d.lastRecordedPullTime))));
+    }
+    if (list.length === 0) tbody.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'No images.')));
+    box.append(el('h2', {}, 'Images'), el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Digest'),
+      el('th', {}, 'Tags'), el('th', {}, 'Type'), el('th', { class: 'num' }, 'Size'), el('th', {}, 'Pushed'),
+      el('th', {}, 'Last pull'))), tbody));
+    if (list.length > IMAGES_SHOWN)
+      box.append(el('p', { class: 'muted' }, 'The ' + IMAGES_SHOWN + ' most recently pushed of ' + list.length + ' images.'));
+  }
+
+  // The lifecycle policy (ECR Get/Put/DeleteLifecyclePolicy, Start/GetLifecyclePolicyPreview): read-only for a user
+  // who may pull; an admin of the repository edits it, previews what it would expire now, then saves or deletes it.
+  async function lifecyclePanel(name, box, g) {
+    let text = null, evaluated = 0, admin = false;
+    try {
+      const [p, a] = await Promise.all([
+        ecr('GetLifecyclePolicy', { repositoryName: name }).catch((err) => {
+          if (err.code === 'LifecyclePolicyNotFoundException') return null;
+          throw err;
+        }),
+        mayAdmin(name)]);
+      if (p && typeof p.lifecyclePolicyText === 'string') {
+        text = p.lifecyclePolicyText;
+        evaluated = Number(p.lastEvaluatedAt) || 0;
+      }
+      admin = a;
+    } catch (err) {
+      if (g === gen) box.append(errorBox(err, name));
+      return;
+    }
+    if (g !== gen) return;
+    box.dataset.mode = admin ? 'edit' : 'view';
+    box.dataset.policy = text === null ? 'none' : 'set';
+    if (!admin) {
+      if (text === null) box.append(el('p', { id: 'lc-none' }, 'No lifecycle policy: images are kept until deleted.'));
+      else box.append(el('pre', { id: 'lc-view', class: 'mono policy' }, text),
+        el('p', { class: 'muted' }, 'Set ' + timeText(evaluated) + '.'));
+      box.append(el('p', { class: 'muted', id: 'lc-readonly' }, 'Only an admin of ' + name + ' may change it.'));
+      return;
+    }
+    const area = el('textarea', { id: 'lc-text', rows: 14, spellcheck: 'false', 'aria-label': 'lifecycle policy (JSON)' });
+    area.value = text === null ? POLICY_TEMPLATE : text;
+    const result = el('div', { id: 'lc-result' });
+    const save = el('button', { type: 'button', id: 'lc-save', class: 'primary', disabled: true }, 'Save policy');
+    const preview = el('button', { type: 'button', id: 'lc-preview' }, 'Preview');
+    let previewed = null; // the text whose preview is shown
+    area.addEventListener('input', () => {
+      save.disabled = area.value !== previewed;
+      result.classList.toggle('stale', area.value !== previewed);
+    });
+    preview.addEventListener('click', async () => {
+      const t = area.value;
+      preview.disabled = save.disabled = true;
+      result.replaceChildren(el('p', { class: 'muted' }, 'Previewing…'));
+      delete box.dataset.previewed;
+      try {
+        const out = await runPreview(name, t);
+        result.replaceChildren(previewTable(out));
+        result.classList.remove('stale');
+        previewed = t;
+        save.disabled = area.value !== previewed;
+        box.dataset.previewed = '1';
+      } catch (err) {
+        result.replaceChildren(el('div', { class: 'error', id: 'lc-error', role: 'alert' },
+          (err.code ? err.code + ': ' : '') + err.message));
+        box.dataset.previewed = 'error';
+      }
+      preview.disabled = false;
+    });
+    save.addEventListener('click', async () => {
+      if (area.value !== previewed) return;
+      save.disabled = true;
+      try {
+        await ecr('PutLifecyclePolicy', { repositoryName: name, lifecyclePolicyText: area.value });
+        notice = 'Saved the lifecycle policy of ' + name + '.';
+        render();
+      } catch (err) {
+        result.prepend(el('div', { class: 'error', id: 'lc-error', role: 'alert' }, (err.code ? err.code + ': ' : '') + err.message));
+        save.disabled = false;
+      }
+    });
+    const actions = el('div', { class: 'actions' }, preview, save);
+    if (text !== null)
+      actions.append(el('button', { type: 'button', id: 'lc-delete', class: 'danger', onclick: () => confirmThen(
+        'Delete the lifecycle policy of ' + name + '? Its images are then kept until deleted.', async () => {
+          try {
+            await ecr('DeleteLifecyclePolicy', { repositoryName: name });
+            notice = 'Deleted the lifecycle policy of ' + name + '.';
+            render();
+          } catch (err) {
+            main().prepend(errorBox(err, name));
+          }
+        }) }, 'Delete policy'));
+    box.append(el('p', { class: 'muted' }, text === null
+      ? 'No lifecycle policy yet: edit the example below, preview it, then save.'
+      : 'Set ' + timeText(evaluated) + '. Edit, preview what it would expire now, then save.'),
+    area, actions, result);
+  }
+
+  // StartLifecyclePolicyPreview of `text`, then GetLifecyclePolicyPreview until it is COMPLETE.
+  async function runPreview(name, text) {
+    await ecr('StartLifecyclePolicyPreview', { repositoryName: name, lifecyclePolicyText: text });
+    for (let i = 0; i < PREVIEW_POLLS; i++) {
+      const out = await ecr('GetLifecyclePolicyPreview', { repositoryName: name });
+      if (out.lifecyclePolicyText !== text)
+        throw new Error('another preview of this repository started meanwhile: preview again');
+      if (out.status === 'COMPLETE') return out;
+      if (out.status === 'FAILED') throw new Error('the preview failed');
+      await new Promise((r) => setTimeout(r, PREVIEW_POLL_MS));
+    }
+    throw new Error('the preview did not complete');
+  }
+  function previewTable(out) {
+    const rows = (Array.isArray(out.previewResults) ? out.previewResults : []).filter((r) => r && typeof r === 'object');
+    const tbody = el('tbody', { id: 'lc-results' });
+    for (const r of rows) {
+      const tags = (Array.isArray(r.imageTags) ? r.imageTags : []).filter((t) => typeof t === 'string');
+      tbody.append(el('tr', { class: 'expire', 'data-digest': String(r.imageDigest || '') },
+        el('td', { class: 'mono' }, String(r.imageDigest || '')),
+        el('td', {}, tags.length ? tags.map((t) => el('span', { class: 'badge' }, t)) : el('span', { class: 'muted' }, 'untagged')),
+        el('td', {}, timeText(r.imagePushedAt)),
+        el('td', { class: 'num' }, String(r.appliedRulePriority ?? ''))));
+    }
+    const n = rows.length;
+    return el('div', {}, el('p', { id: 'lc-count', 'data-count': n },
+      n === 0 ? 'Saved now, this policy would expire no image.' : 'Saved now, this policy would expire ' + n +
+        (n === 1 ? ' image:' : ' images:')),
+    n ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Digest'), el('th', {}, 'Tags'), el('th', {}, 'Pushed'),
+      el('th', { class: 'num' }, 'Rule'))), tbody) : null);
   }
 
   function descriptorRows(list, name, kind) {
@@ -339,6 +619,24 @@
       facts.append(el('dt', {}, 'Subject'), el('dd', {},
         link(route('manifest', { n: name, r: m.subject.digest }), m.subject.digest, 'mono')));
     main().append(el('section', { class: 'card' }, facts));
+    // push and pull times and the image's size, from ECR's DescribeImages (the GET above is itself a pull: it is
+    // recorded within seconds, so the time shown is the pull before this page's)
+    if (DIGEST_RE.test(digest)) {
+      try {
+        const j = await ecr('DescribeImages', { repositoryName: name, imageIds: [{ imageDigest: digest }] });
+        const d = Array.isArray(j.imageDetails) && j.imageDetails[0];
+        if (d && typeof d === 'object')
+          facts.append(el('dt', {}, 'Image size'), el('dd', { id: 'm-image-size', 'data-bytes': Number(d.imageSizeInBytes) },
+            sizeText(Number(d.imageSizeInBytes)) + ' (config and layers)'),
+          el('dt', {}, 'Pushed'), el('dd', { id: 'm-pushed', 'data-epoch': epochAttr(d.imagePushedAt) }, timeText(d.imagePushedAt)),
+          el('dt', {}, 'Last pull'), el('dd', { id: 'm-pulled', 'data-epoch': epochAttr(d.lastRecordedPullTime) },
+            timeText(d.lastRecordedPullTime),
+            el('span', { class: 'muted' }, ' (this page fetched the manifest: that counts as a pull, recorded within seconds)')));
+      } catch (err) {
+        facts.append(el('dt', {}, 'Push and pull'), el('dd', { class: 'muted' }, 'unavailable: ' + (err.code || err.message)));
+      }
+      if (g !== gen) return;
+    }
     const ann = annotationsList(m.annotations);
     if (ann) main().append(el('h2', {}, 'Annotations'), el('section', { class: 'card' }, ann));
 
@@ -406,13 +704,20 @@
     ready();
   }
 
+  // Shows the confirmation dialog with `text`; runs `action` only after "Delete" was pressed.
+  function confirmThen(text, action) {
+    const dlg = $('confirm');
+    $('confirm-text').textContent = text;
+    dlg.returnValue = '';
+    dlg.onclose = () => {
+      if (dlg.returnValue === 'ok') action();
+    };
+    dlg.showModal();
+  }
+
   // Asks for confirmation, then DELETE /v2/<name>/manifests/<ref> with a token for the delete action.
   function remove(name, ref, what) {
-    const dlg = $('confirm');
-    $('confirm-text').textContent = 'Delete ' + what + ' from ' + name + '? This cannot be undone.';
-    dlg.returnValue = '';
-    dlg.onclose = async () => {
-      if (dlg.returnValue !== 'ok') return;
+    confirmThen('Delete ' + what + ' from ' + name + '? This cannot be undone.', async () => {
       try {
         await api('/v2/' + name + '/manifests/' + ref, 'repository:' + name + ':delete', { method: 'DELETE' });
         notice = 'Deleted ' + what + ' from ' + name + '.';
@@ -421,8 +726,7 @@
         main().prepend(errorBox(err.status === 401 || err.status === 403
           ? new Error('you may not delete in ' + name) : err));
       }
-    };
-    dlg.showModal();
+    });
   }
 
   // ---- routing ----

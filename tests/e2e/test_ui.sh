@@ -7,11 +7,16 @@
 # of its platforms, see a referrer, delete a tag through the confirmation dialog (then curl proves it gone), take
 # a screenshot; log in as a user with pull on one repository only: the private one is not listed and direct
 # navigation to it shows an access error; log in with a robot token (pull on team/*).  Attacker-controlled text
-# (annotations) must render as text.
+# (annotations) must render as text.  From the ECR API (the page's bearer token on POST /): the repository list's
+# image count, size and last push match `aws ecr describe-images` and the images' own sizes; an image shows its
+# push time and, after a skopeo pull, its last pull; an admin edits a lifecycle policy, sees the preview list the
+# images it would expire, saves it (then `berth lifecycle get` and `aws ecr get-lifecycle-policy` return the text),
+# and deletes another through the dialog; a non-admin with push sees it read-only and is refused PutLifecyclePolicy
+# with its bearer token; the restricted user gets nothing of the private repository from the ECR API either.
 #
 #   tests/e2e/test_ui.sh            (BERTH_BIN defaults to build/berth)
 #
-# Env: BERTH_BIN, BERTH_UI_NODE_DIR (where playwright-core is installed with npm if missing; default
+# Env: BERTH_BIN, UI_SHOT / UI_SHOT2 / UI_SHOT3 (copy the screenshots there: image, lifecycle, repositories), BERTH_UI_NODE_DIR (where playwright-core is installed with npm if missing; default
 #      build/ui-node), CHROMIUM (default /usr/bin/chromium), E2E_KEEP, E2E_VERBOSE.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -27,9 +32,18 @@ NODE_DIR=${BERTH_UI_NODE_DIR:-$HERE/../../build/ui-node}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 e2e_tmpdir T
 [ -n "${UI_SHOT:-}" ] && on_exit cp -f "$T/ui.png" "$UI_SHOT"
+[ -n "${UI_SHOT2:-}" ] && on_exit cp -f "$T/ui-lifecycle.png" "$UI_SHOT2"
+[ -n "${UI_SHOT3:-}" ] && on_exit cp -f "$T/ui-repos.png" "$UI_SHOT3"
 DATA=$T/data
 ADMIN_PW="ui-admin-passwd-$$"
 VIEWER_PW="ui-viewer-passwd-$$"
+DEV_PW="ui-dev-passwd-$$"
+AWSCLI=/usr/bin/aws
+# the CLI prints timestamps as the API sent them (epoch seconds), not reformatted
+export AWS_PAGER="" AWS_CONFIG_FILE=$T/aws-config AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
+printf '[default]\ncli_timestamp_format = wire\n' >"$AWS_CONFIG_FILE"
+: >"$AWS_SHARED_CREDENTIALS_FILE"
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
 U="ui $$ $(date +%s%N)"
 B() { "$BERTH_BIN" "$@" --data "$DATA"; }
 hdrs() { curl -s -o /dev/null -D - "$@" | tr -d '\r' | tr '[:upper:]' '[:lower:]'; }
@@ -56,6 +70,17 @@ mkdir -p "$DATA"
 check "admin user" B user add uiadmin --admin --password-stdin <<<"$ADMIN_PW"
 check "restricted user" B user add viewer --password-stdin <<<"$VIEWER_PW"
 check "viewer may pull team/app only" B grant add user:viewer pull team/app
+check "a non-admin user" B user add dev --password-stdin <<<"$DEV_PW"
+check "dev may pull, push and delete in team/* (not admin)" B grant add user:dev pull,push,delete 'team/*'
+B accesskey create --user uiadmin >"$T/admin.key"
+keyvar() { grep "^$1=" "$T/admin.key" | cut -d= -f2-; }
+# awsa ARGS: aws ecr as uiadmin (access key, SigV4)
+awsa() {
+	AWS_ACCESS_KEY_ID=$(keyvar AWS_ACCESS_KEY_ID) AWS_SECRET_ACCESS_KEY=$(keyvar AWS_SECRET_ACCESS_KEY) \
+		"$AWSCLI" --endpoint-url "http://$R" --region us-east-1 ecr "$@" 2>&1
+}
+# no scheduled lifecycle run may expire team/life's images while the test looks at them
+export BERTH_LIFECYCLE_INTERVAL=off
 ROBOT_SECRET=$(B token create --name ui-robot --scope 'repository:team/*:pull' --ttl 1d | tail -n 1 | awk '{print $NF}')
 check "a robot token with pull on team/*" test -n "$ROBOT_SECRET"
 berth_start "$DATA"
@@ -110,6 +135,37 @@ check "push team/app:v2" "${SK[@]}" --preserve-digests oci:"$T/img":latest docke
 check "push the index team/multi:latest" "${SK[@]}" --all --preserve-digests oci:"$T/idx":latest \
 	docker://"$R/team/multi:latest"
 check "push private/secret:v1" "${SK[@]}" --preserve-digests oci:"$T/priv":latest docker://"$R/private/secret:v1"
+# team/life: three images pushed one after the other (they share the busybox layer), the lifecycle policy's subject
+for i in 1 2 3; do
+	img_busybox2 "$T/life$i" amd64 "$U life $i"
+	check "push team/life:l$i" "${SK[@]}" --preserve-digests oci:"$T/life$i":latest docker://"$R/team/life:l$i"
+done
+# each image's size as ECR counts it (config and layers), from the image files themselves
+LIFE_SIZES=$(for i in 1 2 3; do
+	d=$(img_manifest_digest "$T/life$i")
+	jq -c --arg d "$d" '{digest:$d, bytes:([.config.size] + [.layers[].size] | add)}' <"$(img_blob_path "$T/life$i" "$d")"
+done | jq -sc .)
+L3=$(img_manifest_digest "$T/life3")
+check "skopeo pulls team/life:l3" skopeo --command-timeout 300s copy --quiet --src-tls-verify=false --src-creds "$A" \
+	docker://"$R/team/life:l3" dir:"$T/pulled"
+PULLED=""
+for _ in $(seq 1 240); do # pull times are written in batches (BERTH_PULL_FLUSH_INTERVAL)
+	PULLED=$(awsa describe-images --repository-name team/life --image-ids imageDigest="$L3" |
+		jq -r '.imageDetails[0].lastRecordedPullTime // empty' 2>/dev/null || true)
+	[ -n "$PULLED" ] && break
+	sleep 0.25
+done
+check "aws ecr describe-images reports l3's pull" test -n "$PULLED"
+LIFE=$(awsa describe-images --repository-name team/life | jq -c '[.imageDetails[] | {digest:.imageDigest,
+	pushed:.imagePushedAt, pulled:(.lastRecordedPullTime // 0), bytes:.imageSizeInBytes}]')
+check_eq "aws: team/life holds the three images" 3 "$(jq length <<<"$LIFE")"
+check_eq "aws: their sizes are config + layers" "$(jq -c 'sort_by(.digest)' <<<"$LIFE_SIZES")" \
+	"$(jq -c '[.[] | {digest, bytes}] | sort_by(.digest)' <<<"$LIFE")"
+# what a policy keeping one image expires now: all but the newest (ties by digest, as the engine orders them)
+EXPIRE=$(jq -c '[sort_by(-.pushed, .digest)[1:][] | .digest] | sort' <<<"$LIFE")
+POLICY=$(jq -n '{rules:[{rulePriority:1, description:"keep only the newest image",
+	selection:{tagStatus:"any", countType:"imageCountMoreThan", countNumber:1}, action:{type:"expire"}}]}')
+BAD_POLICY='{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"bogus","countNumber":1},"action":{"type":"expire"}}]}'
 MD=$(img_manifest_digest "$T/img")
 MANIFEST=$(cat "$(img_blob_path "$T/img" "$MD")")
 # a referrer of v1 whose annotation is markup: the UI must show it as text
@@ -121,7 +177,17 @@ REF_MD=sha256:$(printf '%s' "$REF_MAN" | sha256sum | cut -d' ' -f1)
 check_eq "push a referrer of v1" 201 "$(code -u "$A" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
 	--data-binary "$REF_MAN" "http://$R/v2/team/app/manifests/$REF_MD")"
 
+# each repository's image count, size (sum of imageSizeInBytes) and last push, as the ECR API reports them
+STATS=$(for r in team/app team/multi team/life private/secret; do
+	awsa describe-images --repository-name "$r" | jq -c --arg r "$r" '{($r): {count:(.imageDetails | length),
+		bytes:([.imageDetails[].imageSizeInBytes] | add // 0), last:([.imageDetails[].imagePushedAt] | max // 0 | floor)}}'
+done | jq -sc add)
+check_eq "aws: team/life's size is the sum of its images' sizes" "$(jq '[.[].bytes] | add' <<<"$LIFE_SIZES")" \
+	"$(jq '.["team/life"].bytes' <<<"$STATS")"
+
 jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu viewer --arg vp "$VIEWER_PW" --arg rs "$ROBOT_SECRET" \
+	--arg du dev --arg dp "$DEV_PW" --argjson stats "$STATS" --argjson life "$LIFE" --argjson expire "$EXPIRE" \
+	--arg policy "$POLICY" --arg bad "$BAD_POLICY" --arg shot2 "$T/ui-lifecycle.png" --arg shot3 "$T/ui-repos.png" \
 	--arg md "$MD" --argjson man "$MANIFEST" --arg idxd "$(img_manifest_digest "$T/idx")" \
 	--argjson idx "$(cat "$(img_blob_path "$T/idx" "$(img_manifest_digest "$T/idx")")")" \
 	--arg refd "$REF_MD" --arg xss "$XSS" --arg shot "$T/ui.png" --arg chromium "$CHROMIUM" --arg profile "$T/profile" '
@@ -131,7 +197,9 @@ jq -n --arg base "http://$R" --arg au uiadmin --arg ap "$ADMIN_PW" --arg vu view
 	 index:{repo:"team/multi", tag:"latest", digest:$idxd,
 	        platforms:[$idx.manifests[] | {digest, platform:([.platform.os, .platform.architecture,
 	                   .platform.variant] | map(select(. != null)) | join("/"))}]},
-	 private:{repo:"private/secret", tag:"v1"}, screenshot:$shot}' >"$T/ui.json"
+	 private:{repo:"private/secret", tag:"v1"}, screenshot:$shot,
+	 dev:{user:$du, pass:$dp}, stats:$stats, life:{repo:"team/life", images:$life, expire:$expire, policy:$policy,
+	 bad:$bad, other:"team/multi"}, screenshot2:$shot2, screenshot3:$shot3}' >"$T/ui.json"
 
 ########################################################################
 log "4. headless Chromium (playwright-core $PLAYWRIGHT_VERSION)"
@@ -148,6 +216,38 @@ check_eq "tag v1 is still there" 200 "$(code -u "$A" -H 'Accept: application/vnd
 check_eq "tags/list after the delete" "v1" "$(curl -s -u "$A" "http://$R/v2/team/app/tags/list" | jq -r '.tags | join(" ")')"
 check "the screenshot is a PNG" test "$(head -c 8 "$T/ui.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
 check "the screenshot is not trivial (> 20 KB)" test "$(stat -c %s "$T/ui.png" 2>/dev/null || echo 0)" -gt 20000
+for f in ui-lifecycle ui-repos; do
+	check "the $f screenshot is a PNG" test "$(head -c 8 "$T/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+done
+check_eq "berth lifecycle get: the policy saved in the browser" "$POLICY" "$(B lifecycle get team/life 2>&1)"
+check_eq "aws ecr get-lifecycle-policy: the same text" "$POLICY" \
+	"$(awsa get-lifecycle-policy --repository-name team/life | jq -r .lifecyclePolicyText 2>&1)"
+check_contains "the policy deleted in the browser is gone" "(LifecyclePolicyNotFoundException)" \
+	"$(awsa get-lifecycle-policy --repository-name team/multi || true)"
+check_eq "previewing and saving expired nothing: team/life still holds 3 images" 3 \
+	"$(awsa describe-images --repository-name team/life | jq '.imageDetails | length' 2>&1)"
+# the same ECR API with the users' bearer tokens, as the page uses it
+ecrb() { # ecrb USER:PASS OPERATION JSON
+	local tok
+	tok=$(curl -s -u "$1" "http://$R/token?scope=registry:ecr:*" | jq -r .token)
+	curl -s -H "Authorization: Bearer $tok" -H "X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.$2" \
+		-H 'Content-Type: application/x-amz-json-1.1' --data-binary "$3" "http://$R/"
+}
+PUT=$(jq -cn --arg p "$(jq -c '.rules[0].selection.countNumber = 2' <<<"$POLICY")" \
+	'{repositoryName:"team/life", lifecyclePolicyText:$p}')
+check_eq "dev (push, not admin): PutLifecyclePolicy with its bearer token is AccessDeniedException" AccessDeniedException \
+	"$(ecrb "dev:$DEV_PW" PutLifecyclePolicy "$PUT" | jq -r .__type)"
+check_eq "dev: DeleteLifecyclePolicy too" AccessDeniedException \
+	"$(ecrb "dev:$DEV_PW" DeleteLifecyclePolicy '{"repositoryName":"team/life"}' | jq -r .__type)"
+check_eq "dev may read it" "$POLICY" \
+	"$(ecrb "dev:$DEV_PW" GetLifecyclePolicy '{"repositoryName":"team/life"}' | jq -r .lifecyclePolicyText)"
+check_eq "the policy is unchanged" "$POLICY" "$(B lifecycle get team/life 2>&1)"
+check_eq "viewer: DescribeRepositories lists team/app only" "team/app" \
+	"$(ecrb "viewer:$VIEWER_PW" DescribeRepositories '{}' | jq -r '[.repositories[].repositoryName] | join(" ")')"
+check_eq "viewer: DescribeImages of the private repository is AccessDeniedException" AccessDeniedException \
+	"$(ecrb "viewer:$VIEWER_PW" DescribeImages '{"repositoryName":"private/secret"}' | jq -r .__type)"
+check_eq "viewer: GetLifecyclePolicy of the private repository is AccessDeniedException" AccessDeniedException \
+	"$(ecrb "viewer:$VIEWER_PW" GetLifecyclePolicy '{"repositoryName":"private/secret"}' | jq -r .__type)"
 check_eq "the private repository is untouched" 200 "$(code -u "$A" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 	"http://$R/v2/private/secret/manifests/v1")"
 finish

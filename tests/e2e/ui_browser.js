@@ -40,6 +40,10 @@ async function clickTo(page, sel, name) {
 async function texts(page, sel) {
   return page.$$eval(sel, (els) => els.map((e) => e.textContent.trim()));
 }
+// the page's rendering of an ECR time (epoch seconds) in UTC
+function utc(sec) {
+  return new Date(sec * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+}
 async function login(page, user, pass) {
   await page.waitForSelector('#login-form', { timeout: WAIT });
   await page.fill('#user', user);
@@ -78,6 +82,103 @@ async function main() {
     const repos = await texts(page, '#repos a.repo');
     for (const r of [cfg.repo, cfg.index.repo, cfg.private.repo]) check('admin sees ' + r, repos.includes(r), repos);
     eq('no cookie after login (the token stays in memory)', [], (await ctx.cookies()).map((c) => c.name));
+
+    // ---- the repository list's image count, size and last push: what `aws ecr describe-images` reports
+    const rows = await page.$$eval('#repos tr.repo-row', (trs) => trs.map((r) => ({
+      repo: r.dataset.repo, count: Number(r.dataset.images), bytes: Number(r.dataset.bytes), last: Number(r.dataset.pushed || 0),
+      countText: r.querySelector('td.images').textContent.trim(), pushedText: r.querySelector('td.pushed').textContent.trim(),
+    })));
+    for (const [repo, st] of Object.entries(cfg.stats)) {
+      const r = rows.find((x) => x.repo === repo);
+      eq(repo + ': image count, size and last push as the ECR API reports them', st,
+        r && { count: r.count, bytes: r.bytes, last: r.last });
+      check(repo + ': the count is shown', r && r.countText === String(st.count), r && r.countText);
+      check(repo + ': the last push is shown in UTC', r && r.pushedText === utc(st.last), r && r.pushedText);
+    }
+    await page.screenshot({ path: cfg.screenshot3, fullPage: true });
+    const lifeRow = rows.find((x) => x.repo === cfg.life.repo);
+    eq(cfg.life.repo + ': 3 images, size = the sum of their config and layer sizes',
+      { count: 3, bytes: cfg.life.images.reduce((a, i) => a + i.bytes, 0) }, lifeRow && { count: lifeRow.count, bytes: lifeRow.bytes });
+
+    // ---- one repository: its images with push and last pull times (l3 was pulled by skopeo, the others never)
+    await go(page, '#/repo?n=' + encodeURIComponent(cfg.life.repo), 'repo');
+    eq('repository summary: images', '3', await page.$eval('#r-count', (e) => e.dataset.count));
+    eq('repository summary: size', String(lifeRow.bytes), await page.$eval('#r-size', (e) => e.dataset.bytes));
+    eq('repository summary: last push', String(Math.max(...cfg.life.images.map((i) => i.pushed))),
+      await page.$eval('#r-pushed', (e) => e.dataset.epoch));
+    const imgs = await page.$$eval('#images tr.image', (trs) => trs.map((r) => ({
+      digest: r.dataset.digest, bytes: Number(r.dataset.bytes), pushed: Number(r.dataset.pushed || 0),
+      pulled: Number(r.dataset.pulled || 0), pushedText: r.querySelector('td.pushed').textContent.trim(),
+      pulledText: r.querySelector('td.pulled').textContent.trim() })));
+    const byDigest = (a) => a.slice().sort((x, y) => (x.digest < y.digest ? -1 : 1));
+    eq('images: digest, size, push and last pull as the ECR API reports them', byDigest(cfg.life.images),
+      byDigest(imgs.map((i) => ({ digest: i.digest, pushed: i.pushed, pulled: i.pulled, bytes: i.bytes }))));
+    for (const i of imgs) {
+      check('image ' + i.digest.slice(7, 19) + ' shows its push time', i.pushedText === utc(i.pushed), i.pushedText);
+      check('image ' + i.digest.slice(7, 19) + ' shows its last pull (' + (i.pulled ? 'pulled' : 'never') + ')',
+        i.pulledText === (i.pulled ? utc(i.pulled) : 'never'), i.pulledText);
+    }
+    eq('exactly one image was pulled', 1, imgs.filter((i) => i.pulled > 0).length);
+
+    // ---- the lifecycle policy: an admin edits, previews (a bad policy, then a good one), saves
+    await page.waitForSelector('#lifecycle[data-mode="edit"][data-policy="none"]');
+    check('no policy yet: Save is disabled before a preview', await page.$eval('#lc-save', (b) => b.disabled));
+    await page.fill('#lc-text', cfg.life.bad);
+    await page.click('#lc-preview');
+    await page.waitForSelector('#lifecycle[data-previewed="error"] #lc-error');
+    check('a bad policy: the preview shows the API\'s error', /InvalidParameterException/.test(await page.textContent('#lc-error')),
+      await page.textContent('#lc-error'));
+    check('... and Save stays disabled', await page.$eval('#lc-save', (b) => b.disabled));
+    await page.fill('#lc-text', cfg.life.policy);
+    await page.click('#lc-preview');
+    await page.waitForSelector('#lifecycle[data-previewed="1"] #lc-count');
+    eq('the preview lists the images the policy would expire', cfg.life.expire,
+      (await page.$$eval('#lc-results tr.expire', (trs) => trs.map((r) => r.dataset.digest))).sort());
+    eq('... and counts them', String(cfg.life.expire.length), await page.$eval('#lc-count', (e) => e.dataset.count));
+    check('after the preview, Save is enabled', !(await page.$eval('#lc-save', (b) => b.disabled)));
+    await page.screenshot({ path: cfg.screenshot2, fullPage: true });
+    await page.fill('#lc-text', cfg.life.policy + ' ');
+    check('an edit after the preview disables Save again', await page.$eval('#lc-save', (b) => b.disabled));
+    await page.fill('#lc-text', cfg.life.policy);
+    check('back to the previewed text: Save is enabled', !(await page.$eval('#lc-save', (b) => b.disabled)));
+    await unready(page);
+    await page.click('#lc-save');
+    await page.waitForSelector('#main[data-view="repo"][data-ready] #notice');
+    check('saved', (await page.textContent('#notice')).includes('Saved the lifecycle policy of ' + cfg.life.repo));
+    await page.waitForSelector('#lifecycle[data-mode="edit"][data-policy="set"]');
+    eq('the editor now holds the saved policy', cfg.life.policy, await page.$eval('#lc-text', (t) => t.value));
+    eq('saving expired nothing', '3', await page.$eval('#r-count', (e) => e.dataset.count));
+
+    // ---- another repository: save a policy, then delete it through the dialog (cancel first)
+    await go(page, '#/repo?n=' + encodeURIComponent(cfg.life.other), 'repo');
+    await page.fill('#lc-text', cfg.life.policy);
+    await page.click('#lc-preview');
+    await page.waitForSelector('#lifecycle[data-previewed="1"]');
+    await unready(page);
+    await page.click('#lc-save');
+    await page.waitForSelector('#main[data-view="repo"][data-ready] #lifecycle[data-policy="set"]');
+    await page.click('#lc-delete');
+    await page.waitForSelector('#confirm[open]');
+    check('the dialog names the policy', (await page.textContent('#confirm-text')).includes('lifecycle policy of ' + cfg.life.other));
+    await page.click('#confirm-cancel');
+    await page.waitForSelector('#confirm:not([open])', { state: 'attached' });
+    check('cancel keeps the policy', await page.$eval('#lifecycle', (l) => l.dataset.policy) === 'set');
+    await page.click('#lc-delete');
+    await page.waitForSelector('#confirm[open]');
+    await unready(page);
+    await page.click('#confirm-ok');
+    await page.waitForSelector('#main[data-view="repo"][data-ready] #notice');
+    check('deleted', (await page.textContent('#notice')).includes('Deleted the lifecycle policy of ' + cfg.life.other));
+    await page.waitForSelector('#lifecycle[data-policy="none"]');
+
+    // ---- the pulled image's own page: push time, and a last pull at least skopeo's
+    const l3 = cfg.life.images.find((i) => i.pulled > 0);
+    await go(page, '#/manifest?n=' + encodeURIComponent(cfg.life.repo) + '&r=' + l3.digest, 'manifest');
+    eq('image page: pushed', String(l3.pushed), await page.$eval('#m-pushed', (e) => e.dataset.epoch));
+    const pulledAt = Number(await page.$eval('#m-pulled', (e) => e.dataset.epoch));
+    check('image page: last pull (this page\'s own GET may already count)', pulledAt >= l3.pulled, pulledAt);
+    eq('image page: size as the ECR API reports it', String(l3.bytes), await page.$eval('#m-image-size', (e) => e.dataset.bytes));
+    await go(page, '#/', 'repos');
 
     // pagination (n and last, following Link), with a page size of 2 given in the address
     await go(page, '#/repos?page=2', 'repos');
@@ -182,17 +283,30 @@ async function main() {
     await page.waitForSelector('#main #error');
     check('the viewer may not delete', /may not delete/i.test(await page.textContent('#error')));
 
+    // ---- a non-admin with push rights: the lifecycle policy is read-only
+    await page.click('#logout');
+    await login(page, cfg.dev.user, cfg.dev.pass);
+    await view(page, 'repos');
+    eq('dev sees team/*', [cfg.repo, cfg.life.repo, cfg.index.repo], (await texts(page, '#repos a.repo')).sort());
+    await go(page, '#/repo?n=' + encodeURIComponent(cfg.life.repo), 'repo');
+    await page.waitForSelector('#lifecycle[data-mode="view"][data-policy="set"]');
+    eq('dev sees the saved policy', cfg.life.policy, await page.textContent('#lc-view'));
+    eq('... read-only: no editor, no save, no delete', 0, (await page.$$('#lc-text, #lc-save, #lc-delete, #lc-preview')).length);
+    check('... and is told why', (await page.textContent('#lc-readonly')).includes('Only an admin'));
+    eq('dev sees the same images', '3', await page.$eval('#r-count', (e) => e.dataset.count));
+
     // ---- a robot token (name and secret) logs in the same way and sees what its scope allows
     await page.click('#logout');
     await login(page, cfg.robot.user, cfg.robot.pass);
     await view(page, 'repos');
-    eq('the robot token sees team/*', [cfg.repo, cfg.index.repo], (await texts(page, '#repos a.repo')).sort());
+    eq('the robot token sees team/*', [cfg.repo, cfg.life.repo, cfg.index.repo], (await texts(page, '#repos a.repo')).sort());
     eq('shown as logged in', cfg.robot.user, (await page.textContent('#who')).trim());
   } finally {
     await ctx.close();
   }
-  // the page's CSP blocks nothing the app needs, and it threw nothing
-  const real = problems.filter((p) => !/Failed to load resource: the server responded with a status of (401|403|404)/.test(p));
+  // the page's CSP blocks nothing the app needs, and it threw nothing (denials, missing things and the ECR API's
+  // 400 answers, e.g. LifecyclePolicyNotFoundException, are answers the page expects)
+  const real = problems.filter((p) => !/Failed to load resource: the server responded with a status of (400|401|403|404)/.test(p));
   eq('no page errors or CSP violations', [], real);
 }
 
