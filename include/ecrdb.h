@@ -114,7 +114,7 @@ int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ct
 /** Starts a read transaction on `db` (a read connection): the reads that follow see one snapshot and cost one
  *  lock round instead of one per statement.  Returns 0 or BERR_DB.  Not around code that begins its own. */
 int ecrdb_read_begin(struct db *db);
-/** Ends the read transaction of ecrdb_read_begin() (if one is open). */
+/** Ends the read transaction of ecrdb_read_begin() (if one is open; rolled back if COMMIT fails). */
 void ecrdb_read_end(struct db *db);
 
 /* ---- BatchDeleteImage, lifecycle preview ---- */

@@ -536,11 +536,12 @@ static int exec_cached(struct db *db, int slot, const char *sql)
 
 int ecrdb_read_begin(struct db *db)
 {
+    ecrdb_read_end(db); /* never nest: a transaction left open would make every BEGIN fail */
     return exec_cached(db, S_READ_BEGIN, "BEGIN");
 }
 
 void ecrdb_read_end(struct db *db)
 {
-    if (db_in_txn(db))
-        exec_cached(db, S_READ_END, "COMMIT");
+    if (db_in_txn(db) && exec_cached(db, S_READ_END, "COMMIT") != 0)
+        db_rollback(db);
 }
