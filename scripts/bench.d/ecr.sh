@@ -98,7 +98,7 @@ EOF
     ecr_wrk bcla BatchCheckLayerAvailability "{\"repositoryName\":\"bench/app\",\"layerDigests\":[\"$ECR_LAYER\"]}" \
         'r["layers"][0]["layerAvailability"] == "AVAILABLE" and not r["failures"]'
     ecr_wrk di DescribeImages '{"repositoryName":"bench/app","maxResults":100}' \
-        'len(r["imageDetails"]) == 100 and "nextToken" in r'
+        'len(r["imageDetails"]) == 100'
     ecr_wrk dr DescribeRepositories '{}' 'r["repositories"][0]["repositoryName"] == "bench/app"'
     R[ecr:load_after]=$(cut -d' ' -f1-3 /proc/loadavg)
 
