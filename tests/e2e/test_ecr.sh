@@ -483,6 +483,17 @@ sig() {
 BK=$(keyvar "$T/bob.key" AWS_ACCESS_KEY_ID)
 BS=$(keyvar "$T/bob.key" AWS_SECRET_ACCESS_KEY)
 check_eq "curl's SigV4 signer is accepted" "200 -" "$(sig 127.0.0.1 "$AK" "$AS" DescribeRegistry)"
+# a body past BERTH_ECR_LOOP_BODY_MAX (64 KiB) is served on a worker, the rest on the loop; HTTP/2 as HTTP/1.1
+"$PY" -c 'print("{\"repositoryName\":\"ecr/many\",\"maxResults\":3" + " " * 70000 + "}")' >"$T/big.json"
+for v in --http1.1 --http2-prior-knowledge; do
+	for body in '{"repositoryName":"ecr/many","maxResults":3}' "@$T/big.json"; do
+		case $body in @*) what="70 KB body: on a worker" ;; *) what="small body: on the loop" ;; esac
+		check_eq "DescribeImages ($v, $what) answers 3 images and a nextToken" "3 true" "$(curl -s "$v" \
+			--aws-sigv4 "aws:amz:us-east-1:ecr" --user "$AK:$AS" -H 'Content-Type: application/x-amz-json-1.1' \
+			-H "X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.DescribeImages" --data-binary "$body" \
+			"http://$R/" | jq -r '"\(.imageDetails | length) \(.nextToken != null)"' 2>&1)"
+	done
+done
 for i in $(seq 1 10); do # 10 = BERTH_ECR_AUTH_FAIL_MAX_KEY, spread over addresses
 	OUT=$(sig "127.0.0.$((20 + i % 4))" "$BK" "wrong-secret-wrong-secret-wrong-secret-00" DescribeRegistry)
 done
