@@ -92,12 +92,28 @@
 #define BERTH_UPLOAD_BODIES_MAX 256     /* upload bodies streamed at once, all clients (one thread each) */
 #define BERTH_UPLOAD_BODIES_PER_ADDR 64 /* ... from one client address (a CI host, a NAT or a proxy pushes many) */
 #define BERTH_UPLOAD_ADDR_SLOTS 1024    /* client addresses tracked for the per-address cap */
-#define BERTH_STREAM_CHUNK (1u << 20)   /* body bytes handed from the loop to the writer per step; <= 3 in flight */
-#define BERTH_STREAM_RCVBUF (1u << 20)  /* kernel receive buffer (SO_RCVBUF) while streaming an upload body */
+#define BERTH_STREAM_CHUNK (1u << 17)   /* body bytes handed from the loop to the writer per step (128 KiB), <= 3 */
+#define BERTH_STREAM_RCVBUF (1u << 17)  /* SO_RCVBUF while streaming a body (128 KiB): bounds h2o's input buffer */
 #define BERTH_H1_BODY_MAX (16u << 20)   /* body of any other HTTP/1.1 request, read into memory (ECR: 16 MiB) */
 #define BERTH_H1_LINGER_MS 2000         /* after refusing a body: read and discard it this long, then close */
 #define BERTH_H1_LINGER_MAX (64u << 20) /* ... or this many bytes, whichever comes first */
 #define BERTH_TLS_HANDSHAKE_TIMEOUT 10  /* seconds a TLS handshake may take */
+/* slow clients (docs/HARDENING.md): a connection waiting for a request head - idle between keep-alive requests, or
+ * part-way through a head - is closed this many seconds after it began waiting (progress does not extend it; capped
+ * by request_timeout); as Apache's mod_reqtimeout header=20 */
+#define BERTH_H1_HEAD_TIMEOUT 20
+/* while a request body is read, every BERTH_H1_BODY_RATE_WINDOW seconds in which Berth kept reading must bring at
+ * least BERTH_H1_BODY_MIN_RATE bytes per second, or the connection is closed (mod_reqtimeout's MinRate=500) */
+#define BERTH_H1_BODY_RATE_WINDOW 20
+#define BERTH_H1_BODY_MIN_RATE 500
+/* HTTP/2 (h2o 2.2.5): a connection on which no request is being processed is closed (GOAWAY) after this many
+ * seconds without a byte from the client (capped by request_timeout); h2o has no head or body-rate timeout */
+#define BERTH_H2_IDLE_TIMEOUT 20
+
+/* --- memory given back (server/memtrim.c, server/h1.c; docs/HTTP1.md "Memory") --- */
+#define BERTH_H1_INPUT_KEEP (64u << 10) /* an idle connection's input buffer grown past this (by a body) is freed */
+#define BERTH_MALLOC_ARENAS 4           /* glibc malloc arenas (M_ARENA_MAX; default 8 per core): less slack kept */
+#define BERTH_TRIM_BODY_MIN (1u << 20)  /* upload bodies this large (or chunked) trim the heap before and after */
 
 /* --- ECR API (ecr.h, sigv4.h, accesskey.h) --- */
 #define BERTH_ECR_DEFAULT_REGION "us-east-1" /* default: the region ECR requests must be signed for */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "ecr.h"
+#include "ecrargs.h"
 #include "ecr_internal.h"
 #include "err.h"
 #include "log.h"
@@ -290,7 +291,7 @@ static int is_ecr_operation(const char *op)
  * after ecr_fail, or ECR_PENDING (a write is queued in c). */
 static json_t *serve(struct ecr_ctx *c, ecr_op_fn fn, struct sigv4_request *sr, const char *body, size_t len)
 {
-    json_error_t jerr;
+    struct ecrargs_err e;
     if (c->db == NULL)
         return ecr_fail(c, "ServerException", "the metadata database is unavailable");
     if (!c->no_auth && ecr_authenticate(c, sr, body, len) != 0)
@@ -300,10 +301,8 @@ static json_t *serve(struct ecr_ctx *c, ecr_op_fn fn, struct sigv4_request *sr, 
         c->id.is_admin = 1;
         snprintf(c->id.name, sizeof(c->id.name), "anonymous");
     }
-    c->in = len == 0 ? json_object() : json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (c->in == NULL || !json_is_object(c->in))
-        return ecr_fail(c, "SerializationException", "The request body is not a JSON object%s%s", len ? ": " : "",
-                        len ? jerr.text : "");
+    if ((c->in = ecrargs_body(body, len, &e)) == NULL)
+        return ecr_fail(c, e.type, "%s", e.msg);
     return fn(c, c->in);
 }
 

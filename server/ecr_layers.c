@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include "digest.h"
 #include "ecr_internal.h"
+#include "ecrargs.h"
 #include "err.h"
 #include "gc.h"
 #include "meta.h"
@@ -94,35 +95,28 @@ static const char *upload_arg(struct ecr_ctx *c, json_t *in, const char *repo)
 
 json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
 {
-    const char *repo, *id, *b64 = json_string_value(json_object_get(in, "layerPartBlob"));
-    json_t *first = json_object_get(in, "partFirstByte"), *last = json_object_get(in, "partLastByte");
+    const char *repo, *id;
     unsigned char *part;
     struct upload *u;
-    size_t n, cap;
+    struct ecrargs_err e;
+    int64_t first, last;
+    size_t n;
     int rc;
     if ((repo = repo_name(c, in)) == NULL || !pushable(c, repo) || (id = upload_arg(c, in, repo)) == NULL)
         return NULL;
-    if (b64 == NULL || !json_is_integer(first) || !json_is_integer(last))
-        return ecr_fail(c, "InvalidParameterException", "layerPartBlob, partFirstByte and partLastByte are required");
-    cap = strlen(b64) / 4 * 3 + 3;
-    if ((part = malloc(cap)) == NULL)
-        return ecr_fail(c, "ServerException", "out of memory");
-    if (sodium_base642bin(part, cap, b64, strlen(b64), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || n == 0) {
-        free(part);
-        return ecr_fail(c, "InvalidParameterException", "layerPartBlob is not base64 of a non-empty part");
-    }
+    if (ecrargs_layer_part(in, &part, &n, &first, &last, &e) != 0)
+        return ecr_fail(c, e.type, "%s", e.msg);
     if ((rc = upload_open(&c->srv->bs, id, &u)) != 0) {
         free(part);
         return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", id);
     }
-    if ((json_int_t)u->size != json_integer_value(first) ||
-        json_integer_value(last) - json_integer_value(first) + 1 != (json_int_t)n) {
-        json_t *e = ecr_fail(c, "InvalidLayerPartException",
-                             "The part must start at byte %llu and its partLastByte must match its length",
-                             (unsigned long long)u->size);
+    if (!ecrargs_part_continues(first, last, n, u->size)) {
+        json_t *err = ecr_fail(c, "InvalidLayerPartException",
+                               "The part must start at byte %llu and its partLastByte must match its length",
+                               (unsigned long long)u->size);
         upload_free(u);
         free(part);
-        return e;
+        return err;
     }
     rc = upload_append(u, part, n);
     free(part);

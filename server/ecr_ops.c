@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include "digest.h"
 #include "ecr.h"
+#include "ecrargs.h"
 #include "ecr_internal.h"
 #include "err.h"
 #include "handlers.h"
@@ -19,103 +20,62 @@
 #include "names.h"
 #include "writer.h"
 
-#define NAME_REGEX "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
-
 /* ---- arguments ---- */
+
+/* The decoders live in ecrargs.c (pure, fuzzed); these turn their failure into the answer. */
+static void args_fail(struct ecr_ctx *c, const struct ecrargs_err *e)
+{
+    ecr_fail(c, e->type, "%s", e->msg);
+}
 
 /* A string member; NULL when absent.  A member of another type is an error (returns NULL, *bad set). */
 static const char *opt_str(struct ecr_ctx *c, json_t *in, const char *key, int *bad)
 {
-    json_t *v = json_object_get(in, key);
-    if (v == NULL || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v)) {
+    struct ecrargs_err e;
+    const char *v;
+    if (ecrargs_str(in, key, &v, &e) != 0) {
         *bad = 1;
-        ecr_fail(c, "SerializationException", "'%s' must be a string", key);
+        args_fail(c, &e);
     }
-    return json_string_value(v);
+    return v;
 }
 
 /* The repositoryName argument, validated.  NULL after ecr_fail. */
 static const char *repo_arg(struct ecr_ctx *c, json_t *in)
 {
-    int bad = 0;
-    const char *name = opt_str(c, in, "repositoryName", &bad);
-    if (bad)
-        return NULL;
+    struct ecrargs_err e;
+    const char *name = ecrargs_repo(in, &e);
     if (name == NULL)
-        return ecr_fail(c, "InvalidParameterException", "repositoryName is required"), NULL;
-    if (strlen(name) < 2 || names_repo_valid(name, strlen(name)) != 0)
-        return ecr_fail(c, "InvalidParameterException",
-                        "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular "
-                        "expression '" NAME_REGEX "''"),
-               NULL;
+        args_fail(c, &e);
     return name;
 }
 
 /* maxResults: absent = `dflt`; else 1..BERTH_ECR_PAGE_MAX.  Returns -1 after ecr_fail. */
 static int max_results(struct ecr_ctx *c, json_t *in, int dflt)
 {
-    json_t *v = json_object_get(in, "maxResults");
-    if (v == NULL)
-        return dflt;
-    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > BERTH_ECR_PAGE_MAX) {
-        ecr_fail(c, "InvalidParameterException",
-                 "Invalid parameter at 'maxResults' failed to satisfy constraint: 'Member must have value between "
-                 "1 and %d'",
-                 BERTH_ECR_PAGE_MAX);
-        return -1;
-    }
-    return (int)json_integer_value(v);
+    struct ecrargs_err e;
+    int n = ecrargs_max_results(in, dflt, &e);
+    if (n < 0)
+        args_fail(c, &e);
+    return n;
 }
 
-/* nextToken: base64url of "<kind>|<id>|<text>".  Returns 0 (absent: id 0, text ""), or -1 after ecr_fail. */
+/* nextToken (ecrargs.h).  Returns 0 (absent: id 0, text ""), or -1 after ecr_fail. */
 static int token_in(struct ecr_ctx *c, json_t *in, char kind, int64_t *id, char *text, size_t size)
 {
-    int bad = 0;
-    const char *t = opt_str(c, in, "nextToken", &bad);
-    unsigned char raw[BERTH_NAME_MAX + 64];
-    size_t n;
-    char k, *end;
-    *id = 0;
-    text[0] = '\0';
-    if (bad)
+    struct ecrargs_err e;
+    if (ecrargs_token_in(in, kind, id, text, size, &e) != 0) {
+        args_fail(c, &e);
         return -1;
-    if (t == NULL)
-        return 0;
-    if (sodium_base642bin(raw, sizeof(raw) - 1, t, strlen(t), NULL, &n, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        n < 4)
-        goto bad;
-    raw[n] = '\0';
-    k = (char)raw[0];
-    if (k != kind || raw[1] != '|')
-        goto bad;
-    *id = strtoll((char *)raw + 2, &end, 10);
-    if (*end != '|' || *id < 0 || strlen(end + 1) >= size)
-        goto bad;
-    snprintf(text, size, "%s", end + 1);
+    }
     return 0;
-bad:
-    ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'nextToken': not a token this registry issued");
-    return -1;
-}
-
-#define TOKEN_TEXT_MAX (2 * (BERTH_NAME_MAX + 64))
-
-/* The nextToken of (kind, id, text) into `b64` (TOKEN_TEXT_MAX bytes). */
-static void token_text(char kind, int64_t id, const char *text, char *b64)
-{
-    char raw[BERTH_NAME_MAX + 64];
-    int n = snprintf(raw, sizeof(raw), "%c|%" PRId64 "|%s", kind, id, text ? text : "");
-    sodium_bin2base64(b64, TOKEN_TEXT_MAX, (unsigned char *)raw, (size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 static void token_out(json_t *out, char kind, int64_t id, const char *text)
 {
-    char b64[TOKEN_TEXT_MAX];
-    token_text(kind, id, text, b64);
-    json_object_set_new(out, "nextToken", json_string(b64));
+    char b64[ECRARGS_TOKEN_MAX];
+    if (ecrargs_token_format(kind, id, text, b64, sizeof(b64)) == 0)
+        json_object_set_new(out, "nextToken", json_string(b64));
 }
 
 /* ---- authorization ---- */
@@ -189,39 +149,11 @@ static int get_repo(struct ecr_ctx *c, const char *name, struct ecrdb_repo *r)
 /* Validates imageTagMutability and the exclusion filters; writes the filters' JSON text into `filters`. */
 static int mutability_args(struct ecr_ctx *c, json_t *in, const char **mut, char *filters, size_t size)
 {
-    int bad = 0;
-    json_t *f = json_object_get(in, "imageTagMutabilityExclusionFilters"), *e;
-    size_t i;
-    *mut = opt_str(c, in, "imageTagMutability", &bad);
-    filters[0] = '\0';
-    if (bad)
-        return -1;
-    if (*mut == NULL)
-        *mut = "MUTABLE";
-    if (!ecrdb_mutability_valid(*mut)) {
-        ecr_fail(c, "InvalidParameterException",
-                 "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum "
-                 "value set: [MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION]'");
+    struct ecrargs_err e;
+    if (ecrargs_mutability(in, mut, filters, size, &e) != 0) {
+        args_fail(c, &e);
         return -1;
     }
-    if (f == NULL)
-        return 0;
-    json_array_foreach(f, i, e)
-    {
-        const char *pat = json_string_value(json_object_get(e, "filter"));
-        if (pat == NULL || pat[0] == '\0' || strlen(pat) > BERTH_TAG_MAX)
-            f = NULL;
-    }
-    char *text = f && json_is_array(f) ? json_dumps(f, JSON_COMPACT) : NULL;
-    if (text == NULL || strlen(text) >= size || strstr(*mut, "WITH_EXCLUSION") == NULL) {
-        free(text);
-        ecr_fail(c, "InvalidParameterException",
-                 "imageTagMutabilityExclusionFilters must be a list of {filterType: WILDCARD, filter} and needs a "
-                 "*_WITH_EXCLUSION imageTagMutability");
-        return -1;
-    }
-    snprintf(filters, size, "%s", text);
-    free(text);
     return 0;
 }
 
@@ -252,24 +184,10 @@ static int create_op(struct db *db, void *arg)
 /* Checks a TagList: [{Key, Value}], keys 1..128, values 0..256 characters. */
 static int tags_valid(struct ecr_ctx *c, json_t *tags)
 {
-    json_t *t;
-    size_t i;
-    if (tags == NULL)
-        return 1;
-    if (!json_is_array(tags) || json_array_size(tags) > BERTH_ECR_RTAGS_MAX)
-        return ecr_fail(c, "InvalidTagParameterException", "tags must be a list of at most %d {Key, Value}",
-                        BERTH_ECR_RTAGS_MAX),
-               0;
-    json_array_foreach(tags, i, t)
-    {
-        const char *k = json_string_value(json_object_get(t, "Key")),
-                   *v = json_string_value(json_object_get(t, "Value"));
-        if (k == NULL || v == NULL || k[0] == '\0' || strlen(k) > ECRDB_RESOURCE_TAG_KEY_MAX ||
-            strlen(v) > ECRDB_RESOURCE_TAG_VALUE_MAX)
-            return ecr_fail(c, "InvalidTagParameterException",
-                            "each tag needs a Key of 1 to %d characters and a Value of at most %d",
-                            ECRDB_RESOURCE_TAG_KEY_MAX, ECRDB_RESOURCE_TAG_VALUE_MAX),
-                   0;
+    struct ecrargs_err e;
+    if (!ecrargs_tags(tags, &e)) {
+        args_fail(c, &e);
+        return 0;
     }
     return 1;
 }
@@ -596,9 +514,8 @@ static int detail_cb(void *ctx, const struct ecrdb_image *im)
 static json_t *detail_finish(struct detail_page *p, int more)
 {
     ECR_JBUF_LIT(&p->b, "]");
-    if (more) {
-        char tok[TOKEN_TEXT_MAX];
-        token_text('d', p->last_id, NULL, tok);
+    char tok[ECRARGS_TOKEN_MAX];
+    if (more && ecrargs_token_format('d', p->last_id, NULL, tok, sizeof(tok)) == 0) {
         ECR_JBUF_LIT(&p->b, ",\"nextToken\":");
         ecr_jbuf_str(&p->b, tok, strlen(tok));
     }
@@ -610,16 +527,7 @@ static json_t *detail_finish(struct detail_page *p, int more)
  * NULL when it is well-formed. */
 static const char *image_id_parse(json_t *id, char digest[BERTH_DIGEST_MAX], const char **tag)
 {
-    const char *d = json_string_value(json_object_get(id, "imageDigest"));
-    *tag = json_string_value(json_object_get(id, "imageTag"));
-    digest[0] = '\0';
-    if (d == NULL && *tag == NULL)
-        return "MissingDigestAndTag";
-    if (d != NULL && digest_parse(d, strlen(d), digest) != 0)
-        return "InvalidImageDigest";
-    if (*tag != NULL && names_tag_valid(*tag, strlen(*tag)) != 0)
-        return "InvalidImageTag";
-    return NULL;
+    return ecrargs_image_id(id, digest, tag);
 }
 
 static void *heap_alloc(void *ctx, size_t n)
@@ -671,15 +579,10 @@ static json_t *image_failure(json_t *id, const char *code)
 /* imageIds: a non-empty list of at most BERTH_ECR_BATCH_MAX objects.  Returns the list or NULL after ecr_fail. */
 static json_t *image_ids_arg(struct ecr_ctx *c, json_t *in, int required)
 {
-    json_t *ids = json_object_get(in, "imageIds");
-    if (ids == NULL && !required)
-        return NULL;
-    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > BERTH_ECR_BATCH_MAX)
-        return ecr_fail(
-            c, "InvalidParameterException",
-            "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length between "
-            "1 and %d'",
-            BERTH_ECR_BATCH_MAX);
+    struct ecrargs_err e;
+    json_t *ids = ecrargs_image_ids(in, required, &e);
+    if (ids == NULL && (required || json_object_get(in, "imageIds") != NULL))
+        args_fail(c, &e);
     return ids;
 }
 

@@ -9,6 +9,7 @@
 #include "defaults.h"
 #include "err.h"
 #include "h1.h"
+#include "h2guard.h"
 #include "http1.h"
 #include "log.h"
 #include "respond.h"
@@ -32,6 +33,9 @@ struct h1_conn {
     h2o_accept_ctx_t *actx;
     h2o_linklist_t link;
     h2o_timeout_entry_t timeout;
+    h2o_timeout_entry_t rate_timer; /* the body's minimum rate, checked every BERTH_H1_BODY_RATE_WINDOW */
+    uint64_t window_bytes;          /* body bytes read in the current window */
+    int window_paused;              /* Berth stopped reading during the window (the job was behind) */
     enum rstate rstate;
     enum body_kind kind;
     uint64_t served; /* requests answered on this connection */
@@ -80,7 +84,7 @@ struct h1_thread {
     h2o_linklist_t conns;
     size_t n;
     h2o_multithread_receiver_t receiver;
-    h2o_timeout_t handshake_timeout, linger_timeout;
+    h2o_timeout_t handshake_timeout, linger_timeout, head_timeout, rate_timeout;
 };
 
 static _Thread_local struct h1_thread th;
@@ -326,6 +330,8 @@ static void end_request_state(struct h1_conn *c)
 static void close_conn(struct h1_conn *c)
 {
     set_timeout(c, NULL);
+    if (h2o_timeout_is_linked(&c->rate_timer))
+        h2o_timeout_unlink(&c->rate_timer);
     end_request_state(c);
     h2o_dispose_request(&c->req);
     if (c->sock != NULL)
@@ -341,6 +347,23 @@ static void on_timeout(h2o_timeout_entry_t *entry)
     if (c->rstate == R_IDLE) /* a request in progress is not cut off by the read timeout */
         return;
     close_conn(c);
+}
+
+/* Every BERTH_H1_BODY_RATE_WINDOW while a body is read: a client that sent less than the minimum rate in a window
+ * in which Berth kept reading is cut off (a slow-body client; docs/HARDENING.md). */
+static void on_rate_timer(h2o_timeout_entry_t *entry)
+{
+    struct h1_conn *c = H2O_STRUCT_FROM_MEMBER(struct h1_conn, rate_timer, entry);
+    if (c->rstate != R_BUF && c->rstate != R_STREAM)
+        return; /* the body is done: no more checks */
+    if (!c->window_paused && h2o_socket_is_reading(c->sock) &&
+        c->window_bytes < (uint64_t)BERTH_H1_BODY_MIN_RATE * BERTH_H1_BODY_RATE_WINDOW) {
+        close_conn(c);
+        return;
+    }
+    c->window_bytes = 0;
+    c->window_paused = 0;
+    h2o_timeout_link(c->super.ctx->loop, &th.rate_timeout, &c->rate_timer);
 }
 
 static socklen_t get_sockname(h2o_conn_t *conn, struct sockaddr *sa)
@@ -420,6 +443,12 @@ static void thread_init(h2o_context_t *ctx)
     h2o_multithread_register_receiver(ctx->queue, &th.receiver, on_stream_messages);
     h2o_timeout_init(ctx->loop, &th.handshake_timeout, BERTH_TLS_HANDSHAKE_TIMEOUT * 1000);
     h2o_timeout_init(ctx->loop, &th.linger_timeout, BERTH_H1_LINGER_MS);
+    h2o_timeout_init(ctx->loop, &th.head_timeout,
+                     ctx->globalconf->http1.req_timeout < (uint64_t)BERTH_H1_HEAD_TIMEOUT * 1000
+                         ? ctx->globalconf->http1.req_timeout
+                         : (uint64_t)BERTH_H1_HEAD_TIMEOUT * 1000);
+    h2o_timeout_init(ctx->loop, &th.rate_timeout, (uint64_t)BERTH_H1_BODY_RATE_WINDOW * 1000);
+    h2guard_start(ctx); /* the same minimum rate for HTTP/2 connections */
 }
 
 static void conn_start(h2o_accept_ctx_t *actx, h2o_socket_t *sock)
@@ -432,13 +461,14 @@ static void conn_start(h2o_accept_ctx_t *actx, h2o_socket_t *sock)
     c->sock = sock;
     c->actx = actx;
     c->timeout.cb = on_timeout;
+    c->rate_timer.cb = on_rate_timer;
     sock->data = c;
     peer_key(c);
     h2o_linklist_insert(&th.conns, &c->link);
     th.n++;
     init_req(c);
     c->rstate = R_HEAD;
-    set_timeout(c, &c->super.ctx->http1.req_timeout);
+    set_timeout(c, &th.head_timeout);
     h2o_socket_read_start(sock, on_read);
     if (sock->input->size > 0)
         read_head(c);
@@ -650,9 +680,15 @@ static void start_body(struct h1_conn *c, enum rstate st)
         http1_chunked_init(&c->chunked);
     c->body_left = c->head.chunked ? 0 : c->head.content_length;
     set_timeout(c, &c->super.ctx->http1.req_timeout);
+    if (h2o_timeout_is_linked(&c->rate_timer))
+        h2o_timeout_unlink(&c->rate_timer);
+    c->window_bytes = 0;
+    c->window_paused = 0;
+    h2o_timeout_link(c->super.ctx->loop, &th.rate_timeout, &c->rate_timer);
     if (c->head.expect_continue && !c->sent_continue) {
         h2o_iovec_t line = h2o_iovec_init(continue_line, sizeof(continue_line) - 1);
         c->sent_continue = 1;
+        c->window_paused = 1;
         h2o_socket_read_stop(c->sock);
         h2o_socket_write(c->sock, &line, 1, on_continue_sent);
         return;
@@ -801,6 +837,7 @@ static int next_body_bytes(struct h1_conn *c, size_t room, const char **data, si
         *data = in->bytes;
         *len = *eat = n;
         c->body_left -= n;
+        c->window_bytes += n;
         if (c->body_left == 0)
             c->body_done = 1;
         return n > 0;
@@ -813,6 +850,7 @@ static int next_body_bytes(struct h1_conn *c, size_t room, const char **data, si
         if (avail == 0)
             return 0;
         rc = http1_chunked_step(&c->chunked, in->bytes, avail, &used, data, len);
+        c->window_bytes += used;
         if (rc == HTTP1_CHUNK_DATA) {
             *eat = used;
             return 1;
@@ -875,6 +913,7 @@ static void feed_stream(struct h1_conn *c)
     int rc;
     while (!c->body_done) {
         if (s->fill_len == BERTH_STREAM_CHUNK && !stream_handoff(s, 0)) {
+            c->window_paused = 1;
             h2o_socket_read_stop(c->sock); /* resumed by on_stream_messages */
             return;
         }
@@ -1042,6 +1081,15 @@ static void on_read(h2o_socket_t *sock, const char *err)
 
 /* ---- responses ---- */
 
+/* A body (streamed or buffered) grew the socket's input buffer: an idle keep-alive connection does not keep it. */
+static void release_input(struct h1_conn *c)
+{
+    if (c->sock->input->size == 0 && c->sock->input->capacity > BERTH_H1_INPUT_KEEP) {
+        h2o_buffer_dispose(&c->sock->input);
+        h2o_buffer_init(&c->sock->input, &h2o_socket_buffer_prototype);
+    }
+}
+
 static void on_response_done(struct h1_conn *c)
 {
     int body_left = c->has_body && !c->body_done;
@@ -1063,9 +1111,10 @@ static void on_response_done(struct h1_conn *c)
     h2o_dispose_request(&c->req);
     if (c->head_len > 0)
         consume(c, c->head_len);
+    release_input(c);
     init_req(c);
     c->rstate = R_HEAD;
-    set_timeout(c, &c->super.ctx->http1.req_timeout);
+    set_timeout(c, &th.head_timeout);
     h2o_socket_read_start(c->sock, on_read);
     if (c->sock->input->size > 0)
         read_head(c);

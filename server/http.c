@@ -21,6 +21,7 @@
 #include "http.h"
 #include "listen.h"
 #include "log.h"
+#include "memtrim.h"
 #include "module.h"
 #include "reqlog.h"
 #include "server.h"
@@ -256,7 +257,9 @@ static void setup_h2o(struct http *http)
     /* h2o reads only HTTP/2 bodies now (HTTP/1.1 is h1.c's): bounded, since h2o buffers them whole (docs/HTTP1.md) */
     gc->max_request_entity_size = cfg->max_manifest_size;
     gc->http1.req_timeout = (uint64_t)cfg->request_timeout * 1000;
-    gc->http2.idle_timeout = (uint64_t)cfg->request_timeout * 1000;
+    /* h2o 2.2.5's only HTTP/2 timeout: runs while no request is being processed, restarted by every read */
+    gc->http2.idle_timeout =
+        (uint64_t)(cfg->request_timeout < BERTH_H2_IDLE_TIMEOUT ? cfg->request_timeout : BERTH_H2_IDLE_TIMEOUT) * 1000;
     host = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     pathconf = h2o_config_register_path(host, "/", 0);
     for (const struct module *const *m = server_modules; *m != NULL; m++)
@@ -361,6 +364,7 @@ int http_serve(const struct config *cfg)
     struct http http = {.srv = srv, .listen_fd = -1};
     int n = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN), rc;
     struct sigaction sa = {.sa_handler = on_signal};
+    memtrim_setup();
     srv->cfg = *cfg;
     atomic_init(&srv->stopping, 0);
     stop_flag = &srv->stopping;

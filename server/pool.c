@@ -28,6 +28,7 @@ _Static_assert(offsetof(h2o_http2_stream_t, _req_body) == 80 && offsetof(h2o_htt
 #endif
 #include "writer.h"
 #include "h1.h"
+#include "memtrim.h"
 
 /* Lives in the request's pool; its dispose hook runs when h2o frees the request. */
 struct job_guard {
@@ -137,11 +138,14 @@ void *job_new(struct call *call, size_t size, job_run_fn run, job_done_fn done)
 static void *stream_job_main(void *arg)
 {
     struct job *job = arg;
+    size_t body_len = job->body_len;
     handed_to_writer = 0;
+    memtrim_around_body(body_len);
     job->run(job);
     if (!handed_to_writer) /* else the writer's completion posts it */
         h2o_multithread_send_message(job->receiver, &job->super);
     server_db_close();
+    memtrim_around_body(body_len);
     return NULL;
 }
 

@@ -8,8 +8,8 @@
 #include "ecr.h"
 #include "err.h"
 #include "log.h"
-#include "names.h"
 #include "respond.h"
+#include "scope.h"
 
 struct issue {
     h2o_req_t *req;
@@ -32,51 +32,46 @@ static unsigned admin_on(const struct authdb_grants *g, const char *name)
     return 0;
 }
 
-/* Adds the granted part of one scope "repository:NAME:ACTIONS" (several may be space-separated). */
-static int add_scope(void *ctx, const char *v)
+/* Adds the granted part of one well-formed scope (scope.h). */
+static int add_scope(void *ctx, const struct scope_item *it)
 {
     struct issue *is = ctx;
-    char s[BERTH_NAME_MAX * 2 + 64], *save = NULL, *tok;
-    snprintf(s, sizeof(s), "%s", v);
-    for (tok = strtok_r(s, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        char *c1 = strchr(tok, ':'), *c2 = strrchr(tok, ':'), acts[AUTH_ACTIONS_STR_MAX];
-        unsigned want, have;
-        json_t *list;
-        if (++is->scopes > BERTH_AUTH_SCOPES_MAX)
-            return 1;
-        if (c1 == NULL || c2 == c1)
-            continue;
-        *c1 = *c2 = '\0';
-        /* registry:catalog:* lists; registry:ecr:* lets the token sign the ECR API as its subject (ecr_bearer.c) */
-        if (strcmp(tok, "registry") == 0 && (strcmp(c1 + 1, "catalog") == 0 || strcmp(c1 + 1, "ecr") == 0) &&
-            is->id->id.kind != AUTH_ANONYMOUS) {
+    char acts[AUTH_ACTIONS_STR_MAX];
+    unsigned have;
+    json_t *list;
+    /* registry:catalog:* lists; registry:ecr:* lets the token sign the ECR API as its subject (ecr_bearer.c) */
+    if (it->kind == SCOPE_REGISTRY) {
+        if (is->id->id.kind != AUTH_ANONYMOUS)
             json_array_append_new(is->access,
-                                  json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", c1 + 1, "actions", "*"));
-            continue;
-        }
-        if (strcmp(tok, "repository") != 0 || names_repo_valid(c1 + 1, strlen(c1 + 1)) != 0 ||
-            authdb_actions_parse(c2 + 1, &want) != 0)
-            continue;
-        have = want & (authdb_grants_actions(&is->grants, c1 + 1) | admin_on(&is->grants, c1 + 1));
-        if ((have & AUTH_ALL) != (want & AUTH_ALL)) { /* "admin" is only asked about (the web UI): no warning */
-            authdb_actions_format(want & ~have & AUTH_ALL, acts, sizeof(acts));
-            char ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)], erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
-            log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
-                     log_escape(is->id->id.name, strlen(is->id->id.name), ename, sizeof(ename)), acts,
-                     log_escape(c1 + 1, strlen(c1 + 1), erepo, sizeof(erepo)));
-        }
-        if (have == 0)
-            continue;
-        list = json_array();
-        for (unsigned b = AUTH_PULL; b <= AUTH_ADMIN; b <<= 1)
-            if (have & b) {
-                authdb_actions_format(b, acts, sizeof(acts));
-                json_array_append_new(list, json_string(acts));
-            }
-        json_array_append_new(is->access,
-                              json_pack("{s:s, s:s, s:o}", "type", "repository", "name", c1 + 1, "actions", list));
+                                  json_pack("{s:s, s:s, s:[s]}", "type", "registry", "name", it->name, "actions", "*"));
+        return 0;
     }
+    have = it->actions & (authdb_grants_actions(&is->grants, it->name) | admin_on(&is->grants, it->name));
+    if ((have & AUTH_ALL) != (it->actions & AUTH_ALL)) { /* "admin" is only asked about (the web UI): no warning */
+        authdb_actions_format(it->actions & ~have & AUTH_ALL, acts, sizeof(acts));
+        char ename[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX)], erepo[LOG_ESCAPED_MAX(BERTH_NAME_MAX)];
+        log_warn("auth: denied %s '%s': %s on repository %s (token request)", auth__kind_name(is->id->id.kind),
+                 log_escape(is->id->id.name, strlen(is->id->id.name), ename, sizeof(ename)), acts,
+                 log_escape(it->name, strlen(it->name), erepo, sizeof(erepo)));
+    }
+    if (have == 0)
+        return 0;
+    list = json_array();
+    for (unsigned b = AUTH_PULL; b <= AUTH_ADMIN; b <<= 1)
+        if (have & b) {
+            authdb_actions_format(b, acts, sizeof(acts));
+            json_array_append_new(list, json_string(acts));
+        }
+    json_array_append_new(is->access,
+                          json_pack("{s:s, s:s, s:o}", "type", "repository", "name", it->name, "actions", list));
     return 0;
+}
+
+/* One `scope` parameter: its scopes, counted across parameters. */
+static int add_scopes(void *ctx, const char *v)
+{
+    struct issue *is = ctx;
+    return scope_each(v, &is->scopes, add_scope, is);
 }
 
 static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_identity *id)
@@ -86,7 +81,7 @@ static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_id
     struct jwt_keyring kr;
     long long now = (long long)time(NULL);
     unsigned char jti[16];
-    char jti64[32], when[32], *tok = NULL, *body, scope[BERTH_NAME_MAX * 2 + 64];
+    char jti64[32], when[32], *tok = NULL, *body, scope[SCOPE_VALUE_MAX];
     json_t *claims;
     struct tm tm;
     time_t t = (time_t)now;
@@ -96,7 +91,7 @@ static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_id
         return;
     }
     is.access = json_array();
-    rc = respond_query_each(req, "scope", add_scope, &is, scope, sizeof(scope)) < 0 ? BERR_BAD_REQUEST : 0;
+    rc = respond_query_each(req, "scope", add_scopes, &is, scope, sizeof(scope)) < 0 ? BERR_BAD_REQUEST : 0;
     authdb_grants_free(&is.grants);
     if (rc != 0) {
         json_decref(is.access);

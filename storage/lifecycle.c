@@ -1,4 +1,5 @@
 /* lifecycle.c - ECR lifecycle policy documents: validation as ECR does it, and evaluation over images. [pure] */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,7 +395,8 @@ static int too_old(const struct lifecycle_rule *r, const struct lifecycle_image 
     long long since = img->pushed_at;
     if (r->count_type == LIFECYCLE_SINCE_PULLED && img->last_pulled_at > since)
         since = img->last_pulled_at;
-    return as_of - since > r->count * LIFECYCLE_DAY;
+    /* a countNumber past LLONG_MAX seconds: nothing is that old (the product would overflow) */
+    return r->count <= LLONG_MAX / LIFECYCLE_DAY && as_of - since > r->count * LIFECYCLE_DAY;
 }
 
 int lifecycle_evaluate(const struct lifecycle_policy *p, struct lifecycle_image *imgs, size_t n, long long as_of,

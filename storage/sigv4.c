@@ -535,7 +535,9 @@ int sigv4_parse_authorization(const char *value, size_t len, struct sigv4_auth *
         size_t klen = (size_t)(eq - kv), vlen = end - i - klen - 1;
         while (vlen > 0 && eq[vlen] == ' ')
             vlen--;
-        int rc = 0;
+        int rc = 0, bit = klen == 10 ? 1 : klen == 13 ? 2 : 4;
+        if (have & bit) /* a field given twice (found by tests/fuzz/fuzz_sigv4.c: the last one won) */
+            return SIGV4_EMALFORMED;
         if (klen == 10 && memcmp(kv, "Credential", 10) == 0)
             rc = parse_credential(eq + 1, vlen, out), have |= 1;
         else if (klen == 13 && memcmp(kv, "SignedHeaders", 13) == 0)
@@ -554,6 +556,13 @@ int sigv4_parse_authorization(const char *value, size_t len, struct sigv4_auth *
     return 0;
 }
 
+static int days_in_month(int year, int month)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return days[month - 1] + (month == 2 && leap);
+}
+
 int sigv4_parse_amzdate(const char *s, size_t len, time_t *out)
 {
     struct tm tm = {0};
@@ -570,7 +579,10 @@ int sigv4_parse_amzdate(const char *s, size_t len, time_t *out)
             v[f] = v[f] * 10 + (c - '0');
         }
     }
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+    /* a real instant only (found by tests/fuzz/fuzz_sigv4.c: February 30 or second 60 named another instant's
+     * text, so two spellings of one X-Amz-Date verified) */
+    if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > days_in_month(v[0], v[1]) || v[3] > 23 ||
+        v[4] > 59 || v[5] > 59)
         return SIGV4_EDATE;
     tm.tm_year = v[0] - 1900;
     tm.tm_mon = v[1] - 1;

@@ -26,9 +26,12 @@
  *       p50/p99. Used for HEAD, which wrk 4.1 cannot measure (it waits for a
  *       body after a HEAD response and hangs).
  *   sample PID OUTFILE
- *       every 100 ms read /proc/PID/status, keep max RssAnon and VmRSS
+ *       every 20 ms read /proc/PID/status, keep max RssAnon and VmRSS
  *       (overall and since the last SIGUSR1), max RssFile/RssShmem, and
- *       VmHWM; rewrite OUTFILE (KEY=VALUE lines, KiB) each tick.
+ *       VmHWM; rewrite OUTFILE (KEY=VALUE lines, KiB) each tick. SIGUSR1
+ *       also resets the kernel's VmHWM to the current RSS (writing 5 to
+ *       /proc/PID/clear_refs), so HWM_WIN_KB is the exact peak RSS since
+ *       then (not a sample); HWM_KB stays the whole run's peak.
  *
  * Results are printed on stdout as one line: "RESULT key=value ...".
  */
@@ -876,8 +879,8 @@ static void on_term(int s)
 
 static int cmd_sample(int pid, const char *out)
 {
-    char path[64], tmp[4096], line[256];
-    long hwm = 0, anon_max = 0, anon_win = 0, rss_max = 0, rss_win = 0, file_max = 0, shmem_max = 0;
+    char path[64], clear[64], tmp[4096], line[256];
+    long hwm = 0, hwm_win = 0, anon_max = 0, anon_win = 0, rss_max = 0, rss_win = 0, file_max = 0, shmem_max = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_usr1;
@@ -886,6 +889,7 @@ static int cmd_sample(int pid, const char *out)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    snprintf(clear, sizeof(clear), "/proc/%d/clear_refs", pid);
     snprintf(tmp, sizeof(tmp), "%s.tmp", out);
     while (!g_stop) {
         FILE *f = fopen(path, "r");
@@ -894,7 +898,7 @@ static int cmd_sample(int pid, const char *out)
         long anon = -1, rss = -1, v;
         while (fgets(line, sizeof(line), f)) {
             if (sscanf(line, "VmHWM: %ld", &v) == 1)
-                hwm = v;
+                hwm_win = v;
             else if (sscanf(line, "VmRSS: %ld", &v) == 1)
                 rss = v;
             else if (sscanf(line, "RssAnon: %ld", &v) == 1)
@@ -905,9 +909,16 @@ static int cmd_sample(int pid, const char *out)
                 shmem_max = v;
         }
         fclose(f);
+        if (hwm_win > hwm)
+            hwm = hwm_win; /* VmHWM only rises between resets: the whole run's peak is the largest value read */
         if (g_reset) {
+            /* the window starts now: the kernel's high-water mark restarts from the current RSS */
+            FILE *c = fopen(clear, "w");
             g_reset = 0;
             anon_win = rss_win = 0;
+            if (c == NULL || fputs("5", c) < 0 || fclose(c) != 0)
+                die("sample: cannot reset VmHWM through %s", clear);
+            hwm_win = rss;
         }
         if (anon > anon_max)
             anon_max = anon;
@@ -920,13 +931,13 @@ static int cmd_sample(int pid, const char *out)
         FILE *o = fopen(tmp, "w");
         if (o) {
             fprintf(o,
-                    "HWM_KB=%ld\nANON_MAX_KB=%ld\nANON_WIN_KB=%ld\nRSS_MAX_KB=%ld\nRSS_WIN_KB=%ld\nFILE_MAX_KB=%ld\n"
-                    "SHMEM_MAX_KB=%ld\n",
-                    hwm, anon_max, anon_win, rss_max, rss_win, file_max, shmem_max);
+                    "HWM_KB=%ld\nHWM_WIN_KB=%ld\nANON_MAX_KB=%ld\nANON_WIN_KB=%ld\nRSS_MAX_KB=%ld\nRSS_WIN_KB=%ld\n"
+                    "FILE_MAX_KB=%ld\nSHMEM_MAX_KB=%ld\n",
+                    hwm, hwm_win, anon_max, anon_win, rss_max, rss_win, file_max, shmem_max);
             fclose(o);
             rename(tmp, out);
         }
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     return 0;

@@ -57,20 +57,78 @@ check "rapid reset: berth's RSS grew by less than $((GROWTH_MAX / 1024)) MiB" \
 	test $(($(field rss_after_kib "$OUT") - $(field rss_before_kib "$OUT"))) -lt "$GROWTH_MAX"
 check "rapid reset: a normal client is served after" normal_ok
 
+# a well-behaved h2 client polling while an attack runs (poll_start; attack; poll_stop NAME)
+poll_start() {
+	rm -f "$T/attack.done" "$T/during"
+	(
+		fails=0 n=0
+		while [ ! -e "$T/attack.done" ]; do
+			normal_ok || fails=$((fails + 1))
+			n=$((n + 1))
+		done
+		echo "$fails $n" >"$T/during"
+	) &
+	poller=$!
+}
+poll_stop() {
+	touch "$T/attack.done"
+	wait $poller
+	log "$1: a normal client meanwhile: failed, made: $(cat "$T/during")"
+	check_eq "$1: a normal h2 client was served throughout (failed requests)" 0 "$(cut -d' ' -f1 "$T/during")"
+}
+rss_grew_less() { # NAME OUT
+	check "$1: berth's RSS grew by less than $((GROWTH_MAX / 1024)) MiB" \
+		test $(($(field rss_after_kib "$2") - $(field rss_before_kib "$2"))) -lt "$GROWTH_MAX"
+}
+
+poll_start
 OUT=$(attack many-streams 1000 "$MPATH")
+poll_stop "1000 streams"
 log "$OUT"
 check "1000 streams at once: those beyond the limit are refused (RST_STREAM)" test "$(field rst "$OUT")" -gt 0
 check "1000 streams at once: the others are answered" test "$(field responses "$OUT")" -gt 0
+check "1000 streams at once: every stream is answered or refused" \
+	test $(($(field responses "$OUT") + $(field rst "$OUT"))) -eq "$(field sent "$OUT")"
+rss_grew_less "1000 streams" "$OUT"
 check "1000 streams: a normal client is served after" normal_ok
 
+# many connections at once, each with 1000 streams: the bound is per connection, so memory is bounded by the
+# connection count times the per-connection limit, and a normal client is still served
+CONNS=20
+RSS0=$(awk '/^VmRSS/ {print $2}' "/proc/$BERTH_PID/status")
+poll_start
+pids=()
+for i in $(seq 1 $CONNS); do
+	attack many-streams 1000 "$MPATH" >"$T/many.$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+poll_stop "$CONNS connections x 1000 streams"
+RSS1=$(awk '/^VmRSS/ {print $2}' "/proc/$BERTH_PID/status")
+answered=0 refused=0 sent=0
+for i in $(seq 1 $CONNS); do
+	o=$(cat "$T/many.$i")
+	answered=$((answered + $(field responses "$o"))) refused=$((refused + $(field rst "$o"))) sent=$((sent + $(field sent "$o")))
+done
+log "$CONNS x 1000 streams: sent $sent, answered $answered, refused $refused; VmRSS $RSS0 -> $RSS1 KiB"
+check_eq "$CONNS x 1000 streams: every stream is answered or refused" "$sent" $((answered + refused))
+check "$CONNS x 1000 streams: berth's RSS grew by less than $((GROWTH_MAX / 1024)) MiB" \
+	test $((RSS1 - RSS0)) -lt "$GROWTH_MAX"
+
+poll_start
 OUT=$(attack huge-headers 1000000)
+poll_stop "1 MB header list"
 log "$OUT"
+rss_grew_less "1 MB header list" "$OUT"
 check_eq "1 MB header list: the connection is closed" 1 "$(field closed "$OUT")"
 check "1 MB header list: after less than 512 KiB" test "$(field sent "$OUT")" -lt 524288
 check "1 MB header list: a normal client is served after" normal_ok
 
+poll_start
 OUT=$(attack continuation-flood 10000000)
+poll_stop "CONTINUATION flood"
 log "$OUT"
+rss_grew_less "CONTINUATION flood" "$OUT"
 check_eq "CONTINUATION flood: the connection is closed" 1 "$(field closed "$OUT")"
 check "CONTINUATION flood: after less than 512 KiB" test "$(field sent "$OUT")" -lt 524288
 check "CONTINUATION flood: a normal client is served after" normal_ok

@@ -7,7 +7,9 @@
 #      client could push only what the socket buffers hold, and <data> and the server's RSS do not grow;
 #      `Expect: 100-continue` is answered with the final 401; over h2c (prior knowledge) the body is bounded by
 #      max_manifest_size
-#   2. an authorized 2 GiB PATCH streams: anonymous RSS growth < 64 MiB, no spill file, the blob reads back
+#   2. an authorized 2 GiB PATCH streams: anonymous RSS growth < 64 MiB, no spill file, the blob reads back;
+#      8 concurrent 64 MiB pushes: peak RSS (the kernel's VmHWM, reset before) and sampled anonymous RSS grow by
+#      less than PUSH8_GROWTH_KIB (scripts/bench compares the same workload with Distribution)
 #   3. a client that hangs up mid-PATCH leaves the session with every byte that arrived; resuming from the offset the
 #      status GET reports completes the blob
 #   4. smuggling and malformed heads get 400 OCI JSON and the connection closes; a body past max_blob_size gets 413
@@ -25,6 +27,7 @@ B() { "$BERTH_BIN" "$@" --data "$DATA"; }
 GIB=$((1 << 30))
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$BERTH_PID/status"; }
 anon_kib() { awk '/^RssAnon/{print $2}' "/proc/$BERTH_PID/status"; }
+hwm_kib() { awk '/^VmHWM/{print $2}' "/proc/$BERTH_PID/status"; }
 du_kib() { du -sk "$DATA" | cut -f1; }
 basic() { printf 'Basic %s' "$(printf '%s' "$1" | base64 -w0)"; }
 location() { tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}'; }
@@ -195,6 +198,46 @@ check "nothing in <data>/tmp" test -z "$(ls -A "$DATA/tmp" 2>/dev/null)"
 D2G=sha256:$(head -c $((2 * GIB)) /dev/zero | sha256sum | cut -c1-64)
 check_eq "finish the 2 GiB blob" 201 "$(curl -s -u alice:alice-pw-0001 -o /dev/null -w '%{http_code}' -X PUT "$R$LOC2?digest=$D2G")"
 check_eq "delete it" 202 "$(curl -s -u "admin:$ADMIN_PW" -o /dev/null -w '%{http_code}' -X DELETE "$R/v2/team/big/blobs/$D2G")"
+
+########################################################################
+log "2b. 8 concurrent 64 MiB pushes: bounded peak memory"
+# Each streamed body holds at most 3 BERTH_STREAM_CHUNK pieces plus the socket's input buffer, which the
+# BERTH_STREAM_RCVBUF receive buffer bounds (docs/HTTP1.md: ~1.1 MiB per upload measured); 3 MiB per upload leaves
+# room for the upload's thread and its database connection.  With 1 MiB pieces and a 1 MiB receive buffer the same
+# pushes grew RSS by 48-64 MiB.
+PUSH8_GROWTH_KIB=$((8 * 3 * 1024))
+for i in $(seq 1 8); do
+	{ printf 'blob %d\n' "$i"; head -c $((64 << 20)) /dev/zero; } >"$T/p8.$i"
+done
+locs=()
+for i in $(seq 1 8); do
+	locs+=("$(curl -s -u alice:alice-pw-0001 -X POST -D - -o /dev/null "$R/v2/team/p8/blobs/uploads/" | location)")
+done
+rss0=$(rss_kib)
+anon0=$(anon_kib)
+# the kernel's high-water mark restarts from the current RSS (Linux >= 4.0): VmHWM after the pushes is their exact peak
+check "VmHWM reset through clear_refs" bash -c "echo 5 >/proc/$BERTH_PID/clear_refs"
+pids=()
+for i in $(seq 1 8); do
+	curl -s -u alice:alice-pw-0001 -o /dev/null -w '%{http_code}' -T "$T/p8.$i" \
+		"$R${locs[i - 1]}?digest=sha256:$(sha256sum "$T/p8.$i" | cut -c1-64)" >"$T/p8.$i.code" &
+	pids+=($!)
+done
+peak=$anon0
+while kill -0 "${pids[@]}" 2>/dev/null; do
+	a=$(anon_kib)
+	[ "$a" -gt "$peak" ] && peak=$a
+	sleep 0.05
+done
+wait "${pids[@]}" || true
+hwm=$(hwm_kib)
+codes=$(for i in $(seq 1 8); do printf '%s ' "$(cat "$T/p8.$i.code")"; done)
+check_eq "8 concurrent 64 MiB pushes committed" "201 201 201 201 201 201 201 201 " "$codes"
+echo "8 concurrent 64 MiB pushes: RSS $((rss0 / 1024)) -> peak (VmHWM) $((hwm / 1024)) MiB;" \
+	"anonymous RSS $((anon0 / 1024)) -> sampled peak $((peak / 1024)) MiB"
+rss_check "peak RSS growth during 8 concurrent pushes under $((PUSH8_GROWTH_KIB / 1024)) MiB" $((hwm - rss0)) "$PUSH8_GROWTH_KIB"
+rss_check "anonymous RSS growth during them under $((PUSH8_GROWTH_KIB / 1024)) MiB" $((peak - anon0)) "$PUSH8_GROWTH_KIB"
+rm -f "$T"/p8.*
 
 ########################################################################
 log "6. SIGTERM during a streamed PATCH: the upload finishes, then berth exits"

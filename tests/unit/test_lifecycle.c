@@ -29,6 +29,11 @@ struct eval_case {
     "}, \"action\": {\"type\": \"expire\"}}"
 
 static const struct eval_case cases[] = {
+    {"a countNumber of days past 64 bits of seconds keeps everything (fuzz_lifecycle: the product overflowed)",
+     POLICY(RULE(1, "\"tagStatus\": \"any\", \"countType\": \"sinceImagePushed\", \"countUnit\": \"days\", "
+                    "\"countNumber\": 9223372036854775807")),
+     0,
+     {{"a", {NULL}, 20000, -1, 0}, {"b", {"v1"}, 1, -1, 0}}},
     {"ECR example: filtering on image age (untagged older than 14 days)",
      POLICY(RULE(1, "\"tagStatus\": \"untagged\", \"countType\": \"sinceImagePushed\", \"countUnit\": \"days\", "
                     "\"countNumber\": 14")),

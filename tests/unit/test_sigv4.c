@@ -208,6 +208,12 @@ static void parse_refuses_malformed(void)
         "Signature=5fa0",
         "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/aws4_request, SignedHeaders=host;x-amz-date, "
         "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        /* a field twice (fuzz_sigv4: the last one used to win) */
+        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31, "
+        "Credential=OTHER/20150830/us-east-1/service/aws4_request",
+        "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, "
+        "SignedHeaders=host, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
     };
     struct sigv4_auth a;
     for (size_t i = 0; i < CHECK_COUNT(bad); i++)
@@ -226,6 +232,16 @@ static void amzdate_parses_and_formats(void)
     CHECK_INT_EQ(sigv4_parse_amzdate("20150830 123600Z", 16, &t), SIGV4_EDATE);
     CHECK_INT_EQ(sigv4_parse_amzdate("20151330T123600Z", 16, &t), SIGV4_EDATE);
     CHECK_INT_EQ(sigv4_parse_amzdate("20150830T123600", 15, &t), SIGV4_EDATE);
+    /* only real instants (fuzz_sigv4 found these naming another instant: two spellings of one date) */
+    CHECK_INT_EQ(sigv4_parse_amzdate("20160229T235960Z", 16, &t), SIGV4_EDATE);
+    CHECK_INT_EQ(sigv4_parse_amzdate("20150229T000000Z", 16, &t), SIGV4_EDATE);
+    CHECK_INT_EQ(sigv4_parse_amzdate("20150431T000000Z", 16, &t), SIGV4_EDATE);
+    CHECK_INT_EQ(sigv4_parse_amzdate("00000101T000000Z", 16, &t), SIGV4_EDATE);
+    CHECK_INT_EQ(sigv4_parse_amzdate("20160229T235959Z", 16, &t), 0);
+    sigv4_format_amzdate(t, out);
+    CHECK_STR_EQ(out, "20160229T235959Z");
+    CHECK_INT_EQ(sigv4_parse_amzdate("21000229T000000Z", 16, &t), SIGV4_EDATE);
+    CHECK_INT_EQ(sigv4_parse_amzdate("20000229T000000Z", 16, &t), 0);
 }
 
 /* Mutated Authorization values (a fixed-seed xorshift over bytes of a valid one) are parsed or refused, and what
