@@ -91,6 +91,7 @@
 /* --- HTTP/1.1 connections owned by Berth (server/h1.c, docs/HTTP1.md); head limits are in http1.h --- */
 #define BERTH_UPLOAD_BODIES_MAX 256     /* upload bodies streamed at once, all clients (one thread each) */
 #define BERTH_UPLOAD_BODIES_PER_ADDR 64 /* ... from one client address (a CI host, a NAT or a proxy pushes many) */
+#define BERTH_RETRY_AFTER_S 1           /* Retry-After (seconds) on every 429: these limits clear within a second */
 #define BERTH_UPLOAD_ADDR_SLOTS 1024    /* client addresses tracked for the per-address cap */
 #define BERTH_STREAM_CHUNK (1u << 17)   /* body bytes handed from the loop to the writer per step (128 KiB), <= 3 */
 #define BERTH_STREAM_RCVBUF (1u << 17)  /* SO_RCVBUF while streaming a body (128 KiB): bounds h2o's input buffer */

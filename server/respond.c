@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "defaults.h"
 #include "err.h"
 #include "httpparse.h"
 #include "log.h"
@@ -129,6 +130,9 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return o;
 }
 
+#define RESPOND_STR_(x) #x
+#define RESPOND_STR(x) RESPOND_STR_(x) /* a numeric constant as a string literal */
+
 void respond_error(h2o_req_t *req, int err, const char *detail)
 {
     char d[1024], *body;
@@ -144,6 +148,8 @@ void respond_error(h2o_req_t *req, int err, const char *detail)
     json_escape(d, sizeof(d), detail != NULL ? detail : "");
     body = respond_printf(req, "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}]}\n",
                           berr_code(err), err == BERR_QUOTA_EXCEEDED && detail != NULL ? d : berr_message(err), d);
+    if (status == 429) /* backpressure, not failure: tell the client when to come back (RFC 6585) */
+        respond_header(req, "retry-after", RESPOND_STR(BERTH_RETRY_AFTER_S), 0);
     respond_body(req, status, "application/json; charset=utf-8", body, strlen(body), 1);
 }
 

@@ -8,7 +8,9 @@ requests (GET /token with Basic credentials), manifest GETs by tag (digest check
 checked), tags/list, and pushes (a unique small blob, POST ?digest=, and now and then a manifest PUT with a new
 tag), all with the bearer token of the connection.  Connection i logs in with the (i mod n)-th credentials.  Meanwhile /proc/PID/status is sampled every 50 ms.
 
-Every answer must be the expected one: any other status, a short body, a digest mismatch or a connection error is
+A 429 with Retry-After (berth's caps, e.g. BERTH_UPLOAD_BODIES_PER_ADDR: 200 connections come from one address) is
+backpressure: the request waits and is retried, up to THROTTLE_RETRIES times, and is counted as throttled.
+Every final answer must be the expected one: any other status, a short body, a digest mismatch or a connection error is
 an error.  Prints one line "RESULT requests=N errors=N status5xx=N peak_rss_kib=N peak_anon_kib=N ..." and the
 first errors; exits 1 if there was any error.
 """
@@ -23,6 +25,7 @@ import threading
 import time
 
 OCI_M = "application/vnd.oci.image.manifest.v1+json"
+THROTTLE_RETRIES = 30  # attempts of one request answered 429 + Retry-After before it counts as an error
 
 
 class Shared:
@@ -33,6 +36,7 @@ class Shared:
         self.n5xx = 0
         self.requests = 0
         self.reconnects = 0
+        self.throttled = 0
 
     def note(self, op, ok, status, why=""):
         with self.lock:
@@ -58,6 +62,21 @@ class Client:
             h["Authorization"] = "Basic " + self.basic
         elif self.token:
             h["Authorization"] = "Bearer " + self.token
+        for _ in range(THROTTLE_RETRIES):
+            s, r, data = self.request_once(method, path, body, h)
+            if s != 429:
+                return s, r, data
+            # backpressure (a named cap in berth, e.g. upload bodies per address): a well-behaved client waits
+            # the Retry-After berth sends with every 429 and tries again; only a 429 without it is an error
+            after = r.getheader("retry-after")
+            if after is None or not after.isdigit():
+                return s, r, data
+            with self.sh.lock:
+                self.sh.throttled += 1
+            time.sleep(int(after))
+        return s, r, data
+
+    def request_once(self, method, path, body, h):
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
@@ -173,7 +192,7 @@ def main():
     sampler.join()
     ops = " ".join(f"{k}={v}" for k, v in sorted(sh.counts.items()))
     print(f"RESULT requests={sh.requests} errors={len(sh.errors)} status5xx={sh.n5xx} seconds={el:.1f} "
-          f"req_per_s={sh.requests / el:.0f} conns={conns} reconnects={sh.reconnects} peak_rss_kib={peak.get('VmRSS', 0)} "
+          f"req_per_s={sh.requests / el:.0f} conns={conns} reconnects={sh.reconnects} throttled={sh.throttled} peak_rss_kib={peak.get('VmRSS', 0)} "
           f"peak_anon_kib={peak.get('RssAnon', 0)} peak_threads={peak.get('Threads', 0)} {ops}")
     for e in sh.errors[:10]:
         print("ERROR", e)

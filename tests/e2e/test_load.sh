@@ -52,7 +52,7 @@ check "the load ran and reported" test -n "$RES"
 check_eq "zero errors under load" 0 "$(field errors)"
 check_eq "zero 5xx under load" 0 "$(field status5xx)"
 check "every kind of request was made" test -n "$(field token)" -a -n "$(field manifest_put)" -a -n "$(field blob_head)"
-log "peak VmRSS $(field peak_rss_kib) KiB, peak RssAnon $(field peak_anon_kib) KiB, $(field requests) requests"
+log "peak VmRSS $(field peak_rss_kib) KiB, peak RssAnon $(field peak_anon_kib) KiB, $(field requests) requests, $(field throttled) answered 429 + Retry-After and retried"
 check "berth still serves after the load" test "$(curl -s -o /dev/null -w '%{http_code}' -u "ci:$CI" "$R/v2/load/app/tags/list")" = 200
 check "SIGTERM stops berth after the load" berth_stop
 check_eq "integrity_check after the load" ok "$(sqlite3 "$D/berth.db" 'PRAGMA integrity_check')"
