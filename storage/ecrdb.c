@@ -6,20 +6,47 @@
 #include <sodium.h>
 #include "ecrdb.h"
 #include "err.h"
+#include "meta.h"
 #include "names.h"
 
-static int prepare(struct db *db, const char *sql, sqlite3_stmt **st)
+/* Every statement is cached per connection in its own slot (db.h). */
+enum {
+    S_REGISTRY_ID = DB_SLOTS_ECRDB,
+    S_REGISTRY_ID_INSERT,
+    S_REPO_GET,
+    S_SETTINGS_UPSERT,
+    S_REPO_INSERT,
+    S_REPOS_EACH,
+    S_COUNT_IMAGES,
+    S_DELETE_TAGS,
+    S_DELETE_REPO,
+    S_TAG_CHECK,
+    S_IMAGES_EACH,                           /* + ECRDB_TAGGED .. ECRDB_ANY - 1: one slot per status filter */
+    S_IMAGE_GET = S_IMAGES_EACH + ECRDB_ANY, /* after the three */
+    S_IMAGE_IDS,                             /* + status - 1, as above */
+    S_RTAG_SET = S_IMAGE_IDS + ECRDB_ANY,
+    S_RTAG_DEL,
+    S_RTAGS_EACH,
+    S_IMAGE_TAGGED,
+    S_PREVIEW_PUT,
+    S_PREVIEW_GET,
+    S_READ_BEGIN,
+    S_READ_END,
+    S_ECRDB_END
+};
+DB_SLOTS_CHECK(ECRDB, S_ECRDB_END);
+
+/* The cached statement of `slot` (db_stmt) into *st.  Returns 0 or BERR_DB (logged). */
+static int prepare(struct db *db, int slot, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
-        return db_error(db);
-    return 0;
+    return (*st = db_stmt(db, slot, sql)) != NULL ? 0 : BERR_DB;
 }
 
-/* Steps a statement expected to finish without rows, finalizes it.  Returns 0 or BERR_DB. */
+/* Steps a statement expected to finish without rows, resets it.  Returns 0 or BERR_DB. */
 static int exec_done(struct db *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -76,12 +103,12 @@ int ecrdb_registry_id(struct db *db, const char *configured, char out[ECRDB_REGI
         snprintf(out, ECRDB_REGISTRY_ID_LEN + 1, "%s", configured);
         return 0;
     }
-    if ((rc = prepare(db, "SELECT value FROM ecr_settings WHERE name = 'registry_id'", &st)) != 0)
+    if ((rc = prepare(db, S_REGISTRY_ID, "SELECT value FROM ecr_settings WHERE name = 'registry_id'", &st)) != 0)
         return rc;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         text_col(st, 0, out, ECRDB_REGISTRY_ID_LEN + 1);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
@@ -98,7 +125,8 @@ int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_RE
     for (int i = 0; i < 8; i++)
         v = v << 8 | h[i];
     snprintf(id, sizeof(id), "%012llu", v % 1000000000000ull);
-    if ((rc = prepare(db, "INSERT OR IGNORE INTO ecr_settings (name, value) VALUES ('registry_id', ?)", &st)) != 0)
+    if ((rc = prepare(db, S_REGISTRY_ID_INSERT,
+                      "INSERT OR IGNORE INTO ecr_settings (name, value) VALUES ('registry_id', ?)", &st)) != 0)
         return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     if ((rc = exec_done(db, st)) != 0)
@@ -124,21 +152,21 @@ static void row_to_repo(sqlite3_stmt *st, struct ecrdb_repo *r)
 int ecrdb_repo_get(struct db *db, const char *name, struct ecrdb_repo *out)
 {
     sqlite3_stmt *st;
-    int rc = prepare(db, REPO_SELECT "WHERE r.name = ?", &st);
+    int rc = prepare(db, S_REPO_GET, REPO_SELECT "WHERE r.name = ?", &st);
     if (rc != 0)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         row_to_repo(st, out);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
 }
 
 static int set_settings(struct db *db, int64_t id, const char *mutability, const char *filters)
 {
     sqlite3_stmt *st;
-    int rc = prepare(db,
+    int rc = prepare(db, S_SETTINGS_UPSERT,
                      "INSERT INTO ecr_repos (repo_id, tag_mutability, mutability_filters) VALUES (?, ?, ?) "
                      "ON CONFLICT (repo_id) DO UPDATE SET tag_mutability = excluded.tag_mutability, "
                      "mutability_filters = excluded.mutability_filters",
@@ -161,7 +189,7 @@ int ecrdb_repo_create(struct db *db, const char *name, const char *mutability, c
         return ECRDB_EXISTS;
     if (rc != BERR_NAME_UNKNOWN)
         return rc;
-    if ((rc = prepare(db, "INSERT INTO repos (name, created_at) VALUES (?, ?)", &st)) != 0)
+    if ((rc = prepare(db, S_REPO_INSERT, "INSERT INTO repos (name, created_at) VALUES (?, ?)", &st)) != 0)
         return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, db_now());
@@ -180,7 +208,7 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
     *more = 0;
     if (r == NULL)
         return BERR_NOMEM;
-    if ((rc = prepare(db, REPO_SELECT "WHERE r.name > ? ORDER BY r.name LIMIT ?", &st)) != 0) {
+    if ((rc = prepare(db, S_REPOS_EACH, REPO_SELECT "WHERE r.name > ? ORDER BY r.name LIMIT ?", &st)) != 0) {
         free(r);
         return rc;
     }
@@ -196,7 +224,7 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
             break;
     }
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     free(r);
     return rc;
 }
@@ -204,13 +232,13 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
 static int count_images(struct db *db, int64_t repo_id, int *n)
 {
     sqlite3_stmt *st;
-    int rc = prepare(db, "SELECT count(*) FROM manifests WHERE repo_id = ?", &st);
+    int rc = prepare(db, S_COUNT_IMAGES, "SELECT count(*) FROM manifests WHERE repo_id = ?", &st);
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(st, 1, repo_id);
     rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(db);
     *n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -223,12 +251,12 @@ int ecrdb_repo_delete(struct db *db, const char *name, int force, struct ecrdb_r
     if (*image_count > 0 && !force)
         return ECRDB_NOT_EMPTY;
     /* tags reference manifests and repos: delete them first so no cascade order can trip a foreign key */
-    if ((rc = prepare(db, "DELETE FROM tags WHERE repo_id = ?", &st)) != 0)
+    if ((rc = prepare(db, S_DELETE_TAGS, "DELETE FROM tags WHERE repo_id = ?", &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, out->id);
     if ((rc = exec_done(db, st)) != 0)
         return rc;
-    if ((rc = prepare(db, "DELETE FROM repos WHERE id = ?", &st)) != 0)
+    if ((rc = prepare(db, S_DELETE_REPO, "DELETE FROM repos WHERE id = ?", &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, out->id);
     return exec_done(db, st);
@@ -245,7 +273,7 @@ int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char
 {
     sqlite3_stmt *st;
     char mut[ECRDB_MUTABILITY_MAX + 1], *filters = NULL;
-    int rc = prepare(db,
+    int rc = prepare(db, S_TAG_CHECK,
                      "SELECT m.digest, coalesce(e.tag_mutability, 'MUTABLE'), e.mutability_filters "
                      "FROM repos r JOIN tags t ON t.repo_id = r.id JOIN manifests m ON m.id = t.manifest_id "
                      "LEFT JOIN ecr_repos e ON e.repo_id = r.id WHERE r.name = ? AND t.name = ?",
@@ -264,26 +292,11 @@ int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char
         rc = rc == SQLITE_DONE ? 0 : db_error(db);
     }
     free(filters);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
 /* ---- images ---- */
-
-static int repo_id(struct db *db, const char *name, int64_t *id)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(db, "SELECT id FROM repos WHERE name = ?", &st);
-    *id = 0; /* written on every path, also for the compiler's sake */
-    if (rc != 0)
-        return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
-}
 
 /* The untagged/tagged condition on manifest m for a status filter. */
 static const char *status_sql(int status)
@@ -323,7 +336,7 @@ static int emit_images(struct db *db, sqlite3_stmt *st, int n, ecrdb_image_cb cb
             break;
     }
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -333,13 +346,13 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
     char sql[1024];
     sqlite3_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, repo, &rid);
+    int rc = meta_repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
         return rc;
     snprintf(sql, sizeof(sql), IMAGE_SELECT "WHERE m.repo_id = ? AND m.id > ?%s ORDER BY m.id LIMIT ?",
              status_sql(status));
-    if ((rc = prepare(db, sql, &st)) != 0)
+    if ((rc = prepare(db, S_IMAGES_EACH + status - 1, sql, &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_int64(st, 2, after);
@@ -351,10 +364,10 @@ int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_i
 {
     sqlite3_stmt *st;
     int64_t rid;
-    int more = 0, found = 0, rc = repo_id(db, repo, &rid);
+    int more = 0, found = 0, rc = meta_repo_id(db, repo, &rid);
     if (rc != 0)
         return rc;
-    if ((rc = prepare(db, IMAGE_SELECT "WHERE m.repo_id = ? AND m.digest = ?", &st)) != 0)
+    if ((rc = prepare(db, S_IMAGE_GET, IMAGE_SELECT "WHERE m.repo_id = ? AND m.digest = ?", &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
@@ -362,7 +375,7 @@ int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_i
         found = 1;
     sqlite3_reset(st);
     if (!found) {
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return BERR_MANIFEST_UNKNOWN;
     }
     return emit_images(db, st, 1, cb, ctx, &more);
@@ -383,11 +396,11 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
     };
     sqlite3_stmt *st;
     int64_t rid;
-    int count = 0, rc = repo_id(db, repo, &rid);
+    int count = 0, rc = meta_repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
         return rc;
-    if ((rc = prepare(db, sql[status], &st)) != 0)
+    if ((rc = prepare(db, S_IMAGE_IDS + status - 1, sql[status], &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_int64(st, 2, after_id);
@@ -403,7 +416,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
             break;
     }
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
@@ -413,8 +426,8 @@ int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char 
 {
     sqlite3_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, name, &rid);
-    if (rc != 0 || (rc = prepare(db,
+    int rc = meta_repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db, S_RTAG_SET,
                                  "INSERT INTO ecr_tags (repo_id, key, value) VALUES (?, ?, ?) "
                                  "ON CONFLICT (repo_id, key) DO UPDATE SET value = excluded.value",
                                  &st)) != 0)
@@ -429,8 +442,8 @@ int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 {
     sqlite3_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, name, &rid);
-    if (rc != 0 || (rc = prepare(db, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
+    int rc = meta_repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db, S_RTAG_DEL, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, rid);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -441,14 +454,94 @@ int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ct
 {
     sqlite3_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, name, &rid);
-    if (rc != 0 || (rc = prepare(db, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
+    int rc = meta_repo_id(db, name, &rid);
+    if (rc != 0 ||
+        (rc = prepare(db, S_RTAGS_EACH, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
         return rc;
     sqlite3_bind_int64(st, 1, rid);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)) != 0)
             break;
     rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
+}
+
+/* ---- what BatchDeleteImage and the lifecycle preview need ---- */
+
+int ecrdb_image_tagged(struct db *db, const char *repo, const char *digest)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, S_IMAGE_TAGGED,
+                     "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
+                     "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1",
+                     &st);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(db);
+}
+
+int ecrdb_preview_put(struct db *db, const char *repo, const char *policy, long long started_at)
+{
+    sqlite3_stmt *st;
+    int64_t rid;
+    int rc = meta_repo_id(db, repo, &rid);
+    if (rc != 0 || (rc = prepare(db, S_PREVIEW_PUT,
+                                 "INSERT INTO ecr_lifecycle_previews (repo_id, policy, started_at) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (repo_id) DO UPDATE SET policy = excluded.policy, "
+                                 "started_at = excluded.started_at",
+                                 &st)) != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_text(st, 2, policy, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, started_at);
+    return exec_done(db, st);
+}
+
+int ecrdb_preview_get(struct db *db, const char *repo, char **policy, long long *started_at)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, S_PREVIEW_GET,
+                     "SELECT p.policy, p.started_at FROM repos r JOIN ecr_lifecycle_previews p ON p.repo_id = r.id "
+                     "WHERE r.name = ?",
+                     &st);
+    *policy = NULL;
+    *started_at = 0;
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *started_at = sqlite3_column_int64(st, 1);
+        if ((*policy = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
+            rc = SQLITE_NOMEM;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : rc == SQLITE_NOMEM ? BERR_NOMEM : db_error(db);
+}
+
+/* ---- one read transaction per request ---- */
+
+/* Steps the cached statement `sql` in `slot` once.  Returns 0 or BERR_DB. */
+static int exec_cached(struct db *db, int slot, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, slot, sql, &st);
+    return rc != 0 ? rc : exec_done(db, st);
+}
+
+int ecrdb_read_begin(struct db *db)
+{
+    ecrdb_read_end(db); /* never nest: a transaction left open would make every BEGIN fail */
+    return exec_cached(db, S_READ_BEGIN, "BEGIN");
+}
+
+void ecrdb_read_end(struct db *db)
+{
+    if (db_in_txn(db) && exec_cached(db, S_READ_END, "COMMIT") != 0)
+        db_rollback(db);
 }
