@@ -5,7 +5,7 @@
  *
  * Versioned like the SQLite list: schema_version holds how many entries of `migrations` ran.  Entry 1 is the whole
  * schema of SQLite migrations 1-9; every later SQLite migration appends its PostgreSQL twin here
- * (entry 2 = SQLite 10).
+ * (entry 2 = SQLite 10, entry 3 = SQLite 11).
  */
 #include <stdio.h>
 #include "db_pg.h"
@@ -187,6 +187,11 @@ static const char *const migrations[] = {
     "  tail BYTEA NOT NULL,"
     "  sha BYTEA NOT NULL,"
     "  updated_at BIGINT NOT NULL);",
+    /* 3: SQLite migration 11 - the started lifecycle-policy preview of a repository (ecrdb.h) */
+    "CREATE TABLE ecr_lifecycle_previews ("
+    "  repo_id BIGINT PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  started_at BIGINT NOT NULL);",
 };
 
 int schema_pg_migrate(struct db *db)
