@@ -7,11 +7,15 @@
 #   2. one upload split across the nodes: POST on A, PATCH on B, PATCH on A, PUT on B; GET through both identical
 #   3. a token issued by A is accepted by B, one issued by B by A
 #   4. 50 pushes through A: every manifest and tag visible through B right after A's 201
-#   5. `berth gc --grace 0` on B's config in a loop while pushes go through A for ~20 s; then fsck clean and every
-#      acknowledged image byte-identical through both nodes
+#   5. `berth gc --grace 0` on B's data directory (metadata + bucket), run after run, while images are pushed through
+#      A for ~20 s as clients push (HEAD each blob, upload the missing ones, PUT the manifest; a shared base layer
+#      that GC may collect between the HEAD and the manifest) and every other image is deleted again: refused
+#      manifests are 400 MANIFEST_BLOB_UNKNOWN only, the deleted images' layers leave the bucket, fsck is clean and
+#      every acknowledged image is byte-identical through both nodes
 #   6. kill -9 of A mid-push (a large chunked upload): the push retried against B succeeds; A restarted: fsck
 #      clean, A serves the image
 #   7. the ECR API on B (aws ecr describe-images, a key from `berth accesskey create`) sees images pushed through A
+#   8. fsck really reads the bucket: an object deleted behind berth's back is reported
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -203,7 +207,7 @@ done
 check_eq "all 50 manifests and tags visible through B at once after A's 201" 0 "$bad"
 
 ########################################################################
-log "5. GC on B (berth gc --grace 0, B's config) in a loop while pushes go through A for ~20 s"
+log "5. GC on B (berth gc --grace 0) run after run while images are pushed (and some deleted) through A for ~20 s"
 R=$P/gc
 TA=$(token "$A" "$R")
 : >"$T/acked"
