@@ -16,6 +16,7 @@
 #      clean, A serves the image
 #   7. the ECR API on B (aws ecr describe-images, a key from `berth accesskey create`) sees images pushed through A
 #   8. fsck really reads the bucket: an object deleted behind berth's back is reported
+#   9. the killed push's session expires (upload_timeout): multipart upload aborted, no state row left
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -38,7 +39,8 @@ export AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
 BUCKET=berth-scaleout
 S3=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api)
 "${S3[@]}" create-bucket --bucket "$BUCKET" >/dev/null
-export BERTH_METADATA=$PG_URL BERTH_STORAGE=s3://$BUCKET/reg BERTH_S3_ENDPOINT=$S3_ENDPOINT
+# upload_timeout 60 s (its minimum): the session of the push killed in 6 expires before the end (9)
+export BERTH_METADATA=$PG_URL BERTH_STORAGE=s3://$BUCKET/reg BERTH_S3_ENDPOINT=$S3_ENDPOINT BERTH_UPLOAD_TIMEOUT=60
 P=$(e2e_prefix)
 PW=alice-passwd-0123
 CLI=$T/cli # the data directory of the CLI commands: nothing of the metadata or blobs lands in it
@@ -387,6 +389,17 @@ check "the layer of the loop images is an object in the bucket" "${S3[@]}" head-
 OUT=$(C fsck 2>&1) && rc=0 || rc=$?
 check_eq "fsck with the object gone: exit 1" 1 "$rc"
 check_contains "... reporting the row without its object" "row-without-file" "$OUT"
+log "9. the session of the push killed in 6 expires: its multipart upload is aborted, its state rows are gone"
+for _ in $(seq 1 240); do
+	[ "$("${S3[@]}" list-multipart-uploads --bucket "$BUCKET" --query 'Uploads[].Key' --output text)" = None ] && break
+	sleep 1
+done
+check_eq "upload expiry (on PostgreSQL) aborted the killed push's multipart upload" None \
+	"$("${S3[@]}" list-multipart-uploads --bucket "$BUCKET" --query 'Uploads[].Key' --output text)"
+check_eq "the expired session is unknown to A" 404 "$(code -H "Authorization: Bearer $TA" "http://$A$LOC")"
+check_eq "... and to B" 404 "$(code -H "Authorization: Bearer $TB" "http://$B$LOC")"
+check_eq "no upload session state is left in PostgreSQL" "0 0" \
+	"$(psql -At "$PG_URL" -c "SELECT (SELECT count(*) FROM upload_s3), (SELECT count(*) FROM uploads)" | tr '|' ' ')"
 check_not_contains "no error in node A's log" " error: " "$(cat "$T/A.log")"
 check_not_contains "no error in node B's log" " error: " "$(cat "$T/B.log")"
 
