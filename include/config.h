@@ -12,6 +12,17 @@
 
 #define CONFIG_PATH_MAX 1024
 
+/* Where blobs live (config_storage.c). */
+struct config_storage {
+    char storage[CONFIG_PATH_MAX]; /* "disk" (default) or "s3://BUCKET[/PREFIX]" */
+    char s3_endpoint[512];         /* http://host:port of the S3-compatible endpoint */
+    char s3_region[64];            /* the region requests are signed for */
+    char s3_access_key[129];       /* "" = AWS_ACCESS_KEY_ID */
+    char s3_secret_key[129];       /* "" = AWS_SECRET_ACCESS_KEY; never logged */
+    int s3_path_style;             /* 1 = http://host/BUCKET/KEY, 0 = virtual-hosted; -1 = default (on) */
+    int s3_redirect;               /* 1 = blob GETs answer 307 to a presigned URL */
+};
+
 struct config {
     char listen[256];                 /* HOST:PORT */
     char data[CONFIG_PATH_MAX];       /* data directory */
@@ -42,6 +53,7 @@ struct config {
     int events_retention;             /* seconds an event is kept in berth.db (events.h) */
     int nwebhooks;                    /* `webhook = …` lines (webhook.h), each checked by webhook_parse */
     char webhooks[BERTH_WEBHOOKS_MAX][BERTH_WEBHOOK_LINE_MAX];
+    struct config_storage st; /* storage = disk | s3://BUCKET[/PREFIX] and the s3_* keys (config_storage.c) */
 };
 
 /** Fills `c` with the embedded defaults. */
@@ -64,6 +76,14 @@ int config_size(const char *v, uint64_t *out);
 extern const char *const config_keys[];
 /** Parses a duration: "off" or "0" (0), or N with an optional unit s, m, h, d, w.  Returns 0 or -1. */
 int config_duration(const char *v, long long *out);
+/** Sets one of the storage keys (storage, s3_*) of `c`.  Returns 1 if `key` is not one of them, 0 when set, -1
+ *  for an invalid value. */
+int config_storage_set(struct config_storage *c, const char *key, const char *value);
+struct blobstore;
+/** Opens the blobstore `c` describes over `datadir` (disk, or an S3 bucket with the keys from the config or the
+ *  AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment).  Returns 0, or -1 with a message in `err`. */
+int config_blobstore(const struct config_storage *c, const char *datadir, struct blobstore *bs, char *err,
+                     size_t errlen);
 /** Splits c->listen into host and port; returns 0 or -1. */
 int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);
 

@@ -124,5 +124,21 @@
 #define BERTH_ECR_PAGE_MAX 1000              /* largest maxResults (ECR's limit) */
 #define BERTH_ECR_BATCH_MAX 100              /* most imageIds / layerDigests in one batch request (ECR's limit) */
 #define BERTH_ECR_RTAGS_MAX 50               /* most resource tags on one repository (AWS's limit) */
+#define BERTH_ECR_LOOP_BODY_MAX (64u << 10)  /* ECR requests up to this body are served on the event loop */
+#define BERTH_ECR_AUTH_FAIL_SLOTS 1024       /* failed-signature rate-limit table entries (fixed size) */
+#define BERTH_ECR_AUTH_FAIL_WINDOW 300       /* seconds over which failed ECR signatures are counted */
+#define BERTH_ECR_AUTH_FAIL_MAX_ADDR 50      /* failed ECR signatures per client address per window */
+#define BERTH_ECR_AUTH_FAIL_MAX_KEY 10       /* failed ECR signatures naming one access key id per window */
+
+/* --- S3-compatible blob storage (s3.h, blobstore.h: storage = s3://BUCKET[/PREFIX]) --- */
+#define BERTH_S3_TIMEOUT_MS 60000           /* connect, send and receive deadline of one S3 request step */
+#define BERTH_S3_IOBUF (256u << 10)         /* response bytes read from the socket per step */
+#define BERTH_S3_XML_MAX (8u << 20)         /* largest XML answer read (a ListObjectsV2 page of 1000 keys) */
+#define BERTH_S3_PART_MIN (5u << 20)        /* S3's smallest part (all but the last); the buffered tail stays below */
+#define BERTH_S3_PART_SIZE (8u << 20)       /* part size sent while a body streams in (>= BERTH_S3_PART_MIN) */
+#define BERTH_S3_PARTS_MAX 10000            /* S3's most parts in one multipart upload */
+#define BERTH_S3_PRESIGN_TTL 900            /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
+#define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */
+#define BERTH_S3_DEFAULT_REGION "us-east-1" /* default s3_region */
 
 #endif

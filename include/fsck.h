@@ -18,6 +18,9 @@
  *                                                                                      (--repair: link removed)
  *   upload-without-file  an upload session row whose staging file is missing          (--repair: row removed)
  *   upload-file-without-row  a staging file under uploads/ with no session row        (--repair: file removed)
+ * With blobs in S3 (blobstore_use_s3), "file" means the blob's object: each is re-hashed as it streams from the
+ * bucket, objects come from a listing (their LastModified is the age), and the upload checks are skipped (S3
+ * sessions have no staging file).
  * Repair removes only garbage and never deletes or invents what a manifest needs: corruption stays reported.
  * Files whose blob is in gc_pending (a GC interrupted between its two steps, gc.h) are not findings.
  */

@@ -8,6 +8,8 @@
  *   - a blob row with no link left and no manifest referencing it, created more than `grace` ago, and its file;
  *   - a file under blobs/ without a row whose ctime is older than max(grace, GC_ORPHAN_MIN_AGE) (left by a crash
  *     between an upload's rename and its row commit).
+ * With blobs in S3 (blobstore_use_s3) "file" means the blob's object: unlinking is a DELETE, the orphan sweep
+ * lists the bucket (LastModified for the age), and the commit check is a HEAD.
  *
  * The protocol (why GC never races a push, and why a crash at any moment leaves no row without its file):
  *   1. Rows go in short write transactions (BEGIN IMMEDIATE, at most GC_BATCH rows each): every DELETE re-checks

@@ -9,6 +9,11 @@
  * session being reopened from disk is in the table (busy) before its file is opened: so expiry and reopening are
  * exclusive, and expiry never unlinks the staging file of a session that a request is using or reopening.
  *
+ * With blobs in S3 (blobstore_use_s3) a session's state is a database row that any berth process may change
+ * (s3upload.h): the table then holds a session only while a request works on it (sessions_release drops it, the
+ * next request reloads the state), recovery leaves sessions alone (they may be another node's), and expiry goes
+ * by the state rows' age and the bucket's multipart uploads instead of staging files.
+ *
  * Threads: every function may be called from any thread (one mutex guards the table); those that touch files or
  * wait for the writer block, so the server calls them on workers or the janitor, never on an event loop.
  */

@@ -2,8 +2,9 @@
  * sigv4.h - AWS Signature Version 4 (AWS4-HMAC-SHA256): canonical request, string to sign, key derivation,
  * signing and verification.  Pure: no I/O, no clock (the caller passes "now"), no h2o.
  *
- * One module for every SigV4 use in Berth: the ECR API verifies requests with it, and the S3 blob backend will
- * sign with it.  The steps follow AWS's "Create a signed AWS API request" (IAM user guide, Signature Version 4):
+ * One module for every SigV4 use in Berth: the ECR API verifies requests with it, and the S3 client (s3.h) signs
+ * with it (Authorization headers, and presigned URLs: the same canonical request with the signature's parameters
+ * in the query).  The steps follow AWS's "Create a signed AWS API request" (IAM user guide, Signature Version 4):
  *
  *   CanonicalRequest = Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n PayloadHash
  *   StringToSign     = "AWS4-HMAC-SHA256" \n X-Amz-Date \n <yyyymmdd>/<region>/<service>/aws4_request \n
@@ -36,6 +37,10 @@
 #define SIGV4_SIGNED_HEADERS_MAX 1024 /* longest SignedHeaders list accepted */
 #define SIGV4_HEADERS_MAX 64          /* most headers one signature may cover */
 #define SIGV4_AUTHZ_MAX 2048          /* room for an Authorization header value produced by sigv4_sign() */
+
+/* S3 (the signing side, s3.h) */
+#define SIGV4_PRESIGN_MAX 604800          /* longest lifetime of a presigned URL (S3: 7 days) */
+#define SIGV4_UNSIGNED "UNSIGNED-PAYLOAD" /* payload hash of requests whose body is not signed */
 
 /* Why a request was refused. */
 enum sigv4_err {
@@ -113,12 +118,29 @@ void sigv4_format_amzdate(time_t t, char out[SIGV4_AMZDATE_LEN + 1]);
 int sigv4_sign(const struct sigv4_request *req, const char *key_id, const char *secret, size_t secret_len,
                const char *region, const char *service, char out[SIGV4_AUTHZ_MAX]);
 
+/** Presigns `req` (S3's query-string authentication, "UNSIGNED-PAYLOAD", only `host` signed): `req` must carry a
+ *  `host` header and may carry a query of its own; `t` is the signing time and `expires` the URL's lifetime in
+ *  seconds (1 .. SIGV4_PRESIGN_MAX).  Writes the complete query string (the request's own parameters, the
+ *  X-Amz-* parameters and X-Amz-Signature, without '?') into `out` (`cap` bytes).  Returns 0, SIGV4_EMISSING (no
+ *  host), SIGV4_EMALFORMED (expires out of range) or SIGV4_ENOMEM (also when `out` is too small). */
+int sigv4_presign(const struct sigv4_request *req, const char *key_id, const char *secret, size_t secret_len,
+                  const char *region, const char *service, time_t t, long expires, char *out, size_t cap);
+
 /** Verifies `req` against the parsed `auth` with the key's `secret`: the credential's region and service must
  *  equal `region` and `service`, `x-amz-date` must be signed, the credential scope's day, and within
  *  SIGV4_MAX_SKEW of `now`; an `x-amz-security-token` header, when present, must be signed; the signature is
  *  compared in constant time.  Returns 0 or a SIGV4_E* code. */
 int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *secret, size_t secret_len,
                  const char *region, const char *service, time_t now);
+
+/** The checks of sigv4_verify() that need no secret: region, service, x-amz-date (signed, the scope's day, within
+ *  SIGV4_MAX_SKEW of `now`), x-amz-security-token signed when present.  Returns 0 or a SIGV4_E* code. */
+int sigv4_verify_prepare(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *region,
+                         const char *service, time_t now);
+/** The rest of sigv4_verify() for a caller that keeps derived signing keys (sigv4_signing_key() of the secret and
+ *  the scope's day, region and service): computes the signature with `key` and compares it in constant time.
+ *  Call it only after sigv4_verify_prepare() returned 0.  Returns 0, SIGV4_EMISMATCH or another SIGV4_E* code. */
+int sigv4_verify_key(const struct sigv4_request *req, const struct sigv4_auth *auth, const unsigned char key[32]);
 
 /** Short stable name of a SIGV4_E* code for logs ("SIGV4_EMISMATCH"). */
 const char *sigv4_strerror(int err);

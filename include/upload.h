@@ -5,6 +5,9 @@
  * after a restart rehashes its file once.  upload_finish() verifies the digest, fsyncs, and commits the file into
  * the blobstore; the caller then commits the metadata row (file first, row second).
  *
+ * With an S3 blobstore the same functions run a session as a multipart upload whose state is shared through the
+ * database (s3upload.h); callers then call upload_sync() at the end of each request that appended.
+ *
  * Ownership: struct upload is malloc'd by upload_create/upload_open and released by upload_free().  It is not
  * thread-safe; the server serializes requests per session.
  */
@@ -20,12 +23,17 @@
 #include "defaults.h"
 #include "digest.h"
 
+struct s3upload;
+
 struct upload {
     char uuid[BERTH_UUID_LEN + 1];
     int fd;                 /* staging file, opened for writing */
     uint64_t size;          /* bytes received so far = next expected offset */
     uint64_t synced;        /* bytes whose writeback has been started (sync_file_range) */
     struct digest_ctx hash; /* SHA-256 of those bytes */
+    /* S3 backend (blobstore_use_s3): no staging file (fd -1, hash unused); the state lives in s3upload.h */
+    const struct blobstore *bs;
+    struct s3upload *s3;
 };
 
 /** 0 if `s[0..len)` is a canonical lowercase UUID, else BERR_BLOB_UPLOAD_UNKNOWN. */
@@ -36,6 +44,9 @@ int upload_create(const struct blobstore *bs, struct upload **out);
 int upload_open(const struct blobstore *bs, const char *uuid, struct upload **out);
 /** Appends `len` bytes at the end of the session.  Returns 0 or a BERR code (the offset is unchanged on error). */
 int upload_append(struct upload *u, const void *data, size_t len);
+/** Ends a request's appends: on S3, sends a full part and saves the session's state for any node (s3upload.h);
+ *  on disk nothing (the staging file is the state).  Returns 0 or a BERR code. */
+int upload_sync(struct upload *u);
 /** Verifies that the content hashes to `expected`, makes it durable and commits it as a blob.  On return the
  *  staging file is gone either way.  Returns 0, BERR_DIGEST_INVALID or an I/O code. */
 int upload_finish(const struct blobstore *bs, struct upload *u, const char *expected);

@@ -88,6 +88,8 @@ int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt)
         return BERR_DB;
     if ((rc = meta_blob_stat(db, rt->name, rt->ref, &size)) != 0)
         return rc;
+    if (call->srv->bs.s3 != NULL) /* storage = s3:// */
+        return blobs_get_s3(call, req, rt, (uint64_t)size);
     if ((rc = blobstore_open(&call->srv->bs, rt->ref, &fd, &fsize)) != 0) {
         if (rc == BERR_BLOB_UNKNOWN && meta_blob_stat(db, rt->name, rt->ref, &size) == BERR_BLOB_UNKNOWN)
             return BERR_BLOB_UNKNOWN; /* garbage-collected between the two lookups (gc.h) */

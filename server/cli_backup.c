@@ -114,6 +114,12 @@ static int backup_cmd(int argc, char **argv)
                         "back up the database with pg_dump and the blobs with the storage's own tools\n");
         return 2;
     }
+    if (getenv("BERTH_STORAGE") != NULL && strncmp(getenv("BERTH_STORAGE"), "s3://", 5) == 0) {
+        fputs("berth backup: blobs in S3 are not backed up by berth (use the bucket's own versioning or "
+              "replication)\n",
+              stderr);
+        return 2;
+    }
     o.out = argv[optind];
     o.progress = draw;
     o.progress_arg = &b;

@@ -33,6 +33,7 @@ void config_defaults(struct config *c)
     c->create_on_push = 1;
     c->gc_grace = BERTH_DEFAULT_GC_GRACE;
     c->lifecycle_interval = BERTH_DEFAULT_LIFECYCLE_INTERVAL;
+    config_storage_set(&c->st, "storage", "disk");
 }
 
 int config_duration(const char *v, long long *out)
@@ -90,6 +91,13 @@ const char *const config_keys[] = {
     "create_on_push",
     "events_retention",
     "webhook",
+    "storage",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key",
+    "s3_secret_key",
+    "s3_path_style",
+    "s3_redirect",
     NULL,
 };
 
@@ -274,6 +282,8 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = config_duration(v, &c->gc_grace);
     else if (strcmp(k, "lifecycle_interval") == 0)
         rc = config_duration(v, &c->lifecycle_interval);
+    else if ((rc = config_storage_set(&c->st, k, v)) <= 0)
+        ; /* storage and s3_* (config_storage.c) */
     else {
         snprintf(err, errlen, "unknown option '%s'", k);
         return -1;

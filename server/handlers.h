@@ -14,6 +14,8 @@
 /* blobs.c: GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
 int blobs_get(struct call *call, h2o_req_t *req, const struct route *rt);
 int blobs_delete(struct call *call, h2o_req_t *req, const struct route *rt);
+/* blobs_s3.c: GET/HEAD of a blob of `size` bytes (its row's) when blobs live in S3 */
+int blobs_get_s3(struct call *call, h2o_req_t *req, const struct route *rt, uint64_t size);
 
 /* uploads.c: /v2/<name>/blobs/uploads/[<uuid>] */
 int uploads_post(struct call *call, h2o_req_t *req, const struct route *rt);
@@ -26,6 +28,9 @@ int uploads_cancel(struct call *call, h2o_req_t *req, const struct route *rt);
 int manifests_get(struct call *call, h2o_req_t *req, const struct route *rt);
 int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt);
 int manifests_delete(struct call *call, h2o_req_t *req, const struct route *rt);
+/** Notes a pull of manifest row `id` now (any thread): its pull time is written with the next batch, as for a GET
+ *  (ECR's BatchGetImage uses it for lastRecordedPullTime). */
+void manifests_record_pull(int64_t id);
 
 /* listing.c: tags/list, _catalog, referrers */
 int listing_tags(struct call *call, h2o_req_t *req, const struct route *rt);

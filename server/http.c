@@ -24,6 +24,7 @@
 #include "memtrim.h"
 #include "module.h"
 #include "reqlog.h"
+#include "s3.h"
 #include "server.h"
 #include "version.h"
 #include "writer.h"
@@ -293,10 +294,17 @@ static void setup_h2o(struct http *http)
 static int start_storage(struct server *srv, const struct config *cfg)
 {
     struct db *db;
-    if (blobstore_init(&srv->bs, cfg->data) != 0)
+    char err[512];
+    if (db_set_metadata(cfg->metadata) != 0) /* before anything opens the database */
         return -1;
-    if (db_set_metadata(cfg->metadata) != 0)
+    if (config_blobstore(&cfg->st, cfg->data, &srv->bs, err, sizeof(err)) != 0) { /* disk, or the S3 bucket */
+        log_error("%s", err);
         return -1;
+    }
+    if (srv->bs.s3 != NULL && s3_check(srv->bs.s3) != 0) { /* the reason is logged by s3.c */
+        log_error("cannot use the bucket of storage = %s at %s", cfg->st.storage, cfg->st.s3_endpoint);
+        return -1;
+    }
     if (db_open(cfg->data, &db) != 0) /* creates and migrates the schema before any thread opens a connection */
         return -1;
     db_close(db);

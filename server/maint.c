@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "blobstore.h"
+#include "config.h"
 #include "cli.h"
 #include "db.h"
 #include "defaults.h"
@@ -296,12 +297,18 @@ static int cmd_gc(struct db *db, const struct mopts *o)
     struct blobstore bs;
     struct gc_opts go = {.now = db_now(), .grace = o->cfg.gc_grace, .dry_run = o->dry_run};
     struct gc_stats s;
+    char err[512];
     int rc;
-    if (o->nargs != 0 || blobstore_init(&bs, o->cfg.data) != 0) {
+    if (o->nargs != 0) {
         fputs(usage, stderr);
         return 2;
     }
+    if (config_blobstore(&o->cfg.st, o->cfg.data, &bs, err, sizeof(err)) != 0) { /* disk, or the S3 bucket */
+        fprintf(stderr, "berth: %s\n", err);
+        return 2;
+    }
     rc = gc_run(db, &bs, &go, gc_progress, NULL, &s);
+    blobstore_release(&bs);
     if (isatty(STDERR_FILENO))
         fputc('\n', stderr);
     printf("gc: %s %lld of %lld links, %lld of %lld blobs (%lld bytes); removed %lld files (%lld without rows)\n",
@@ -348,12 +355,18 @@ static int cmd_fsck(struct db *db, const struct mopts *o)
     struct fsck_ctx f;
     struct fsck_stats s;
     int rc;
-    if (o->nargs != 0 || blobstore_init(&bs, o->cfg.data) != 0) {
+    char err[512];
+    if (o->nargs != 0) {
         fputs(usage, stderr);
+        return 2;
+    }
+    if (config_blobstore(&o->cfg.st, o->cfg.data, &bs, err, sizeof(err)) != 0) { /* disk, or the S3 bucket */
+        fprintf(stderr, "berth: %s\n", err);
         return 2;
     }
     clock_gettime(CLOCK_MONOTONIC, &f.start);
     rc = fsck_run(db, &bs, o->repair, db_now(), fsck_finding, fsck_progress, &f, &s);
+    blobstore_release(&bs);
     if (isatty(STDERR_FILENO))
         fputc('\n', stderr);
     printf("fsck: %lld files, %lld bytes re-hashed, %lld findings%s", s.files, s.bytes, s.findings,
@@ -444,9 +457,12 @@ static void *sched_main(void *unused)
     struct blobstore bs;
     struct db *db = NULL;
     long long unlinked = 0, first;
+    char err[512];
     (void)unused;
-    if (blobstore_init(&bs, sched.cfg.data) != 0 || db_open(sched.cfg.data, &db) != 0) {
+    if (config_blobstore(&sched.cfg.st, sched.cfg.data, &bs, err, sizeof(err)) != 0 ||
+        db_open(sched.cfg.data, &db) != 0) {
         log_error("lifecycle/gc scheduler: cannot open the data directory; no automatic cleanup");
+        blobstore_release(&bs);
         return NULL;
     }
     if (gc_finish_pending(db, &bs, &unlinked) == 0 && unlinked > 0)
@@ -458,6 +474,7 @@ static void *sched_main(void *unused)
             maintain(db, &bs);
         while (!nap(sched.cfg.lifecycle_interval));
     db_close(db);
+    blobstore_release(&bs);
     return NULL;
 }
 

@@ -200,6 +200,8 @@ static int run_on_session(struct upload_job *j)
     switch (j->op) {
     case OP_PATCH:
         rc = append_body(j, s);
+        if (rc == 0)
+            rc = upload_sync(s->up); /* S3: the state any node continues from */
         j->size = s->up->size;
         sessions_release(t, s);
         return rc;

@@ -35,6 +35,9 @@ int blobstore_init(struct blobstore *bs, const char *datadir)
     char path[BLOBSTORE_PATH_MAX];
     if (strlen(datadir) >= sizeof(bs->root))
         return BERR_IO;
+    bs->s3 = NULL;
+    bs->s3_prefix[0] = '\0';
+    bs->s3_redirect = 0;
     snprintf(bs->root, sizeof(bs->root), "%s", datadir);
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         int rc;

@@ -180,6 +180,22 @@ static const char *const migrations[] = {
     "  WHERE (SELECT name FROM repos WHERE id = OLD.repo_id) GLOB pattern; END;"
     "CREATE TRIGGER repos_unlink_before_delete BEFORE DELETE ON repos BEGIN"
     "  DELETE FROM repo_blobs WHERE repo_id = OLD.id; END;",
+    /* 10: upload sessions on S3 (s3upload.h): what any node needs to continue a session - the multipart upload,
+     * its parts' ETags (one per line, parts 1..n), the bytes after the last part (< 5 MiB), the SHA-256 state of
+     * every byte so far - with the size as the compare-and-set guard of each update. */
+    "CREATE TABLE upload_s3 ("
+    "  uuid TEXT PRIMARY KEY,"
+    "  mpu_id TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  parts TEXT NOT NULL,"
+    "  tail BLOB NOT NULL,"
+    "  sha BLOB NOT NULL,"
+    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 11: the started lifecycle-policy preview of a repository (ECR StartLifecyclePolicyPreview; ecrdb.h) */
+    "CREATE TABLE ecr_lifecycle_previews ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL);",
 };
 
 long long db_now(void)

@@ -86,6 +86,45 @@ static void hash_progress(struct check *c)
     }
 }
 
+struct s3_hash {
+    struct check *c;
+    struct digest_ctx h;
+    long long total;
+};
+
+static int s3_hash_sink(void *arg, const void *p, size_t n)
+{
+    struct s3_hash *x = arg;
+    digest_ctx_update(&x->h, p, n);
+    x->total += (long long)n;
+    x->c->s->bytes += (long long)n;
+    hash_progress(x->c);
+    return 0;
+}
+
+/* S3: re-hashes blob object `digest` of `size` bytes, streamed from the bucket. */
+static void check_object(struct check *c, const char *digest, long long size)
+{
+    struct s3_hash x = {.c = c};
+    char got[BERTH_DIGEST_MAX], detail[160];
+    int rc;
+    if (digest_ctx_init(&x.h) != 0)
+        return;
+    rc = blobstore_read(c->bs, digest, 0, 0, s3_hash_sink, &x);
+    digest_ctx_final(&x.h, got);
+    if (rc != 0) {
+        if (has_blob_row(c->db, digest) == 1) /* not deleted by a GC meanwhile */
+            found(c, "row-without-file", digest, rc == BERR_BLOB_UNKNOWN ? "object missing" : "object unreadable");
+        return;
+    }
+    c->s->files++;
+    if (strcmp(got, digest) != 0 || x.total != size) {
+        snprintf(detail, sizeof(detail), "content differs: content hashes to %s, %lld bytes (row says %lld)", got,
+                 x.total, size);
+        found(c, "corrupt", digest, detail);
+    }
+}
+
 /* Re-hashes blob `digest` of `size` bytes. */
 static void check_blob(struct check *c, const char *digest, long long size, unsigned char *buf)
 {
@@ -94,7 +133,12 @@ static void check_blob(struct check *c, const char *digest, long long size, unsi
     uint64_t fsize;
     long long total = 0;
     ssize_t n;
-    int fd, rc = blobstore_open(c->bs, digest, &fd, &fsize);
+    int fd, rc;
+    if (c->bs->s3 != NULL) {
+        check_object(c, digest, size);
+        return;
+    }
+    rc = blobstore_open(c->bs, digest, &fd, &fsize);
     if (rc != 0) {
         if (has_blob_row(c->db, digest) == 1) /* not deleted by a GC meanwhile */
             found(c, "row-without-file", digest, rc == BERR_BLOB_UNKNOWN ? "file missing" : "file unreadable");
@@ -206,12 +250,33 @@ static int check_file(struct check *c, const char *dir, const char *name)
     return c->repair ? remove_orphan(c, digest, path) : 0;
 }
 
+/* S3: judges one object of the listing, like check_file a file. */
+static int check_listed(void *arg, const char *digest, time_t mtime)
+{
+    struct check *c = arg;
+    int rc, row;
+    if ((long long)mtime > c->now - FSCK_FRESH_AGE ||
+        bsearch(digest, c->rows, c->nrows, sizeof(c->rows[0]), by_digest) != NULL || has_blob_row(c->db, digest) != 0 ||
+        gc_is_pending(c->db, digest))
+        return 0;
+    found(c, "file-without-row", digest, "object in the bucket");
+    if (!c->repair || (rc = db_begin(c->db)) != 0)
+        return 0;
+    row = has_blob_row(c->db, digest); /* under the write lock, as remove_orphan */
+    if (row == 0 && blobstore_delete(c->bs, digest) == 0)
+        c->s->repaired++;
+    db_rollback(c->db);
+    return row < 0 ? row : 0;
+}
+
 static int check_files(struct check *c)
 {
     char root[BLOBSTORE_PATH_MAX];
     DIR *dh;
     struct dirent *e;
     int rc = 0;
+    if (c->bs->s3 != NULL)
+        return blobstore_objects_each(c->bs, check_listed, c);
     snprintf(root, sizeof(root), "%s/blobs/sha256", c->bs->root);
     if ((dh = opendir(root)) == NULL)
         return 0;
@@ -304,10 +369,13 @@ static int check_links(struct check *c)
 
 static int upload_rows(struct check *c)
 {
-    struct db_stmt *st = db_prepare(c->db, "SELECT uuid FROM uploads WHERE started_at <= ? ORDER BY uuid");
+    struct db_stmt *st;
     char(*gone)[BERTH_UUID_LEN + 1] = NULL;
     size_t n = 0, cap = 0;
     int rc;
+    if (c->bs->s3 != NULL) /* S3 sessions have no staging file: their state is a row, expiry reaps them */
+        return 0;
+    st = db_prepare(c->db, "SELECT uuid FROM uploads WHERE started_at <= ? ORDER BY uuid");
     if (st == NULL)
         return BERR_DB;
     db_bind_int64(st, 1, c->now - FSCK_FRESH_AGE);

@@ -267,8 +267,8 @@ static int unlink_batch(struct db *db, const struct blobstore *bs, struct digest
         } else if (row == 0) {
             char path[BLOBSTORE_PATH_MAX];
             blobstore_path(bs, d->v[i], path, sizeof(path));
-            if (unlink(path) == 0) {
-                FAULT_POINT("gc.after_unlink"); /* the file is gone, its gc_pending row not yet forgotten */
+            if (blobstore_delete(bs, d->v[i]) == 0) { /* unlink(2), or DELETE on S3 */
+                FAULT_POINT("gc.after_unlink");       /* the file is gone, its gc_pending row not yet forgotten */
                 (*unlinked)++;
                 if (orphans != NULL)
                     (*orphans)++;
@@ -349,16 +349,51 @@ static int sweep_shard(struct pass *p, const char *dir, long long cutoff, struct
     return rc;
 }
 
+struct orphan_ctx {
+    struct pass *p;
+    struct digests *d;
+    long long cutoff;
+};
+
+/* S3: one object of the listing (blobstore_objects_each); like sweep_shard's loop body. */
+static int sweep_object(void *arg, const char *digest, time_t mtime)
+{
+    struct orphan_ctx *o = arg;
+    struct digests *d = o->d;
+    int rc;
+    if ((long long)mtime > o->cutoff)
+        return 0;
+    snprintf(d->v[d->n], BERTH_DIGEST_MAX, "%s", digest);
+    if (has_row(o->p->db, d->v[d->n]) != 0)
+        return 0;
+    if (++d->n < GC_BATCH)
+        return 0;
+    if (o->p->o->dry_run) {
+        o->p->s->orphan_files += (long long)d->n;
+        d->n = 0;
+        return 0;
+    }
+    rc = unlink_batch(o->p->db, o->p->bs, d, 0, &o->p->s->files_unlinked, &o->p->s->orphan_files);
+    d->n = 0;
+    return rc;
+}
+
 /* Removes files under blobs/ that have no row and were last changed before the grace period (and at least
- * GC_ORPHAN_MIN_AGE ago): a crash between an upload's rename and its row commit leaves such files. */
+ * GC_ORPHAN_MIN_AGE ago): a crash between an upload's rename and its row commit leaves such files.  On S3 the
+ * objects are listed instead (an object stored before its row commits is the same kind of leftover). */
 static int sweep_orphans(struct pass *p)
 {
     long long grace = p->o->grace > GC_ORPHAN_MIN_AGE ? p->o->grace : GC_ORPHAN_MIN_AGE;
     char root[BLOBSTORE_PATH_MAX];
     struct digests d;
-    DIR *dh;
+    DIR *dh = NULL;
     struct dirent *e;
     int rc = digests_init(&d);
+    if (rc == 0 && p->bs->s3 != NULL) {
+        struct orphan_ctx o = {.p = p, .d = &d, .cutoff = p->o->now - grace};
+        rc = blobstore_objects_each(p->bs, sweep_object, &o);
+        goto rest;
+    }
     snprintf(root, sizeof(root), "%s/blobs/sha256", p->bs->root);
     if (rc != 0 || (dh = opendir(root)) == NULL) {
         digests_free(&d);
@@ -372,6 +407,7 @@ static int sweep_orphans(struct pass *p)
         rc = sweep_shard(p, dir, p->o->now - grace, &d);
     }
     closedir(dh);
+rest:
     if (rc == 0 && d.n > 0) {
         if (p->o->dry_run)
             p->s->orphan_files += (long long)d.n;
@@ -407,14 +443,13 @@ int gc_run(struct db *db, const struct blobstore *bs, const struct gc_opts *o, g
 
 int gc_blob_commit_check(struct db *db, const struct blobstore *bs, const char *digest)
 {
-    char path[BLOBSTORE_PATH_MAX];
     int rc = has_row(db, digest);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
     if ((rc = exec_digest(db, "DELETE FROM gc_pending WHERE digest = ?", digest)) != 0)
         return rc;
-    blobstore_path(bs, digest, path, sizeof(path));
-    return access(path, F_OK) == 0 ? 0 : BERR_BLOB_UPLOAD_UNKNOWN;
+    rc = blobstore_exists(bs, digest); /* a file, or a HEAD on S3 */
+    return rc > 0 ? 0 : rc == 0 ? BERR_BLOB_UPLOAD_UNKNOWN : rc;
 }
 
 int gc_is_pending(struct db *db, const char *digest)

@@ -7,6 +7,7 @@
 #include "fault.h"
 #include "log.h"
 #include "meta.h"
+#include "s3upload.h"
 #include "sessions.h"
 #include "writer.h"
 
@@ -171,6 +172,10 @@ int sessions_acquire(struct sessions *t, struct db *db, const char *uuid, const 
 
 void sessions_release(struct sessions *t, struct session *s)
 {
+    if (t->bs->s3 != NULL) { /* S3: another node may continue the session; the next request reloads its state */
+        sessions_drop(t, s);
+        return;
+    }
     pthread_mutex_lock(&t->lock);
     s->busy = 0;
     s->touched = time(NULL);
@@ -245,7 +250,10 @@ int sessions_recover(struct sessions *t, struct db *db)
 {
     struct uuid_list rows = {0};
     struct recover_ctx r = {.bs = t->bs, .rows = &rows};
-    int rc = meta_uploads_each(db, sessions__collect, &rows);
+    int rc;
+    if (t->bs->s3 != NULL) /* S3: sessions live in the shared database and bucket (other nodes'); expiry reaps */
+        return blobstore_tmp_clear(t->bs) < 0 ? BERR_IO : 0;
+    rc = meta_uploads_each(db, sessions__collect, &rows);
     if (rc != 0) {
         log_error("upload recovery: cannot list the upload sessions (%s); nothing removed", berr_name(rc));
         free(rows.v);
@@ -312,9 +320,23 @@ static int expire_file(void *ctx, const char *name, time_t mtime)
     return 0;
 }
 
+/* s3upload_expire's test: is session `uuid` live in this table? */
+static int held(void *ctx, const char *uuid)
+{
+    struct sessions *t = ctx;
+    int live;
+    pthread_mutex_lock(&t->lock);
+    live = table_find(t, uuid) != NULL;
+    pthread_mutex_unlock(&t->lock);
+    return live;
+}
+
 int sessions_expire(struct sessions *t, time_t cutoff)
 {
     struct expire_ctx e = {.t = t, .cutoff = cutoff};
-    int rc = blobstore_uploads_each(t->bs, expire_file, &e);
+    int rc;
+    if (t->bs->s3 != NULL)
+        return s3upload_expire(t->bs, cutoff, held, t);
+    rc = blobstore_uploads_each(t->bs, expire_file, &e);
     return rc != 0 ? rc : e.removed;
 }

@@ -369,13 +369,13 @@ void sigv4_signing_key(const char *secret, size_t secret_len, const char *date, 
     sodium_memzero(k, sizeof(k));
 }
 
-/* Computes the hex signature of `req` over `signed_headers` at `amz_date` into `sig`. */
-static int compute(const struct sigv4_request *req, const char *signed_headers, const char *amz_date,
-                   const char *secret, size_t secret_len, const char *region, const char *service,
-                   char sig[SIGV4_HEX_LEN + 1])
+/* Computes the hex signature of `req` over `signed_headers` at `amz_date` with the derived `key` into `sig`. */
+static int compute_with_key(const struct sigv4_request *req, const char *signed_headers, const char *amz_date,
+                            const char *region, const char *service, const unsigned char key[32],
+                            char sig[SIGV4_HEX_LEN + 1])
 {
-    char *creq = NULL, *sts = NULL, date[9];
-    unsigned char key[32], mac[32];
+    char *creq = NULL, *sts = NULL;
+    unsigned char mac[32];
     int rc = sigv4_canonical_request(req, signed_headers, &creq);
     if (rc < 0)
         return rc;
@@ -383,14 +383,26 @@ static int compute(const struct sigv4_request *req, const char *signed_headers, 
     free(creq);
     if (rc < 0)
         return rc;
-    memcpy(date, amz_date, 8);
-    date[8] = '\0';
-    sigv4_signing_key(secret, secret_len, date, region, service, key);
-    hmac(key, sizeof(key), sts, strlen(sts), mac);
-    sodium_memzero(key, sizeof(key));
+    hmac(key, 32, sts, strlen(sts), mac);
     free(sts);
     to_hex(mac, sizeof(mac), sig);
     return 0;
+}
+
+/* Computes the hex signature of `req` over `signed_headers` at `amz_date` into `sig`. */
+static int compute(const struct sigv4_request *req, const char *signed_headers, const char *amz_date,
+                   const char *secret, size_t secret_len, const char *region, const char *service,
+                   char sig[SIGV4_HEX_LEN + 1])
+{
+    char date[9];
+    unsigned char key[32];
+    int rc;
+    memcpy(date, amz_date, 8);
+    date[8] = '\0';
+    sigv4_signing_key(secret, secret_len, date, region, service, key);
+    rc = compute_with_key(req, signed_headers, amz_date, region, service, key, sig);
+    sodium_memzero(key, sizeof(key));
+    return rc;
 }
 
 /* Finds the value of header `name` (lower-case).  Returns NULL if absent. */
@@ -459,6 +471,43 @@ int sigv4_sign(const struct sigv4_request *req, const char *key_id, const char *
     int n = snprintf(out, SIGV4_AUTHZ_MAX, "%s Credential=%s/%.8s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
                      SIGV4_ALGORITHM, key_id, date, region, service, signed_headers, sig);
     return n > 0 && n < SIGV4_AUTHZ_MAX ? 0 : SIGV4_ENOMEM;
+}
+
+int sigv4_presign(const struct sigv4_request *req, const char *key_id, const char *secret, size_t secret_len,
+                  const char *region, const char *service, time_t t, long expires, char *out, size_t cap)
+{
+    char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1], cred[SIGV4_KEY_ID_MAX + 200];
+    struct sigv4_request r = *req;
+    struct sbuf q = {0};
+    int rc;
+    if (find_header(req, "host") == NULL)
+        return SIGV4_EMISSING;
+    if (expires < 1 || expires > SIGV4_PRESIGN_MAX)
+        return SIGV4_EMALFORMED;
+    sigv4_format_amzdate(t, date);
+    snprintf(cred, sizeof(cred), "%s/%.8s/%s/%s/aws4_request", key_id, date, region, service);
+    sb_add(&q, req->query, req->query_len);
+    if (req->query_len > 0)
+        sb_chr(&q, '&');
+    sb_str(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
+    uri_encode(&q, cred, strlen(cred), 0);
+    sb_str(&q, "&X-Amz-Date=");
+    sb_str(&q, date);
+    snprintf(cred, sizeof(cred), "&X-Amz-Expires=%ld&X-Amz-SignedHeaders=host", expires);
+    sb_str(&q, cred);
+    if (q.failed) {
+        free(q.p);
+        return SIGV4_ENOMEM;
+    }
+    r.query = q.p;
+    r.query_len = q.len;
+    r.payload_hash = SIGV4_UNSIGNED;
+    if ((rc = compute(&r, "host", date, secret, secret_len, region, service, sig)) == 0) {
+        int n = snprintf(out, cap, "%s&X-Amz-Signature=%s", q.p, sig);
+        rc = n > 0 && (size_t)n < cap ? 0 : SIGV4_ENOMEM;
+    }
+    free(q.p);
+    return rc;
 }
 
 /* Copies `s[0..n)` into `dst` (cap bytes with the NUL) if it fits and holds no control characters. */
@@ -603,10 +652,9 @@ static int list_has(const char *list, const char *name)
     return 0;
 }
 
-int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *secret, size_t secret_len,
-                 const char *region, const char *service, time_t now)
+int sigv4_verify_prepare(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *region,
+                         const char *service, time_t now)
 {
-    char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1];
     const struct sigv4_header *d = find_header(req, "x-amz-date");
     time_t t;
     if (strcmp(auth->region, region) != 0)
@@ -620,12 +668,35 @@ int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth,
         return SIGV4_EMISSING;
     if (t > now + SIGV4_MAX_SKEW || t < now - SIGV4_MAX_SKEW)
         return SIGV4_ESTALE;
+    return 0;
+}
+
+int sigv4_verify_key(const struct sigv4_request *req, const struct sigv4_auth *auth, const unsigned char key[32])
+{
+    char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1];
+    const struct sigv4_header *d = find_header(req, "x-amz-date");
+    int rc;
+    if (d == NULL || d->value_len != SIGV4_AMZDATE_LEN)
+        return SIGV4_EDATE;
     memcpy(date, d->value, SIGV4_AMZDATE_LEN);
     date[SIGV4_AMZDATE_LEN] = '\0';
-    int rc = compute(req, auth->signed_headers, date, secret, secret_len, region, service, sig);
+    rc = compute_with_key(req, auth->signed_headers, date, auth->region, auth->service, key, sig);
     if (rc < 0)
         return rc;
     return sodium_memcmp(sig, auth->signature, SIGV4_HEX_LEN) == 0 ? 0 : SIGV4_EMISMATCH;
+}
+
+int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *secret, size_t secret_len,
+                 const char *region, const char *service, time_t now)
+{
+    unsigned char key[32];
+    int rc = sigv4_verify_prepare(req, auth, region, service, now);
+    if (rc != 0)
+        return rc;
+    sigv4_signing_key(secret, secret_len, auth->date, region, service, key);
+    rc = sigv4_verify_key(req, auth, key);
+    sodium_memzero(key, sizeof(key));
+    return rc;
 }
 
 const char *sigv4_strerror(int err)

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "fault.h"
 #include "log.h"
+#include "s3upload.h"
 #include "upload.h"
 
 int upload_uuid_valid(const char *s, size_t len)
@@ -61,11 +62,33 @@ static struct upload *alloc_upload(const char *uuid, int fd)
     return u;
 }
 
+/* An S3 session `uuid`: a new state, or the saved one with `load`. */
+static int s3_session(const struct blobstore *bs, const char *uuid, int load, struct upload **out)
+{
+    struct upload *u = calloc(1, sizeof(*u));
+    int rc;
+    if (u == NULL)
+        return BERR_NOMEM;
+    memcpy(u->uuid, uuid, BERTH_UUID_LEN + 1);
+    u->fd = -1;
+    u->bs = bs;
+    rc = load ? s3upload_load(bs, uuid, &u->s3) : s3upload_new(&u->s3);
+    if (rc != 0) {
+        free(u);
+        return rc;
+    }
+    u->size = s3upload_size(u->s3);
+    *out = u;
+    return 0;
+}
+
 int upload_create(const struct blobstore *bs, struct upload **out)
 {
     char uuid[BERTH_UUID_LEN + 1], path[BLOBSTORE_PATH_MAX];
     int fd;
     new_uuid(uuid);
+    if (bs->s3 != NULL)
+        return s3_session(bs, uuid, 0, out);
     blobstore_upload_path(bs, uuid, path, sizeof(path));
     if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
         return berr_from_errno(errno);
@@ -84,6 +107,8 @@ int upload_open(const struct blobstore *bs, const char *uuid, struct upload **ou
     struct upload *u;
     int fd;
     ssize_t n;
+    if (bs->s3 != NULL)
+        return s3_session(bs, uuid, 1, out);
     blobstore_upload_path(bs, uuid, path, sizeof(path));
     if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
         return errno == ENOENT ? BERR_BLOB_UPLOAD_UNKNOWN : berr_from_errno(errno);
@@ -154,6 +179,11 @@ int upload_append(struct upload *u, const void *data, size_t len)
     struct hash_job h = {.data = data, .len = len};
     pthread_t tid;
     int threaded = 0, rc;
+    if (u->s3 != NULL) {
+        if ((rc = s3upload_append(u->bs, u->uuid, u->s3, data, len)) == 0)
+            u->size += len;
+        return rc;
+    }
     if (u->fd < 0 || u->hash.md == NULL) /* finished: the file may already be a committed blob */
         return BERR_BLOB_UPLOAD_INVALID;
     appending++;
@@ -189,10 +219,17 @@ int upload_append(struct upload *u, const void *data, size_t len)
     return 0;
 }
 
+int upload_sync(struct upload *u)
+{
+    return u->s3 != NULL ? s3upload_sync(u->bs, u->uuid, u->s3) : 0;
+}
+
 int upload_finish(const struct blobstore *bs, struct upload *u, const char *expected)
 {
     char actual[BERTH_DIGEST_MAX], path[BLOBSTORE_PATH_MAX];
     int rc;
+    if (u->s3 != NULL)
+        return s3upload_finish(bs, u->uuid, u->s3, expected);
     if (u->fd < 0 || u->hash.md == NULL)
         return BERR_BLOB_UPLOAD_INVALID;
     blobstore_upload_path(bs, u->uuid, path, sizeof(path));
@@ -216,6 +253,10 @@ int upload_finish(const struct blobstore *bs, struct upload *u, const char *expe
 void upload_remove(const struct blobstore *bs, const char *uuid)
 {
     char path[BLOBSTORE_PATH_MAX];
+    if (bs->s3 != NULL) {
+        s3upload_remove(bs, uuid);
+        return;
+    }
     blobstore_upload_path(bs, uuid, path, sizeof(path));
     unlink(path);
 }
@@ -226,6 +267,8 @@ void upload_free(struct upload *u)
         return;
     if (u->fd >= 0)
         close(u->fd);
+    if (u->s3 != NULL)
+        s3upload_free(u->bs, u->uuid, u->s3);
     digest_ctx_free(&u->hash);
     free(u);
 }

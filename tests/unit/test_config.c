@@ -255,6 +255,33 @@ static void every_documented_option_has_a_variable(void)
     CHECK_INT_EQ(n, nkeys); /* and every key of config_keys is documented there */
 }
 
+/* storage is disk by default; s3://BUCKET[/PREFIX] is accepted only with a valid bucket and a clean prefix;
+ * s3_endpoint must be an http(s) URL; s3_path_style defaults to on; s3_redirect is on/off. */
+static void storage_options_parse(void)
+{
+    static const char *const good[] = {"disk", "s3://berth", "s3://my-bucket.example/reg", "s3://abc/a/b_c-1.x"};
+    static const char *const bad[] = {"s3://",        "s3://ab",        "s3://Upper",       "s3://b-/x",
+                                      "s3://bucket/", "s3://bucket//x", "s3://bucket/../x", "s3://bucket/a b",
+                                      "file:///x",    "S3://bucket"};
+    struct config c;
+    char msg[256];
+    config_defaults(&c);
+    CHECK_STR_EQ(c.st.storage, "disk");
+    CHECK_INT_EQ(c.st.s3_path_style, -1); /* default: on */
+    CHECK_INT_EQ(c.st.s3_redirect, 0);
+    for (size_t i = 0; i < CHECK_COUNT(good); i++)
+        CHECK_INT_EQ(config_set(&c, "storage", good[i], msg, sizeof(msg)), 0);
+    for (size_t i = 0; i < CHECK_COUNT(bad); i++)
+        CHECK_INT_EQ(config_set(&c, "storage", bad[i], msg, sizeof(msg)), -1);
+    CHECK_INT_EQ(config_set(&c, "s3_endpoint", "http://127.0.0.1:7480", msg, sizeof(msg)), 0);
+    CHECK_INT_EQ(config_set(&c, "s3_endpoint", "ftp://x", msg, sizeof(msg)), -1);
+    CHECK_INT_EQ(config_set(&c, "s3_region", "EU", msg, sizeof(msg)), -1);
+    CHECK_INT_EQ(config_set(&c, "s3_redirect", "on", msg, sizeof(msg)), 0);
+    CHECK_INT_EQ(c.st.s3_redirect, 1);
+    CHECK_INT_EQ(config_set(&c, "s3_path_style", "maybe", msg, sizeof(msg)), -1);
+    CHECK_INT_EQ(config_set(&c, "s3_secret_key", "a\nb", msg, sizeof(msg)), -1);
+}
+
 /* metrics_listen, min_free_space and access_log_format parse; a bad format is refused. */
 static void observability_options_parse(void)
 {
@@ -315,6 +342,7 @@ int main(int argc, char **argv)
         CHECK_TEST(every_key_has_an_option),
         CHECK_TEST(every_documented_option_has_a_variable),
         CHECK_TEST(observability_options_parse),
+        CHECK_TEST(storage_options_parse),
         CHECK_TEST(durations_parse_units_and_off),
     };
     int rc = check_run(tests, CHECK_COUNT(tests), argc, argv);
