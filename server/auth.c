@@ -10,9 +10,11 @@
 #include <sodium.h>
 #include "auth.h"
 #include "auth_internal.h"
+#include "db.h"
 #include "ecr.h"
 #include "err.h"
 #include "jwt.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
@@ -343,6 +345,12 @@ static int bearer_verify(const struct server *srv, const struct creds *c, struct
     if (!jwt_cache_get(c, &id->claims)) {
         keys_snapshot(srv, &kr, &gen);
         rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
+        if (rc != 0 && db_metadata_is_pg() && keys_stamp_recheck()) { /* signed by a key another node rotated in? */
+            keys_refresh(srv);
+            keys_snapshot(srv, &kr, &gen);
+            rc =
+                jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
+        }
         sodium_memzero(&kr, sizeof(kr));
         if (rc != 0)
             return rc;

@@ -197,7 +197,7 @@ int ecrdb_repo_create(struct db *db, const char *name, const char *mutability, c
     db_bind_int64(st, 2, db_now());
     rc = db_step(st);
     id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
-    rc = rc == DB_ROW && db_step(st) == DB_DONE ? 0 : db_error(db);
+    rc = rc == DB_ROW ? 0 : db_error(db);
     db_reset(st);
     if (rc != 0)
         return rc;
@@ -243,7 +243,7 @@ static int count_images(struct db *db, int64_t repo_id, int *n)
         return rc;
     db_bind_int64(st, 1, repo_id);
     rc = db_step(st) == DB_ROW ? 0 : db_error(db);
-    *n = (int)db_column_int64(st, 0);
+    *n = db_column_int64(st, 0);
     db_reset(st);
     return rc;
 }
@@ -532,10 +532,10 @@ int ecrdb_preview_get(struct db *db, const char *repo, char **policy, long long 
     if (rc == DB_ROW) {
         *started_at = db_column_int64(st, 1);
         if ((*policy = strdup((const char *)db_column_text(st, 0))) == NULL)
-            rc = SQLITE_NOMEM;
+            rc = -1; /* out of memory */
     }
     db_reset(st);
-    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : rc == SQLITE_NOMEM ? BERR_NOMEM : db_error(db);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : rc == -1 ? BERR_NOMEM : db_error(db);
 }
 
 /* ---- one read transaction per request ---- */
@@ -551,13 +551,11 @@ static int exec_cached(struct db *db, int slot, const char *sql)
 int ecrdb_read_begin(struct db *db)
 {
     ecrdb_read_end(db); /* never nest: a transaction left open would make every BEGIN fail */
-    if (db_is_pg(db))   /* a snapshot across the request's statements, as SQLite's deferred BEGIN gives */
-        return db_begin_read(db);
     return exec_cached(db, S_READ_BEGIN, "BEGIN");
 }
 
 void ecrdb_read_end(struct db *db)
 {
-    if (db_in_txn(db) && (db_is_pg(db) ? db_commit(db) : exec_cached(db, S_READ_END, "COMMIT")) != 0)
+    if (db_in_txn(db) && exec_cached(db, S_READ_END, "COMMIT") != 0)
         db_rollback(db);
 }

@@ -97,7 +97,7 @@ static int load_op(struct db *db, void *arg)
         return BERR_DB;
     db_bind_text(st, 1, o->uuid, -1);
     if ((rc = db_step(st)) == DB_ROW) {
-        const char *mpu = db_column_text(st, 0);
+        const char *mpu = (const char *)db_column_text(st, 0);
         size_t tail = (size_t)db_column_bytes(st, 3);
         rc = 0;
         if (db_column_bytes(st, 4) != (int)sizeof(x->sha) || tail >= BERTH_S3_PART_MIN || mpu == NULL) {
@@ -105,12 +105,11 @@ static int load_op(struct db *db, void *arg)
             rc = BERR_BLOB_UPLOAD_INVALID;
         }
         if (rc == 0)
-            rc = parse_parts(x, db_column_text(st, 2));
+            rc = parse_parts(x, (const char *)db_column_text(st, 2));
         if (rc == 0) {
             snprintf(x->mpu_id, sizeof(x->mpu_id), "%s", mpu);
             x->size = x->saved = (uint64_t)db_column_int64(st, 1);
-            if (tail > 0)
-                memcpy(x->buf, db_column_blob(st, 3), tail);
+            memcpy(x->buf, db_column_blob(st, 3), tail);
             x->len = tail;
             memcpy(&x->sha, db_column_blob(st, 4), sizeof(x->sha));
             x->has_row = x->mpu_saved = 1;
@@ -407,8 +406,8 @@ static int list_stale_op(struct db *db, void *arg)
             db_finalize(st);
             return BERR_NOMEM;
         }
-        snprintf(e->uuid, sizeof(e->uuid), "%s", db_column_text(st, 0));
-        snprintf(e->mpu_id, sizeof(e->mpu_id), "%s", db_column_text(st, 1));
+        snprintf(e->uuid, sizeof(e->uuid), "%s", (const char *)db_column_text(st, 0));
+        snprintf(e->mpu_id, sizeof(e->mpu_id), "%s", (const char *)db_column_text(st, 1));
     }
     rc = rc == DB_DONE ? 0 : db_error(db);
     db_finalize(st);
