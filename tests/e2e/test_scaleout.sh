@@ -223,11 +223,11 @@ check_eq "shared base layer through A" 201 "$(push_blob "$A" "$R" "$TA" "$T/base
 # HEAD each blob, upload the missing ones, PUT the manifest; retried up to 5 times when the manifest is refused.
 # Appends gN to acked on a 201, each refusal's status and error code to refused.
 push_image() {
-	local n=$1 try f c
+	local n=$1 f c
 	head -c $((64 * 1024 + n)) /dev/urandom >"$T/gl$n"
 	printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":%s}' "$n" >"$T/gc$n"
 	manifest "$T/gc$n" "$T/gm$n" "$T/base" "$T/gl$n"
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		for f in "$T/base" "$T/gl$n" "$T/gc$n"; do
 			[ "$(code -I -H "Authorization: Bearer $TA" "http://$A/v2/$R/blobs/sha256:$(sha "$f")")" = 200 ] ||
 				push_blob "$A" "$R" "$TA" "$f" >/dev/null
