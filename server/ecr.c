@@ -59,39 +59,18 @@ json_t *ecr_raw(struct ecr_ctx *c, char *text, size_t len)
     return ECR_RAW;
 }
 
-void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n)
+void ecr_jbuf_str(struct strbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t run = 0;
-    ecr_jbuf_add(b, "\"", 1);
+    strbuf_add(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         char esc[6] = {'\\', 0};
         size_t elen = 2;
         if (ch >= 0x20 && ch != '"' && ch != '\\')
             continue;
-        ecr_jbuf_add(b, s + run, i - run);
+        strbuf_add(b, s + run, i - run);
         run = i + 1;
         esc[1] = ch == '"'    ? '"'
                  : ch == '\\' ? '\\'
@@ -107,23 +86,23 @@ void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n)
             esc[5] = hex[ch & 15];
             elen = 6;
         }
-        ecr_jbuf_add(b, esc, elen);
+        strbuf_add(b, esc, elen);
     }
-    ecr_jbuf_add(b, s + run, n - run);
-    ecr_jbuf_add(b, "\"", 1);
+    strbuf_add(b, s + run, n - run);
+    strbuf_add(b, "\"", 1);
 }
 
-void ecr_jbuf_json(struct ecr_jbuf *b, const json_t *v)
+void ecr_jbuf_json(struct strbuf *b, const json_t *v)
 {
     char *t = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (v != NULL && t == NULL)
         b->failed = 1;
     if (t != NULL)
-        ecr_jbuf_add(b, t, strlen(t));
+        strbuf_add(b, t, strlen(t));
     free(t);
 }
 
-json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct ecr_jbuf *b)
+json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct strbuf *b)
 {
     if (b->failed || b->p == NULL) {
         free(b->p);

@@ -11,6 +11,7 @@
 #define BERTH_ECR_INTERNAL_H
 
 #include <jansson.h>
+#include "strbuf.h"
 #include "accesskey.h"
 #include "authdb.h"
 #include "db.h"
@@ -77,22 +78,15 @@ extern const char ecr_raw_marker;
  *  is NULL). */
 json_t *ecr_raw(struct ecr_ctx *c, char *text, size_t len);
 
-/** A growing JSON text; `failed` latches an allocation failure (checked once, by ecr_jbuf_finish). */
-struct ecr_jbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-/** Appends `s[0..n)` as is. */
-void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n);
+/* ECR answers written as text go into a struct strbuf (strbuf.h); `failed` is checked once, by ecr_jbuf_finish. */
 /** Appends the string literal `lit` as is. */
-#define ECR_JBUF_LIT(b, lit) ecr_jbuf_add((b), "" lit, sizeof(lit) - 1) /* "" lit: literals only */
+#define ECR_JBUF_LIT(b, lit) strbuf_add((b), "" lit, sizeof(lit) - 1) /* "" lit: literals only */
 /** Appends `s[0..n)` (valid UTF-8) as a quoted JSON string, escaped as jansson does. */
-void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n);
+void ecr_jbuf_str(struct strbuf *b, const char *s, size_t n);
 /** Appends the compact JSON text of `v` (NULL: nothing; not taken). */
-void ecr_jbuf_json(struct ecr_jbuf *b, const json_t *v);
+void ecr_jbuf_json(struct strbuf *b, const json_t *v);
 /** Hands the text to ecr_raw(): returns ECR_RAW, or NULL after ecr_fail if an append failed. */
-json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct ecr_jbuf *b);
+json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct strbuf *b);
 
 /** Queues `fn(db, arg)` for the writer; after the commit `finish(c, arg, rc)` builds the answer on the loop.  `arg`
  *  must outlive the request (ecr_alloc).  Returns ECR_PENDING, for `return ecr_write(...)`. */

@@ -456,22 +456,22 @@ static json_t *op_list_images(struct ecr_ctx *c, json_t *in)
 struct detail_page {
     struct ecr_ctx *c;
     const char *repo;
-    struct ecr_jbuf b;
+    struct strbuf b;
     size_t n;
     int64_t last_id;
 };
 
-static void jbuf_int(struct ecr_jbuf *b, long long v)
+static void jbuf_int(struct strbuf *b, long long v)
 {
     char num[24];
     int n = snprintf(num, sizeof(num), "%lld", v);
-    ecr_jbuf_add(b, num, (size_t)n);
+    strbuf_add(b, num, (size_t)n);
 }
 
 static int detail_cb(void *ctx, const struct ecrdb_image *im)
 {
     struct detail_page *p = ctx;
-    struct ecr_jbuf *b = &p->b;
+    struct strbuf *b = &p->b;
     if (p->n++ > 0)
         ECR_JBUF_LIT(b, ",");
     ECR_JBUF_LIT(b, "{\"registryId\":");
@@ -659,7 +659,7 @@ static int accepted(json_t *types, const char *mt)
 
 /* One image of BatchGetImage's answer, written as text: the manifest is embedded as a JSON string, which jansson
  * would validate and escape byte by byte twice (pack and dump). */
-static void image_text(struct ecr_jbuf *b, struct ecr_ctx *c, const char *repo, const struct meta_manifest *m,
+static void image_text(struct strbuf *b, struct ecr_ctx *c, const char *repo, const struct meta_manifest *m,
                        const char *tag)
 {
     ECR_JBUF_LIT(b, "{\"registryId\":");
@@ -682,7 +682,7 @@ static void image_text(struct ecr_jbuf *b, struct ecr_ctx *c, const char *repo, 
 static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
 {
     json_t *ids, *id, *failures, *types = json_object_get(in, "acceptedMediaTypes");
-    struct ecr_jbuf b = {0};
+    struct strbuf b = {0};
     struct ecrdb_repo r;
     const char *repo;
     size_t i, n = 0;

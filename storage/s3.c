@@ -20,6 +20,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "s3.h"
+#include "strbuf.h"
 #include "sigv4.h"
 
 #define HEAD_MAX 8192       /* request head we build (path, signature, a few headers) */
@@ -47,50 +48,18 @@ static _Thread_local struct {
 
 /* ---- small growing buffer ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
 /* Appends `s` percent-encoded (RFC 3986 unreserved kept; '/' kept when `keep_slash`). */
-static void buf_enc(struct buf *b, const char *s, int keep_slash)
+static void buf_enc(struct strbuf *b, const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
             c == '.' || c == '~' || (keep_slash && c == '/')) {
-            buf_add(b, (const char *)&c, 1);
+            strbuf_add(b, (const char *)&c, 1);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            buf_add(b, e, 3);
+            strbuf_add(b, e, 3);
         }
     }
 }
@@ -137,13 +106,13 @@ void s3_free(struct s3 *s)
 }
 
 /* The request target: "/BUCKET/KEY" (path-style) or "/KEY", with `query` after '?'. */
-static void build_path(const struct s3 *s, const char *key, struct buf *b)
+static void build_path(const struct s3 *s, const char *key, struct strbuf *b)
 {
-    buf_str(b, "/");
+    strbuf_str(b, "/");
     if (s->cfg.path_style) {
         buf_enc(b, s->cfg.bucket, 0);
         if (key != NULL)
-            buf_str(b, "/");
+            strbuf_str(b, "/");
     }
     if (key != NULL)
         buf_enc(b, key, 1);
@@ -154,7 +123,7 @@ int s3_sign_head(const struct s3 *s, const char *method, const char *key, const 
 {
     struct sigv4_header h[3 + EXTRA_MAX];
     char date[SIGV4_AMZDATE_LEN + 1], authz[SIGV4_AUTHZ_MAX];
-    struct buf path = {0};
+    struct strbuf path = {0};
     size_t n = 0;
     int rc, len;
     if (nextra > EXTRA_MAX)
@@ -339,7 +308,7 @@ struct call {
     int status;
     uint64_t length;
     char etag[S3_ETAG_MAX + 1];
-    struct buf text; /* a body not given to `sink` (XML answers, errors), up to BERTH_S3_XML_MAX */
+    struct strbuf text; /* a body not given to `sink` (XML answers, errors), up to BERTH_S3_XML_MAX */
     int sink_rc;
 };
 
@@ -353,7 +322,7 @@ static int deliver(struct call *c, const char *p, size_t n)
     }
     if (c->text.len + n > BERTH_S3_XML_MAX)
         return BERR_IO;
-    buf_add(&c->text, p, n);
+    strbuf_add(&c->text, p, n);
     return c->text.failed ? BERR_NOMEM : 0;
 }
 
@@ -624,12 +593,12 @@ int s3_delete(struct s3 *s, const char *key)
 
 int s3_copy(struct s3 *s, const char *src, const char *dst)
 {
-    struct buf h = {0};
+    struct strbuf h = {0};
     struct call c = {.method = "PUT", .key = dst, .query = ""};
     int rc;
-    buf_str(&h, "x-amz-copy-source: /");
+    strbuf_str(&h, "x-amz-copy-source: /");
     buf_enc(&h, s->cfg.bucket, 0);
-    buf_str(&h, "/");
+    strbuf_str(&h, "/");
     buf_enc(&h, src, 1);
     if (h.failed)
         return BERR_NOMEM;
@@ -660,21 +629,21 @@ int s3_mpu_create(struct s3 *s, const char *key, char *upload_id)
 }
 
 /* "partNumber=N&uploadId=ID" (or just the id), encoded, into `b`. */
-static void upload_query(struct buf *b, int number, const char *upload_id)
+static void upload_query(struct strbuf *b, int number, const char *upload_id)
 {
     char n[32];
     if (number > 0) {
         snprintf(n, sizeof(n), "partNumber=%d&", number);
-        buf_str(b, n);
+        strbuf_str(b, n);
     }
-    buf_str(b, "uploadId=");
+    strbuf_str(b, "uploadId=");
     buf_enc(b, upload_id, 0);
 }
 
 int s3_mpu_part(struct s3 *s, const char *key, const char *upload_id, int number, const void *data, size_t len,
                 char *etag)
 {
-    struct buf q = {0};
+    struct strbuf q = {0};
     struct call c = {.method = "PUT", .key = key, .body = data, .body_len = len};
     int rc;
     upload_query(&q, number, upload_id);
@@ -694,18 +663,18 @@ int s3_mpu_part(struct s3 *s, const char *key, const char *upload_id, int number
 
 int s3_mpu_complete(struct s3 *s, const char *key, const char *upload_id, const struct s3_part *parts, size_t n)
 {
-    struct buf q = {0}, body = {0};
+    struct strbuf q = {0}, body = {0};
     struct call c = {.method = "POST", .key = key, .sign_body = 1};
     char line[S3_ETAG_MAX + 96];
     int rc;
     upload_query(&q, 0, upload_id);
-    buf_str(&body, "<CompleteMultipartUpload>");
+    strbuf_str(&body, "<CompleteMultipartUpload>");
     for (size_t i = 0; i < n; i++) {
         snprintf(line, sizeof(line), "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", parts[i].number,
                  parts[i].etag);
-        buf_str(&body, line);
+        strbuf_str(&body, line);
     }
-    buf_str(&body, "</CompleteMultipartUpload>");
+    strbuf_str(&body, "</CompleteMultipartUpload>");
     if (q.failed || body.failed) {
         free(q.p);
         free(body.p);
@@ -727,7 +696,7 @@ int s3_mpu_complete(struct s3 *s, const char *key, const char *upload_id, const 
 
 int s3_mpu_abort(struct s3 *s, const char *key, const char *upload_id)
 {
-    struct buf q = {0};
+    struct strbuf q = {0};
     struct call c = {.method = "DELETE", .key = key};
     int rc;
     upload_query(&q, 0, upload_id);
@@ -791,13 +760,13 @@ int s3_list(struct s3 *s, const char *prefix, int (*fn)(void *ctx, const char *k
     char token[S3_KEY_MAX + 1] = "";
     int rc;
     do {
-        struct buf q = {0};
+        struct strbuf q = {0};
         if (token[0]) {
-            buf_str(&q, "continuation-token=");
+            strbuf_str(&q, "continuation-token=");
             buf_enc(&q, token, 0);
-            buf_str(&q, "&");
+            strbuf_str(&q, "&");
         }
-        buf_str(&q, "list-type=2&prefix=");
+        strbuf_str(&q, "list-type=2&prefix=");
         buf_enc(&q, prefix, 0);
         if (q.failed)
             return BERR_NOMEM;
@@ -824,20 +793,20 @@ int s3_mpu_list(struct s3 *s, const char *prefix,
     char key_marker[S3_KEY_MAX + 1] = "", id_marker[S3_UPLOAD_ID_MAX + 1] = "";
     int rc;
     for (;;) {
-        struct buf q = {0};
+        struct strbuf q = {0};
         char next[S3_KEY_MAX + 1];
         if (key_marker[0]) {
-            buf_str(&q, "key-marker=");
+            strbuf_str(&q, "key-marker=");
             buf_enc(&q, key_marker, 0);
-            buf_str(&q, "&");
+            strbuf_str(&q, "&");
         }
-        buf_str(&q, "prefix=");
+        strbuf_str(&q, "prefix=");
         buf_enc(&q, prefix, 0);
         if (id_marker[0]) {
-            buf_str(&q, "&upload-id-marker=");
+            strbuf_str(&q, "&upload-id-marker=");
             buf_enc(&q, id_marker, 0);
         }
-        buf_str(&q, "&uploads=");
+        strbuf_str(&q, "&uploads=");
         if (q.failed)
             return BERR_NOMEM;
         rc = list_page(s, q.p, "Upload", each_upload, &l, "NextKeyMarker", next, sizeof(next));
@@ -860,7 +829,7 @@ int s3_check(struct s3 *s)
 int s3_presign_get(const struct s3 *s, const char *key, time_t now, long expires, char *out, size_t cap)
 {
     struct sigv4_header h = {"host", 4, s->host, strlen(s->host)};
-    struct buf path = {0};
+    struct strbuf path = {0};
     char query[SIGV4_AUTHZ_MAX];
     int rc, n;
     build_path(s, key, &path);

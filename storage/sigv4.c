@@ -4,47 +4,16 @@
 #include <string.h>
 #include <sodium.h>
 #include "sigv4.h"
+#include "strbuf.h"
 
 /* A growing NUL-terminated string; `failed` latches an allocation failure so callers check once at the end. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
+static void sb_chr(struct strbuf *b, char c)
 {
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_chr(struct sbuf *b, char c)
-{
-    sb_add(b, &c, 1);
+    strbuf_add(b, &c, 1);
 }
 
 /* Hands the buffer's string to the caller, or frees it and returns SIGV4_ENOMEM. */
-static int sb_finish(struct sbuf *b, char **out)
+static int sb_finish(struct strbuf *b, char **out)
 {
     if (b->failed || b->p == NULL) {
         free(b->p);
@@ -87,7 +56,7 @@ static int unreserved(unsigned char c)
 }
 
 /* Appends `s[0..n)` percent-encoded (upper-case hex); '/' stays as is when `keep_slash`. */
-static void uri_encode(struct sbuf *b, const char *s, size_t n, int keep_slash)
+static void uri_encode(struct strbuf *b, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
@@ -96,7 +65,7 @@ static void uri_encode(struct sbuf *b, const char *s, size_t n, int keep_slash)
             sb_chr(b, (char)c);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sb_add(b, e, 3);
+            strbuf_add(b, e, 3);
         }
     }
 }
@@ -128,7 +97,7 @@ static size_t uri_decode(const char *s, size_t n, char *out)
     return o;
 }
 
-static void canonical_uri(struct sbuf *b, const struct sigv4_request *req)
+static void canonical_uri(struct strbuf *b, const struct sigv4_request *req)
 {
     if (req->path_len == 0) {
         sb_chr(b, '/');
@@ -164,12 +133,12 @@ static int qparam_cmp(const void *a, const void *b)
 /* Decodes then strictly re-encodes `s[0..n)` into a malloc'd string (NULL when out of memory). */
 static char *reencode(const char *s, size_t n)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     char *tmp = malloc(n + 1);
     if (tmp == NULL)
         return NULL;
     size_t dn = uri_decode(s, n, tmp);
-    sb_add(&b, "", 0);
+    strbuf_add(&b, "", 0);
     uri_encode(&b, tmp, dn, 0);
     free(tmp);
     if (b.failed) {
@@ -188,7 +157,7 @@ static void free_params(struct qparam *v, size_t n)
     free(v);
 }
 
-static void canonical_query(struct sbuf *b, const char *q, size_t qlen)
+static void canonical_query(struct strbuf *b, const char *q, size_t qlen)
 {
     size_t cap = 1;
     for (size_t i = 0; i < qlen; i++)
@@ -220,9 +189,9 @@ static void canonical_query(struct sbuf *b, const char *q, size_t qlen)
         for (size_t i = 0; i < n; i++) {
             if (i)
                 sb_chr(b, '&');
-            sb_str(b, v[i].name);
+            strbuf_str(b, v[i].name);
             sb_chr(b, '=');
-            sb_str(b, v[i].value);
+            strbuf_str(b, v[i].value);
         }
     }
     free_params(v, n);
@@ -234,7 +203,7 @@ static int name_eq(const struct sigv4_header *h, const char *name, size_t len)
 }
 
 /* Appends a header value trimmed, with inner runs of blanks folded to one space. */
-static void add_trimmed(struct sbuf *b, const char *v, size_t n)
+static void add_trimmed(struct strbuf *b, const char *v, size_t n)
 {
     while (n > 0 && (v[0] == ' ' || v[0] == '\t'))
         v++, n--;
@@ -252,10 +221,10 @@ static void add_trimmed(struct sbuf *b, const char *v, size_t n)
 }
 
 /* Appends "name:v1,v2\n" for one signed header.  Returns 0 or SIGV4_EMISSING if the request lacks it. */
-static int canonical_header(struct sbuf *b, const struct sigv4_request *req, const char *name, size_t len)
+static int canonical_header(struct strbuf *b, const struct sigv4_request *req, const char *name, size_t len)
 {
     int found = 0;
-    sb_add(b, name, len);
+    strbuf_add(b, name, len);
     sb_chr(b, ':');
     for (size_t i = 0; i < req->nheaders; i++) {
         if (!name_eq(&req->headers[i], name, len))
@@ -301,11 +270,11 @@ static int check_signed_list(const char *list)
 
 int sigv4_canonical_request(const struct sigv4_request *req, const char *signed_headers, char **out)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     int rc = check_signed_list(signed_headers);
     if (rc < 0)
         return rc == SIGV4_EMALFORMED ? SIGV4_EMISSING : rc;
-    sb_str(&b, req->method);
+    strbuf_str(&b, req->method);
     sb_chr(&b, '\n');
     canonical_uri(&b, req);
     sb_chr(&b, '\n');
@@ -324,27 +293,27 @@ int sigv4_canonical_request(const struct sigv4_request *req, const char *signed_
         return rc;
     }
     sb_chr(&b, '\n');
-    sb_str(&b, signed_headers);
+    strbuf_str(&b, signed_headers);
     sb_chr(&b, '\n');
-    sb_str(&b, req->payload_hash);
+    strbuf_str(&b, req->payload_hash);
     return sb_finish(&b, out);
 }
 
 int sigv4_string_to_sign(const char *amz_date, const char *region, const char *service, const char *creq, char **out)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     char h[SIGV4_HEX_LEN + 1];
     sigv4_sha256_hex(creq, strlen(creq), h);
-    sb_str(&b, SIGV4_ALGORITHM "\n");
-    sb_str(&b, amz_date);
+    strbuf_str(&b, SIGV4_ALGORITHM "\n");
+    strbuf_str(&b, amz_date);
     sb_chr(&b, '\n');
-    sb_add(&b, amz_date, 8);
+    strbuf_add(&b, amz_date, 8);
     sb_chr(&b, '/');
-    sb_str(&b, region);
+    strbuf_str(&b, region);
     sb_chr(&b, '/');
-    sb_str(&b, service);
-    sb_str(&b, "/aws4_request\n");
-    sb_str(&b, h);
+    strbuf_str(&b, service);
+    strbuf_str(&b, "/aws4_request\n");
+    strbuf_str(&b, h);
     return sb_finish(&b, out);
 }
 
@@ -478,7 +447,7 @@ int sigv4_presign(const struct sigv4_request *req, const char *key_id, const cha
 {
     char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1], cred[SIGV4_KEY_ID_MAX + 200];
     struct sigv4_request r = *req;
-    struct sbuf q = {0};
+    struct strbuf q = {0};
     int rc;
     if (find_header(req, "host") == NULL)
         return SIGV4_EMISSING;
@@ -486,15 +455,15 @@ int sigv4_presign(const struct sigv4_request *req, const char *key_id, const cha
         return SIGV4_EMALFORMED;
     sigv4_format_amzdate(t, date);
     snprintf(cred, sizeof(cred), "%s/%.8s/%s/%s/aws4_request", key_id, date, region, service);
-    sb_add(&q, req->query, req->query_len);
+    strbuf_add(&q, req->query, req->query_len);
     if (req->query_len > 0)
         sb_chr(&q, '&');
-    sb_str(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
+    strbuf_str(&q, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
     uri_encode(&q, cred, strlen(cred), 0);
-    sb_str(&q, "&X-Amz-Date=");
-    sb_str(&q, date);
+    strbuf_str(&q, "&X-Amz-Date=");
+    strbuf_str(&q, date);
     snprintf(cred, sizeof(cred), "&X-Amz-Expires=%ld&X-Amz-SignedHeaders=host", expires);
-    sb_str(&q, cred);
+    strbuf_str(&q, cred);
     if (q.failed) {
         free(q.p);
         return SIGV4_ENOMEM;
