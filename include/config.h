@@ -26,6 +26,7 @@ struct config_storage {
 struct config {
     char listen[256];                 /* HOST:PORT */
     char data[CONFIG_PATH_MAX];       /* data directory */
+    char metadata[CONFIG_PATH_MAX];   /* "sqlite" (berth.db in data) or a libpq URL postgresql://… (db.h) */
     int threads;                      /* event-loop threads; 0 = number of cores */
     int workers;                      /* blocking-work threads */
     uint64_t max_blob_size;           /* bytes */

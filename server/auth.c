@@ -911,7 +911,13 @@ static int first_admin(const struct config *cfg)
         return n > 0 ? 0 : -1;
     }
     authdb_random_password(pw, sizeof(pw));
-    if ((rc = db_begin(db)) == 0 && (rc = authdb_user_add(db, "admin", pw, 1)) == 0)
+    if ((rc = db_begin(db)) == 0 && authdb_user_count(db) > 0) { /* another node on the same PostgreSQL won */
+        db_rollback(db);
+        db_close(db);
+        sodium_memzero(pw, sizeof(pw));
+        return 0;
+    }
+    if (rc == 0 && (rc = authdb_user_add(db, "admin", pw, 1)) == 0)
         rc = db_commit(db);
     if (rc != 0)
         db_rollback(db);

@@ -115,6 +115,11 @@ static int backup_cmd(int argc, char **argv)
               stderr);
         return 2;
     }
+    if (getenv("BERTH_METADATA") != NULL && strncmp(getenv("BERTH_METADATA"), "postgres", 8) == 0) {
+        fprintf(stderr, "berth backup: the archive holds berth.db (metadata = sqlite); with the metadata in PostgreSQL "
+                        "back up the database with pg_dump and the blobs with the storage's own tools\n");
+        return 2;
+    }
     o.out = argv[optind];
     o.progress = draw;
     o.progress_arg = &b;

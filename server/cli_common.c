@@ -15,6 +15,10 @@ int cli_apply_config(struct config *cfg, const char *config_file, const char *da
         fprintf(stderr, "berth: %s\n", err);
         return 2;
     }
+    if (db_set_metadata(cfg->metadata) != 0) { /* before anything reads a key (keys.h) or opens the database */
+        fprintf(stderr, "berth: invalid metadata setting\n");
+        return 2;
+    }
     return 0;
 }
 
@@ -27,7 +31,7 @@ struct db *cli_open_registry(const struct config *cfg)
         fprintf(stderr, "berth: no registry at %s (use --data)\n", cfg->data);
         return NULL;
     }
-    if (blobstore_init(&bs, cfg->data) != 0 || db_open(cfg->data, &db) != 0) {
+    if (db_set_metadata(cfg->metadata) != 0 || blobstore_init(&bs, cfg->data) != 0 || db_open(cfg->data, &db) != 0) {
         fprintf(stderr, "berth: cannot open the data directory %s\n", cfg->data);
         return NULL;
     }

@@ -16,6 +16,7 @@ void config_defaults(struct config *c)
     memset(c, 0, sizeof(*c));
     snprintf(c->listen, sizeof(c->listen), "%s", BERTH_DEFAULT_LISTEN);
     snprintf(c->data, sizeof(c->data), "%s", BERTH_DEFAULT_DATA);
+    snprintf(c->metadata, sizeof(c->metadata), "sqlite");
     snprintf(c->access_log, sizeof(c->access_log), "%s", BERTH_DEFAULT_ACCESS_LOG);
     c->threads = 0;
     c->workers = BERTH_DEFAULT_WORKERS;
@@ -64,6 +65,7 @@ int config_duration(const char *v, long long *out)
 const char *const config_keys[] = {
     "listen",
     "data",
+    "metadata",
     "threads",
     "workers",
     "max_blob_size",
@@ -212,6 +214,10 @@ int config_set(struct config *c, const char *k, const char *v, char *err, size_t
         rc = set_str(c->listen, sizeof(c->listen), v);
     else if (strcmp(k, "data") == 0)
         rc = set_str(c->data, sizeof(c->data), v);
+    else if (strcmp(k, "metadata") == 0)
+        rc = strcmp(v, "sqlite") == 0 || strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0
+                 ? set_str(c->metadata, sizeof(c->metadata), v)
+                 : -1;
     else if (strcmp(k, "threads") == 0)
         rc = parse_int(v, 0, BERTH_MAX_THREADS, &c->threads);
     else if (strcmp(k, "workers") == 0)

@@ -652,17 +652,15 @@ struct del_args {
 /* 1 if manifest `digest` of `repo` has no tag left. */
 static int untagged(struct db *db, const char *repo, const char *digest)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(db->h,
-                           "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
-                           "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(db, "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
+                             "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1")) == NULL)
         return 0;
-    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, repo, -1);
+    db_bind_text(st, 2, digest, -1);
+    rc = db_step(st) == DB_DONE;
+    db_finalize(st);
     return rc;
 }
 

@@ -303,7 +303,9 @@ static int start_storage(struct server *srv, const struct config *cfg)
         log_error("cannot use the bucket of storage = %s at %s", cfg->st.storage, cfg->st.s3_endpoint);
         return -1;
     }
-    if (db_open(cfg->data, &db) != 0) /* creates and migrates berth.db before any thread opens it */
+    if (db_set_metadata(cfg->metadata) != 0)
+        return -1;
+    if (db_open(cfg->data, &db) != 0) /* creates and migrates the schema before any thread opens a connection */
         return -1;
     db_close(db);
     return writer_start(cfg->data) == 0 ? 0 : -1;

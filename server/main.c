@@ -44,6 +44,7 @@ static const char serve_usage[] =
     "  --access-log FILE   access log: - = stderr (default), a FILE to append to, or off\n"
     "  --access-log-format combined (default) or json (JSON lines)\n"
     "  --metrics-listen HOST:PORT  also serve /metrics, /healthz, /readyz there, without authentication\n"
+    "  --metadata sqlite|postgresql://USER@HOST:PORT/DB  the metadata database (default sqlite: berth.db in --data)\n"
     "  --log-level LEVEL   error, warn, info (default) or debug\n"
     "  --no-auth           turn authentication off (local experiments only)\n"
     "  -h, --help          print this help\n"
@@ -75,6 +76,7 @@ static int serve_config(int argc, char **argv, struct config *cfg, char *err, si
         {"log-level", required_argument, NULL, 'v'},
         {"access-log-format", required_argument, NULL, 'f'},
         {"metrics-listen", required_argument, NULL, 'm'},
+        {"metadata", required_argument, NULL, 'M'},
         {"no-auth", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -82,9 +84,10 @@ static int serve_config(int argc, char **argv, struct config *cfg, char *err, si
     static const struct {
         int flag;
         const char *key;
-    } keys[] = {
-        {'l', "listen"},  {'d', "data"},       {'t', "threads"},   {'w', "workers"},           {'C', "tls_cert"},
-        {'K', "tls_key"}, {'a', "access_log"}, {'v', "log_level"}, {'f', "access_log_format"}, {'m', "metrics_listen"}};
+    } keys[] = {{'l', "listen"},         {'d', "data"},      {'t', "threads"},
+                {'w', "workers"},        {'C', "tls_cert"},  {'K', "tls_key"},
+                {'a', "access_log"},     {'v', "log_level"}, {'f', "access_log_format"},
+                {'m', "metrics_listen"}, {'M', "metadata"}};
     const char *config_file = getenv("BERTH_CONFIG");
     int c;
     config_defaults(cfg);

@@ -423,7 +423,12 @@ static void maintain(struct db *db, const struct blobstore *bs)
     struct lifecycle_stats ls;
     struct gc_opts go = {.now = db_now(), .grace = sched.cfg.gc_grace};
     struct gc_stats gs;
-    int rc = lifecycle_run(db, &ro, NULL, NULL, &ls);
+    int rc;
+    if (!db_maint_trylock(db)) { /* metadata = postgresql: another node is running them now */
+        log_debug("lifecycle/gc: another node holds the maintenance lock; skipped");
+        return;
+    }
+    rc = lifecycle_run(db, &ro, NULL, NULL, &ls);
     metrics_add(METRIC_LIFECYCLE_RUNS, 1);
     metrics_add(METRIC_LIFECYCLE_EXPIRED, ls.expired + ls.with); /* counted after each commit: exact on failure too */
     if (rc != 0)
@@ -434,6 +439,7 @@ static void maintain(struct db *db, const struct blobstore *bs)
                  ls.expired, ls.with, ls.repos, ls.skipped);
     go.now = db_now();
     rc = gc_run(db, bs, &go, NULL, NULL, &gs);
+    db_maint_unlock(db);
     metrics_add(METRIC_GC_RUNS, 1);
     if (rc != 0) {
         log_warn("gc failed: %s", berr_message(rc));

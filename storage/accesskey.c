@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "accesskey.h"
+#include "keys.h"
 #include "err.h"
 #include "log.h"
 
@@ -75,12 +76,36 @@ out:
     return rc;
 }
 
+/* The sealing key as a row of shared_keys (metadata = postgresql, keys.h): every node seals and opens with it. */
+static int boxkey_shared(int create, unsigned char key[ACCESSKEY_BOXKEY_BYTES])
+{
+    unsigned char buf[KEYS_VALUE_MAX];
+    size_t n = 0;
+    int rc = keys_get(ACCESSKEY_BOXKEY_FILE, buf, sizeof(buf), &n);
+    if (rc == BERR_NOT_FOUND && create) {
+        randombytes_buf(buf, ACCESSKEY_BOXKEY_BYTES);
+        rc = keys_create(ACCESSKEY_BOXKEY_FILE, buf, ACCESSKEY_BOXKEY_BYTES); /* the first node's key wins */
+        if (rc == 0)
+            rc = keys_get(ACCESSKEY_BOXKEY_FILE, buf, sizeof(buf), &n);
+    }
+    if (rc == 0 && n != ACCESSKEY_BOXKEY_BYTES) {
+        log_error("malformed access-key sealing key in the database");
+        rc = BERR_IO;
+    }
+    if (rc == 0)
+        memcpy(key, buf, ACCESSKEY_BOXKEY_BYTES);
+    sodium_memzero(buf, sizeof(buf));
+    return rc == 0 || rc == BERR_NOT_FOUND ? rc : BERR_IO;
+}
+
 int accesskey_boxkey_load(const char *datadir, int create, unsigned char key[ACCESSKEY_BOXKEY_BYTES])
 {
     char dir[4096], path[4096];
     int rc;
     if (sodium_init() < 0)
         return BERR_INTERNAL;
+    if (db_metadata_is_pg())
+        return boxkey_shared(create, key);
     snprintf(dir, sizeof(dir), "%s/keys", datadir);
     snprintf(path, sizeof(path), "%s/%s", dir, ACCESSKEY_BOXKEY_FILE);
     rc = boxkey_read(path, key);
@@ -96,29 +121,29 @@ int accesskey_boxkey_load(const char *datadir, int create, unsigned char key[ACC
 
 /* ---- rows ---- */
 
-static int prepare(struct db *db, const char *sql, sqlite3_stmt **st)
+static int prepare(struct db *db, const char *sql, struct db_stmt **st)
 {
-    if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+    if ((*st = db_prepare(db, sql)) == NULL)
         return db_error(db);
     return 0;
 }
 
-static void text_col(sqlite3_stmt *st, int col, char *out, size_t size)
+static void text_col(struct db_stmt *st, int col, char *out, size_t size)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
+    const char *t = db_column_text(st, col);
     snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
 /* Columns 0..4 of every key query: id, user, description, created_at, revoked_at. */
-#define KEY_COLS "id, user, description, created_at, coalesce(revoked_at, 0)"
+#define KEY_COLS "id, \"user\", description, created_at, coalesce(revoked_at, 0)"
 
-static void row_to_key(sqlite3_stmt *st, struct accesskey *k)
+static void row_to_key(struct db_stmt *st, struct accesskey *k)
 {
     text_col(st, 0, k->id, sizeof(k->id));
     text_col(st, 1, k->user, sizeof(k->user));
     text_col(st, 2, k->description, sizeof(k->description));
-    k->created_at = sqlite3_column_int64(st, 3);
-    k->revoked_at = sqlite3_column_int64(st, 4);
+    k->created_at = db_column_int64(st, 3);
+    k->revoked_at = db_column_int64(st, 4);
 }
 
 static void new_id(char id[ACCESSKEY_ID_LEN + 1])
@@ -132,14 +157,14 @@ static void new_id(char id[ACCESSKEY_ID_LEN + 1])
 
 static int user_exists(struct db *db, const char *user)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db, "SELECT 1 FROM users WHERE name = ?", &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+    db_bind_text(st, 1, user, -1);
+    rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 static int desc_valid(const char *d)
@@ -156,7 +181,7 @@ int accesskey_create(struct db *db, const unsigned char boxkey[ACCESSKEY_BOXKEY_
                      const char *description, struct accesskey *out, char secret[ACCESSKEY_SECRET_LEN + 1])
 {
     unsigned char raw[SECRET_RAW_BYTES], nonce[crypto_secretbox_NONCEBYTES], sealed[SEALED_LEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     if (description == NULL)
         description = "";
@@ -173,66 +198,66 @@ int accesskey_create(struct db *db, const unsigned char boxkey[ACCESSKEY_BOXKEY_
     snprintf(out->description, sizeof(out->description), "%s", description);
     out->created_at = db_now();
     if ((rc = prepare(db,
-                      "INSERT INTO access_keys (id, user, description, nonce, sealed, created_at) "
+                      "INSERT INTO access_keys (id, \"user\", description, nonce, sealed, created_at) "
                       "VALUES (?, ?, ?, ?, ?, ?)",
                       &st)) != 0)
         return rc;
-    sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, description, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, nonce, sizeof(nonce), SQLITE_STATIC);
-    sqlite3_bind_blob(st, 5, sealed, sizeof(sealed), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, out->created_at);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, out->id, -1);
+    db_bind_text(st, 2, user, -1);
+    db_bind_text(st, 3, description, -1);
+    db_bind_blob(st, 4, nonce, sizeof(nonce));
+    db_bind_blob(st, 5, sealed, sizeof(sealed));
+    db_bind_int64(st, 6, out->created_at);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
 int accesskey_revoke(struct db *db, const char *id)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db, "UPDATE access_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, db_now());
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
-    if (rc == 0 && sqlite3_changes(db->h) == 0)
+    db_bind_int64(st, 1, db_now());
+    db_bind_text(st, 2, id, -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    if (rc == 0 && db_changes(db) == 0)
         rc = BERR_NOT_FOUND;
     return rc;
 }
 
 int accesskey_get(struct db *db, const char *id, struct accesskey *out)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db, "SELECT " KEY_COLS " FROM access_keys WHERE id = ?", &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
         row_to_key(st, out);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 int accesskey_secret(struct db *db, const unsigned char boxkey[ACCESSKEY_BOXKEY_BYTES], const char *id,
                      struct accesskey *out, char secret[ACCESSKEY_SECRET_LEN + 1])
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db,
                      "SELECT " KEY_COLS ", nonce, sealed FROM access_keys "
-                     "WHERE id = ? AND revoked_at IS NULL AND user IN (SELECT name FROM users)",
+                     "WHERE id = ? AND revoked_at IS NULL AND \"user\" IN (SELECT name FROM users)",
                      &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const void *nonce = sqlite3_column_blob(st, 5), *sealed = sqlite3_column_blob(st, 6);
+    db_bind_text(st, 1, id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        const void *nonce = db_column_blob(st, 5), *sealed = db_column_blob(st, 6);
         row_to_key(st, out);
-        rc = sqlite3_column_bytes(st, 5) == crypto_secretbox_NONCEBYTES && sqlite3_column_bytes(st, 6) == SEALED_LEN &&
+        rc = db_column_bytes(st, 5) == crypto_secretbox_NONCEBYTES && db_column_bytes(st, 6) == SEALED_LEN &&
                      crypto_secretbox_open_easy((unsigned char *)secret, sealed, SEALED_LEN, nonce, boxkey) == 0
                  ? 0
                  : BERR_INTERNAL;
@@ -240,29 +265,31 @@ int accesskey_secret(struct db *db, const unsigned char boxkey[ACCESSKEY_BOXKEY_
         if (rc != 0)
             log_error("access key %s: sealed secret does not open (wrong %s?)", id, ACCESSKEY_BOXKEY_FILE);
     } else {
-        rc = rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+        rc = rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 int accesskey_each(struct db *db, const char *user, accesskey_cb cb, void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct accesskey k;
-    int rc =
-        prepare(db, "SELECT " KEY_COLS " FROM access_keys WHERE ?1 IS NULL OR user = ?1 ORDER BY created_at, id", &st);
+    int rc = prepare(db,
+                     "SELECT " KEY_COLS
+                     " FROM access_keys WHERE CAST(?1 AS TEXT) IS NULL OR \"user\" = ?1 ORDER BY created_at, id",
+                     &st);
     if (rc != 0)
         return rc;
     if (user != NULL)
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_text(st, 1, user, -1);
+    while ((rc = db_step(st)) == DB_ROW) {
         row_to_key(st, &k);
         if (cb(ctx, &k) != 0)
             break;
     }
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 

@@ -150,24 +150,24 @@ static void secret_hash(const char *secret, size_t len, unsigned char out[32])
 /* Runs a one-shot statement (CLI paths) with text/int bindings given as "t"/"i" in `types`. */
 static int exec_bound(struct db *db, const char *sql, const char *types, ...)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     va_list ap;
     int rc;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(db, sql)) == NULL)
         return db_error(db);
     va_start(ap, types);
     for (int i = 0; types[i] != '\0'; i++) {
         if (types[i] == 't')
-            sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            db_bind_text_copy(st, i + 1, va_arg(ap, const char *), -1);
         else
-            sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
+            db_bind_int64(st, i + 1, va_arg(ap, long long));
     }
     va_end(ap);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    rc = db_step(st);
+    db_finalize(st);
+    if (rc != DB_DONE)
         return db_error(db);
-    return sqlite3_changes(db->h) > 0 ? 0 : BERR_NOT_FOUND;
+    return db_changes(db) > 0 ? 0 : BERR_NOT_FOUND;
 }
 
 /* 1 if a user or a live (not revoked) token is called `name`. */
@@ -182,18 +182,26 @@ static int name_taken(struct db *db, const char *name)
 
 /* ---- users ---- */
 
+/* A fresh immutable id: 128 random bits in lower-case hex (what migration 3 gave existing rows). */
+static void new_uid(char out[AUTHDB_UID_MAX])
+{
+    unsigned char raw[(AUTHDB_UID_MAX - 1) / 2];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(out, AUTHDB_UID_MAX, raw, sizeof(raw));
+}
+
 int authdb_user_add(struct db *db, const char *name, const char *password, int is_admin)
 {
-    char hash[AUTHDB_PWHASH_MAX];
+    char hash[AUTHDB_PWHASH_MAX], uid[AUTHDB_UID_MAX];
     int rc;
     if (authdb_name_valid(name) != 0 || name_taken(db, name))
         return BERR_BAD_REQUEST;
     if ((rc = authdb_password_hash(password, hash)) != 0)
         return rc;
+    new_uid(uid);
     return exec_bound(db,
-                      "INSERT INTO users (name, pwhash, is_admin, created_at, updated_at, uid) "
-                      "VALUES (?,?,?,?,?, lower(hex(randomblob(16))))",
-                      "ttiii", name, hash, (long long)(is_admin != 0), db_now(), db_now());
+                      "INSERT INTO users (name, pwhash, is_admin, created_at, updated_at, uid) VALUES (?,?,?,?,?,?)",
+                      "ttiiit", name, hash, (long long)(is_admin != 0), db_now(), db_now(), uid);
 }
 
 int authdb_user_passwd(struct db *db, const char *name, const char *password)
@@ -213,56 +221,55 @@ int authdb_user_del(struct db *db, const char *name)
     return rc;
 }
 
-static void user_row(sqlite3_stmt *st, struct authdb_user *u)
+static void user_row(struct db_stmt *st, struct authdb_user *u)
 {
-    snprintf(u->name, sizeof(u->name), "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(u->pwhash, sizeof(u->pwhash), "%s", (const char *)sqlite3_column_text(st, 1));
-    u->is_admin = sqlite3_column_int(st, 2);
-    u->created_at = sqlite3_column_int64(st, 3);
-    snprintf(u->uid, sizeof(u->uid), "%s", sqlite3_column_text(st, 4) ? (const char *)sqlite3_column_text(st, 4) : "");
+    snprintf(u->name, sizeof(u->name), "%s", (const char *)db_column_text(st, 0));
+    snprintf(u->pwhash, sizeof(u->pwhash), "%s", (const char *)db_column_text(st, 1));
+    u->is_admin = db_column_int64(st, 2);
+    u->created_at = db_column_int64(st, 3);
+    snprintf(u->uid, sizeof(u->uid), "%s", db_column_text(st, 4) ? (const char *)db_column_text(st, 4) : "");
 }
 
 int authdb_user_get(struct db *db, const char *name, struct authdb_user *out)
 {
-    sqlite3_stmt *st =
+    struct db_stmt *st =
         db_stmt(db, S_USER_GET, "SELECT name, pwhash, is_admin, created_at, uid FROM users WHERE name = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, name, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
         user_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+    db_reset(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 int authdb_users_each(struct db *db, authdb_user_cb cb, void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(db->h, "SELECT name, pwhash, is_admin, created_at, uid FROM users ORDER BY name", -1, &st,
-                           NULL) != SQLITE_OK)
+    if ((st = db_prepare(db, "SELECT name, pwhash, is_admin, created_at, uid FROM users ORDER BY name")) == NULL)
         return db_error(db);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct authdb_user u;
         user_row(st, &u);
         if (cb(ctx, &u) != 0)
             break;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
 }
 
 int authdb_user_count(struct db *db)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int n = BERR_DB;
-    if (sqlite3_prepare_v2(db->h, "SELECT count(*) FROM users", -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(db, "SELECT count(*) FROM users")) == NULL)
         return db_error(db);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    if (db_step(st) == DB_ROW)
+        n = db_column_int64(st, 0);
+    db_finalize(st);
     return n;
 }
 
@@ -271,7 +278,8 @@ int authdb_user_count(struct db *db)
 int authdb_token_create(struct db *db, const char *name, long long ttl, char secret[AUTHDB_SECRET_MAX])
 {
     unsigned char raw[BERTH_TOKEN_SECRET_BYTES], hash[32];
-    sqlite3_stmt *st;
+    char uid[AUTHDB_UID_MAX];
+    struct db_stmt *st;
     long long now = db_now();
     int rc;
     if (authdb_name_valid(name) != 0 || name_taken(db, name) || sodium_init() < 0)
@@ -283,18 +291,18 @@ int authdb_token_create(struct db *db, const char *name, long long ttl, char sec
     secret_hash(secret, strlen(secret), hash);
     /* a revoked token of the same name is replaced */
     exec_bound(db, "DELETE FROM tokens WHERE name = ? AND revoked_at IS NOT NULL", "t", name);
-    if (sqlite3_prepare_v2(db->h,
-                           "INSERT INTO tokens (name, secret_hash, created_at, expires_at, uid) "
-                           "VALUES (?,?,?,?, lower(hex(randomblob(16))))",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(db, "INSERT INTO tokens (name, secret_hash, created_at, expires_at, uid) "
+                             "VALUES (?,?,?,?,?)")) == NULL)
         return db_error(db);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, ttl > 0 ? now + ttl : 0);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    new_uid(uid);
+    db_bind_text(st, 5, uid, -1);
+    db_bind_text(st, 1, name, -1);
+    db_bind_blob(st, 2, hash, sizeof(hash));
+    db_bind_int64(st, 3, now);
+    db_bind_int64(st, 4, ttl > 0 ? now + ttl : 0);
+    rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 int authdb_token_revoke(struct db *db, const char *name)
@@ -306,34 +314,34 @@ int authdb_token_revoke(struct db *db, const char *name)
     return rc;
 }
 
-static void token_row(sqlite3_stmt *st, struct authdb_token *t)
+static void token_row(struct db_stmt *st, struct authdb_token *t)
 {
-    const void *h = sqlite3_column_blob(st, 1);
+    const void *h = db_column_blob(st, 1);
     memset(t, 0, sizeof(*t));
-    snprintf(t->name, sizeof(t->name), "%s", (const char *)sqlite3_column_text(st, 0));
-    if (h != NULL && sqlite3_column_bytes(st, 1) == (int)sizeof(t->secret_hash))
+    snprintf(t->name, sizeof(t->name), "%s", (const char *)db_column_text(st, 0));
+    if (h != NULL && db_column_bytes(st, 1) == (int)sizeof(t->secret_hash))
         memcpy(t->secret_hash, h, sizeof(t->secret_hash));
-    t->created_at = sqlite3_column_int64(st, 2);
-    t->expires_at = sqlite3_column_int64(st, 3);
-    t->revoked_at = sqlite3_column_int64(st, 4);
-    snprintf(t->uid, sizeof(t->uid), "%s", sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "");
+    t->created_at = db_column_int64(st, 2);
+    t->expires_at = db_column_int64(st, 3);
+    t->revoked_at = db_column_int64(st, 4);
+    snprintf(t->uid, sizeof(t->uid), "%s", db_column_text(st, 5) ? (const char *)db_column_text(st, 5) : "");
 }
 
 int authdb_token_get(struct db *db, const char *name, struct authdb_token *out)
 {
-    sqlite3_stmt *st =
+    struct db_stmt *st =
         db_stmt(db, S_TOKEN_GET,
                 "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0), uid FROM tokens "
                 "WHERE name = ? ORDER BY revoked_at IS NULL DESC LIMIT 1");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, name, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
         token_row(st, out);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+    db_reset(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 int authdb_token_verify(const struct authdb_token *t, const char *secret, size_t len, long long now)
@@ -349,21 +357,20 @@ int authdb_token_verify(const struct authdb_token *t, const char *secret, size_t
 
 int authdb_tokens_each(struct db *db, authdb_token_cb cb, void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(db->h,
-                           "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0), uid FROM tokens "
-                           "ORDER BY name, created_at",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(db,
+                         "SELECT name, secret_hash, created_at, expires_at, coalesce(revoked_at, 0), uid FROM tokens "
+                         "ORDER BY name, created_at")) == NULL)
         return db_error(db);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct authdb_token t;
         token_row(st, &t);
         if (cb(ctx, &t) != 0)
             break;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* ---- grants ---- */
@@ -388,10 +395,11 @@ int authdb_grant_add(struct db *db, const struct authdb_identity *subject, unsig
         return BERR_BAD_REQUEST;
     if (!subject_exists(db, subject))
         return BERR_NOT_FOUND;
-    return exec_bound(db,
-                      "INSERT INTO grants (subject_kind, subject, pattern, actions, created_at) VALUES (?,?,?,?,?) "
-                      "ON CONFLICT (subject_kind, subject, pattern) DO UPDATE SET actions = actions | excluded.actions",
-                      "ittii", (long long)subject->kind, subject->name, pattern, (long long)actions, db_now());
+    return exec_bound(
+        db,
+        "INSERT INTO grants (subject_kind, subject, pattern, actions, created_at) VALUES (?,?,?,?,?) "
+        "ON CONFLICT (subject_kind, subject, pattern) DO UPDATE SET actions = grants.actions | excluded.actions",
+        "ittii", (long long)subject->kind, subject->name, pattern, (long long)actions, db_now());
 }
 
 int authdb_grant_del(struct db *db, const struct authdb_identity *subject, const char *pattern)
@@ -402,35 +410,35 @@ int authdb_grant_del(struct db *db, const struct authdb_identity *subject, const
 
 int authdb_grants_each(struct db *db, const struct authdb_identity *subject, authdb_grant_cb cb, void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     const char *sql = subject != NULL ? "SELECT subject_kind, subject, pattern, actions FROM grants "
                                         "WHERE subject_kind = ? AND subject = ? ORDER BY pattern"
                                       : "SELECT subject_kind, subject, pattern, actions FROM grants "
                                         "ORDER BY subject_kind, subject, pattern";
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(db, sql)) == NULL)
         return db_error(db);
     if (subject != NULL) {
-        sqlite3_bind_int(st, 1, (int)subject->kind);
-        sqlite3_bind_text(st, 2, subject->name, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, (int)subject->kind);
+        db_bind_text(st, 2, subject->name, -1);
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct authdb_grant g = {0};
-        g.subject.kind = (enum authdb_kind)sqlite3_column_int(st, 0);
-        snprintf(g.subject.name, sizeof(g.subject.name), "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(g.pattern, sizeof(g.pattern), "%s", (const char *)sqlite3_column_text(st, 2));
-        g.actions = (unsigned)sqlite3_column_int(st, 3);
+        g.subject.kind = (enum authdb_kind)db_column_int64(st, 0);
+        snprintf(g.subject.name, sizeof(g.subject.name), "%s", (const char *)db_column_text(st, 1));
+        snprintf(g.pattern, sizeof(g.pattern), "%s", (const char *)db_column_text(st, 2));
+        g.actions = (unsigned)db_column_int64(st, 3);
         if (cb(ctx, &g) != 0)
             break;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
 }
 
 int authdb_grants_load(struct db *db, const struct authdb_identity *id, struct authdb_grants *out)
 {
     struct authdb_user u;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int live = 0, rc;
     memset(out, 0, sizeof(*out));
     if (id->kind == AUTH_USER && authdb_user_get(db, id->name, &u) == 0) {
@@ -449,25 +457,24 @@ int authdb_grants_load(struct db *db, const struct authdb_identity *id, struct a
                  "LIMIT " STR(BERTH_AUTH_GRANTS_MAX));
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int(st, 1, live ? (int)id->kind : -1);
-    sqlite3_bind_text(st, 2, id->name, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, live ? (int)id->kind : -1);
+    db_bind_text(st, 2, id->name, -1);
+    while ((rc = db_step(st)) == DB_ROW) {
         if ((out->n & (out->n + 1)) == 0 || out->n == 0) { /* grow at 0, 1, 3, 7, ... */
             void *g = realloc(out->g, (out->n * 2 + 2) * sizeof(*out->g));
             if (g == NULL) {
-                sqlite3_reset(st);
+                db_reset(st);
                 authdb_grants_free(out);
                 return BERR_NOMEM;
             }
             out->g = g;
         }
-        snprintf(out->g[out->n].pattern, sizeof(out->g[out->n].pattern), "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-        out->g[out->n].actions = (unsigned)sqlite3_column_int(st, 1);
+        snprintf(out->g[out->n].pattern, sizeof(out->g[out->n].pattern), "%s", (const char *)db_column_text(st, 0));
+        out->g[out->n].actions = (unsigned)db_column_int64(st, 1);
         out->n++;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
+    db_reset(st);
+    if (rc != DB_DONE) {
         authdb_grants_free(out);
         return db_error(db);
     }

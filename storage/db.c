@@ -1,9 +1,11 @@
-/* db.c - opening and migrating berth.db, transactions, and the prepared-statement cache. */
+/* db.c - the backend-neutral half of db.h and its SQLite implementation: opening and migrating berth.db,
+ * transactions, the prepared-statement cache.  The PostgreSQL half is db_pg.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "db.h"
+#include "db_pg.h"
 #include "defaults.h"
 #include "err.h"
 #include "log.h"
@@ -196,27 +198,67 @@ long long db_now(void)
     return (long long)time(NULL);
 }
 
+static struct {
+    int pg;
+    char url[DB_METADATA_MAX];
+} backend;
+
+int db_set_metadata(const char *metadata)
+{
+    if (metadata == NULL || metadata[0] == '\0' || strcmp(metadata, "sqlite") == 0) {
+        backend.pg = 0;
+        return 0;
+    }
+    if ((strncmp(metadata, "postgresql://", 13) != 0 && strncmp(metadata, "postgres://", 11) != 0) ||
+        strlen(metadata) >= sizeof(backend.url))
+        return BERR_BAD_REQUEST;
+    snprintf(backend.url, sizeof(backend.url), "%s", metadata);
+    backend.pg = 1;
+    return 0;
+}
+
+int db_metadata_is_pg(void)
+{
+    return backend.pg;
+}
+
 /* The BERR code for the connection's last error: a full disk (SQLITE_FULL) is BERR_NOSPACE (507), not a
  * database fault, so that the client learns the one thing it can act on. */
 int db_last_error(struct db *db)
 {
+    if (db->kind == DB_PG)
+        return db__pg_last_error(db);
     return (sqlite3_extended_errcode(db->h) & 0xff) == SQLITE_FULL ? BERR_NOSPACE : BERR_DB;
+}
+
+int db_last_constraint(struct db *db)
+{
+    if (db->kind == DB_PG)
+        return db__pg_last_constraint(db);
+    return (sqlite3_extended_errcode(db->h) & 0xff) == SQLITE_CONSTRAINT;
+}
+
+const char *db_errmsg(struct db *db)
+{
+    return db->kind == DB_PG ? db__pg_errmsg(db) : sqlite3_errmsg(db->h);
 }
 
 int db_error(struct db *db)
 {
-    log_error("sqlite: %s", sqlite3_errmsg(db->h));
+    log_error("%s: %s", db->kind == DB_PG ? "postgresql" : "sqlite", db_errmsg(db));
     return db_last_error(db);
 }
 
 int db_in_txn(struct db *db)
 {
-    return !sqlite3_get_autocommit(db->h);
+    return db->kind == DB_PG ? db__pg_in_txn(db) : !sqlite3_get_autocommit(db->h);
 }
 
 int db_exec(struct db *db, const char *sql)
 {
     char *msg = NULL;
+    if (db->kind == DB_PG)
+        return db__pg_exec(db, sql);
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
         log_error("sqlite: %s (in: %.60s)", msg ? msg : sqlite3_errmsg(db->h), sql);
         sqlite3_free(msg);
@@ -256,22 +298,33 @@ static int migrate(struct db *db)
     return db_commit(db);
 }
 
-int db_open(const char *datadir, struct db **out)
+static int open_sqlite(struct db *db, const char *datadir)
 {
     char path[4096];
-    struct db *db = calloc(1, sizeof(*db));
-    if (db == NULL)
-        return BERR_NOMEM;
     snprintf(path, sizeof(path), "%s/%s", datadir, DB_FILE);
     if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         log_error("cannot open %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
-        db_close(db);
         return BERR_DB;
     }
     sqlite3_busy_timeout(db->h, BERTH_DB_BUSY_TIMEOUT_MS);
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") != 0 ||
-        migrate(db) != 0) {
+        migrate(db) != 0)
+        return BERR_DB;
+    return 0;
+}
+
+int db_open(const char *datadir, struct db **out)
+{
+    struct db *db = calloc(1, sizeof(*db));
+    int rc;
+    if (db == NULL)
+        return BERR_NOMEM;
+    for (int i = 0; i < DB_STMT_MAX; i++)
+        db->stmts[i].db = db;
+    db->kind = backend.pg ? DB_PG : DB_SQLITE;
+    rc = db->kind == DB_PG ? db__pg_open(db, backend.url) : open_sqlite(db, datadir);
+    if (rc != 0) {
         db_close(db);
         return BERR_DB;
     }
@@ -283,46 +336,118 @@ void db_close(struct db *db)
 {
     if (db == NULL)
         return;
-    for (int i = 0; i < DB_STMT_MAX; i++)
-        sqlite3_finalize(db->stmts[i]);
-    sqlite3_close(db->h);
+    for (int i = 0; i < DB_STMT_MAX; i++) {
+        sqlite3_finalize(db->stmts[i].s);
+        db__pg_stmt_free(&db->stmts[i]);
+    }
+    if (db->kind == DB_PG)
+        db__pg_close(db);
+    else
+        sqlite3_close(db->h);
     free(db);
 }
 
-sqlite3_stmt *db_prepare(struct db *db, const char *sql)
+struct db_stmt *db_prepare(struct db *db, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+    struct db_stmt *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->db = db;
+    if (db->kind == DB_PG) {
+        if (db__pg_prepare(st, sql, -1) != 0) {
+            free(st);
+            return NULL;
+        }
+        return st;
+    }
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st->s, NULL) != SQLITE_OK) {
         log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
+        free(st);
         return NULL;
     }
     return st;
 }
 
-sqlite3_stmt *db_stmt(struct db *db, int slot, const char *sql)
+void db_finalize(struct db_stmt *st)
 {
-    sqlite3_stmt *st;
+    if (st == NULL)
+        return;
+    sqlite3_finalize(st->s);
+    db__pg_stmt_free(st);
+    free(st);
+}
+
+struct db_stmt *db_stmt(struct db *db, int slot, const char *sql)
+{
+    struct db_stmt *st;
     if (slot < 0 || slot >= DB_STMT_MAX) {
         log_error("statement slot %d out of range (in: %.80s)", slot, sql);
         return NULL;
     }
-    st = db->stmts[slot];
-    if (st == NULL) {
-        if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    st = &db->stmts[slot];
+    if (db->kind == DB_PG)
+        return db__pg_cached(st, sql, slot) == 0 ? st : NULL;
+    if (st->s == NULL) {
+        if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->s, NULL) != SQLITE_OK) {
             log_error("sqlite prepare: %s (in: %.80s)", sqlite3_errmsg(db->h), sql);
+            st->s = NULL;
             return NULL;
         }
-        db->stmts[slot] = st;
     } else {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        sqlite3_reset(st->s);
+        sqlite3_clear_bindings(st->s);
     }
     return st;
 }
 
 int db_begin(struct db *db)
 {
-    return db_exec(db, "BEGIN IMMEDIATE");
+    return db->kind == DB_PG ? db__pg_begin(db) : db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_begin_read(struct db *db)
+{
+    return db_exec(db, db->kind == DB_PG ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+}
+
+int db_maint_trylock(struct db *db)
+{
+    char sql[96];
+    struct db_stmt *st;
+    int got = 0;
+    if (db->kind != DB_PG)
+        return 1;
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", DB_PG_MAINT_KEY);
+    if ((st = db_prepare(db, sql)) != NULL && db_step(st) == DB_ROW)
+        got = db_column_int64(st, 0) != 0;
+    db_finalize(st);
+    return got;
+}
+
+int db_named_trylock(struct db *db, const char *name)
+{
+    unsigned long long h = 1469598103934665603ull; /* FNV-1a of the name: the lock's key */
+    char sql[96];
+    struct db_stmt *st;
+    int got = 0;
+    if (db->kind != DB_PG)
+        return 1;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", (long long)(h & 0x7fffffffffffffffull));
+    if ((st = db_prepare(db, sql)) != NULL && db_step(st) == DB_ROW)
+        got = db_column_int64(st, 0) != 0;
+    db_finalize(st);
+    return got;
+}
+
+void db_maint_unlock(struct db *db)
+{
+    char sql[96];
+    if (db->kind != DB_PG)
+        return;
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)", DB_PG_MAINT_KEY);
+    db_exec(db, sql);
 }
 
 int db_commit(struct db *db)
@@ -332,5 +457,8 @@ int db_commit(struct db *db)
 
 void db_rollback(struct db *db)
 {
-    sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    if (db->kind == DB_PG)
+        db__pg_exec(db, "ROLLBACK");
+    else
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }

@@ -8,24 +8,24 @@
 #include "err.h"
 #include "names.h"
 
-static int prepare(struct db *db, const char *sql, sqlite3_stmt **st)
+static int prepare(struct db *db, const char *sql, struct db_stmt **st)
 {
-    if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK)
+    if ((*st = db_prepare(db, sql)) == NULL)
         return db_error(db);
     return 0;
 }
 
 /* Steps a statement expected to finish without rows, finalizes it.  Returns 0 or BERR_DB. */
-static int exec_done(struct db *db, sqlite3_stmt *st)
+static int exec_done(struct db *db, struct db_stmt *st)
 {
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    int rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
-static void text_col(sqlite3_stmt *st, int col, char *out, size_t size)
+static void text_col(struct db_stmt *st, int col, char *out, size_t size)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
+    const char *t = db_column_text(st, col);
     snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
@@ -70,7 +70,7 @@ int ecrdb_tag_immutable(const char *mutability, const char *filters, const char 
 
 int ecrdb_registry_id(struct db *db, const char *configured, char out[ECRDB_REGISTRY_ID_LEN + 1])
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     if (configured != NULL && configured[0] != '\0') {
         snprintf(out, ECRDB_REGISTRY_ID_LEN + 1, "%s", configured);
@@ -78,11 +78,11 @@ int ecrdb_registry_id(struct db *db, const char *configured, char out[ECRDB_REGI
     }
     if ((rc = prepare(db, "SELECT value FROM ecr_settings WHERE name = 'registry_id'", &st)) != 0)
         return rc;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    rc = db_step(st);
+    if (rc == DB_ROW)
         text_col(st, 0, out, ECRDB_REGISTRY_ID_LEN + 1);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NOT_FOUND : db_error(db);
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
 int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_REGISTRY_ID_LEN + 1])
@@ -90,7 +90,7 @@ int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_RE
     char abs[4096], id[ECRDB_REGISTRY_ID_LEN + 1];
     unsigned char h[16];
     unsigned long long v = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     if (realpath(datadir, abs) == NULL)
         snprintf(abs, sizeof(abs), "%s", datadir);
@@ -98,9 +98,11 @@ int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_RE
     for (int i = 0; i < 8; i++)
         v = v << 8 | h[i];
     snprintf(id, sizeof(id), "%012llu", v % 1000000000000ull);
-    if ((rc = prepare(db, "INSERT OR IGNORE INTO ecr_settings (name, value) VALUES ('registry_id', ?)", &st)) != 0)
+    if ((rc = prepare(db,
+                      "INSERT INTO ecr_settings (name, value) VALUES ('registry_id', ?) ON CONFLICT (name) DO NOTHING",
+                      &st)) != 0)
         return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, id, -1);
     if ((rc = exec_done(db, st)) != 0)
         return rc;
     return ecrdb_registry_id(db, NULL, out);
@@ -112,32 +114,32 @@ int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_RE
     "SELECT r.id, r.name, r.created_at, coalesce(e.tag_mutability, 'MUTABLE'), coalesce(e.mutability_filters, '') "    \
     "FROM repos r LEFT JOIN ecr_repos e ON e.repo_id = r.id "
 
-static void row_to_repo(sqlite3_stmt *st, struct ecrdb_repo *r)
+static void row_to_repo(struct db_stmt *st, struct ecrdb_repo *r)
 {
-    r->id = sqlite3_column_int64(st, 0);
+    r->id = db_column_int64(st, 0);
     text_col(st, 1, r->name, sizeof(r->name));
-    r->created_at = sqlite3_column_int64(st, 2);
+    r->created_at = db_column_int64(st, 2);
     text_col(st, 3, r->mutability, sizeof(r->mutability));
     text_col(st, 4, r->filters, sizeof(r->filters));
 }
 
 int ecrdb_repo_get(struct db *db, const char *name, struct ecrdb_repo *out)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db, REPO_SELECT "WHERE r.name = ?", &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, name, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
         row_to_repo(st, out);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db);
 }
 
 static int set_settings(struct db *db, int64_t id, const char *mutability, const char *filters)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db,
                      "INSERT INTO ecr_repos (repo_id, tag_mutability, mutability_filters) VALUES (?, ?, ?) "
                      "ON CONFLICT (repo_id) DO UPDATE SET tag_mutability = excluded.tag_mutability, "
@@ -145,36 +147,41 @@ static int set_settings(struct db *db, int64_t id, const char *mutability, const
                      &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, mutability, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, mutability, -1);
     if (filters != NULL && filters[0] != '\0')
-        sqlite3_bind_text(st, 3, filters, -1, SQLITE_STATIC);
+        db_bind_text(st, 3, filters, -1);
     return exec_done(db, st);
 }
 
 int ecrdb_repo_create(struct db *db, const char *name, const char *mutability, const char *filters,
                       struct ecrdb_repo *out)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
+    int64_t id;
     int rc = ecrdb_repo_get(db, name, out);
     if (rc == 0)
         return ECRDB_EXISTS;
     if (rc != BERR_NAME_UNKNOWN)
         return rc;
-    if ((rc = prepare(db, "INSERT INTO repos (name, created_at) VALUES (?, ?)", &st)) != 0)
+    if ((rc = prepare(db, "INSERT INTO repos (name, created_at) VALUES (?, ?) RETURNING id", &st)) != 0)
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, db_now());
-    if ((rc = exec_done(db, st)) != 0)
+    db_bind_text(st, 1, name, -1);
+    db_bind_int64(st, 2, db_now());
+    rc = db_step(st);
+    id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    rc = rc == DB_ROW && db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    if (rc != 0)
         return rc;
-    if ((rc = set_settings(db, sqlite3_last_insert_rowid(db->h), mutability, filters)) != 0)
+    if ((rc = set_settings(db, id, mutability, filters)) != 0)
         return rc;
     return ecrdb_repo_get(db, name, out);
 }
 
 int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, void *ctx, int *more)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct ecrdb_repo *r = malloc(sizeof(*r));
     int rc, count = 0;
     *more = 0;
@@ -184,9 +191,9 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
         free(r);
         return rc;
     }
-    sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, n + 1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_text(st, 1, after ? after : "", -1);
+    db_bind_int64(st, 2, n + 1);
+    while ((rc = db_step(st)) == DB_ROW) {
         if (count++ == n) {
             *more = 1;
             break;
@@ -195,28 +202,28 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
         if (cb(ctx, r) != 0)
             break;
     }
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     free(r);
     return rc;
 }
 
 static int count_images(struct db *db, int64_t repo_id, int *n)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db, "SELECT count(*) FROM manifests WHERE repo_id = ?", &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, repo_id);
-    rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(db);
-    *n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, repo_id);
+    rc = db_step(st) == DB_ROW ? 0 : db_error(db);
+    *n = db_column_int64(st, 0);
+    db_finalize(st);
     return rc;
 }
 
 int ecrdb_repo_delete(struct db *db, const char *name, int force, struct ecrdb_repo *out, int *image_count)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = ecrdb_repo_get(db, name, out);
     if (rc != 0 || (rc = count_images(db, out->id, image_count)) != 0)
         return rc;
@@ -225,12 +232,12 @@ int ecrdb_repo_delete(struct db *db, const char *name, int force, struct ecrdb_r
     /* tags reference manifests and repos: delete them first so no cascade order can trip a foreign key */
     if ((rc = prepare(db, "DELETE FROM tags WHERE repo_id = ?", &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, out->id);
+    db_bind_int64(st, 1, out->id);
     if ((rc = exec_done(db, st)) != 0)
         return rc;
     if ((rc = prepare(db, "DELETE FROM repos WHERE id = ?", &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, out->id);
+    db_bind_int64(st, 1, out->id);
     return exec_done(db, st);
 }
 
@@ -243,7 +250,7 @@ int ecrdb_repo_set_mutability(struct db *db, const char *name, const char *mutab
 
 int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char *digest)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     char mut[ECRDB_MUTABILITY_MAX + 1], *filters = NULL;
     int rc = prepare(db,
                      "SELECT m.digest, coalesce(e.tag_mutability, 'MUTABLE'), e.mutability_filters "
@@ -252,19 +259,19 @@ int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char
                      &st);
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *have = (const char *)sqlite3_column_text(st, 0), *f = (const char *)sqlite3_column_text(st, 2);
+    db_bind_text(st, 1, repo, -1);
+    db_bind_text(st, 2, tag, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        const char *have = (const char *)db_column_text(st, 0), *f = (const char *)db_column_text(st, 2);
         text_col(st, 1, mut, sizeof(mut));
         filters = f ? strdup(f) : NULL;
         rc = strcmp(have, digest) != 0 && ecrdb_tag_immutable(mut, filters, tag) ? ECRDB_IMMUTABLE : 0;
     } else {
-        rc = rc == SQLITE_DONE ? 0 : db_error(db);
+        rc = rc == DB_DONE ? 0 : db_error(db);
     }
     free(filters);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -272,17 +279,17 @@ int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char
 
 static int repo_id(struct db *db, const char *name, int64_t *id)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = prepare(db, "SELECT id FROM repos WHERE name = ?", &st);
     *id = 0; /* written on every path, also for the compiler's sake */
     if (rc != 0)
         return rc;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
+    db_bind_text(st, 1, name, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *id = db_column_int64(st, 0);
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db);
 }
 
 /* The untagged/tagged condition on manifest m for a status filter. */
@@ -295,35 +302,40 @@ static const char *status_sql(int status)
     return "";
 }
 
-#define IMAGE_SELECT                                                                                                   \
-    "SELECT m.id, m.digest, m.media_type, m.artifact_type, m.pushed_at, coalesce(m.last_pulled_at, 0), "               \
+/* An image's tags joined by newlines: the one aggregate the two SQL dialects spell differently. */
+#define IMAGE_TAGS_SQLITE                                                                                              \
     "coalesce((SELECT group_concat(name, char(10)) FROM (SELECT name FROM tags t WHERE t.manifest_id = m.id "          \
-    "ORDER BY name)), ''), "                                                                                           \
+    "ORDER BY name)), ''), "
+#define IMAGE_TAGS_PG                                                                                                  \
+    "coalesce((SELECT string_agg(name, chr(10) ORDER BY name) FROM tags t WHERE t.manifest_id = m.id), ''), "
+#define IMAGE_SELECT_(tags)                                                                                            \
+    "SELECT m.id, m.digest, m.media_type, m.artifact_type, m.pushed_at, coalesce(m.last_pulled_at, 0), " tags          \
     "coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest "                        \
     "WHERE mb.manifest_id = m.id), 0) FROM manifests m "
+#define IMAGE_SELECT(db) (db_is_pg(db) ? IMAGE_SELECT_(IMAGE_TAGS_PG) : IMAGE_SELECT_(IMAGE_TAGS_SQLITE))
 
-static int emit_images(struct db *db, sqlite3_stmt *st, int n, ecrdb_image_cb cb, void *ctx, int *more)
+static int emit_images(struct db *db, struct db_stmt *st, int n, ecrdb_image_cb cb, void *ctx, int *more)
 {
     int rc, count = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct ecrdb_image im;
         if (count++ == n) {
             *more = 1;
             break;
         }
-        im.id = sqlite3_column_int64(st, 0);
-        im.digest = (const char *)sqlite3_column_text(st, 1);
-        im.media_type = (const char *)sqlite3_column_text(st, 2);
-        im.artifact_type = (const char *)sqlite3_column_text(st, 3);
-        im.pushed_at = sqlite3_column_int64(st, 4);
-        im.pulled_at = sqlite3_column_int64(st, 5);
-        im.tags = (const char *)sqlite3_column_text(st, 6);
-        im.size = sqlite3_column_int64(st, 7);
+        im.id = db_column_int64(st, 0);
+        im.digest = (const char *)db_column_text(st, 1);
+        im.media_type = (const char *)db_column_text(st, 2);
+        im.artifact_type = (const char *)db_column_text(st, 3);
+        im.pushed_at = db_column_int64(st, 4);
+        im.pulled_at = db_column_int64(st, 5);
+        im.tags = (const char *)db_column_text(st, 6);
+        im.size = db_column_int64(st, 7);
         if (cb(ctx, &im) != 0)
             break;
     }
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -331,38 +343,41 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
                       int *more)
 {
     char sql[1024];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t rid;
     int rc = repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
         return rc;
-    snprintf(sql, sizeof(sql), IMAGE_SELECT "WHERE m.repo_id = ? AND m.id > ?%s ORDER BY m.id LIMIT ?",
+    snprintf(sql, sizeof(sql), "%sWHERE m.repo_id = ? AND m.id > ?%s ORDER BY m.id LIMIT ?", IMAGE_SELECT(db),
              status_sql(status));
     if ((rc = prepare(db, sql, &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int(st, 3, n + 1);
+    db_bind_int64(st, 1, rid);
+    db_bind_int64(st, 2, after);
+    db_bind_int64(st, 3, n + 1);
     return emit_images(db, st, n, cb, ctx, more);
 }
 
 int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_image_cb cb, void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t rid;
     int more = 0, found = 0, rc = repo_id(db, repo, &rid);
     if (rc != 0)
         return rc;
-    if ((rc = prepare(db, IMAGE_SELECT "WHERE m.repo_id = ? AND m.digest = ?", &st)) != 0)
+    if ((rc = prepare(db,
+                      db_is_pg(db) ? IMAGE_SELECT_(IMAGE_TAGS_PG) "WHERE m.repo_id = ? AND m.digest = ?"
+                                   : IMAGE_SELECT_(IMAGE_TAGS_SQLITE) "WHERE m.repo_id = ? AND m.digest = ?",
+                      &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    db_bind_int64(st, 1, rid);
+    db_bind_text(st, 2, digest, -1);
+    if (db_step(st) == DB_ROW)
         found = 1;
-    sqlite3_reset(st);
+    db_reset(st);
     if (!found) {
-        sqlite3_finalize(st);
+        db_finalize(st);
         return BERR_MANIFEST_UNKNOWN;
     }
     return emit_images(db, st, 1, cb, ctx, &more);
@@ -381,7 +396,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
                       "WHERE m.repo_id = ?1 AND (m.id > ?2 OR (m.id = ?2 AND t.name > ?3)) "
                       "ORDER BY m.id, t.name LIMIT ?4",
     };
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t rid;
     int count = 0, rc = repo_id(db, repo, &rid);
     *more = 0;
@@ -389,21 +404,21 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
         return rc;
     if ((rc = prepare(db, sql[status], &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_int64(st, 2, after_id);
-    sqlite3_bind_text(st, 3, after_tag ? after_tag : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, n + 1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, rid);
+    db_bind_int64(st, 2, after_id);
+    db_bind_text(st, 3, after_tag ? after_tag : "", -1);
+    db_bind_int64(st, 4, n + 1);
+    while ((rc = db_step(st)) == DB_ROW) {
         if (count++ == n) {
             *more = 1;
             break;
         }
-        if (cb(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-               (const char *)sqlite3_column_text(st, 2)) != 0)
+        if (cb(ctx, db_column_int64(st, 0), (const char *)db_column_text(st, 1), (const char *)db_column_text(st, 2)) !=
+            0)
             break;
     }
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -411,7 +426,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
 
 int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char *value)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t rid;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db,
@@ -419,36 +434,36 @@ int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char 
                                  "ON CONFLICT (repo_id, key) DO UPDATE SET value = excluded.value",
                                  &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, rid);
+    db_bind_text(st, 2, key, -1);
+    db_bind_text(st, 3, value, -1);
     return exec_done(db, st);
 }
 
 int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t rid;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, rid);
+    db_bind_text(st, 2, key, -1);
     return exec_done(db, st);
 }
 
 int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t rid;
     int rc = repo_id(db, name, &rid);
     if (rc != 0 || (rc = prepare(db, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
         return rc;
-    sqlite3_bind_int64(st, 1, rid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1)) != 0)
+    db_bind_int64(st, 1, rid);
+    while ((rc = db_step(st)) == DB_ROW)
+        if (cb(ctx, (const char *)db_column_text(st, 0), (const char *)db_column_text(st, 1)) != 0)
             break;
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }

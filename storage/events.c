@@ -60,16 +60,16 @@ static void new_uuid(char out[37])
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+static void bind_opt(struct db_stmt *st, int i, const char *s)
 {
     if (s == NULL || s[0] == '\0')
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
     else
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+        db_bind_text(st, i, s, -1);
 }
 
 /* Binds and runs the prepared INSERT for `ev`. */
-static int insert(struct db *db, sqlite3_stmt *st, const struct event *ev)
+static int insert(struct db *db, struct db_stmt *st, const struct event *ev)
 {
     char uuid[37];
     const struct event_source *f = ev->from;
@@ -77,25 +77,25 @@ static int insert(struct db *db, sqlite3_stmt *st, const struct event *ev)
     if (ev->action == NULL || ev->repository == NULL)
         return BERR_BAD_REQUEST;
     new_uuid(uuid);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    sqlite3_bind_text(st, 1, uuid, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, ev->at_ms > 0 ? ev->at_ms : events_now_ms());
-    sqlite3_bind_text(st, 3, ev->action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, ev->repository, -1, SQLITE_STATIC);
+    db_reset(st);
+    db_clear_bindings(st);
+    db_bind_text_copy(st, 1, uuid, -1);
+    db_bind_int64(st, 2, ev->at_ms > 0 ? ev->at_ms : events_now_ms());
+    db_bind_text(st, 3, ev->action, -1);
+    db_bind_text(st, 4, ev->repository, -1);
     bind_opt(st, 5, ev->digest);
     bind_opt(st, 6, ev->media_type);
     if (ev->size >= 0)
-        sqlite3_bind_int64(st, 7, ev->size);
+        db_bind_int64(st, 7, ev->size);
     bind_opt(st, 8, ev->tag);
     bind_opt(st, 9, ev->previous);
     bind_opt(st, 10, f ? f->actor : NULL);
     bind_opt(st, 11, f ? f->addr : NULL);
     bind_opt(st, 12, f ? f->method : NULL);
     bind_opt(st, 13, f ? f->useragent : NULL);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    rc = db_step(st);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* Cached statements (db.h's slot range EVENTS). */
@@ -104,12 +104,12 @@ DB_SLOTS_CHECK(EVENTS, S_EVENTS_END);
 
 int events_emit(struct db *db, const struct event *ev)
 {
-    sqlite3_stmt *st = db_stmt(db, S_EV_INSERT, INSERT_SQL);
+    struct db_stmt *st = db_stmt(db, S_EV_INSERT, INSERT_SQL);
     int rc;
     if (st == NULL)
         return BERR_DB;
     rc = insert(db, st, ev);
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
@@ -133,20 +133,20 @@ int events_manifest_pushed(struct db *db, const char *repo, const char *digest, 
 
 int events_tag_target(struct db *db, const char *repo, const char *tag, char out[BERTH_DIGEST_MAX])
 {
-    sqlite3_stmt *st = db_stmt(db, S_EV_TAG_TARGET,
-                               "SELECT m.digest FROM repos r JOIN tags t ON t.repo_id = r.id "
-                               "JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?");
+    struct db_stmt *st = db_stmt(db, S_EV_TAG_TARGET,
+                                 "SELECT m.digest FROM repos r JOIN tags t ON t.repo_id = r.id "
+                                 "JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?");
     int rc;
     out[0] = '\0';
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        snprintf(out, BERTH_DIGEST_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    db_bind_text(st, 1, repo, -1);
+    db_bind_text(st, 2, tag, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        snprintf(out, BERTH_DIGEST_MAX, "%s", (const char *)db_column_text(st, 0));
+    db_reset(st);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* ---- the pull buffer ---- */
@@ -219,7 +219,7 @@ int events_pull_flush(struct db *db)
     struct pull_rec *recs;
     unsigned long long dropped;
     size_t n = take_pulls(&recs, &dropped), i;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = 0;
     if (dropped > 0)
         log_warn("events: %llu pull events dropped (more than %d pulls in one flush interval)", dropped,
@@ -242,7 +242,7 @@ int events_pull_flush(struct db *db)
                            .at_ms = r->at_ms};
         rc = insert(db, st, &ev);
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (rc != 0)
         log_warn("events: %zu pull events lost (database error)", n);
     free(recs);
@@ -251,35 +251,34 @@ int events_pull_flush(struct db *db)
 
 /* ---- reading ---- */
 
-static const char *col(sqlite3_stmt *st, int i)
+static const char *col(struct db_stmt *st, int i)
 {
-    return (const char *)sqlite3_column_text(st, i);
+    return (const char *)db_column_text(st, i);
 }
 
-static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int i)
+static void copy_col(char *dst, size_t size, struct db_stmt *st, int i)
 {
     copy(dst, size, col(st, i));
 }
 
 int events_each(struct db *db, int64_t after, int max, events_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = db_stmt(db, S_EV_EACH,
-                               "SELECT id, uuid, at_ms, action, repository, digest, media_type, size, tag, "
-                               "previous, actor, addr, method, useragent FROM events WHERE id > ? "
-                               "ORDER BY id LIMIT ?");
+    struct db_stmt *st = db_stmt(db, S_EV_EACH,
+                                 "SELECT id, uuid, at_ms, action, repository, digest, media_type, size, tag, "
+                                 "previous, actor, addr, method, useragent FROM events WHERE id > ? "
+                                 "ORDER BY id LIMIT ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int(st, 2, max);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct event_row r = {
-            .id = sqlite3_column_int64(st, 0), .uuid = col(st, 1), .at_ms = sqlite3_column_int64(st, 2)};
+    db_bind_int64(st, 1, after);
+    db_bind_int64(st, 2, max);
+    while ((rc = db_step(st)) == DB_ROW) {
+        struct event_row r = {.id = db_column_int64(st, 0), .uuid = col(st, 1), .at_ms = db_column_int64(st, 2)};
         r.ev = (struct event){.action = col(st, 3),
                               .repository = col(st, 4),
                               .digest = col(st, 5),
                               .media_type = col(st, 6),
-                              .size = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 7),
+                              .size = db_column_is_null(st, 7) ? -1 : db_column_int64(st, 7),
                               .tag = col(st, 8),
                               .previous = col(st, 9),
                               .from = &r.from,
@@ -291,37 +290,37 @@ int events_each(struct db *db, int64_t after, int max, events_cb cb, void *ctx)
         if (cb(ctx, &r) != 0)
             break;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
+    db_reset(st);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
 }
 
 int events_last_id(struct db *db, int64_t *out)
 {
-    sqlite3_stmt *st = db_stmt(db, S_EV_LAST, "SELECT coalesce(max(id), 0) FROM events");
+    struct db_stmt *st = db_stmt(db, S_EV_LAST, "SELECT coalesce(max(id), 0) FROM events");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : db_error(db);
+    rc = db_step(st);
+    *out = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_reset(st);
+    return rc == DB_ROW ? 0 : db_error(db);
 }
 
 int events_prune(struct db *db, long long before_ms, int max, int *deleted)
 {
-    sqlite3_stmt *st = db_stmt(db, S_EV_PRUNE,
-                               "DELETE FROM events WHERE id IN "
-                               "(SELECT id FROM events WHERE at_ms < ? ORDER BY id LIMIT ?)");
+    struct db_stmt *st = db_stmt(db, S_EV_PRUNE,
+                                 "DELETE FROM events WHERE id IN "
+                                 "(SELECT id FROM events WHERE at_ms < ? ORDER BY id LIMIT ?)");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, before_ms);
-    sqlite3_bind_int(st, 2, max);
-    rc = sqlite3_step(st);
+    db_bind_int64(st, 1, before_ms);
+    db_bind_int64(st, 2, max);
+    rc = db_step(st);
     if (deleted != NULL)
-        *deleted = sqlite3_changes(db->h);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+        *deleted = db_changes(db);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* ---- JSON (Distribution's notification envelope) ---- */

@@ -39,14 +39,14 @@ static void found(struct check *c, const char *kind, const char *what, const cha
 /* 1 if `sql` with text parameter `arg` returns a row, 0 if not, negative on error. */
 static int exists(struct db *db, const char *sql, const char *arg)
 {
-    sqlite3_stmt *st = db_prepare(db, sql);
+    struct db_stmt *st = db_prepare(db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(db);
+    db_bind_text(st, 1, arg, -1);
+    rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_error(db);
 }
 
 static int has_blob_row(struct db *db, const char *digest)
@@ -59,17 +59,19 @@ static int has_blob_row(struct db *db, const char *digest)
 static int check_integrity(struct check *c)
 {
     static const char *const pragmas[] = {"PRAGMA integrity_check", "PRAGMA foreign_key_check"};
+    if (db_is_pg(c->db))
+        return 0; /* PostgreSQL checksums its own pages and enforces foreign keys on every statement */
     for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
-        sqlite3_stmt *st = db_prepare(c->db, pragmas[i]);
+        struct db_stmt *st = db_prepare(c->db, pragmas[i]);
         if (st == NULL)
             return BERR_DB;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *t = (const char *)sqlite3_column_text(st, 0);
+        while (db_step(st) == DB_ROW) {
+            const char *t = (const char *)db_column_text(st, 0);
             if (i == 0 && t != NULL && strcmp(t, "ok") == 0)
                 continue;
             found(c, "integrity", pragmas[i] + 7, t != NULL ? t : "?");
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
     }
     return 0;
 }
@@ -164,13 +166,13 @@ static void check_blob(struct check *c, const char *digest, long long size, unsi
 
 static int load_rows(struct check *c, long long **sizes)
 {
-    sqlite3_stmt *st = db_prepare(c->db, "SELECT digest, size FROM blobs ORDER BY digest");
+    struct db_stmt *st = db_prepare(c->db, "SELECT digest, size FROM blobs ORDER BY digest");
     size_t cap = 0;
     int rc;
     *sizes = NULL;
     if (st == NULL)
         return BERR_DB;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         if (c->nrows == cap) {
             void *v = realloc(c->rows, (cap = cap ? cap * 2 : 1024) * sizeof(c->rows[0]));
             void *z = v ? realloc(*sizes, cap * sizeof(**sizes)) : NULL;
@@ -180,11 +182,11 @@ static int load_rows(struct check *c, long long **sizes)
                 break;
             *sizes = z;
         }
-        snprintf(c->rows[c->nrows], BERTH_DIGEST_MAX, "%s", (const char *)sqlite3_column_text(st, 0));
-        (*sizes)[c->nrows++] = sqlite3_column_int64(st, 1);
+        snprintf(c->rows[c->nrows], BERTH_DIGEST_MAX, "%s", (const char *)db_column_text(st, 0));
+        (*sizes)[c->nrows++] = db_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? BERR_NOMEM : db_error(c->db);
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : rc == DB_ROW ? BERR_NOMEM : db_error(c->db);
 }
 
 static int check_blobs(struct check *c)
@@ -303,14 +305,14 @@ static int check_files(struct check *c)
 /* Reports every row of `st` (what, detail) as `kind`. */
 static int report_rows(struct check *c, const char *sql, const char *kind)
 {
-    sqlite3_stmt *st = db_prepare(c->db, sql);
+    struct db_stmt *st = db_prepare(c->db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        found(c, kind, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(c->db);
+    while ((rc = db_step(st)) == DB_ROW)
+        found(c, kind, (const char *)db_column_text(st, 0), (const char *)db_column_text(st, 1));
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : db_error(c->db);
 }
 
 static int check_references(struct check *c)
@@ -356,7 +358,7 @@ static int check_links(struct check *c)
     if ((rc = db_begin(c->db)) != 0)
         return rc;
     if ((rc = db_exec(c->db, sql)) == 0) {
-        c->s->repaired += sqlite3_changes(c->db->h);
+        c->s->repaired += db_changes(c->db);
         return db_commit(c->db);
     }
     db_rollback(c->db);
@@ -367,7 +369,7 @@ static int check_links(struct check *c)
 
 static int upload_rows(struct check *c)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     char(*gone)[BERTH_UUID_LEN + 1] = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -376,10 +378,10 @@ static int upload_rows(struct check *c)
     st = db_prepare(c->db, "SELECT uuid FROM uploads WHERE started_at <= ? ORDER BY uuid");
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, c->now - FSCK_FRESH_AGE);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, c->now - FSCK_FRESH_AGE);
+    while ((rc = db_step(st)) == DB_ROW) {
         char path[BLOBSTORE_PATH_MAX];
-        const char *uuid = (const char *)sqlite3_column_text(st, 0);
+        const char *uuid = (const char *)db_column_text(st, 0);
         if (upload_uuid_valid(uuid, strlen(uuid)) != 0) {
             found(c, "integrity", uuid, "upload session row with an invalid id");
             continue;
@@ -395,25 +397,25 @@ static int upload_rows(struct check *c)
         }
         snprintf(gone[n++], sizeof(gone[0]), "%s", uuid);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     for (size_t i = 0; i < n; i++) {
         int row = exists(c->db, "SELECT 1 FROM uploads WHERE uuid = ?", gone[i]);
         if (row != 1)
             continue; /* finished or cancelled meanwhile */
         found(c, "upload-without-file", gone[i], "upload session without its staging file");
         if (c->repair && db_begin(c->db) == 0) {
-            sqlite3_stmt *del = db_prepare(c->db, "DELETE FROM uploads WHERE uuid = ?");
+            struct db_stmt *del = db_prepare(c->db, "DELETE FROM uploads WHERE uuid = ?");
             if (del != NULL) {
-                sqlite3_bind_text(del, 1, gone[i], -1, SQLITE_STATIC);
-                if (sqlite3_step(del) == SQLITE_DONE)
-                    c->s->repaired += sqlite3_changes(c->db->h);
-                sqlite3_finalize(del);
+                db_bind_text(del, 1, gone[i], -1);
+                if (db_step(del) == DB_DONE)
+                    c->s->repaired += db_changes(c->db);
+                db_finalize(del);
             }
             db_commit(c->db);
         }
     }
     free(gone);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(c->db);
+    return rc == DB_DONE || rc == DB_ROW ? 0 : db_error(c->db);
 }
 
 /* Staging files without a session row: a monolithic upload has none while it runs, which a request cannot do for

@@ -38,21 +38,21 @@ static void digests_free(struct digests *d)
 }
 
 /* Reads up to GC_BATCH rows (col 0 = repo id or size, col 1 = digest) of `st` into `d`. */
-static int read_page(struct db *db, sqlite3_stmt *st, struct digests *d, int first_is_repo)
+static int read_page(struct db *db, struct db_stmt *st, struct digests *d, int first_is_repo)
 {
     int rc;
     d->n = 0;
-    while (d->n < GC_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        snprintf(d->v[d->n], BERTH_DIGEST_MAX, "%s", (const char *)sqlite3_column_text(st, 1));
+    while (d->n < GC_BATCH && (rc = db_step(st)) == DB_ROW) {
+        snprintf(d->v[d->n], BERTH_DIGEST_MAX, "%s", (const char *)db_column_text(st, 1));
         if (first_is_repo)
-            d->repos[d->n] = sqlite3_column_int64(st, 0);
+            d->repos[d->n] = db_column_int64(st, 0);
         else
-            d->sizes[d->n] = sqlite3_column_int64(st, 0);
+            d->sizes[d->n] = db_column_int64(st, 0);
         d->n++;
     }
-    if (d->n < GC_BATCH && rc != SQLITE_DONE)
+    if (d->n < GC_BATCH && rc != DB_DONE)
         return db_error(db);
-    sqlite3_reset(st);
+    db_reset(st);
     return 0;
 }
 
@@ -61,7 +61,7 @@ static int read_page(struct db *db, sqlite3_stmt *st, struct digests *d, int fir
 static int delete_batch(struct db *db, const char *sql, struct digests *d, long long cutoff,
                         int (*hit)(struct db *db, struct digests *d, size_t i, void *ctx), void *ctx)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = db_begin(db);
     if (rc != 0)
         return rc;
@@ -70,16 +70,16 @@ static int delete_batch(struct db *db, const char *sql, struct digests *d, long 
         return BERR_DB;
     }
     for (size_t i = 0; rc == 0 && i < d->n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, d->v[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, cutoff);
-        sqlite3_bind_int64(st, 3, d->repos[i]);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        db_reset(st);
+        db_bind_text(st, 1, d->v[i], -1);
+        db_bind_int64(st, 2, cutoff);
+        db_bind_int64(st, 3, d->repos[i]);
+        if (db_step(st) != DB_DONE)
             rc = db_error(db);
-        else if (sqlite3_changes(db->h) > 0 && hit != NULL)
+        else if (db_changes(db) > 0 && hit != NULL)
             rc = hit(db, d, i, ctx);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc == 0)
         rc = db_commit(db);
     if (rc != 0)
@@ -133,16 +133,16 @@ static int prune_links(struct pass *p)
     char after[BERTH_DIGEST_MAX] = "";
     int rc = digests_init(&d);
     while (rc == 0) {
-        sqlite3_stmt *st = db_prepare(p->db, select_sql);
+        struct db_stmt *st = db_prepare(p->db, select_sql);
         if (st == NULL) {
             rc = BERR_DB;
             break;
         }
-        sqlite3_bind_int64(st, 1, after_repo);
-        sqlite3_bind_text(st, 2, after, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, cutoff);
+        db_bind_int64(st, 1, after_repo);
+        db_bind_text_copy(st, 2, after, -1);
+        db_bind_int64(st, 3, cutoff);
         rc = read_page(p->db, st, &d, 1);
-        sqlite3_finalize(st);
+        db_finalize(st);
         if (rc != 0 || d.n == 0)
             break;
         after_repo = d.repos[d.n - 1];
@@ -165,13 +165,13 @@ static int prune_links(struct pass *p)
 static int blob_deleted(struct db *db, struct digests *d, size_t i, void *ctx)
 {
     struct gc_stats *s = ctx;
-    sqlite3_stmt *st = db_prepare(db, "INSERT INTO gc_pending (digest) VALUES (?) ON CONFLICT DO NOTHING");
+    struct db_stmt *st = db_prepare(db, "INSERT INTO gc_pending (digest) VALUES (?) ON CONFLICT DO NOTHING");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, d->v[i], -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, d->v[i], -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     if (rc == 0) /* in the transaction that deletes the row: no repository links the blob any more */
         rc = events_emit(db, &(struct event){.action = EVENT_GC,
                                              .repository = "",
@@ -199,15 +199,15 @@ static int delete_blobs(struct pass *p)
     char after[BERTH_DIGEST_MAX] = "";
     int rc = digests_init(&d);
     while (rc == 0) {
-        sqlite3_stmt *st = db_prepare(p->db, select_sql);
+        struct db_stmt *st = db_prepare(p->db, select_sql);
         if (st == NULL) {
             rc = BERR_DB;
             break;
         }
-        sqlite3_bind_text(st, 1, after, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, cutoff);
+        db_bind_text_copy(st, 1, after, -1);
+        db_bind_int64(st, 2, cutoff);
         rc = read_page(p->db, st, &d, 0);
-        sqlite3_finalize(st);
+        db_finalize(st);
         if (rc != 0 || d.n == 0)
             break;
         snprintf(after, sizeof(after), "%s", d.v[d.n - 1]);
@@ -232,25 +232,25 @@ static int delete_blobs(struct pass *p)
 /* 1 if blob `digest` has a row, 0 if not, negative on error. */
 static int has_row(struct db *db, const char *digest)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM blobs WHERE digest = ?");
+    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM blobs WHERE digest = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(db);
+    db_bind_text(st, 1, digest, -1);
+    rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_error(db);
 }
 
 static int exec_digest(struct db *db, const char *sql, const char *digest)
 {
-    sqlite3_stmt *st = db_prepare(db, sql);
+    struct db_stmt *st = db_prepare(db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, digest, -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -291,13 +291,13 @@ int gc_finish_pending(struct db *db, const struct blobstore *bs, long long *unli
     int rc = digests_init(&d);
     long long n = 0;
     while (rc == 0) {
-        sqlite3_stmt *st = db_prepare(db, "SELECT 0, digest FROM gc_pending ORDER BY digest");
+        struct db_stmt *st = db_prepare(db, "SELECT 0, digest FROM gc_pending ORDER BY digest");
         if (st == NULL) {
             rc = BERR_DB;
             break;
         }
         rc = read_page(db, st, &d, 0);
-        sqlite3_finalize(st);
+        db_finalize(st);
         if (rc != 0 || d.n == 0)
             break;
         rc = unlink_batch(db, bs, &d, 1, &n, NULL);
@@ -454,12 +454,12 @@ int gc_blob_commit_check(struct db *db, const struct blobstore *bs, const char *
 
 int gc_is_pending(struct db *db, const char *digest)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM gc_pending WHERE digest = ?");
+    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM gc_pending WHERE digest = ?");
     int rc;
     if (st == NULL)
         return 0;
-    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW;
+    db_bind_text(st, 1, digest, -1);
+    rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_ROW;
 }

@@ -10,7 +10,9 @@
 #include <sodium.h>
 #include "defaults.h"
 #include "err.h"
+#include "db.h"
 #include "jwt.h"
+#include "keys.h"
 #include "log.h"
 
 #define KEY_CURRENT "jwt-current.key"
@@ -74,15 +76,25 @@ static int key_read(const char *datadir, const char *file, struct jwt_key *k)
     size_t n;
     FILE *f;
     key_path(datadir, file, path, sizeof(path));
-    if ((f = fopen(path, "r")) == NULL)
-        return errno == ENOENT ? BERR_NOT_FOUND : BERR_IO;
-    if (fgets(line, sizeof(line), f) == NULL || sscanf(line, "ed25519 %lld %127s", &created, b64) != 2 ||
-        jwt_b64_decode(b64, strlen(b64), seed, sizeof(seed), &n) != 0 || n != sizeof(seed)) {
+    if (db_metadata_is_pg()) { /* shared by every node: a row of shared_keys (keys.h) */
+        int rc = keys_get(file, line, sizeof(line) - 1, &n);
+        if (rc != 0)
+            return rc == BERR_NOT_FOUND ? rc : BERR_IO;
+        line[n] = '\0';
+        f = NULL;
+    } else if ((f = fopen(path, "r")) == NULL || fgets(line, sizeof(line), f) == NULL) {
+        int missing = f == NULL && errno == ENOENT;
+        if (f != NULL)
+            fclose(f);
+        return missing ? BERR_NOT_FOUND : BERR_IO;
+    }
+    if (f != NULL)
         fclose(f);
-        log_error("malformed signing key %s", path);
+    if (sscanf(line, "ed25519 %lld %127s", &created, b64) != 2 ||
+        jwt_b64_decode(b64, strlen(b64), seed, sizeof(seed), &n) != 0 || n != sizeof(seed)) {
+        log_error("malformed signing key %s", db_metadata_is_pg() ? file : path);
         return BERR_IO;
     }
-    fclose(f);
     jwt_key_from_seed(seed, created, k);
     sodium_memzero(seed, sizeof(seed));
     sodium_memzero(line, sizeof(line));
@@ -101,6 +113,11 @@ static int key_write_new(const char *datadir, const char *file)
     n = snprintf(line, sizeof(line), "ed25519 %lld %s\n", (long long)time(NULL), b64);
     sodium_memzero(seed, sizeof(seed));
     sodium_memzero(b64, sizeof(b64));
+    if (db_metadata_is_pg()) {
+        rc = keys_create(file, line, (size_t)n) == 0 ? 0 : BERR_IO;
+        sodium_memzero(line, sizeof(line));
+        return rc;
+    }
     key_path(datadir, file, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
     snprintf(dir, sizeof(dir), "%s/keys", datadir);
@@ -128,11 +145,29 @@ out:
     return rc;
 }
 
+/* jwt_keys_rotate with the keys in the database: previous := current, current := a fresh key, in one transaction. */
+static int rotate_shared(void)
+{
+    char line[256], b64[64];
+    unsigned char seed[32];
+    int n, rc;
+    randombytes_buf(seed, sizeof(seed));
+    jwt_b64_encode(seed, sizeof(seed), b64, sizeof(b64));
+    n = snprintf(line, sizeof(line), "ed25519 %lld %s\n", (long long)time(NULL), b64);
+    sodium_memzero(seed, sizeof(seed));
+    sodium_memzero(b64, sizeof(b64));
+    rc = keys_rotate(KEY_CURRENT, KEY_PREVIOUS, line, (size_t)n) == 0 ? 0 : BERR_IO;
+    sodium_memzero(line, sizeof(line));
+    return rc;
+}
+
 int jwt_keys_rotate(const char *datadir)
 {
     char cur[4096], prev[4096];
     if (sodium_init() < 0)
         return BERR_INTERNAL;
+    if (db_metadata_is_pg())
+        return rotate_shared();
     key_path(datadir, KEY_CURRENT, cur, sizeof(cur));
     key_path(datadir, KEY_PREVIOUS, prev, sizeof(prev));
     /* hard link first: there is a current key at every instant */
@@ -148,6 +183,8 @@ long long jwt_keys_stamp(const char *datadir)
     struct stat st;
     unsigned long long h = 1469598103934665603ull; /* FNV-1a over the fields below */
     const char *files[] = {KEY_CURRENT, KEY_PREVIOUS};
+    if (db_metadata_is_pg())
+        return keys_stamp("jwt-");
     for (int i = 0; i < 2; i++) {
         unsigned long long f[5] = {0};
         key_path(datadir, files[i], path, sizeof(path));

@@ -12,26 +12,26 @@
 /* ---- small statement helpers (uncached: these run rarely, on their own connections) ---- */
 
 /* Steps a statement without result rows and finalizes it. */
-static int exec_stmt(struct db *db, sqlite3_stmt *st)
+static int exec_stmt(struct db *db, struct db_stmt *st)
 {
-    int rc = st == NULL ? SQLITE_ERROR : sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    int rc = st == NULL ? -1 : db_step(st);
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 static int repo_id(struct db *db, const char *name, int64_t *id)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT id FROM repos WHERE name = ?");
+    struct db_stmt *st = db_prepare(db, "SELECT id FROM repos WHERE name = ?");
     int rc;
     *id = 0; /* written on every path, also for the compiler's sake */
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? BERR_NAME_UNKNOWN : db_error(db);
+    db_bind_text(st, 1, name, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *id = db_column_int64(st, 0);
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db);
 }
 
 /* ---- the policy store ---- */
@@ -39,7 +39,7 @@ static int repo_id(struct db *db, const char *name, int64_t *id)
 int lifecycle_policy_put(struct db *db, const char *repo, const char *json, size_t len, char *msg, size_t msgsz)
 {
     struct lifecycle_policy *p;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t id;
     int rc = lifecycle_parse(json, len, &p, msg, msgsz);
     if (rc != 0)
@@ -52,15 +52,15 @@ int lifecycle_policy_put(struct db *db, const char *repo, const char *json, size
                     "ON CONFLICT (repo_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at");
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, db_now());
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, json, (int)len);
+    db_bind_int64(st, 3, db_now());
     return exec_stmt(db, st);
 }
 
 int lifecycle_policy_get(struct db *db, const char *repo, char **json, int64_t *updated_at)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t id;
     int rc = repo_id(db, repo, &id);
     *json = NULL;
@@ -68,17 +68,17 @@ int lifecycle_policy_get(struct db *db, const char *repo, char **json, int64_t *
         return rc;
     if ((st = db_prepare(db, "SELECT policy, updated_at FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *json = strdup((const char *)sqlite3_column_text(st, 0));
+    db_bind_int64(st, 1, id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        *json = strdup((const char *)db_column_text(st, 0));
         if (updated_at != NULL)
-            *updated_at = sqlite3_column_int64(st, 1);
+            *updated_at = db_column_int64(st, 1);
         rc = *json != NULL ? 0 : BERR_NOMEM;
     } else {
-        rc = rc == SQLITE_DONE ? BERR_LIFECYCLE_POLICY_NOT_FOUND : db_error(db);
+        rc = rc == DB_DONE ? BERR_LIFECYCLE_POLICY_NOT_FOUND : db_error(db);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -86,14 +86,14 @@ int lifecycle_policy_delete(struct db *db, const char *repo, char **json, int64_
 {
     char *old = NULL;
     int64_t id, when = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = lifecycle_policy_get(db, repo, &old, &when);
     if (rc == 0)
         rc = repo_id(db, repo, &id);
     if (rc == 0 && (st = db_prepare(db, "DELETE FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
         rc = BERR_DB;
     if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
+        db_bind_int64(st, 1, id);
         rc = exec_stmt(db, st);
     }
     if (rc == 0 && json != NULL) {
@@ -188,38 +188,38 @@ static int by_id(const void *key, const void *elem)
 
 static int load_tags(struct db *db, int64_t rid, struct images *im)
 {
-    sqlite3_stmt *st =
+    struct db_stmt *st =
         db_prepare(db, "SELECT manifest_id, name FROM tags WHERE repo_id = ? ORDER BY manifest_id, name");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, rid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t mid = sqlite3_column_int64(st, 0);
+    db_bind_int64(st, 1, rid);
+    while ((rc = db_step(st)) == DB_ROW) {
+        int64_t mid = db_column_int64(st, 0);
         struct image *img = bsearch(&mid, im->v, im->n, sizeof(im->v[0]), by_id);
-        if (img != NULL && tags_push(&img->tags, &img->ntags, (const char *)sqlite3_column_text(st, 1)) != 0) {
-            sqlite3_finalize(st);
+        if (img != NULL && tags_push(&img->tags, &img->ntags, (const char *)db_column_text(st, 1)) != 0) {
+            db_finalize(st);
             return BERR_NOMEM;
         }
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* Loads the images of repository `rid` in one read transaction (a consistent snapshot). */
 static int load_images(struct db *db, int64_t rid, struct images *im)
 {
     size_t cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (db_exec(db, "BEGIN") != 0)
+    if (db_begin_read(db) != 0)
         return BERR_DB;
     if ((st = db_prepare(db, images_sql)) == NULL) {
         db_rollback(db);
         return BERR_DB;
     }
-    sqlite3_bind_int64(st, 1, rid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, rid);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct image *img;
         if (im->n == cap) {
             struct image *v = realloc(im->v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
@@ -229,13 +229,13 @@ static int load_images(struct db *db, int64_t rid, struct images *im)
         }
         img = &im->v[im->n++];
         memset(img, 0, sizeof(*img));
-        img->id = sqlite3_column_int64(st, 0);
-        snprintf(img->digest, sizeof(img->digest), "%s", (const char *)sqlite3_column_text(st, 1));
-        img->pushed_at = sqlite3_column_int64(st, 2);
-        img->last_pulled_at = sqlite3_column_int64(st, 3);
+        img->id = db_column_int64(st, 0);
+        snprintf(img->digest, sizeof(img->digest), "%s", (const char *)db_column_text(st, 1));
+        img->pushed_at = db_column_int64(st, 2);
+        img->last_pulled_at = db_column_int64(st, 3);
     }
-    sqlite3_finalize(st);
-    rc = rc == SQLITE_DONE ? load_tags(db, rid, im) : rc == SQLITE_ROW ? BERR_NOMEM : db_error(db);
+    db_finalize(st);
+    rc = rc == DB_DONE ? load_tags(db, rid, im) : rc == DB_ROW ? BERR_NOMEM : db_error(db);
     db_rollback(db); /* ends the read transaction */
     return rc;
 }
@@ -243,16 +243,16 @@ static int load_images(struct db *db, int64_t rid, struct images *im)
 /* 1 if the tags of manifest img->id are still exactly img->tags (both in byte order). */
 static int same_tags(struct db *db, const struct image *img)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT name FROM tags WHERE manifest_id = ? ORDER BY name");
+    struct db_stmt *st = db_prepare(db, "SELECT name FROM tags WHERE manifest_id = ? ORDER BY name");
     size_t i = 0;
     int rc, same = 1;
     if (st == NULL)
         return 0;
-    sqlite3_bind_int64(st, 1, img->id);
-    while (same && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        same = i < img->ntags && strcmp((const char *)sqlite3_column_text(st, 0), img->tags[i++]) == 0;
-    sqlite3_finalize(st);
-    return same && rc == SQLITE_DONE && i == img->ntags;
+    db_bind_int64(st, 1, img->id);
+    while (same && (rc = db_step(st)) == DB_ROW)
+        same = i < img->ntags && strcmp((const char *)db_column_text(st, 0), img->tags[i++]) == 0;
+    db_finalize(st);
+    return same && rc == DB_DONE && i == img->ntags;
 }
 
 /* In the deleting transaction: 0 if image `img` is still exactly as evaluated, else 1 (it changed: keep it). */
@@ -265,17 +265,17 @@ static int changed(struct db *db, int64_t rid, const struct image *img)
         " m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = m.repo_id "
         "   AND s.digest = m.subject) "
         "FROM manifests m WHERE m.id = ? AND m.repo_id = ? AND m.digest = ?";
-    sqlite3_stmt *st = db_prepare(db, sql);
+    struct db_stmt *st = db_prepare(db, sql);
     int same = 0;
     if (st == NULL)
         return 1;
-    sqlite3_bind_int64(st, 1, img->id);
-    sqlite3_bind_int64(st, 2, rid);
-    sqlite3_bind_text(st, 3, img->digest, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        same = sqlite3_column_int64(st, 0) == img->pushed_at && sqlite3_column_int64(st, 1) == img->last_pulled_at &&
-               sqlite3_column_int(st, 2) == 0 && sqlite3_column_int(st, 3) == 0;
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, img->id);
+    db_bind_int64(st, 2, rid);
+    db_bind_text(st, 3, img->digest, -1);
+    if (db_step(st) == DB_ROW)
+        same = db_column_int64(st, 0) == img->pushed_at && db_column_int64(st, 1) == img->last_pulled_at &&
+               db_column_int64(st, 2) == 0 && db_column_int64(st, 3) == 0;
+    db_finalize(st);
     return !same || !same_tags(db, img);
 }
 
@@ -326,18 +326,18 @@ static int record_push(struct records *r, const struct doomed *d, long long rule
 }
 
 /* Queues every row of `st` (id, digest) as going with `with`. */
-static int queue_rows(struct db *db, sqlite3_stmt *st, struct worklist *w, const char *with)
+static int queue_rows(struct db *db, struct db_stmt *st, struct worklist *w, const char *with)
 {
     int rc;
     if (st == NULL)
         return BERR_DB;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (work_push(w, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1), with) != 0) {
-            sqlite3_finalize(st);
+    while ((rc = db_step(st)) == DB_ROW)
+        if (work_push(w, db_column_int64(st, 0), (const char *)db_column_text(st, 1), with) != 0) {
+            db_finalize(st);
             return BERR_NOMEM;
         }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* What describe() reads of a manifest: for the report and the EVENT_EXPIRE event. */
@@ -350,26 +350,25 @@ struct described {
 /* Reads the push time, media type, size and tags of manifest `id`. */
 static int describe(struct db *db, int64_t id, struct described *out, char ***tags, size_t *ntags)
 {
-    sqlite3_stmt *st =
+    struct db_stmt *st =
         db_prepare(db, "SELECT m.pushed_at, t.name, m.media_type, m.size FROM manifests m LEFT JOIN tags "
                        "t ON t.manifest_id = m.id WHERE m.id = ? ORDER BY t.name");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *mt = (const char *)sqlite3_column_text(st, 2);
-        out->pushed_at = sqlite3_column_int64(st, 0);
-        out->size = sqlite3_column_int64(st, 3);
+    db_bind_int64(st, 1, id);
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *mt = (const char *)db_column_text(st, 2);
+        out->pushed_at = db_column_int64(st, 0);
+        out->size = db_column_int64(st, 3);
         snprintf(out->media_type, sizeof(out->media_type), "%s", mt != NULL ? mt : "");
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
-            tags_push(tags, ntags, (const char *)sqlite3_column_text(st, 1)) != 0) {
-            sqlite3_finalize(st);
+        if (!db_column_is_null(st, 1) && tags_push(tags, ntags, (const char *)db_column_text(st, 1)) != 0) {
+            db_finalize(st);
             return BERR_NOMEM;
         }
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* Records the expiry of manifest `digest` in the current transaction: one EVENT_EXPIRE event per tag it had, or
@@ -402,7 +401,7 @@ static int remove_manifest(struct db *db, const char *repo, int64_t rid, const s
     char **tags = NULL;
     size_t ntags = 0;
     struct described m = {0};
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = describe(db, d->id, &m, &tags, &ntags);
     if (rc != 0 || (rc = record_push(out, d, rule, m.pushed_at, tags, ntags)) != 0) {
         tags_free(tags, ntags);
@@ -412,19 +411,19 @@ static int remove_manifest(struct db *db, const char *repo, int64_t rid, const s
         return rc;
     if ((st = db_prepare(db, children_sql)) == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_int64(st, 2, d->id);
+    db_bind_int64(st, 1, rid);
+    db_bind_int64(st, 2, d->id);
     if ((rc = queue_rows(db, st, w, d->digest)) != 0)
         return rc;
     if ((st = db_prepare(db, "SELECT id, digest FROM manifests WHERE repo_id = ? AND subject = ?")) == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, rid);
-    sqlite3_bind_text(st, 2, d->digest, -1, SQLITE_TRANSIENT);
+    db_bind_int64(st, 1, rid);
+    db_bind_text_copy(st, 2, d->digest, -1);
     if ((rc = queue_rows(db, st, w, d->digest)) != 0)
         return rc;
     if ((st = db_prepare(db, "DELETE FROM manifests WHERE id = ?")) == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, d->id);
+    db_bind_int64(st, 1, d->id);
     return exec_stmt(db, st);
 }
 
@@ -605,7 +604,7 @@ int lifecycle_run(struct db *db, const struct lifecycle_run_opts *opts, lifecycl
         char *name;
     } *v = NULL;
     size_t n = 0, cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     memset(stats, 0, sizeof(*stats));
     if (opts->repo != NULL) {
@@ -620,20 +619,20 @@ int lifecycle_run(struct db *db, const struct lifecycle_run_opts *opts, lifecycl
                               "ORDER BY r.name");
     if (st == NULL)
         return BERR_DB;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         if (n == cap) {
             struct names *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*nv));
             if (nv == NULL)
                 break;
             v = nv;
         }
-        v[n].id = sqlite3_column_int64(st, 0);
-        if ((v[n].name = strdup((const char *)sqlite3_column_text(st, 1))) == NULL)
+        v[n].id = db_column_int64(st, 0);
+        if ((v[n].name = strdup((const char *)db_column_text(st, 1))) == NULL)
             break;
         n++;
     }
-    sqlite3_finalize(st);
-    rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? BERR_NOMEM : db_error(db);
+    db_finalize(st);
+    rc = rc == DB_DONE ? 0 : rc == DB_ROW ? BERR_NOMEM : db_error(db);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         r.repo = v[i].name;
         r.rid = v[i].id;

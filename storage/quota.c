@@ -22,7 +22,7 @@ DB_SLOTS_CHECK(QUOTA, S_QUOTA_END);
 
 int quota_set(struct db *db, const char *pattern, int64_t limit)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t used;
     int rc;
     if (authdb_pattern_valid(pattern) != 0 || limit < 0)
@@ -34,27 +34,27 @@ int quota_set(struct db *db, const char *pattern, int64_t limit)
                       "ON CONFLICT (pattern) DO UPDATE SET limit_bytes = excluded.limit_bytes, "
                       "used = excluded.used")) == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, limit);
-    sqlite3_bind_int64(st, 3, used);
-    sqlite3_bind_int64(st, 4, db_now());
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    db_bind_text(st, 1, pattern, -1);
+    db_bind_int64(st, 2, limit);
+    db_bind_int64(st, 3, used);
+    db_bind_int64(st, 4, db_now());
+    rc = db_step(st);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 int quota_del(struct db *db, const char *pattern)
 {
-    sqlite3_stmt *st = db_stmt(db, S_Q_DEL, "DELETE FROM quotas WHERE pattern = ?");
+    struct db_stmt *st = db_stmt(db, S_Q_DEL, "DELETE FROM quotas WHERE pattern = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_bind_text(st, 1, pattern, -1);
+    rc = db_step(st);
+    db_reset(st);
+    if (rc != DB_DONE)
         return db_error(db);
-    return sqlite3_changes(db->h) > 0 ? 0 : BERR_NOT_FOUND;
+    return db_changes(db) > 0 ? 0 : BERR_NOT_FOUND;
 }
 
 /*
@@ -66,7 +66,7 @@ int quota_usage(struct db *db, const char *pattern, int64_t *used)
     const char *star = strchr(pattern, '*');
     char lo[BERTH_NAME_MAX + 2], hi[BERTH_NAME_MAX + 2];
     size_t plen = star != NULL ? (size_t)(star - pattern) : strlen(pattern);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     *used = 0;
     if (plen > BERTH_NAME_MAX)
@@ -79,37 +79,40 @@ int quota_usage(struct db *db, const char *pattern, int64_t *used)
     if (star == NULL) {
         if ((st = db_stmt(db, S_Q_USAGE_EXACT, "SELECT name, bytes FROM repos WHERE name = ?")) == NULL)
             return BERR_DB;
-        sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, pattern, -1);
     } else {
         if ((st = db_stmt(db, S_Q_USAGE_RANGE, "SELECT name, bytes FROM repos WHERE name >= ? AND name < ?")) == NULL)
             return BERR_DB;
-        sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, lo, -1);
+        db_bind_text(st, 2, hi, -1);
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (star == NULL || authdb_pattern_match(pattern, (const char *)sqlite3_column_text(st, 0)))
-            *used += sqlite3_column_int64(st, 1);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    while ((rc = db_step(st)) == DB_ROW)
+        if (star == NULL || authdb_pattern_match(pattern, (const char *)db_column_text(st, 0)))
+            *used += db_column_int64(st, 1);
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 /* Calls `cb` for every quota (all, or those whose pattern matches `repo`) with its kept usage. */
 static int each(struct db *db, const char *repo, quota_cb cb, void *ctx)
 {
-    sqlite3_stmt *st =
-        repo == NULL ? db_stmt(db, S_Q_ALL, "SELECT pattern, limit_bytes, used FROM quotas ORDER BY pattern")
-                     : db_stmt(db, S_Q_MATCHING,
-                               "SELECT pattern, limit_bytes, used FROM quotas WHERE ? GLOB pattern ORDER BY pattern");
-    int rc = SQLITE_DONE, stop = 0;
+    struct db_stmt *st =
+        repo == NULL
+            ? db_stmt(db, S_Q_ALL, "SELECT pattern, limit_bytes, used FROM quotas ORDER BY pattern")
+            : db_stmt(db, S_Q_MATCHING,
+                      db_is_pg(db) /* berth_glob: schema_pg.c */
+                          ? "SELECT pattern, limit_bytes, used FROM quotas WHERE berth_glob(?, pattern) "
+                            "ORDER BY pattern"
+                          : "SELECT pattern, limit_bytes, used FROM quotas WHERE ? GLOB pattern ORDER BY pattern");
+    int rc = DB_DONE, stop = 0;
     if (st == NULL)
         return BERR_DB;
     if (repo != NULL)
-        sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        stop =
-            cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
-    sqlite3_reset(st);
-    return stop || rc == SQLITE_DONE ? 0 : db_error(db);
+        db_bind_text(st, 1, repo, -1);
+    while (!stop && (rc = db_step(st)) == DB_ROW)
+        stop = cb(ctx, (const char *)db_column_text(st, 0), db_column_int64(st, 1), db_column_int64(st, 2));
+    db_reset(st);
+    return stop || rc == DB_DONE ? 0 : db_error(db);
 }
 
 int quota_each(struct db *db, quota_cb cb, void *ctx)
@@ -119,8 +122,10 @@ int quota_each(struct db *db, quota_cb cb, void *ctx)
 
 int quota_recount(struct db *db)
 {
-    return db_exec(db, "UPDATE quotas SET used = (SELECT coalesce(sum(bytes), 0) FROM repos "
-                       "WHERE name GLOB quotas.pattern)");
+    return db_exec(db, db_is_pg(db) ? "UPDATE quotas SET used = (SELECT coalesce(sum(bytes), 0) FROM repos "
+                                      "WHERE berth_glob(name, quotas.pattern))"
+                                    : "UPDATE quotas SET used = (SELECT coalesce(sum(bytes), 0) FROM repos "
+                                      "WHERE name GLOB quotas.pattern)");
 }
 
 void quota_format_size(int64_t bytes, char *out, size_t size)
@@ -141,19 +146,19 @@ void quota_format_size(int64_t bytes, char *out, size_t size)
 /* 1 if `repo` links `digest` already (the blob adds nothing to its usage), 0 if not, BERR_DB. */
 static int linked(struct db *db, const char *repo, const char *digest)
 {
-    sqlite3_stmt *st = db_stmt(db, S_Q_LINKED,
-                               "SELECT 1 FROM repos r JOIN repo_blobs l ON l.repo_id = r.id "
-                               "WHERE r.name = ? AND l.digest = ?");
+    struct db_stmt *st = db_stmt(db, S_Q_LINKED,
+                                 "SELECT 1 FROM repos r JOIN repo_blobs l ON l.repo_id = r.id "
+                                 "WHERE r.name = ? AND l.digest = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, repo, -1);
+    db_bind_text(st, 2, digest, -1);
+    rc = db_step(st);
+    db_reset(st);
+    if (rc == DB_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : db_error(db);
+    return rc == DB_DONE ? 0 : db_error(db);
 }
 
 struct check {

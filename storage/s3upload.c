@@ -92,33 +92,33 @@ static int load_op(struct db *db, void *arg)
 {
     struct row_op *o = arg;
     struct s3upload *x = o->x;
-    sqlite3_stmt *st = db_prepare(db, "SELECT mpu_id, size, parts, tail, sha FROM upload_s3 WHERE uuid = ?");
+    struct db_stmt *st = db_prepare(db, "SELECT mpu_id, size, parts, tail, sha FROM upload_s3 WHERE uuid = ?");
     int rc = 0;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, o->uuid, -1, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *mpu = (const char *)sqlite3_column_text(st, 0);
-        size_t tail = (size_t)sqlite3_column_bytes(st, 3);
+    db_bind_text(st, 1, o->uuid, -1);
+    if ((rc = db_step(st)) == DB_ROW) {
+        const char *mpu = (const char *)db_column_text(st, 0);
+        size_t tail = (size_t)db_column_bytes(st, 3);
         rc = 0;
-        if (sqlite3_column_bytes(st, 4) != (int)sizeof(x->sha) || tail >= BERTH_S3_PART_MIN || mpu == NULL) {
+        if (db_column_bytes(st, 4) != (int)sizeof(x->sha) || tail >= BERTH_S3_PART_MIN || mpu == NULL) {
             log_error("upload %s: unusable S3 session state (another berth build?)", o->uuid);
             rc = BERR_BLOB_UPLOAD_INVALID;
         }
         if (rc == 0)
-            rc = parse_parts(x, (const char *)sqlite3_column_text(st, 2));
+            rc = parse_parts(x, (const char *)db_column_text(st, 2));
         if (rc == 0) {
             snprintf(x->mpu_id, sizeof(x->mpu_id), "%s", mpu);
-            x->size = x->saved = (uint64_t)sqlite3_column_int64(st, 1);
-            memcpy(x->buf, sqlite3_column_blob(st, 3), tail);
+            x->size = x->saved = (uint64_t)db_column_int64(st, 1);
+            memcpy(x->buf, db_column_blob(st, 3), tail);
             x->len = tail;
-            memcpy(&x->sha, sqlite3_column_blob(st, 4), sizeof(x->sha));
+            memcpy(&x->sha, db_column_blob(st, 4), sizeof(x->sha));
             x->has_row = x->mpu_saved = 1;
         }
     } else {
-        rc = rc == SQLITE_DONE ? 0 : db_error(db);
+        rc = rc == DB_DONE ? 0 : db_error(db);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -139,7 +139,7 @@ static int save_op(struct db *db, void *arg)
     struct row_op *o = arg;
     struct s3upload *x = o->x;
     char *parts = parts_text(x);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
     if (parts == NULL)
         return BERR_NOMEM;
@@ -151,32 +151,32 @@ static int save_op(struct db *db, void *arg)
         free(parts);
         return BERR_DB;
     }
-    sqlite3_bind_text(st, 1, x->mpu_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)x->size);
-    sqlite3_bind_text(st, 3, parts, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, x->buf, (int)x->len, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 5, &x->sha, (int)sizeof(x->sha), SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, db_now());
-    sqlite3_bind_text(st, 7, o->uuid, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, x->mpu_id, -1);
+    db_bind_int64(st, 2, (int64_t)x->size);
+    db_bind_text(st, 3, parts, -1);
+    db_bind_blob(st, 4, x->buf, (int)x->len);
+    db_bind_blob(st, 5, &x->sha, (int)sizeof(x->sha));
+    db_bind_int64(st, 6, db_now());
+    db_bind_text(st, 7, o->uuid, -1);
     if (x->has_row)
-        sqlite3_bind_int64(st, 8, (sqlite3_int64)x->saved);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    if (rc == 0 && sqlite3_changes(sqlite3_db_handle(st)) != 1)
+        db_bind_int64(st, 8, (int64_t)x->saved);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    if (rc == 0 && db_changes(db) != 1)
         rc = BERR_BLOB_UPLOAD_INVALID; /* changed by another request or node since we loaded it */
-    sqlite3_finalize(st);
+    db_finalize(st);
     free(parts);
     return rc;
 }
 
 static int del_op(struct db *db, void *arg)
 {
-    sqlite3_stmt *st = db_prepare(db, "DELETE FROM upload_s3 WHERE uuid = ?");
+    struct db_stmt *st = db_prepare(db, "DELETE FROM upload_s3 WHERE uuid = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, (const char *)arg, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, (const char *)arg, -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -394,38 +394,38 @@ static struct stale *stale_add(struct stale_list *l)
 static int list_stale_op(struct db *db, void *arg)
 {
     struct stale_list *l = arg;
-    sqlite3_stmt *st = db_prepare(db, "SELECT uuid, mpu_id FROM upload_s3 WHERE updated_at < ?1 "
+    struct db_stmt *st = db_prepare(db, "SELECT uuid, mpu_id FROM upload_s3 WHERE updated_at < ?1 "
                                       "UNION ALL SELECT u.uuid, '' FROM uploads u WHERE u.started_at < ?1 "
                                       "AND NOT EXISTS (SELECT 1 FROM upload_s3 s WHERE s.uuid = u.uuid)");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_int64(st, 1, l->cutoff);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, l->cutoff);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct stale *e = stale_add(l);
         if (e == NULL) {
-            sqlite3_finalize(st);
+            db_finalize(st);
             return BERR_NOMEM;
         }
-        snprintf(e->uuid, sizeof(e->uuid), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(e->mpu_id, sizeof(e->mpu_id), "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(e->uuid, sizeof(e->uuid), "%s", (const char *)db_column_text(st, 0));
+        snprintf(e->mpu_id, sizeof(e->mpu_id), "%s", (const char *)db_column_text(st, 1));
     }
-    rc = rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    rc = rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
 /* 1 if session `uuid` has a state row, 0 if not, or BERR_DB. */
 static int named_by_uuid(struct db *db, const char *uuid)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE uuid = ?");
+    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE uuid = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, uuid, -1);
+    rc = db_step(st);
+    rc = rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -433,14 +433,14 @@ static int named_by_uuid(struct db *db, const char *uuid)
 static int expire_row_op(struct db *db, void *arg)
 {
     struct stale_list *l = arg;
-    sqlite3_stmt *st = db_prepare(db, "DELETE FROM upload_s3 WHERE uuid = ? AND updated_at < ?");
+    struct db_stmt *st = db_prepare(db, "DELETE FROM upload_s3 WHERE uuid = ? AND updated_at < ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, l->arg, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, l->cutoff);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, l->arg, -1);
+    db_bind_int64(st, 2, l->cutoff);
+    rc = db_step(st) == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     if (rc != 0)
         return rc;
     l->found = 0;
@@ -454,15 +454,15 @@ static int expire_row_op(struct db *db, void *arg)
 static int named_op(struct db *db, void *arg)
 {
     struct stale_list *l = arg;
-    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE mpu_id = ?");
+    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE mpu_id = ?");
     int rc;
     if (st == NULL)
         return BERR_DB;
-    sqlite3_bind_text(st, 1, l->arg, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    l->found = rc == SQLITE_ROW;
-    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db);
-    sqlite3_finalize(st);
+    db_bind_text(st, 1, l->arg, -1);
+    rc = db_step(st);
+    l->found = rc == DB_ROW;
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
     return rc;
 }
 

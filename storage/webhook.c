@@ -89,6 +89,7 @@ struct hook {
     json_t *events;
     int64_t scanned_last;
     int scanned;
+    int leader; /* this node delivers this webhook (metadata = postgresql: one node per URL, db_named_trylock) */
 };
 
 static struct {
@@ -134,39 +135,36 @@ static int stopping(void)
 /* Loads the cursor of `h`, creating it at the newest event for a webhook seen for the first time. */
 static int load_cursor(struct hook *h)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(h->db->h, "SELECT last_id FROM webhook_cursors WHERE webhook = ?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if ((st = db_prepare(h->db, "SELECT last_id FROM webhook_cursors WHERE webhook = ?")) == NULL)
         return db_error(h->db);
-    sqlite3_bind_text(st, 1, h->conf.url, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        h->cursor = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
+    db_bind_text(st, 1, h->conf.url, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        h->cursor = db_column_int64(st, 0);
+    db_finalize(st);
+    if (rc == DB_ROW)
         return 0;
-    if (rc != SQLITE_DONE)
+    if (rc != DB_DONE)
         return db_error(h->db);
     return events_last_id(h->db, &h->cursor);
 }
 
 static int save_cursor(struct hook *h, int64_t id)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
-    if (sqlite3_prepare_v2(h->db->h,
-                           "INSERT INTO webhook_cursors (webhook, last_id, updated_at) VALUES (?, ?, ?) "
-                           "ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id, "
-                           "updated_at = excluded.updated_at",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = db_prepare(h->db, "INSERT INTO webhook_cursors (webhook, last_id, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id, "
+                                "updated_at = excluded.updated_at")) == NULL)
         return db_error(h->db);
-    sqlite3_bind_text(st, 1, h->conf.url, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_int64(st, 3, db_now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    db_bind_text(st, 1, h->conf.url, -1);
+    db_bind_int64(st, 2, id);
+    db_bind_int64(st, 3, db_now());
+    rc = db_step(st);
+    db_finalize(st);
+    if (rc != DB_DONE)
         return db_error(h->db);
     h->cursor = id;
     return 0;
@@ -216,6 +214,13 @@ static int deliver(struct hook *h, char *err, size_t errlen)
 static int step(struct hook *h, int *backoff, unsigned long *failures)
 {
     char err[512] = "";
+    if (!h->leader) { /* another node delivers it; take over when that node's connection goes away */
+        if (!db_named_trylock(h->db, h->conf.url))
+            return BERTH_WEBHOOK_POLL_MS;
+        if (load_cursor(h) != 0)
+            return BERTH_WEBHOOK_BACKOFF_MAX_MS;
+        h->leader = 1;
+    }
     h->events = json_array();
     h->scanned = 0;
     if (h->events == NULL || events_each(h->db, h->cursor, BERTH_WEBHOOK_SCAN_MAX, collect, h) != 0) {
@@ -255,7 +260,9 @@ static void *hook_main(void *arg)
         log_error("webhook %s: cannot read its cursor in berth.db; not delivering", h->conf.url);
         return NULL;
     }
-    log_info("webhook %s: delivering events after id %lld", h->conf.url, (long long)h->cursor);
+    h->leader = db_named_trylock(h->db, h->conf.url);
+    log_info("webhook %s: delivering events after id %lld%s", h->conf.url, (long long)h->cursor,
+             h->leader ? "" : " when the node delivering it now stops");
     while (!stopping()) {
         int wait = step(h, &backoff, &failures);
         if (wait > 0 && nap(wait))

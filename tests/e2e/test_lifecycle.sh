@@ -244,9 +244,17 @@ for delay in 0.05 0.1 0.2 0.3; do
 	kill -KILL "$pid" 2>/dev/null && killed=$((killed + 1))
 	wait "$pid" 2>/dev/null || true
 done
-log "runs killed mid-way in total: $killed of 7; pending unlinks: $(sqlite3 "$D/berth.db" 'SELECT count(*) FROM gc_pending')"
+# the metadata database's rows (berth.db, or PostgreSQL when tests/e2e/test_pg.sh runs this suite with BERTH_METADATA)
+rows() {
+	case ${BERTH_METADATA:-} in
+	postgres*) psql -tA "$BERTH_METADATA" -c "$1" ;;
+	*) sqlite3 "$D/berth.db" "$1" ;;
+	esac
+}
+log "runs killed mid-way in total: $killed of 7; pending unlinks: $(rows 'SELECT count(*) FROM gc_pending')"
+rows 'SELECT substr(digest, 8) FROM blobs' >"$T/blob-rows"
 check "no blob row without its file after the kills" bash -c "
-	sqlite3 '$D/berth.db' 'SELECT substr(digest, 8) FROM blobs' | while read -r h; do
+	cat '$T/blob-rows' | while read -r h; do
 		[ -f '$D/blobs/sha256/'\${h:0:2}/\$h ] || { echo \"row without file: \$h\"; exit 1; }
 	done"
 check "berth restarts" berth_stop
@@ -254,7 +262,7 @@ berth_start "$D" --no-auth
 R=$REGISTRY
 check "fsck is clean after the kills and a restart" "${B[@]}" fsck --data "$D"
 check_eq "the server finished the interrupted unlinks at start" 0 \
-	"$(sqlite3 "$D/berth.db" 'SELECT count(*) FROM gc_pending')"
+	"$(rows 'SELECT count(*) FROM gc_pending')"
 check "release-6 still pulls byte-identical" pull_same x "$REPO:release-6" "$T/rel6"
 GC=$("${B[@]}" gc --grace 0 --data "$D" 2>&1 || true)
 check_contains "a full gc after the restart completes" "gc: pruned" "$GC"
