@@ -1,7 +1,6 @@
 /* s3upload.c - upload sessions as S3 multipart uploads, their state shared through the database (s3upload.h). */
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_CTX: the one SHA-256 state OpenSSL lets us save and restore */
 #include <openssl/sha.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
