@@ -12,6 +12,7 @@
 #include "db.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
 #include "migrate.h"
 #include "s3.h"
 
@@ -159,15 +160,15 @@ static int upsert_sql(struct run *r, const char *table, char *sql, size_t size, 
         size_t l;
         snprintf(cols[n], sizeof(cols[n]), "%s", c);
         l = strlen(names);
-        snprintf(names + l, sizeof(names) - l, "%s%s", n ? ", " : "", c);
+        snprintf(names + l, sizeof(names) - l, "%s\"%s\"", n ? ", " : "", c); /* quoted: "user" is reserved */
         l = strlen(vals);
         snprintf(vals + l, sizeof(vals) - l, "%s?%d", n ? ", " : "", n + 1);
         if (sqlite3_column_int(st, 1) > 0) {
             l = strlen(pk);
-            snprintf(pk + l, sizeof(pk) - l, "%s%s", pk[0] ? ", " : "", c);
+            snprintf(pk + l, sizeof(pk) - l, "%s\"%s\"", pk[0] ? ", " : "", c);
         } else {
             l = strlen(set);
-            snprintf(set + l, sizeof(set) - l, "%s%s = excluded.%s", set[0] ? ", " : "", c, c);
+            snprintf(set + l, sizeof(set) - l, "%s\"%s\" = excluded.\"%s\"", set[0] ? ", " : "", c, c);
         }
         n++;
     }
@@ -425,12 +426,14 @@ static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
     close(fd);
     if (rc != 0)
         return rc;
+    FAULT_POINT("migrate.before_row"); /* the object is stored, its row is not: a rerun must copy it again */
     db_reset(up);
     db_clear_bindings(up);
     for (int i = 0; i < sqlite3_column_count(row); i++)
         bind_value(row, up, i);
     if (db_step(up) != DB_DONE)
         return fail(r, BERR_DB, "blob %s: %s", digest, db_errmsg(r->dst));
+    FAULT_POINT("migrate.after_blob");
     r->s->blobs++;
     r->s->blob_bytes += size;
     r->s->rows++;
