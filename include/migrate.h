@@ -22,8 +22,8 @@
  *
  * Refusal: a target holding a repository or user that the source does not have (same id and name) belongs to
  * another registry; migrate refuses it unless `force` is set.  The first start of a node on an empty PostgreSQL
- * database creates the same first admin (id 1) as the source's, which is accepted (and overwritten by the
- * source's row).
+ * database creates admin (id 1): accepted when the source's user 1 is admin too (then overwritten by the source's
+ * row), refused otherwise.
  *
  * No h2o here; server/cli_migrate.c parses flags, draws the progress line and prints the summary.
  */
