@@ -9,6 +9,8 @@
 #include "blobstore.h"
 #include "cli.h"
 #include "config.h"
+#include "db.h"
+#include "fault.h"
 #include "migrate.h"
 
 static const char migrate_usage[] =
@@ -125,6 +127,11 @@ int cli_migrate_main(int argc, char **argv)
         fputs(migrate_usage, stderr);
         return 2;
     }
+    snprintf(err, sizeof(err), "%s/%s", o.from, DB_FILE);
+    if (access(err, R_OK) != 0) { /* before the target's data directory is set up */
+        fprintf(stderr, "berth migrate: no registry at %s (no %s)\n", o.from, DB_FILE);
+        return 1;
+    }
     if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
         return 1;
     if ((rc = target(file, cfg, &bs)) != 0) {
@@ -137,6 +144,7 @@ int cli_migrate_main(int argc, char **argv)
     o.progress = draw;
     o.progress_arg = &b;
     clock_gettime(CLOCK_MONOTONIC, &b.t0);
+    FAULT_ARM(); /* e2e_migrate kills a run at a fault point (BERTH_FAULTS builds) */
     if ((rc = migrate_run(&o, &s, err, sizeof(err))) != 0)
         fprintf(stderr, "%sberth migrate: %s\n", b.tty ? "\n" : "", err);
     else

@@ -104,6 +104,8 @@ objects() { "${S3[@]}" list-objects-v2 --bucket berth-migrate --prefix reg/blobs
 log "3. a migrate killed (SIGKILL) after its third blob's object, before its row; then run again"
 rc=0
 BERTH_FAULT=migrate.before_row:3 "${M[@]}" >"$T/run1.out" 2>&1 || rc=$?
+check_contains "the fault point was armed (needs BERTH_FAULTS, on outside Release builds)" \
+	"fault injection armed: migrate.before_row" "$(cat "$T/run1.out")"
 check_eq "the first run was killed by SIGKILL" 137 "$rc"
 check_eq "three objects were stored before the kill" 3 "$(objects)"
 check_eq "two blob rows were committed before the kill" 2 \
