@@ -18,23 +18,10 @@
 
 /* Tables copied, parents before children (foreign keys).  `blobs` is copied with the blob contents. */
 static const char *const copied[] = {
-    "repos",
-    "repo_blobs",
-    "manifests",
-    "manifest_blobs",
-    "manifest_children",
-    "tags",
-    "users",
-    "tokens",
-    "grants",
-    "lifecycle_policies",
-    "access_keys",
-    "ecr_repos",
-    "ecr_tags",
-    "ecr_settings",
-    "events",
-    "webhook_cursors",
-    "quotas",
+    "repos",       "repo_blobs",      "manifests", "manifest_blobs", "manifest_children",
+    "tags",        "users",           "tokens",    "grants",         "lifecycle_policies",
+    "access_keys", "ecr_repos",       "ecr_tags",  "ecr_settings",   "ecr_lifecycle_previews",
+    "events",      "webhook_cursors", "quotas",
 };
 /* Tables deliberately not copied (migrate.h says why). */
 static const char *const skipped[] = {"blobs", "uploads", "upload_s3", "gc_pending", "stats"};
