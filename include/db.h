@@ -27,7 +27,7 @@
 #include <sqlite3.h>
 
 #define DB_FILE "berth.db"
-#define DB_SCHEMA_VERSION 10 /* PRAGMA user_version after all migrations */
+#define DB_SCHEMA_VERSION 11 /* PRAGMA user_version after all migrations */
 #define DB_STMT_MAX 128      /* statement-cache slots per connection */
 #define DB_METADATA_MAX 1024 /* bytes of a metadata setting (a libpq URL) */
 
@@ -42,11 +42,13 @@
 #define DB_RANGE(mod, prev, n) DB_SLOTS_##mod = DB_SLOTS_##prev##_END, DB_SLOTS_##mod##_END = DB_SLOTS_##mod + (n)
 enum db_slot_ranges {
     DB_SLOTS_NONE_END = 0,
-    DB_RANGE(META, NONE, 40),   /* storage/meta.c */
-    DB_RANGE(AUTHDB, META, 12), /* storage/authdb.c */
-    DB_RANGE(STATS, AUTHDB, 1), /* storage/stats.c */
-    DB_RANGE(EVENTS, STATS, 5), /* storage/events.c */
-    DB_RANGE(QUOTA, EVENTS, 7), /* storage/quota.c */
+    DB_RANGE(META, NONE, 40),      /* storage/meta.c */
+    DB_RANGE(AUTHDB, META, 12),    /* storage/authdb.c */
+    DB_RANGE(STATS, AUTHDB, 1),    /* storage/stats.c */
+    DB_RANGE(EVENTS, STATS, 5),    /* storage/events.c */
+    DB_RANGE(QUOTA, EVENTS, 7),    /* storage/quota.c */
+    DB_RANGE(ECRDB, QUOTA, 28),    /* storage/ecrdb.c */
+    DB_RANGE(ACCESSKEY, ECRDB, 2), /* storage/accesskey.c */
 };
 #define DB_SLOTS_CHECK(mod, end)                                                                                       \
     _Static_assert((int)(end) <= (int)DB_SLOTS_##mod##_END && (int)DB_SLOTS_##mod##_END <= DB_STMT_MAX,                \

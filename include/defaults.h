@@ -124,6 +124,11 @@
 #define BERTH_ECR_PAGE_MAX 1000              /* largest maxResults (ECR's limit) */
 #define BERTH_ECR_BATCH_MAX 100              /* most imageIds / layerDigests in one batch request (ECR's limit) */
 #define BERTH_ECR_RTAGS_MAX 50               /* most resource tags on one repository (AWS's limit) */
+#define BERTH_ECR_LOOP_BODY_MAX (64u << 10)  /* ECR requests up to this body are served on the event loop */
+#define BERTH_ECR_AUTH_FAIL_SLOTS 1024       /* failed-signature rate-limit table entries (fixed size) */
+#define BERTH_ECR_AUTH_FAIL_WINDOW 300       /* seconds over which failed ECR signatures are counted */
+#define BERTH_ECR_AUTH_FAIL_MAX_ADDR 50      /* failed ECR signatures per client address per window */
+#define BERTH_ECR_AUTH_FAIL_MAX_KEY 10       /* failed ECR signatures naming one access key id per window */
 
 /* --- S3-compatible blob storage (s3.h, blobstore.h: storage = s3://BUCKET[/PREFIX]) --- */
 #define BERTH_S3_TIMEOUT_MS 60000           /* connect, send and receive deadline of one S3 request step */

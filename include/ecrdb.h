@@ -109,4 +109,23 @@ int ecrdb_rtag_del(struct db *db, const char *name, const char *key);
 /** The resource tags of `name` in key order.  Returns 0, BERR_NAME_UNKNOWN or BERR_DB. */
 int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ctx);
 
+/* ---- a request's reads ---- */
+
+/** Starts a read transaction on `db` (a read connection): the reads that follow see one snapshot and cost one
+ *  lock round instead of one per statement.  Returns 0 or BERR_DB.  Not around code that begins its own. */
+int ecrdb_read_begin(struct db *db);
+/** Ends the read transaction of ecrdb_read_begin() (if one is open; rolled back if COMMIT fails). */
+void ecrdb_read_end(struct db *db);
+
+/* ---- BatchDeleteImage, lifecycle preview ---- */
+
+/** 1 if manifest `digest` of `repo` carries a tag, 0 if not (or absent), or BERR_DB. */
+int ecrdb_image_tagged(struct db *db, const char *repo, const char *digest);
+/** write: remembers `policy` as the started lifecycle-policy preview of `repo` (StartLifecyclePolicyPreview),
+ *  replacing an earlier one; it goes with the repository.  Returns 0, BERR_NAME_UNKNOWN or BERR_DB. */
+int ecrdb_preview_put(struct db *db, const char *repo, const char *policy, long long started_at);
+/** The started preview of `repo`: its policy text (malloc'd, caller frees) and start time.  Returns 0,
+ *  BERR_NOT_FOUND (none started, or no such repository), BERR_NOMEM or BERR_DB. */
+int ecrdb_preview_get(struct db *db, const char *repo, char **policy, long long *started_at);
+
 #endif

@@ -24,6 +24,8 @@ typedef void *(*meta_alloc_fn)(void *ctx, size_t size);
 
 /* ---- repositories ---- */
 
+/** The id of repository `name`.  Returns 0, BERR_NAME_UNKNOWN or BERR_DB. */
+int meta_repo_id(struct db *db, const char *name, int64_t *id);
 /** write: id of repository `name`, creating it.  Returns 0 or BERR_DB. */
 int meta_repo_ensure(struct db *db, const char *name, int64_t *id);
 

@@ -133,6 +133,15 @@ int sigv4_presign(const struct sigv4_request *req, const char *key_id, const cha
 int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *secret, size_t secret_len,
                  const char *region, const char *service, time_t now);
 
+/** The checks of sigv4_verify() that need no secret: region, service, x-amz-date (signed, the scope's day, within
+ *  SIGV4_MAX_SKEW of `now`), x-amz-security-token signed when present.  Returns 0 or a SIGV4_E* code. */
+int sigv4_verify_prepare(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *region,
+                         const char *service, time_t now);
+/** The rest of sigv4_verify() for a caller that keeps derived signing keys (sigv4_signing_key() of the secret and
+ *  the scope's day, region and service): computes the signature with `key` and compares it in constant time.
+ *  Call it only after sigv4_verify_prepare() returned 0.  Returns 0, SIGV4_EMISMATCH or another SIGV4_E* code. */
+int sigv4_verify_key(const struct sigv4_request *req, const struct sigv4_auth *auth, const unsigned char key[32]);
+
 /** Short stable name of a SIGV4_E* code for logs ("SIGV4_EMISMATCH"). */
 const char *sigv4_strerror(int err);
 

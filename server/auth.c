@@ -10,9 +10,11 @@
 #include <sodium.h>
 #include "auth.h"
 #include "auth_internal.h"
+#include "db.h"
 #include "ecr.h"
 #include "err.h"
 #include "jwt.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "module.h"
@@ -46,6 +48,8 @@ static struct {
         int count;
     } fails[BERTH_AUTH_FAIL_SLOTS];
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+_Static_assert(sizeof(((struct auth_identity *)0)->ecr_key) >= ECR_KEY_ID_MAX, "auth_identity.ecr_key too small");
 
 static const struct auth_identity open_identity = {.id = {.kind = AUTH_ANONYMOUS, .is_admin = 1}};
 
@@ -341,6 +345,12 @@ static int bearer_verify(const struct server *srv, const struct creds *c, struct
     if (!jwt_cache_get(c, &id->claims)) {
         keys_snapshot(srv, &kr, &gen);
         rc = jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
+        if (rc != 0 && db_metadata_is_pg() && keys_stamp_recheck()) { /* signed by a key another node rotated in? */
+            keys_refresh(srv);
+            keys_snapshot(srv, &kr, &gen);
+            rc =
+                jwt_verify(&kr, c->token.base, c->token.len, srv->cfg.auth_service, (long long)time(NULL), &id->claims);
+        }
         sodium_memzero(&kr, sizeof(kr));
         if (rc != 0)
             return rc;
@@ -357,7 +367,10 @@ static int bearer_verify(const struct server *srv, const struct creds *c, struct
     if (strcmp(kind, "user") == 0) {
         struct authdb_user u;
         id->id.kind = AUTH_USER;
+        const char *akid = json_string_value(json_object_get(id->claims, ECR_CLAIM_KEY));
         if (db == NULL || authdb_user_get(db, sub, &u) != 0 || uid[0] == '\0' || strcmp(u.uid, uid) != 0)
+            return BERR_UNAUTHORIZED;
+        if (akid != NULL && ecr_bearer_key_live(db, akid, sub) != 0) /* from an ECR login: its key still live */
             return BERR_UNAUTHORIZED;
         id->id.is_admin = u.is_admin;
     } else if (strcmp(kind, "token") == 0) {
@@ -541,7 +554,7 @@ int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity 
         return BERR_UNAUTHORIZED;
     }
     if (strcmp(c->user, ECR_LOGIN_USER) == 0) { /* the ECR login flow: an authorization token (ecr.h) */
-        rc = ecr_login(call->srv, db, c->pass, c->plen, &id->id);
+        rc = ecr_login(call->srv, db, c->pass, c->plen, &id->id, id->ecr_key);
         login_result(&p, c->user, c->ulen, rc == 0, "invalid, expired or revoked ECR authorization token");
         return rc == 0 ? 0 : BERR_UNAUTHORIZED;
     }

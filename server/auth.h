@@ -36,8 +36,9 @@
 
 struct auth_identity {
     struct authdb_identity id;
-    int bearer;     /* credentials were a bearer token */
-    json_t *claims; /* its verified claims (released with the request), else NULL */
+    int bearer;       /* credentials were a bearer token */
+    json_t *claims;   /* its verified claims (released with the request), else NULL */
+    char ecr_key[24]; /* the access key of an ECR login (Basic AWS:<token>, ecr.h), else "" */
 };
 
 /* auth_module (module.h) prepares `berth serve` with auth on: loads or creates the signing keys, and on a first

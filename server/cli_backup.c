@@ -109,15 +109,15 @@ static int backup_cmd(int argc, char **argv)
         fputs(backup_usage, stderr);
         return 2;
     }
+    if (getenv("BERTH_METADATA") != NULL && strncmp(getenv("BERTH_METADATA"), "postgres", 8) == 0) {
+        fprintf(stderr, "berth backup: the archive holds berth.db (metadata = sqlite); with the metadata in PostgreSQL "
+                        "back up the database with pg_dump and the blobs with the storage's own tools\n");
+        return 2;
+    }
     if (getenv("BERTH_STORAGE") != NULL && strncmp(getenv("BERTH_STORAGE"), "s3://", 5) == 0) {
         fputs("berth backup: blobs in S3 are not backed up by berth (use the bucket's own versioning or "
               "replication)\n",
               stderr);
-        return 2;
-    }
-    if (getenv("BERTH_METADATA") != NULL && strncmp(getenv("BERTH_METADATA"), "postgres", 8) == 0) {
-        fprintf(stderr, "berth backup: the archive holds berth.db (metadata = sqlite); with the metadata in PostgreSQL "
-                        "back up the database with pg_dump and the blobs with the storage's own tools\n");
         return 2;
     }
     o.out = argv[optind];

@@ -1,8 +1,11 @@
 /*
- * ecr.c - the ECR API's protocol layer: request capture on the loop, SigV4 authentication with access keys and
- * JSON dispatch on a worker, `__type` error bodies, and the `docker login -u AWS` hook (see ecr.h).
+ * ecr.c - the ECR API's protocol layer: dispatch of `POST /` with an X-Amz-Target (on the loop, or on a worker for
+ * blocking operations and large bodies), queued writes answered after their commit, `__type` error bodies, and
+ * the `docker login -u AWS` hook (see ecr.h and ecr_internal.h).
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,58 +24,12 @@
 #define OOM_BODY "{\"__type\":\"ServerException\",\"message\":\"out of memory\"}"
 #define ECR_IMMUTABLE_PREFIX "The image tag '"
 
-/* ---- process-wide state: the sealing key and the registry id, loaded once ---- */
+_Static_assert(ECR_KEY_ID_MAX >= ACCESSKEY_ID_LEN + 1, "ECR_KEY_ID_MAX too small for an access key id");
 
-static struct {
-    pthread_mutex_t lock;
-    int box_loaded;
-    unsigned char box[ACCESSKEY_BOXKEY_BYTES];
-    char registry_id[ECRDB_REGISTRY_ID_LEN + 1];
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+const char ecr_pending_marker = 0;
+const char ecr_raw_marker = 0;
 
-/* Copies the sealing key into `out`, loading (creating) it on first use.  Returns 0 or a BERR code. */
-static int boxkey(const struct server *srv, unsigned char out[ACCESSKEY_BOXKEY_BYTES])
-{
-    int rc = 0;
-    pthread_mutex_lock(&g.lock);
-    if (!g.box_loaded && (rc = accesskey_boxkey_load(srv->cfg.data, 1, g.box)) == 0)
-        g.box_loaded = 1;
-    if (rc == 0)
-        memcpy(out, g.box, ACCESSKEY_BOXKEY_BYTES);
-    pthread_mutex_unlock(&g.lock);
-    return rc;
-}
-
-struct rid_args {
-    const struct server *srv;
-    char *out;
-};
-
-static int registry_id_init_op(struct db *db, void *arg)
-{
-    struct rid_args *a = arg;
-    return ecrdb_registry_id_init(db, a->srv->cfg.data, a->out);
-}
-
-/* The registry id: configured, stored, or derived now and stored (a write, hence worker threads only). */
-static int registry_id(const struct server *srv, struct db *db, char out[ECRDB_REGISTRY_ID_LEN + 1])
-{
-    struct rid_args a = {srv, g.registry_id};
-    int rc = 0;
-    pthread_mutex_lock(&g.lock);
-    if (g.registry_id[0] == '\0') {
-        rc = ecrdb_registry_id(db, srv->cfg.registry_id, g.registry_id);
-        if (rc == BERR_NOT_FOUND)
-            rc = writer_run(registry_id_init_op, &a);
-        if (rc != 0)
-            g.registry_id[0] = '\0';
-    }
-    memcpy(out, g.registry_id, ECRDB_REGISTRY_ID_LEN + 1);
-    pthread_mutex_unlock(&g.lock);
-    return rc;
-}
-
-/* ---- errors ---- */
+/* ---- errors, writes, memory ---- */
 
 json_t *ecr_fail(struct ecr_ctx *c, const char *type, const char *fmt, ...)
 {
@@ -85,22 +42,148 @@ json_t *ecr_fail(struct ecr_ctx *c, const char *type, const char *fmt, ...)
     return NULL;
 }
 
-/* ---- the job ---- */
+json_t *ecr_write(struct ecr_ctx *c, writer_fn fn, void *arg, ecr_finish_fn finish)
+{
+    c->wfn = fn;
+    c->warg = arg;
+    c->wfinish = finish;
+    return ECR_PENDING;
+}
 
-/* The request as the worker sees it: everything copied off the loop, in one allocation. */
+json_t *ecr_raw(struct ecr_ctx *c, char *text, size_t len)
+{
+    free(c->raw);
+    if ((c->raw = text) == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    c->raw_len = len;
+    return ECR_RAW;
+}
+
+void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if ((p = realloc(b->p, cap)) == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+    ecr_jbuf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[6] = {'\\', 0};
+        size_t elen = 2;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        ecr_jbuf_add(b, s + run, i - run);
+        run = i + 1;
+        esc[1] = ch == '"'    ? '"'
+                 : ch == '\\' ? '\\'
+                 : ch == '\n' ? 'n'
+                 : ch == '\r' ? 'r'
+                 : ch == '\t' ? 't'
+                 : ch == '\b' ? 'b'
+                 : ch == '\f' ? 'f'
+                              : 'u';
+        if (esc[1] == 'u') {
+            memcpy(esc + 2, "00", 2);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            elen = 6;
+        }
+        ecr_jbuf_add(b, esc, elen);
+    }
+    ecr_jbuf_add(b, s + run, n - run);
+    ecr_jbuf_add(b, "\"", 1);
+}
+
+void ecr_jbuf_json(struct ecr_jbuf *b, const json_t *v)
+{
+    char *t = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (v != NULL && t == NULL)
+        b->failed = 1;
+    if (t != NULL)
+        ecr_jbuf_add(b, t, strlen(t));
+    free(t);
+}
+
+json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct ecr_jbuf *b)
+{
+    if (b->failed || b->p == NULL) {
+        free(b->p);
+        return ecr_fail(c, "ServerException", "out of memory");
+    }
+    return ecr_raw(c, b->p, b->len);
+}
+
+/* Frees an answer object (not the markers). */
+static void out_free(json_t *out)
+{
+    if (out != ECR_PENDING && out != ECR_RAW)
+        json_decref(out);
+}
+
+struct ecr_mem {
+    struct ecr_mem *next;
+    max_align_t data[]; /* the caller's bytes */
+};
+
+void *ecr_alloc(struct ecr_ctx *c, size_t size)
+{
+    struct ecr_mem *m = calloc(1, sizeof(*m) + size);
+    if (m == NULL)
+        return NULL;
+    m->next = c->mem;
+    c->mem = m;
+    return m->data;
+}
+
+static void ctx_free(struct ecr_ctx *c)
+{
+    if (c == NULL)
+        return;
+    json_decref(c->in);
+    while (c->mem != NULL) {
+        struct ecr_mem *m = c->mem;
+        c->mem = m->next;
+        free(m);
+    }
+    sodium_memzero(c->secret, sizeof(c->secret));
+    authdb_grants_free(&c->grants);
+    free(c->raw);
+    free(c);
+}
+
+/* ---- the request ---- */
+
+/* The request as a worker sees it: what the signature check needs, copied off the loop into one arena. */
 struct ecr_job {
     struct job super;
-    char target[128];
+    struct ecr_ctx *c;
     char method[16];
     char *path, *query; /* NUL-terminated copies */
     size_t path_len, query_len;
     struct sigv4_header *hdrs;
     size_t nhdrs;
-    char endpoint[ECR_ENDPOINT_MAX];
-    char host[ECR_ENDPOINT_MAX];
-    char *arena; /* malloc'd: path, query, header names and values */
-    char *out;   /* malloc'd response body */
-    int status;
+    char *arena;  /* malloc'd: path, query, header names and values */
+    json_t *out;  /* the answer built on the worker */
+    int captured; /* capture() succeeded */
 };
 
 /* Everything the signature check needs, copied from the loop's request into one arena. */
@@ -139,126 +222,33 @@ static int capture(h2o_req_t *req, struct ecr_job *j)
     memcpy(p, req->authority.base, req->authority.len);
     j->hdrs[j->nhdrs++] = (struct sigv4_header){"host", 4, p, req->authority.len};
     snprintf(j->method, sizeof(j->method), "%.*s", (int)req->method.len, req->method.base);
-    snprintf(j->host, sizeof(j->host), "%.*s", (int)req->authority.len, req->authority.base);
-    snprintf(j->endpoint, sizeof(j->endpoint), "%.*s://%s", (int)req->scheme->name.len, req->scheme->name.base,
-             j->host);
+    j->captured = 1;
     return 0;
 }
 
-static const struct sigv4_header *header(const struct ecr_job *j, const char *name)
+/* The same view of a request on its loop, without copies (headers array in the request's pool). */
+static int view(h2o_req_t *req, struct sigv4_request *sr, char *method, size_t msize)
 {
-    for (size_t i = 0; i < j->nhdrs; i++)
-        if (j->hdrs[i].name_len == strlen(name) && strncasecmp(j->hdrs[i].name, name, j->hdrs[i].name_len) == 0)
-            return &j->hdrs[i];
-    return NULL;
-}
-
-/* ---- authentication ---- */
-
-/* Signature refusals in the words AWS uses (botocore/CLI users recognise them). */
-static void sig_error(struct ecr_ctx *c, int rc, const struct sigv4_auth *a, const struct sigv4_header *date)
-{
-    char now[SIGV4_AMZDATE_LEN + 1], edge[SIGV4_AMZDATE_LEN + 1];
-    time_t t = 0;
-    sigv4_format_amzdate((time_t)c->now, now);
-    if (rc == SIGV4_EREGION) {
-        ecr_fail(c, "InvalidSignatureException",
-                 "Credential should be scoped to a valid region, not '%s'. This registry's region is '%s'.", a->region,
-                 c->region);
-    } else if (rc == SIGV4_ESERVICE) {
-        ecr_fail(c, "InvalidSignatureException", "Credential should be scoped to correct service: '%s'.", ECR_SERVICE);
-    } else if (rc == SIGV4_ESTALE) {
-        sigv4_parse_amzdate(date->value, date->value_len, &t);
-        int past = (long long)t < c->now;
-        sigv4_format_amzdate((time_t)(c->now + (past ? -SIGV4_MAX_SKEW : SIGV4_MAX_SKEW)), edge);
-        if (past)
-            ecr_fail(c, "InvalidSignatureException", "Signature expired: %.16s is now earlier than %s (%s - 15 min.)",
-                     date->value, edge, now);
-        else
-            ecr_fail(c, "InvalidSignatureException",
-                     "Signature not yet current: %.16s is still later than %s (%s + 15 min.)", date->value, edge, now);
-    } else if (rc == SIGV4_EMISMATCH) {
-        ecr_fail(c, "InvalidSignatureException",
-                 "The request signature we calculated does not match the signature you provided. Check your AWS "
-                 "Secret Access Key and signing method. Consult the service documentation for details.");
-    } else if (rc == SIGV4_EDATE) {
-        ecr_fail(c, "IncompleteSignatureException",
-                 "X-Amz-Date must be present, of the form yyyyMMdd'T'HHmmss'Z', and on the credential's day.");
-    } else if (rc == SIGV4_EMISSING) {
-        ecr_fail(c, "IncompleteSignatureException",
-                 "The signature must cover host, x-amz-date and, when present, x-amz-security-token.");
-    } else {
-        ecr_fail(c, "ServerException", "signature check failed (%s)", sigv4_strerror(rc));
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len, n = 0;
+    struct sigv4_header *h = h2o_mem_alloc_pool(&req->pool, (req->headers.size + 1) * sizeof(*h));
+    if (h == NULL)
+        return BERR_NOMEM;
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *e = &req->headers.entries[i];
+        if (!h2o_memis(e->name->base, e->name->len, "host", 4))
+            h[n++] = (struct sigv4_header){e->name->base, e->name->len, e->value.base, e->value.len};
     }
-}
-
-/* Verifies the SigV4 signature over `body` and sets the caller's identity.  Returns 0 or -1 after ecr_fail. */
-static int authenticate(struct ecr_ctx *c, const struct ecr_job *j, const char *body, size_t len)
-{
-    const struct sigv4_header *az = header(j, "authorization"), *date = header(j, "x-amz-date");
-    unsigned char box[ACCESSKEY_BOXKEY_BYTES];
-    char hash[SIGV4_HEX_LEN + 1];
-    struct sigv4_auth a;
-    struct authdb_user u;
-    int rc;
-    if (az == NULL) {
-        ecr_fail(c, "MissingAuthenticationTokenException", "Missing Authentication Token");
-        c->status = 403;
-        return -1;
-    }
-    if (ecr_bearer_is(az->value, az->value_len)) /* a token from /token instead of SigV4: ecr_bearer.c */
-        return ecr_bearer_authenticate(c, az->value, az->value_len);
-    if (sigv4_parse_authorization(az->value, az->value_len, &a) != 0) {
-        ecr_fail(c, "IncompleteSignatureException",
-                 "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters with "
-                 "algorithm AWS4-HMAC-SHA256.");
-        return -1;
-    }
-    if (boxkey(c->srv, box) != 0) {
-        ecr_fail(c, "ServerException", "cannot read the access-key sealing key");
-        return -1;
-    }
-    rc = accesskey_id_valid(a.key_id, strlen(a.key_id)) == 0
-             ? accesskey_secret(c->db, box, a.key_id, &c->key, c->secret)
-             : BERR_NOT_FOUND;
-    sodium_memzero(box, sizeof(box));
-    if (rc == BERR_NOT_FOUND || (rc == 0 && authdb_user_get(c->db, c->key.user, &u) != 0)) {
-        log_warn("ecr: denied %s (unknown, revoked or ownerless access key %.*s)", c->op, 20, a.key_id);
-        ecr_fail(c, "UnrecognizedClientException", "The security token included in the request is invalid.");
-        return -1;
-    }
-    if (rc != 0) {
-        ecr_fail(c, "ServerException", "cannot read access key");
-        return -1;
-    }
-    sigv4_sha256_hex(body, len, hash);
-    struct sigv4_request sr = {j->method, j->path, j->path_len, j->query, j->query_len, j->hdrs, j->nhdrs, hash, 1};
-    rc = sigv4_verify(&sr, &a, c->secret, strlen(c->secret), c->region, ECR_SERVICE, (time_t)c->now);
-    if (rc != 0) {
-        log_warn("ecr: denied %s for key %s of user %s (%s)", c->op, c->key.id, c->key.user, sigv4_strerror(rc));
-        sig_error(c, rc, &a, date);
-        return -1;
-    }
-    c->have_key = 1;
-    c->id.kind = AUTH_USER;
-    c->id.is_admin = u.is_admin;
-    snprintf(c->id.name, sizeof(c->id.name), "%s", u.name);
-    snprintf(c->id.uid, sizeof(c->id.uid), "%s", u.uid);
-    return authdb_grants_load(c->db, &c->id, &c->grants) == 0 ? 0 : (ecr_fail(c, "ServerException", "grants"), -1);
-}
-
-/* ---- the worker ---- */
-
-struct body_buf {
-    char *p;
-    size_t len;
-};
-
-static int body_copy(void *arg, const void *chunk, size_t len)
-{
-    struct body_buf *b = arg;
-    memcpy(b->p + b->len, chunk, len);
-    b->len += len;
+    h[n++] = (struct sigv4_header){"host", 4, req->authority.base, req->authority.len};
+    snprintf(method, msize, "%.*s", (int)req->method.len, req->method.base);
+    *sr = (struct sigv4_request){method,
+                                 req->path.base,
+                                 plen,
+                                 plen < req->path.len ? req->path.base + plen + 1 : "",
+                                 plen < req->path.len ? req->path.len - plen - 1 : 0,
+                                 h,
+                                 n,
+                                 NULL,
+                                 1};
     return 0;
 }
 
@@ -297,56 +287,33 @@ static int is_ecr_operation(const char *op)
     return 0;
 }
 
-/* Parses the body and runs the operation; the answer lands in c (error) or the returned object. */
-static json_t *run_op(struct ecr_ctx *c, const struct ecr_job *j, const char *body, size_t len)
+/* Authenticates, parses the body and runs operation `fn` (on whichever thread calls).  Returns the answer, NULL
+ * after ecr_fail, or ECR_PENDING (a write is queued in c). */
+static json_t *serve(struct ecr_ctx *c, ecr_op_fn fn, struct sigv4_request *sr, const char *body, size_t len)
 {
-    ecr_op_fn fn = ecr_ops_find(c->op);
     struct ecrargs_err e;
-    json_t *in, *out;
-    if (fn == NULL) {
-        if (is_ecr_operation(c->op))
-            return ecr_fail(c, "UnsupportedCommandException", "Berth does not implement the ECR operation %s.", c->op);
-        return ecr_fail(c, "UnknownOperationException", "Unknown operation %s%s.", ECR_TARGET_PREFIX, c->op);
-    }
-    if (!c->no_auth && authenticate(c, j, body, len) != 0)
+    if (c->db == NULL)
+        return ecr_fail(c, "ServerException", "the metadata database is unavailable");
+    if (!c->no_auth && ecr_authenticate(c, sr, body, len) != 0)
         return NULL;
     if (c->no_auth) {
         c->id.kind = AUTH_USER;
         c->id.is_admin = 1;
         snprintf(c->id.name, sizeof(c->id.name), "anonymous");
     }
-    if ((in = ecrargs_body(body, len, &e)) == NULL)
+    if ((c->in = ecrargs_body(body, len, &e)) == NULL)
         return ecr_fail(c, e.type, "%s", e.msg);
-    out = fn(c, in);
-    json_decref(in);
-    return out;
+    return fn(c, c->in);
 }
 
-static void ecr_run(struct job *job)
+/* Sends the answer of `c`: `out` (not NULL, not ECR_PENDING) or the error recorded in c.  Takes `out`. */
+static void answer(h2o_req_t *req, struct ecr_ctx *c, json_t *out)
 {
-    struct ecr_job *j = (void *)job;
-    struct ecr_ctx *c = calloc(1, sizeof(*c));
-    struct body_buf b = {0};
-    json_t *out = NULL;
-    if (c == NULL || (b.p = malloc(j->super.body_len + 1)) == NULL) {
-        j->status = 500;
-        goto out;
+    char *s;
+    if (out == ECR_RAW) {
+        respond_body(req, 200, ECR_CONTENT_TYPE, c->raw, c->raw_len, 0);
+        return;
     }
-    c->srv = job->srv;
-    c->op = j->target + strlen(ECR_TARGET_PREFIX);
-    c->no_auth = c->srv->cfg.no_auth;
-    c->region = c->srv->cfg.region;
-    c->now = (long long)time(NULL);
-    c->host = j->host;
-    snprintf(c->endpoint, sizeof(c->endpoint), "%s", j->endpoint);
-    if (job_body_each(job, body_copy, &b) != 0) {
-        j->status = 0; /* the client went away */
-        goto out;
-    }
-    if ((c->db = server_db(c->srv)) == NULL || registry_id(c->srv, c->db, c->registry_id) != 0)
-        ecr_fail(c, "ServerException", "the metadata database is unavailable");
-    else
-        out = run_op(c, j, b.p, b.len);
     if (out == NULL) {
         if (c->type == NULL)
             ecr_fail(c, "ServerException", "internal error in %s", c->op);
@@ -354,33 +321,79 @@ static void ecr_run(struct job *job)
     } else {
         c->status = 200;
     }
-    j->status = c->status;
-    j->out = out ? json_dumps(out, JSON_COMPACT) : NULL;
-out:
+    s = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
     json_decref(out);
-    if (c != NULL) {
-        sodium_memzero(c->secret, sizeof(c->secret));
-        authdb_grants_free(&c->grants);
+    if (s == NULL) {
+        respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
+        return;
     }
-    free(c);
-    free(b.p);
+    respond_body(req, c->status, ECR_CONTENT_TYPE, s, strlen(s), 0);
+    free(s);
 }
 
+/* On the loop, after a worker's run or a write: builds the answer of a write, sends it, frees everything. */
 static void ecr_done(struct job *job, h2o_req_t *req)
 {
     struct ecr_job *j = (void *)job;
-    if (req != NULL) {
-        if (j->out == NULL)
-            respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
-        else
-            respond_body(req, j->status, ECR_CONTENT_TYPE, j->out, strlen(j->out), 0);
+    struct ecr_ctx *c = j->c;
+    json_t *out = j->out;
+    if (c->wfn != NULL) { /* the write committed (job->rc 0) or failed */
+        c->db = server_db(c->srv);
+        out = c->wfinish(c, c->warg, job->rc);
     }
-    free(j->out);
+    if (out == ECR_PENDING) /* a finish function never queues another write */
+        out = ecr_fail(c, "ServerException", "internal error in %s", c->op);
+    if (req != NULL)
+        answer(req, c, out);
+    else
+        out_free(out);
+    ctx_free(c);
     free(j->arena);
     free(j->hdrs);
 }
 
-/* Answers an error found on the loop (before any work). */
+struct body_buf {
+    char *p;
+    size_t len;
+};
+
+static int body_copy(void *arg, const void *chunk, size_t len)
+{
+    struct body_buf *b = arg;
+    memcpy(b->p + b->len, chunk, len);
+    b->len += len;
+    return 0;
+}
+
+/* On a worker: an operation that blocks, or a large body. */
+static void ecr_run(struct job *job)
+{
+    struct ecr_job *j = (void *)job;
+    struct ecr_ctx *c = j->c;
+    struct body_buf b = {0};
+    unsigned flags;
+    ecr_op_fn fn = ecr_ops_find(c->op, &flags);
+    if ((b.p = malloc(job->body_len + 1)) == NULL || !j->captured) {
+        free(b.p);
+        ecr_fail(c, "ServerException", "out of memory");
+        return;
+    }
+    if (job_body_each(job, body_copy, &b) != 0) { /* the client went away */
+        free(b.p);
+        ecr_fail(c, "ServerException", "the request went away");
+        return;
+    }
+    struct sigv4_request sr = {j->method, j->path, j->path_len, j->query, j->query_len, j->hdrs, j->nhdrs, NULL, 1};
+    c->db = server_db(c->srv);
+    j->out = serve(c, fn, &sr, b.p, b.len);
+    free(b.p);
+    if (j->out == ECR_PENDING) {
+        j->out = NULL;
+        job_write(job, c->wfn, c->warg); /* the writer posts the job to its loop: do not touch it any more */
+    }
+}
+
+/* Answers an error found on the loop before any work (no context yet). */
 static void answer_now(h2o_req_t *req, const char *type, const char *msg)
 {
     json_t *o = json_pack("{s:s, s:s}", "__type", type, "message", msg);
@@ -394,18 +407,100 @@ static void answer_now(h2o_req_t *req, const char *type, const char *msg)
     free(s);
 }
 
-/* Takes `POST /` with an ECR target to a worker; answers errors found here at once. */
+static void peer_of(h2o_req_t *req, struct ecr_ctx *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t l = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (l > 0 && ss.ss_family == AF_INET) {
+        memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        c->peer_len = 4;
+    } else if (l > 0 && ss.ss_family == AF_INET6) {
+        memcpy(c->peer, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        c->peer_len = 16;
+    }
+}
+
+/* A fresh context for operation `op` (within `target`) of `req`.  NULL on OOM. */
+static struct ecr_ctx *ctx_new(struct server *srv, h2o_req_t *req, const char *target, size_t tlen)
+{
+    struct ecr_ctx *c = calloc(1, sizeof(*c) + tlen + 1);
+    char *op;
+    if (c == NULL)
+        return NULL;
+    op = (char *)(c + 1);
+    memcpy(op, target, tlen);
+    op[tlen] = '\0';
+    c->srv = srv;
+    c->op = op;
+    c->no_auth = srv->cfg.no_auth;
+    c->region = srv->cfg.region;
+    c->now = (long long)time(NULL);
+    snprintf(c->registry_id, sizeof(c->registry_id), "%s", ecr_registry_id());
+    snprintf(c->host, sizeof(c->host), "%.*s", (int)req->authority.len, req->authority.base);
+    snprintf(c->endpoint, sizeof(c->endpoint), "%.*s://%s", (int)req->scheme->name.len, req->scheme->name.base,
+             c->host);
+    peer_of(req, c);
+    return c;
+}
+
+/* A job bound to `req` for `c` (NULL on OOM). */
+static struct ecr_job *job_for(struct server *srv, h2o_req_t *req, struct ecr_ctx *c)
+{
+    struct call *call = h2o_mem_alloc_pool(&req->pool, sizeof(*call));
+    struct ecr_job *j;
+    if (call == NULL)
+        return NULL;
+    memset(call, 0, sizeof(*call));
+    call->srv = srv;
+    call->req = req;
+    if ((j = job_new(call, sizeof(*j), ecr_run, ecr_done)) != NULL)
+        j->c = c;
+    return j;
+}
+
+/* Serves `c` on the loop: reads and validation here, a write queued for the writer, the answer now or after it. */
+static void serve_on_loop(struct server *srv, h2o_req_t *req, struct ecr_ctx *c, ecr_op_fn fn)
+{
+    struct sigv4_request sr;
+    char method[16];
+    struct ecr_job *j;
+    json_t *out;
+    c->db = server_db(srv);
+    if (c->db != NULL && ecrdb_read_begin(c->db) != 0) /* one snapshot, one lock round for all of it */
+        c->db = NULL;
+    out = view(req, &sr, method, sizeof(method)) == 0
+              ? serve(c, fn, &sr, req->entity.base, req->entity.base ? req->entity.len : 0)
+              : ecr_fail(c, "ServerException", "out of memory");
+    if (c->db != NULL)
+        ecrdb_read_end(c->db);
+    if (out != ECR_PENDING) {
+        answer(req, c, out);
+        ctx_free(c);
+        return;
+    }
+    if ((j = job_for(srv, req, c)) == NULL) {
+        respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
+        ctx_free(c);
+        return;
+    }
+    job_write(&j->super, c->wfn, c->warg); /* loop -> writer -> loop (ecr_done) */
+}
+
+/* Takes `POST /` with an ECR target: answers errors found here at once, serves reads and small requests on the
+ * loop, blocking operations and large bodies on a worker. */
 static int ecr_dispatch(struct server *srv, h2o_req_t *req)
 {
-    struct call *call;
-    h2o_iovec_t t = respond_req_header(req, "x-amz-target");
+    h2o_iovec_t t = respond_req_header(req, "x-amz-target"), az;
     size_t plen = strlen(ECR_TARGET_PREFIX);
+    struct ecr_ctx *c;
     struct ecr_job *j;
+    unsigned flags = 0;
+    ecr_op_fn fn;
     if (t.len == 0) {
         answer_now(req, "UnknownOperationException", "Missing X-Amz-Target: this endpoint serves the ECR API.");
         return 0;
     }
-    if (t.len <= plen || t.len >= sizeof(j->target) || memcmp(t.base, ECR_TARGET_PREFIX, plen) != 0) {
+    if (t.len <= plen || t.len >= ECR_TARGET_MAX || memcmp(t.base, ECR_TARGET_PREFIX, plen) != 0) {
         answer_now(req, "UnknownOperationException",
                    respond_printf(req, "Unknown operation %.*s.", (int)(t.len < 128 ? t.len : 128), t.base));
         return 0;
@@ -419,38 +514,50 @@ static int ecr_dispatch(struct server *srv, h2o_req_t *req)
             answer_now(req, "UnknownOperationException", "Unknown operation.");
             return 0;
         }
-    if ((call = h2o_mem_alloc_pool(&req->pool, sizeof(*call))) != NULL) {
-        memset(call, 0, sizeof(*call));
-        call->srv = srv;
-        call->req = req;
-    }
-    if (call == NULL || (j = job_new(call, sizeof(*j), ecr_run, ecr_done)) == NULL) {
+    if ((c = ctx_new(srv, req, t.base + plen, t.len - plen)) == NULL) {
         respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
         return 0;
     }
-    memcpy(j->target, t.base, t.len);
-    j->target[t.len] = '\0';
-    if (capture(req, j) != 0) {
-        free(j->arena);
-        free(j->hdrs);
-        j->arena = NULL;
-        j->hdrs = NULL;
-        j->nhdrs = 0;
+    if ((fn = ecr_ops_find(c->op, &flags)) == NULL) {
+        if (is_ecr_operation(c->op))
+            ecr_fail(c, "UnsupportedCommandException", "Berth does not implement the ECR operation %s.", c->op);
+        else
+            ecr_fail(c, "UnknownOperationException", "Unknown operation %s%s.", ECR_TARGET_PREFIX, c->op);
+        answer(req, c, NULL);
+        ctx_free(c);
+        return 0;
     }
+    az = respond_req_header(req, "authorization");
+    if (!c->no_auth && ecr_auth_throttled(c, az.base, az.len)) {
+        answer(req, c, NULL);
+        ctx_free(c);
+        return 0;
+    }
+    if (!(flags & ECR_OP_WORKER) && req->entity.len <= BERTH_ECR_LOOP_BODY_MAX) {
+        serve_on_loop(srv, req, c, fn);
+        return 0;
+    }
+    if ((j = job_for(srv, req, c)) == NULL) {
+        respond_body(req, 500, ECR_CONTENT_TYPE, OOM_BODY, sizeof(OOM_BODY) - 1, 1);
+        ctx_free(c);
+        return 0;
+    }
+    capture(req, j); /* on failure ecr_run answers ServerException */
     job_submit(&j->super);
     return 0;
 }
 
 /* ---- the OCI side ---- */
 
-int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out)
+int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out,
+              char *key_id)
 {
     unsigned char box[ACCESSKEY_BOXKEY_BYTES];
     struct accesskey k;
     struct authdb_user u;
     int rc;
-    if (boxkey(srv, box) != 0)
-        return BERR_UNAUTHORIZED;
+    (void)srv;
+    ecr_boxkey(box);
     rc = accesskey_token_verify(db, box, pass, len, (long long)time(NULL), &k);
     sodium_memzero(box, sizeof(box));
     if (rc != 0)
@@ -461,7 +568,18 @@ int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t 
     out->is_admin = u.is_admin;
     snprintf(out->name, sizeof(out->name), "%s", u.name);
     snprintf(out->uid, sizeof(out->uid), "%s", u.uid);
+    if (key_id != NULL)
+        snprintf(key_id, ECR_KEY_ID_MAX, "%s", k.id);
     return 0;
+}
+
+int ecr_bearer_key_live(struct db *db, const char *key_id, const char *user)
+{
+    struct accesskey k;
+    int rc = accesskey_get(db, key_id, &k);
+    if (rc == BERR_DB)
+        return rc;
+    return rc == 0 && k.revoked_at == 0 && strcmp(k.user, user) == 0 ? 0 : BERR_UNAUTHORIZED;
 }
 
 int ecr_push_may_create(const struct server *srv, const char *name)
@@ -512,6 +630,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return ecr_dispatch(((struct server_handler *)self)->srv, req);
 }
 
+static int ecr_init(struct server *srv)
+{
+    return ecr_auth_init(srv);
+}
+
 static void ecr_routes(struct server *srv, h2o_hostconf_t *host, h2o_pathconf_t *root)
 {
     struct server_handler *h = (void *)h2o_create_handler(root, sizeof(*h));
@@ -520,4 +643,4 @@ static void ecr_routes(struct server *srv, h2o_hostconf_t *host, h2o_pathconf_t 
     h->super.on_req = on_req;
 }
 
-const struct module ecr_module = {.name = "ecr", .routes = ecr_routes};
+const struct module ecr_module = {.name = "ecr", .init = ecr_init, .routes = ecr_routes};

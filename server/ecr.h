@@ -4,11 +4,11 @@
  * access key (accesskey.h) that acts as its user with that user's grants, or with `Authorization: Bearer` and a
  * token from /token for the scope registry:ecr:* that acts as its subject with the same checks (ecr_bearer.c).
  *
- * Flow: the loop thread copies the request line and headers and hands the request to a worker (ecr.c); the
- * worker verifies the signature (sigv4.h) over the exact body, parses the JSON, runs the operation (reads on the
- * worker's own connection, writes through the writer, writer.h) and the loop answers.  Known debt: the operations
- * that write wait for their batch with writer_run() on the worker (docs/ARCHITECTURE.md wants job_write()
- * completions instead); a worker is held for one group commit per such request.  Errors are HTTP 400 with
+ * Flow (ecr_internal.h): on the request's loop thread, berth checks the failed-signature rate limit, verifies the
+ * signature (sigv4.h) over the exact body, parses the JSON and runs the operation: reads on the loop's own
+ * connection in one read transaction, a write queued for the writer (writer.h) and answered after its commit, no
+ * thread waiting.  Operations that block (ECR's layer upload, the lifecycle dry run) and large bodies run the same
+ * steps on a worker.  Errors are HTTP 400 with
  * `{"__type":"<ECR exception>","message":"…"}` (5xx only for server faults, which AWS clients retry).
  *
  * Authorization: describe/list/get/batch-get and BatchCheckLayerAvailability need pull on the repository;
@@ -25,13 +25,22 @@
 #define ECR_TARGET_PREFIX "AmazonEC2ContainerRegistry_V20150921."
 #define ECR_CONTENT_TYPE "application/x-amz-json-1.1"
 #define ECR_SERVICE "ecr"
-#define ECR_LOGIN_USER "AWS" /* the Basic user name of the ECR login flow */
+#define ECR_LOGIN_USER "AWS"       /* the Basic user name of the ECR login flow */
+#define ECR_CLAIM_KEY "berth_akid" /* bearer-token claim: the access key whose ECR login the token came from */
+#define ECR_KEY_ID_MAX 24          /* room for an access key id (ACCESSKEY_ID_LEN + 1) */
 
 /* The module (module.h): registers the `POST /` handler in front of the registry API. */
 
 /** Checks the ECR login password `pass[0..len)` (Basic user "AWS"): on success fills `out` with the identity of
- *  the access key's user and returns 0; else BERR_UNAUTHORIZED (or BERR_DB).  Runs on any thread. */
-int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out);
+ *  the access key's user, `key_id` (ECR_KEY_ID_MAX bytes, may be NULL) with the key's id, and returns 0; else
+ *  BERR_UNAUTHORIZED (or BERR_DB).  Runs on any thread. */
+int ecr_login(const struct server *srv, struct db *db, const char *pass, size_t len, struct authdb_identity *out,
+              char *key_id);
+
+/** For a bearer token that /token issued after an ECR login (its ECR_CLAIM_KEY claim names the access key): 0 if
+ *  that key is still live and belongs to `user`, else BERR_UNAUTHORIZED (BERR_DB on a database error).  So a
+ *  revoked key takes its bearer tokens with it at once (one indexed lookup per request). */
+int ecr_bearer_key_live(struct db *db, const char *key_id, const char *user);
 
 /** 1 if repository `name` may be created by a push (create_on_push, or it exists already), else 0. */
 int ecr_push_may_create(const struct server *srv, const char *name);

@@ -1,6 +1,11 @@
 /*
- * ecr_internal.h - shared by ecr.c (protocol, SigV4, dispatch) and ecr_ops.c (the operations).  Everything here
- * runs on a worker thread with the request already authenticated.
+ * ecr_internal.h - shared by ecr.c (protocol, dispatch), ecr_auth.c (SigV4, the failure rate limit) and the
+ * operations (ecr_ops.c, ecr_layers.c, ecr_lifecycle.c).
+ *
+ * Threads: an operation runs on the request's event loop (reads on the loop's own connection, microseconds), or
+ * on a worker when it blocks (file I/O, hashing a layer, a lifecycle dry run: ECR_OP_WORKER) or its body is large
+ * (BERTH_ECR_LOOP_BODY_MAX).  An operation never waits for a write: it queues it with ecr_write() and returns
+ * ECR_PENDING; the writer commits it and the loop builds the answer with the operation's finish function.
  */
 #ifndef BERTH_ECR_INTERNAL_H
 #define BERTH_ECR_INTERNAL_H
@@ -11,14 +16,23 @@
 #include "db.h"
 #include "ecrdb.h"
 #include "server.h"
+#include "sigv4.h"
+#include "writer.h"
 
 #define ECR_MESSAGE_MAX 1024
 #define ECR_ENDPOINT_MAX 512
+#define ECR_TARGET_MAX 128 /* longest X-Amz-Target accepted */
 
 /* One ECR request being served. */
+struct ecr_ctx;
+
+/** Builds the answer of a write queued with ecr_write(), on the loop after the commit (`rc` = the write's result):
+ *  the response object, or NULL after ecr_fail(). */
+typedef json_t *(*ecr_finish_fn)(struct ecr_ctx *c, void *arg, int rc);
+
 struct ecr_ctx {
     struct server *srv;
-    struct db *db;  /* the worker's read connection */
+    struct db *db;  /* the current thread's read connection */
     const char *op; /* operation name */
     int no_auth;    /* cfg.no_auth: everything allowed */
     struct authdb_identity id;
@@ -29,16 +43,79 @@ struct ecr_ctx {
     char registry_id[ECRDB_REGISTRY_ID_LEN + 1];
     const char *region;
     char endpoint[ECR_ENDPOINT_MAX]; /* scheme://host[:port], the proxyEndpoint */
-    const char *host;                /* host[:port], the start of repositoryUri */
+    char host[ECR_ENDPOINT_MAX];     /* host[:port], the start of repositoryUri */
     long long now;
+    unsigned char peer[16]; /* the client's address (4 or 16 bytes), for the failure rate limit */
+    size_t peer_len;
+    json_t *in; /* the request object (operations keep pointers into it until the answer) */
+    /* a queued write (ecr_write) */
+    writer_fn wfn;
+    void *warg;
+    ecr_finish_fn wfinish;
+    struct ecr_mem *mem; /* ecr_alloc'd blocks */
+    char *raw;           /* an answer given as text (ecr_raw), malloc'd */
+    size_t raw_len;
     /* the answer */
     int status;
     const char *type; /* __type of an error, NULL on success */
     char message[ECR_MESSAGE_MAX];
 };
 
-/** An operation: returns the response object, or NULL after ecr_fail(). */
+/** An operation: returns the response object, NULL after ecr_fail(), or ECR_PENDING after ecr_write(). */
 typedef json_t *(*ecr_op_fn)(struct ecr_ctx *c, json_t *in);
+
+extern const char ecr_pending_marker;
+/** What an operation returns after ecr_write(): the answer comes after the commit (never freed, never sent). */
+#define ECR_PENDING ((json_t *)(void *)&ecr_pending_marker)
+
+extern const char ecr_raw_marker;
+/** What an operation returns after ecr_raw(): the answer is that text. */
+#define ECR_RAW ((json_t *)(void *)&ecr_raw_marker)
+
+/** Answers with the JSON text `text[0..len)` (malloc'd; taken, also on error) instead of an object: for hot
+ *  operations whose answer is cheaper to write than to build.  Returns ECR_RAW (or NULL after ecr_fail when `text`
+ *  is NULL). */
+json_t *ecr_raw(struct ecr_ctx *c, char *text, size_t len);
+
+/** A growing JSON text; `failed` latches an allocation failure (checked once, by ecr_jbuf_finish). */
+struct ecr_jbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+/** Appends `s[0..n)` as is. */
+void ecr_jbuf_add(struct ecr_jbuf *b, const char *s, size_t n);
+/** Appends the string literal `lit` as is. */
+#define ECR_JBUF_LIT(b, lit) ecr_jbuf_add((b), "" lit, sizeof(lit) - 1) /* "" lit: literals only */
+/** Appends `s[0..n)` (valid UTF-8) as a quoted JSON string, escaped as jansson does. */
+void ecr_jbuf_str(struct ecr_jbuf *b, const char *s, size_t n);
+/** Appends the compact JSON text of `v` (NULL: nothing; not taken). */
+void ecr_jbuf_json(struct ecr_jbuf *b, const json_t *v);
+/** Hands the text to ecr_raw(): returns ECR_RAW, or NULL after ecr_fail if an append failed. */
+json_t *ecr_jbuf_finish(struct ecr_ctx *c, struct ecr_jbuf *b);
+
+/** Queues `fn(db, arg)` for the writer; after the commit `finish(c, arg, rc)` builds the answer on the loop.  `arg`
+ *  must outlive the request (ecr_alloc).  Returns ECR_PENDING, for `return ecr_write(...)`. */
+json_t *ecr_write(struct ecr_ctx *c, writer_fn fn, void *arg, ecr_finish_fn finish);
+/** `size` zeroed bytes that live as long as the request (freed with it).  NULL on OOM. */
+void *ecr_alloc(struct ecr_ctx *c, size_t size);
+
+/* ecr_auth.c: who is calling */
+
+/** Loads the access-key sealing key (creating it) and the registry id (deriving and storing it) once, at start
+ *  (module init, before any thread serves).  Returns 0 or -1. */
+int ecr_auth_init(struct server *srv);
+/** The registry id loaded by ecr_auth_init(). */
+const char *ecr_registry_id(void);
+/** Copies the access-key sealing key into `out`. */
+void ecr_boxkey(unsigned char out[ACCESSKEY_BOXKEY_BYTES]);
+/** 1 (after ecr_fail with ThrottlingException) if the client's address or the access key id named in
+ *  `authorization[0..len)` failed SigV4 too often lately (BERTH_ECR_AUTH_FAIL_*), else 0.  Cheap. */
+int ecr_auth_throttled(struct ecr_ctx *c, const char *authorization, size_t len);
+/** Verifies the SigV4 signature of `sr` (payload hash computed here from `body`) with the named access key and
+ *  loads the key's user, identity and grants into `c`.  Failures count towards the rate limit.  Returns 0 or -1
+ *  after ecr_fail (AWS's exception names). */
+int ecr_authenticate(struct ecr_ctx *c, struct sigv4_request *sr, const char *body, size_t len);
 
 /** Records an error answer (HTTP 400 unless `type` is ServerException) and returns NULL. */
 json_t *ecr_fail(struct ecr_ctx *c, const char *type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -67,7 +144,9 @@ int ecr_bearer_is(const char *v, size_t len);
  *  subject's grants into c->grants.  Returns 0, or -1 after ecr_fail (UnrecognizedClientException). */
 int ecr_bearer_authenticate(struct ecr_ctx *c, const char *v, size_t len);
 
-/** The operation called `name`, or NULL if Berth does not implement it. */
-ecr_op_fn ecr_ops_find(const char *name);
+#define ECR_OP_WORKER 1u /* the operation blocks (file I/O, hashing, a dry run): it runs on a worker */
+
+/** The operation called `name` (its ECR_OP_* flags into *flags), or NULL if Berth does not implement it. */
+ecr_op_fn ecr_ops_find(const char *name, unsigned *flags);
 
 #endif

@@ -44,7 +44,9 @@ static int pushable(struct ecr_ctx *c, const char *repo)
 }
 
 struct start_args {
-    const char *repo, *uuid;
+    const char *repo;
+    const struct blobstore *bs;
+    char uuid[BERTH_UUID_LEN + 1];
 };
 
 static int start_op(struct db *db, void *arg)
@@ -53,24 +55,31 @@ static int start_op(struct db *db, void *arg)
     return meta_upload_add(db, a->uuid, a->repo);
 }
 
+static json_t *start_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct start_args *a = arg;
+    if (rc != 0) {
+        upload_remove(a->bs, a->uuid);
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    }
+    return json_pack("{s:s, s:I}", "uploadId", a->uuid, "partSize", (json_int_t)ECR_PART_SIZE);
+}
+
 json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in)
 {
+    struct start_args *a = ecr_alloc(c, sizeof(*a));
     struct upload *u;
-    struct start_args a;
     int rc;
-    if ((a.repo = repo_name(c, in)) == NULL || !pushable(c, a.repo))
+    if (a == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    if ((a->repo = repo_name(c, in)) == NULL || !pushable(c, a->repo))
         return NULL;
     if ((rc = upload_create(&c->srv->bs, &u)) != 0)
         return ecr_fail(c, "ServerException", "%s", berr_message(rc));
-    a.uuid = u->uuid;
-    if ((rc = writer_run(start_op, &a)) != 0) {
-        upload_remove(&c->srv->bs, u->uuid);
-        upload_free(u);
-        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
-    }
-    json_t *out = json_pack("{s:s, s:I}", "uploadId", u->uuid, "partSize", (json_int_t)ECR_PART_SIZE);
+    a->bs = &c->srv->bs;
+    snprintf(a->uuid, sizeof(a->uuid), "%s", u->uuid);
     upload_free(u);
-    return out;
+    return ecr_write(c, start_op, a, start_finish);
 }
 
 /* The uploadId of `repo`, checked against the session rows.  NULL after ecr_fail. */
@@ -143,38 +152,57 @@ static int cancel_op(struct db *db, void *arg)
     return meta_upload_del(db, arg);
 }
 
+/* The answer after the session of a failed upload was dropped: the error recorded before. */
+static json_t *cancel_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    (void)c;
+    (void)arg;
+    (void)rc;
+    return NULL;
+}
+
+static json_t *commit_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct commit_args *a = arg;
+    if (rc != 0)
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a->repo, "uploadId",
+                     a->uuid, "layerDigest", a->digest);
+}
+
 json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
 {
     json_t *digests = json_object_get(in, "layerDigests");
     const char *d = json_string_value(json_array_get(digests, 0));
-    struct commit_args a = {.bs = &c->srv->bs};
+    struct commit_args *a = ecr_alloc(c, sizeof(*a));
     struct upload *u;
     int64_t have;
     int rc;
-    if ((a.repo = repo_name(c, in)) == NULL || !pushable(c, a.repo) || (a.uuid = upload_arg(c, in, a.repo)) == NULL)
+    if (a == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    a->bs = &c->srv->bs;
+    if ((a->repo = repo_name(c, in)) == NULL || !pushable(c, a->repo) || (a->uuid = upload_arg(c, in, a->repo)) == NULL)
         return NULL;
-    if (json_array_size(digests) != 1 || d == NULL || digest_parse(d, strlen(d), a.digest) != 0)
+    if (json_array_size(digests) != 1 || d == NULL || digest_parse(d, strlen(d), a->digest) != 0)
         return ecr_fail(c, "InvalidParameterException", "layerDigests must hold exactly one sha256 digest");
-    if (meta_blob_stat(c->db, a.repo, a.digest, &have) == 0)
+    if (meta_blob_stat(c->db, a->repo, a->digest, &have) == 0)
         return ecr_fail(c, "LayerAlreadyExistsException", "The layer '%s' already exists in the repository '%s'",
-                        a.digest, a.repo);
-    if ((rc = upload_open(&c->srv->bs, a.uuid, &u)) != 0)
-        return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", a.uuid);
-    a.size = (int64_t)u->size;
-    if (a.size == 0) {
+                        a->digest, a->repo);
+    if ((rc = upload_open(&c->srv->bs, a->uuid, &u)) != 0)
+        return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", a->uuid);
+    a->size = (int64_t)u->size;
+    if (a->size == 0) {
         upload_free(u);
-        return ecr_fail(c, "EmptyUploadException", "The upload with id '%s' has no parts", a.uuid);
+        return ecr_fail(c, "EmptyUploadException", "The upload with id '%s' has no parts", a->uuid);
     }
-    rc = upload_finish(&c->srv->bs, u, a.digest);
+    rc = upload_finish(&c->srv->bs, u, a->digest);
     upload_free(u);
     if (rc != 0) {
-        writer_run(cancel_op, (void *)a.uuid);
         if (rc == BERR_DIGEST_INVALID)
-            return ecr_fail(c, "InvalidLayerException", "The uploaded layer does not hash to '%s'", a.digest);
-        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+            ecr_fail(c, "InvalidLayerException", "The uploaded layer does not hash to '%s'", a->digest);
+        else
+            ecr_fail(c, "ServerException", "%s", berr_message(rc));
+        return ecr_write(c, cancel_op, (void *)a->uuid, cancel_finish);
     }
-    if ((rc = writer_run(commit_op, &a)) != 0)
-        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
-    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a.repo, "uploadId", a.uuid,
-                     "layerDigest", a.digest);
+    return ecr_write(c, commit_op, a, commit_finish);
 }

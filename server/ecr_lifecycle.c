@@ -1,8 +1,9 @@
 /*
  * ecr_lifecycle.c - ECR's lifecycle-policy operations over the policy engine and store of lifecycle.h:
  * Put/Get/DeleteLifecyclePolicy and Start/GetLifecyclePolicyPreview.  The preview is computed by a dry run of
- * lifecycle_run(); StartLifecyclePolicyPreview remembers which policy text to preview (in memory, per repository),
- * GetLifecyclePolicyPreview evaluates it as of now and answers COMPLETE.
+ * lifecycle_run(); StartLifecyclePolicyPreview stores which policy text to preview (berth.db, per repository:
+ * it survives restarts and every thread sees it), GetLifecyclePolicyPreview evaluates it as of now (on a worker)
+ * and answers COMPLETE.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,48 +15,6 @@
 #include "names.h"
 #include "server.h"
 #include "writer.h"
-
-#define PREVIEWS_MAX 64 /* repositories whose started preview is remembered (oldest forgotten first) */
-
-static struct {
-    pthread_mutex_t lock;
-    struct {
-        char repo[BERTH_NAME_MAX + 1];
-        char *policy; /* malloc'd text */
-        long long started;
-    } v[PREVIEWS_MAX];
-} previews = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void preview_put(const char *repo, const char *policy, long long now)
-{
-    size_t slot = 0;
-    pthread_mutex_lock(&previews.lock);
-    for (size_t i = 0; i < PREVIEWS_MAX; i++) {
-        if (strcmp(previews.v[i].repo, repo) == 0) {
-            slot = i;
-            break;
-        }
-        if (previews.v[i].started < previews.v[slot].started)
-            slot = i;
-    }
-    free(previews.v[slot].policy);
-    snprintf(previews.v[slot].repo, sizeof(previews.v[slot].repo), "%s", repo);
-    previews.v[slot].policy = strdup(policy);
-    previews.v[slot].started = now;
-    pthread_mutex_unlock(&previews.lock);
-}
-
-/* The started preview's policy text of `repo` (malloc'd), or NULL. */
-static char *preview_get(const char *repo)
-{
-    char *p = NULL;
-    pthread_mutex_lock(&previews.lock);
-    for (size_t i = 0; i < PREVIEWS_MAX; i++)
-        if (previews.v[i].policy != NULL && strcmp(previews.v[i].repo, repo) == 0)
-            p = strdup(previews.v[i].policy);
-    pthread_mutex_unlock(&previews.lock);
-    return p;
-}
 
 /* The repositoryName argument (validated) or NULL after ecr_fail. */
 static const char *repo_name(struct ecr_ctx *c, json_t *in)
@@ -105,22 +64,28 @@ static const char *policy_arg(struct ecr_ctx *c, json_t *in, int required)
     return t;
 }
 
-json_t *ecr_op_put_lifecycle_policy(struct ecr_ctx *c, json_t *in)
+static json_t *put_finish(struct ecr_ctx *c, void *arg, int rc)
 {
-    struct put_args a = {0};
-    int rc;
-    if ((a.repo = repo_name(c, in)) == NULL || (a.text = policy_arg(c, in, 1)) == NULL ||
-        !ecr_allow(c, a.repo, AUTH_ADMIN))
-        return NULL;
-    rc = writer_run(put_op, &a);
+    struct put_args *a = arg;
     if (rc == BERR_NAME_UNKNOWN)
-        return repo_missing(c, a.repo);
+        return repo_missing(c, a->repo);
     if (rc == BERR_LIFECYCLE_POLICY_INVALID)
-        return ecr_fail(c, "InvalidParameterException", "%s", a.msg);
+        return ecr_fail(c, "InvalidParameterException", "%s", a->msg);
     if (rc != 0)
         return ecr_fail(c, "ServerException", "%s", berr_message(rc));
-    return json_pack("{s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a.repo, "lifecyclePolicyText",
-                     a.text);
+    return json_pack("{s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a->repo, "lifecyclePolicyText",
+                     a->text);
+}
+
+json_t *ecr_op_put_lifecycle_policy(struct ecr_ctx *c, json_t *in)
+{
+    struct put_args *a = ecr_alloc(c, sizeof(*a));
+    if (a == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    if ((a->repo = repo_name(c, in)) == NULL || (a->text = policy_arg(c, in, 1)) == NULL ||
+        !ecr_allow(c, a->repo, AUTH_ADMIN))
+        return NULL;
+    return ecr_write(c, put_op, a, put_finish);
 }
 
 json_t *ecr_op_get_lifecycle_policy(struct ecr_ctx *c, json_t *in)
@@ -156,24 +121,57 @@ static int del_op(struct db *db, void *arg)
     return lifecycle_policy_delete(db, a->repo, &a->text, &a->at);
 }
 
+static json_t *del_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct del_args *a = arg;
+    json_t *out = NULL;
+    if (rc == BERR_NAME_UNKNOWN)
+        repo_missing(c, a->repo);
+    else if (rc == BERR_LIFECYCLE_POLICY_NOT_FOUND)
+        no_policy(c, a->repo);
+    else if (rc != 0)
+        ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    else
+        out = json_pack("{s:s, s:s, s:s, s:I}", "registryId", c->registry_id, "repositoryName", a->repo,
+                        "lifecyclePolicyText", a->text ? a->text : "", "lastEvaluatedAt", (json_int_t)a->at);
+    free(a->text);
+    return out;
+}
+
 json_t *ecr_op_delete_lifecycle_policy(struct ecr_ctx *c, json_t *in)
 {
-    struct del_args a = {0};
-    int rc;
-    if ((a.repo = repo_name(c, in)) == NULL || !ecr_allow(c, a.repo, AUTH_ADMIN))
+    struct del_args *a = ecr_alloc(c, sizeof(*a));
+    if (a == NULL)
+        return ecr_fail(c, "ServerException", "out of memory");
+    if ((a->repo = repo_name(c, in)) == NULL || !ecr_allow(c, a->repo, AUTH_ADMIN))
         return NULL;
-    rc = writer_run(del_op, &a);
+    return ecr_write(c, del_op, a, del_finish);
+}
+
+struct preview_args {
+    const char *repo;
+    char *text; /* malloc'd */
+    long long started;
+};
+
+static int preview_op(struct db *db, void *arg)
+{
+    struct preview_args *a = arg;
+    return ecrdb_preview_put(db, a->repo, a->text, a->started);
+}
+
+static json_t *preview_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct preview_args *a = arg;
+    json_t *out = NULL;
     if (rc == BERR_NAME_UNKNOWN)
-        return repo_missing(c, a.repo);
-    if (rc == BERR_LIFECYCLE_POLICY_NOT_FOUND)
-        return no_policy(c, a.repo);
-    if (rc != 0) {
-        free(a.text);
-        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
-    }
-    json_t *out = json_pack("{s:s, s:s, s:s, s:I}", "registryId", c->registry_id, "repositoryName", a.repo,
-                            "lifecyclePolicyText", a.text ? a.text : "", "lastEvaluatedAt", (json_int_t)a.at);
-    free(a.text);
+        repo_missing(c, a->repo);
+    else if (rc != 0)
+        ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    else
+        out = json_pack("{s:s, s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a->repo,
+                        "lifecyclePolicyText", a->text, "status", "IN_PROGRESS");
+    free(a->text);
     return out;
 }
 
@@ -210,11 +208,14 @@ json_t *ecr_op_start_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in)
         return rc == BERR_LIFECYCLE_POLICY_INVALID ? ecr_fail(c, "InvalidParameterException", "%s", msg)
                                                    : ecr_fail(c, "ServerException", "%s", berr_message(rc));
     }
-    preview_put(repo, given, c->now);
-    json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", repo,
-                            "lifecyclePolicyText", given, "status", "IN_PROGRESS");
-    free(stored);
-    return out;
+    struct preview_args *a = ecr_alloc(c, sizeof(*a));
+    if (a == NULL || (a->text = given == stored ? stored : strdup(given)) == NULL) {
+        free(stored);
+        return ecr_fail(c, "ServerException", "out of memory");
+    }
+    a->repo = repo;
+    a->started = c->now;
+    return ecr_write(c, preview_op, a, preview_finish);
 }
 
 static int preview_cb(void *ctx, const struct lifecycle_expired *e)
@@ -234,14 +235,17 @@ json_t *ecr_op_get_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in)
     struct lifecycle_stats stats = {0};
     const char *repo;
     char msg[LIFECYCLE_MSG_MAX], *text;
+    long long started;
     json_t *results;
     int rc;
     if ((repo = repo_name(c, in)) == NULL || !ecr_allow(c, repo, AUTH_PULL))
         return NULL;
-    if ((text = preview_get(repo)) == NULL)
+    if ((rc = ecrdb_preview_get(c->db, repo, &text, &started)) == BERR_NOT_FOUND)
         return ecr_fail(c, "LifecyclePolicyPreviewNotFoundException",
                         "There is no dry run for this repository with name '%s' in the registry with id '%s'", repo,
                         c->registry_id);
+    if (rc != 0)
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
     if (lifecycle_parse(text, strlen(text), &p, msg, sizeof(msg)) != 0) {
         free(text);
         return ecr_fail(c, "ServerException", "the previewed policy no longer parses");

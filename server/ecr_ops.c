@@ -1,6 +1,7 @@
 /*
- * ecr_ops.c - the ECR operations (request and response shapes of botocore's ecr/2015-09-21 service model), run on
- * a worker after ecr.c authenticated the caller.  Reads use the worker's connection; writes go through the writer.
+ * ecr_ops.c - the ECR operations (request and response shapes of botocore's ecr/2015-09-21 service model), run
+ * after ecr.c authenticated the caller (on the loop; see ecr_internal.h).  Reads use the thread's connection;
+ * writes are queued for the writer (ecr_write) and answered by a finish function after the commit.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "ecrargs.h"
 #include "ecr_internal.h"
 #include "err.h"
+#include "handlers.h"
 #include "log.h"
 #include "manifest.h"
 #include "meta.h"
@@ -158,7 +160,8 @@ static int mutability_args(struct ecr_ctx *c, json_t *in, const char **mut, char
 /* ---- repositories ---- */
 
 struct create_args {
-    const char *name, *mut, *filters;
+    const char *name, *mut;
+    char filters[ECRDB_FILTERS_MAX + 1];
     json_t *tags;
     struct ecrdb_repo r;
 };
@@ -189,24 +192,28 @@ static int tags_valid(struct ecr_ctx *c, json_t *tags)
     return 1;
 }
 
-static json_t *op_create_repository(struct ecr_ctx *c, json_t *in)
+static json_t *create_finish(struct ecr_ctx *c, void *arg, int rc)
 {
-    char filters[ECRDB_FILTERS_MAX + 1];
-    struct create_args a = {0};
-    int rc;
-    if ((a.name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a.mut, filters, sizeof(filters)) != 0 ||
-        !tags_valid(c, json_object_get(in, "tags")) || !ecr_allow(c, a.name, AUTH_ADMIN))
-        return NULL;
-    a.filters = filters;
-    a.tags = json_object_get(in, "tags");
-    rc = writer_run(create_op, &a);
+    struct create_args *a = arg;
     if (rc == ECRDB_EXISTS)
         return ecr_fail(c, "RepositoryAlreadyExistsException",
-                        "The repository with name '%s' already exists in the registry with id '%s'", a.name,
+                        "The repository with name '%s' already exists in the registry with id '%s'", a->name,
                         c->registry_id);
     if (rc != 0)
         return server_error(c, rc);
-    return json_pack("{s:o}", "repository", repo_json(c, &a.r));
+    return json_pack("{s:o}", "repository", repo_json(c, &a->r));
+}
+
+static json_t *op_create_repository(struct ecr_ctx *c, json_t *in)
+{
+    struct create_args *a = ecr_alloc(c, sizeof(*a));
+    if (a == NULL)
+        return server_error(c, BERR_NOMEM);
+    if ((a->name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a->mut, a->filters, sizeof(a->filters)) != 0 ||
+        !tags_valid(c, json_object_get(in, "tags")) || !ecr_allow(c, a->name, AUTH_ADMIN))
+        return NULL;
+    a->tags = json_object_get(in, "tags");
+    return ecr_write(c, create_op, a, create_finish);
 }
 
 struct list_repos {
@@ -293,29 +300,36 @@ static int delete_repo_op(struct db *db, void *arg)
     return ecrdb_repo_delete(db, a->name, a->force, &a->r, &a->images);
 }
 
-static json_t *op_delete_repository(struct ecr_ctx *c, json_t *in)
+static json_t *delete_repo_finish(struct ecr_ctx *c, void *arg, int rc)
 {
-    struct delete_args a = {0};
-    int rc;
-    if ((a.name = repo_arg(c, in)) == NULL || !ecr_allow(c, a.name, AUTH_ADMIN))
-        return NULL;
-    a.force = json_is_true(json_object_get(in, "force"));
-    rc = writer_run(delete_repo_op, &a);
+    struct delete_args *a = arg;
     if (rc == BERR_NAME_UNKNOWN)
-        return not_found(c, a.name);
+        return not_found(c, a->name);
     if (rc == ECRDB_NOT_EMPTY)
         return ecr_fail(c, "RepositoryNotEmptyException",
                         "The repository with name '%s' in registry with id '%s' cannot be deleted because it still "
                         "contains images",
-                        a.name, c->registry_id);
+                        a->name, c->registry_id);
     if (rc != 0)
         return server_error(c, rc);
-    log_info("ecr: user %s deleted repository %s (%d images)", c->id.name, a.name, a.images);
-    return json_pack("{s:o}", "repository", repo_json(c, &a.r));
+    log_info("ecr: user %s deleted repository %s (%d images)", c->id.name, a->name, a->images);
+    return json_pack("{s:o}", "repository", repo_json(c, &a->r));
+}
+
+static json_t *op_delete_repository(struct ecr_ctx *c, json_t *in)
+{
+    struct delete_args *a = ecr_alloc(c, sizeof(*a));
+    if (a == NULL)
+        return server_error(c, BERR_NOMEM);
+    if ((a->name = repo_arg(c, in)) == NULL || !ecr_allow(c, a->name, AUTH_ADMIN))
+        return NULL;
+    a->force = json_is_true(json_object_get(in, "force"));
+    return ecr_write(c, delete_repo_op, a, delete_repo_finish);
 }
 
 struct mut_args {
-    const char *name, *mut, *filters;
+    const char *name, *mut;
+    char filters[ECRDB_FILTERS_MAX + 1];
 };
 
 static int mutability_op(struct db *db, void *arg)
@@ -324,27 +338,31 @@ static int mutability_op(struct db *db, void *arg)
     return ecrdb_repo_set_mutability(db, a->name, a->mut, a->filters);
 }
 
+static json_t *mutability_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct mut_args *a = arg;
+    if (rc == BERR_NAME_UNKNOWN)
+        return not_found(c, a->name);
+    if (rc != 0)
+        return server_error(c, rc);
+    json_t *out = json_pack("{s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a->name,
+                            "imageTagMutability", a->mut);
+    if (a->filters[0] != '\0')
+        json_object_set_new(out, "imageTagMutabilityExclusionFilters", json_loads(a->filters, 0, NULL));
+    return out;
+}
+
 static json_t *op_put_image_tag_mutability(struct ecr_ctx *c, json_t *in)
 {
-    char filters[ECRDB_FILTERS_MAX + 1];
-    struct mut_args a = {0};
-    int rc;
-    if ((a.name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a.mut, filters, sizeof(filters)) != 0 ||
-        !ecr_allow(c, a.name, AUTH_ADMIN))
+    struct mut_args *a = ecr_alloc(c, sizeof(*a));
+    if (a == NULL)
+        return server_error(c, BERR_NOMEM);
+    if ((a->name = repo_arg(c, in)) == NULL || mutability_args(c, in, &a->mut, a->filters, sizeof(a->filters)) != 0 ||
+        !ecr_allow(c, a->name, AUTH_ADMIN))
         return NULL;
     if (json_object_get(in, "imageTagMutability") == NULL)
         return ecr_fail(c, "InvalidParameterException", "imageTagMutability is required");
-    a.filters = filters;
-    rc = writer_run(mutability_op, &a);
-    if (rc == BERR_NAME_UNKNOWN)
-        return not_found(c, a.name);
-    if (rc != 0)
-        return server_error(c, rc);
-    json_t *out = json_pack("{s:s, s:s, s:s}", "registryId", c->registry_id, "repositoryName", a.name,
-                            "imageTagMutability", a.mut);
-    if (filters[0] != '\0')
-        json_object_set_new(out, "imageTagMutabilityExclusionFilters", json_loads(filters, 0, NULL));
-    return out;
+    return ecr_write(c, mutability_op, a, mutability_finish);
 }
 
 static json_t *op_describe_registry(struct ecr_ctx *c, json_t *in)
@@ -434,35 +452,75 @@ static json_t *op_list_images(struct ecr_ctx *c, json_t *in)
     return out;
 }
 
+/* A page of DescribeImages, written as text (a hundred objects per page cost more to build than to write). */
 struct detail_page {
     struct ecr_ctx *c;
     const char *repo;
-    json_t *arr;
+    struct ecr_jbuf b;
+    size_t n;
     int64_t last_id;
 };
+
+static void jbuf_int(struct ecr_jbuf *b, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", v);
+    ecr_jbuf_add(b, num, (size_t)n);
+}
 
 static int detail_cb(void *ctx, const struct ecrdb_image *im)
 {
     struct detail_page *p = ctx;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "registryId", p->c->registry_id, "repositoryName", p->repo,
-                          "imageDigest", im->digest, "imageSizeInBytes", (json_int_t)im->size, "imagePushedAt",
-                          (json_int_t)im->pushed_at, "imageManifestMediaType", im->media_type);
-    if (im->artifact_type != NULL)
-        json_object_set_new(o, "artifactMediaType", json_string(im->artifact_type));
-    if (im->pulled_at != 0)
-        json_object_set_new(o, "lastRecordedPullTime", json_integer(im->pulled_at));
+    struct ecr_jbuf *b = &p->b;
+    if (p->n++ > 0)
+        ECR_JBUF_LIT(b, ",");
+    ECR_JBUF_LIT(b, "{\"registryId\":");
+    ecr_jbuf_str(b, p->c->registry_id, strlen(p->c->registry_id));
+    ECR_JBUF_LIT(b, ",\"repositoryName\":");
+    ecr_jbuf_str(b, p->repo, strlen(p->repo));
+    ECR_JBUF_LIT(b, ",\"imageDigest\":");
+    ecr_jbuf_str(b, im->digest, strlen(im->digest));
+    ECR_JBUF_LIT(b, ",\"imageSizeInBytes\":");
+    jbuf_int(b, (long long)im->size);
+    ECR_JBUF_LIT(b, ",\"imagePushedAt\":");
+    jbuf_int(b, im->pushed_at);
+    ECR_JBUF_LIT(b, ",\"imageManifestMediaType\":");
+    ecr_jbuf_str(b, im->media_type, strlen(im->media_type));
+    if (im->artifact_type != NULL) {
+        ECR_JBUF_LIT(b, ",\"artifactMediaType\":");
+        ecr_jbuf_str(b, im->artifact_type, strlen(im->artifact_type));
+    }
+    if (im->pulled_at != 0) {
+        ECR_JBUF_LIT(b, ",\"lastRecordedPullTime\":");
+        jbuf_int(b, im->pulled_at);
+    }
     if (im->tags[0] != '\0') {
-        json_t *tags = json_array();
+        ECR_JBUF_LIT(b, ",\"imageTags\":[");
         for (const char *t = im->tags; t != NULL;) {
             const char *nl = strchr(t, '\n');
-            json_array_append_new(tags, nl ? json_stringn(t, (size_t)(nl - t)) : json_string(t));
+            ecr_jbuf_str(b, t, nl ? (size_t)(nl - t) : strlen(t));
+            if (nl != NULL)
+                ECR_JBUF_LIT(b, ",");
             t = nl ? nl + 1 : NULL;
         }
-        json_object_set_new(o, "imageTags", tags);
+        ECR_JBUF_LIT(b, "]");
     }
-    json_array_append_new(p->arr, o);
+    ECR_JBUF_LIT(b, "}");
     p->last_id = im->id;
     return 0;
+}
+
+/* The answer of a DescribeImages page: its details and, when `more`, the token of the next page. */
+static json_t *detail_finish(struct detail_page *p, int more)
+{
+    ECR_JBUF_LIT(&p->b, "]");
+    char tok[ECRARGS_TOKEN_MAX];
+    if (more && ecrargs_token_format('d', p->last_id, NULL, tok, sizeof(tok)) == 0) {
+        ECR_JBUF_LIT(&p->b, ",\"nextToken\":");
+        ecr_jbuf_str(&p->b, tok, strlen(tok));
+    }
+    ECR_JBUF_LIT(&p->b, "}");
+    return ecr_jbuf_finish(p->c, &p->b);
 }
 
 /* Parses one ImageIdentifier into a digest (may be "") and tag (may be NULL).  Returns the ECR failure code, or
@@ -530,9 +588,10 @@ static json_t *image_ids_arg(struct ecr_ctx *c, json_t *in, int required)
 
 static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
 {
-    struct detail_page p = {.c = c, .repo = repo, .arr = json_array()};
+    struct detail_page p = {.c = c, .repo = repo};
     json_t *id;
     size_t i;
+    ECR_JBUF_LIT(&p.b, "{\"imageDetails\":[");
     json_array_foreach(ids, i, id)
     {
         char digest[BERTH_DIGEST_MAX];
@@ -541,7 +600,7 @@ static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
         if (fail == NULL)
             fail = image_resolve(c, repo, digest, tag, &m, 0);
         if (fail != NULL) {
-            json_decref(p.arr);
+            free(p.b.p);
             if (strcmp(fail, "ImageNotFound") == 0 || strcmp(fail, "ImageTagDoesNotMatchDigest") == 0)
                 return ecr_fail(c, "ImageNotFoundException",
                                 "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the "
@@ -550,11 +609,11 @@ static json_t *describe_ids(struct ecr_ctx *c, const char *repo, json_t *ids)
             return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageIds': %s", fail);
         }
         if (ecrdb_image_get(c->db, repo, m.digest, detail_cb, &p) != 0) {
-            json_decref(p.arr);
+            free(p.b.p);
             return server_error(c, BERR_DB);
         }
     }
-    return json_pack("{s:o}", "imageDetails", p.arr);
+    return detail_finish(&p, 0);
 }
 
 static json_t *op_describe_images(struct ecr_ctx *c, json_t *in)
@@ -574,16 +633,13 @@ static json_t *op_describe_images(struct ecr_ctx *c, json_t *in)
             return ecr_fail(c, "InvalidParameterException", "imageIds cannot be combined with nextToken or maxResults");
         return describe_ids(c, p.repo, ids);
     }
-    p.arr = json_array();
+    ECR_JBUF_LIT(&p.b, "{\"imageDetails\":[");
     rc = ecrdb_images_each(c->db, p.repo, p.last_id, status, n, detail_cb, &p, &more);
     if (rc != 0) {
-        json_decref(p.arr);
+        free(p.b.p);
         return rc == BERR_NAME_UNKNOWN ? not_found(c, p.repo) : server_error(c, rc);
     }
-    json_t *out = json_pack("{s:o}", "imageDetails", p.arr);
-    if (more)
-        token_out(out, 'd', p.last_id, NULL);
-    return out;
+    return detail_finish(&p, more);
 }
 
 /* 1 if `mt` is in acceptedMediaTypes (or the list is absent). */
@@ -601,17 +657,40 @@ static int accepted(json_t *types, const char *mt)
     return 0;
 }
 
+/* One image of BatchGetImage's answer, written as text: the manifest is embedded as a JSON string, which jansson
+ * would validate and escape byte by byte twice (pack and dump). */
+static void image_text(struct ecr_jbuf *b, struct ecr_ctx *c, const char *repo, const struct meta_manifest *m,
+                       const char *tag)
+{
+    ECR_JBUF_LIT(b, "{\"registryId\":");
+    ecr_jbuf_str(b, c->registry_id, strlen(c->registry_id));
+    ECR_JBUF_LIT(b, ",\"repositoryName\":");
+    ecr_jbuf_str(b, repo, strlen(repo));
+    ECR_JBUF_LIT(b, ",\"imageId\":{\"imageDigest\":");
+    ecr_jbuf_str(b, m->digest, strlen(m->digest));
+    if (tag != NULL) {
+        ECR_JBUF_LIT(b, ",\"imageTag\":");
+        ecr_jbuf_str(b, tag, strlen(tag));
+    }
+    ECR_JBUF_LIT(b, "},\"imageManifest\":");
+    ecr_jbuf_str(b, (const char *)m->body, m->size);
+    ECR_JBUF_LIT(b, ",\"imageManifestMediaType\":");
+    ecr_jbuf_str(b, m->media_type, strlen(m->media_type));
+    ECR_JBUF_LIT(b, "}");
+}
+
 static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
 {
-    json_t *ids, *id, *images, *failures, *types = json_object_get(in, "acceptedMediaTypes");
+    json_t *ids, *id, *failures, *types = json_object_get(in, "acceptedMediaTypes");
+    struct ecr_jbuf b = {0};
     struct ecrdb_repo r;
     const char *repo;
-    size_t i;
+    size_t i, n = 0;
     if ((repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL || !ecr_allow(c, repo, AUTH_PULL) ||
         get_repo(c, repo, &r) != 0)
         return NULL;
-    images = json_array();
     failures = json_array();
+    ECR_JBUF_LIT(&b, "{\"images\":[");
     json_array_foreach(ids, i, id)
     {
         char digest[BERTH_DIGEST_MAX];
@@ -624,14 +703,18 @@ static json_t *op_batch_get_image(struct ecr_ctx *c, json_t *in)
         if (fail != NULL) {
             json_array_append_new(failures, image_failure(id, fail));
         } else {
-            json_t *o = json_pack("{s:s, s:s, s:o, s:s#, s:s}", "registryId", c->registry_id, "repositoryName", repo,
-                                  "imageId", image_id_json(m.digest, tag), "imageManifest", (const char *)m.body,
-                                  m.size, "imageManifestMediaType", m.media_type);
-            json_array_append_new(images, o);
+            manifests_record_pull(m.id); /* lastRecordedPullTime, batched like an OCI manifest GET's */
+            if (n++ > 0)
+                ECR_JBUF_LIT(&b, ",");
+            image_text(&b, c, repo, &m, tag);
         }
         free(m.body);
     }
-    return json_pack("{s:o, s:o}", "images", images, "failures", failures);
+    ECR_JBUF_LIT(&b, "],\"failures\":");
+    ecr_jbuf_json(&b, failures);
+    ECR_JBUF_LIT(&b, "}");
+    json_decref(failures);
+    return ecr_jbuf_finish(c, &b);
 }
 
 /* One BatchDeleteImage entry, decided and applied inside the writer's transaction. */
@@ -648,21 +731,6 @@ struct del_args {
     size_t n;
     json_t *deleted; /* built after the commit */
 };
-
-/* 1 if manifest `digest` of `repo` has no tag left. */
-static int untagged(struct db *db, const char *repo, const char *digest)
-{
-    struct db_stmt *st;
-    int rc;
-    if ((st = db_prepare(db, "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
-                             "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1")) == NULL)
-        return 0;
-    db_bind_text(st, 1, repo, -1);
-    db_bind_text(st, 2, digest, -1);
-    rc = db_step(st) == DB_DONE;
-    db_finalize(st);
-    return rc;
-}
 
 static int del_op(struct db *db, void *arg)
 {
@@ -686,7 +754,9 @@ static int del_op(struct db *db, void *arg)
             if ((rc = meta_tag_delete(db, a->repo, it->tag)) != 0)
                 return rc;
             /* ECR: removing an image's last tag deletes the image */
-            if (untagged(db, a->repo, it->digest) && (rc = meta_manifest_delete(db, a->repo, it->digest)) != 0)
+            if ((rc = ecrdb_image_tagged(db, a->repo, it->digest)) < 0)
+                return rc;
+            if (rc == 0 && (rc = meta_manifest_delete(db, a->repo, it->digest)) != 0)
                 return rc;
         } else {
             rc = meta_manifest_delete(db, a->repo, it->digest);
@@ -699,39 +769,44 @@ static int del_op(struct db *db, void *arg)
     return 0;
 }
 
+static json_t *del_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct del_args *a = arg;
+    json_t *deleted, *failures;
+    if (rc != 0)
+        return server_error(c, rc);
+    deleted = json_array();
+    failures = json_array();
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->items[i].fail != NULL)
+            json_array_append_new(failures, image_failure(a->items[i].id, a->items[i].fail));
+        else
+            json_array_append_new(deleted, image_id_json(a->items[i].digest, a->items[i].tag));
+    }
+    return json_pack("{s:o, s:o}", "imageIds", deleted, "failures", failures);
+}
+
 static json_t *op_batch_delete_image(struct ecr_ctx *c, json_t *in)
 {
-    struct del_args a = {.c = c};
+    struct del_args *a = ecr_alloc(c, sizeof(*a));
     struct ecrdb_repo r;
-    json_t *ids, *id, *deleted, *failures;
+    json_t *ids, *id;
     size_t i;
-    int rc;
-    if ((a.repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL ||
-        !ecr_allow(c, a.repo, AUTH_DELETE) || get_repo(c, a.repo, &r) != 0)
+    if (a == NULL)
+        return server_error(c, BERR_NOMEM);
+    a->c = c;
+    if ((a->repo = repo_arg(c, in)) == NULL || (ids = image_ids_arg(c, in, 1)) == NULL ||
+        !ecr_allow(c, a->repo, AUTH_DELETE) || get_repo(c, a->repo, &r) != 0)
         return NULL;
-    if ((a.items = calloc(json_array_size(ids), sizeof(*a.items))) == NULL)
+    if ((a->items = ecr_alloc(c, json_array_size(ids) * sizeof(*a->items))) == NULL)
         return server_error(c, BERR_NOMEM);
     json_array_foreach(ids, i, id)
     {
-        a.items[i].id = id;
-        a.items[i].fail = image_id_parse(id, a.items[i].digest, &a.items[i].tag);
+        a->items[i].id = id;
+        a->items[i].fail = image_id_parse(id, a->items[i].digest, &a->items[i].tag);
     }
-    a.n = json_array_size(ids);
-    rc = writer_run(del_op, &a);
-    if (rc != 0) {
-        free(a.items);
-        return server_error(c, rc);
-    }
-    deleted = json_array();
-    failures = json_array();
-    for (i = 0; i < a.n; i++) {
-        if (a.items[i].fail != NULL)
-            json_array_append_new(failures, image_failure(a.items[i].id, a.items[i].fail));
-        else
-            json_array_append_new(deleted, image_id_json(a.items[i].digest, a.items[i].tag));
-    }
-    free(a.items);
-    return json_pack("{s:o, s:o}", "imageIds", deleted, "failures", failures);
+    a->n = json_array_size(ids);
+    return ecr_write(c, del_op, a, del_finish);
 }
 
 /* ---- PutImage ---- */
@@ -764,6 +839,16 @@ static int put_op(struct db *db, void *arg)
     return meta_manifest_put(db, a->repo, a->digest, &a->mi, a->body, a->len, a->tag, a->detail, sizeof(a->detail));
 }
 
+static json_t *put_result(struct ecr_ctx *c, struct put_args *a, int rc);
+
+static json_t *put_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct put_args *a = arg;
+    json_t *out = put_result(c, a, rc);
+    manifest_info_free(&a->mi);
+    return out;
+}
+
 static json_t *put_result(struct ecr_ctx *c, struct put_args *a, int rc)
 {
     if (rc == ECRDB_IMMUTABLE)
@@ -791,40 +876,38 @@ static json_t *put_result(struct ecr_ctx *c, struct put_args *a, int rc)
 
 static json_t *op_put_image(struct ecr_ctx *c, json_t *in)
 {
-    struct put_args a = {0};
+    struct put_args *a = ecr_alloc(c, sizeof(*a));
     struct ecrdb_repo r;
     const char *mt, *want;
-    int bad = 0, rc;
-    json_t *out;
-    if ((a.repo = repo_arg(c, in)) == NULL)
+    int bad = 0;
+    if (a == NULL)
+        return server_error(c, BERR_NOMEM);
+    if ((a->repo = repo_arg(c, in)) == NULL)
         return NULL;
-    a.body = opt_str(c, in, "imageManifest", &bad);
-    a.tag = opt_str(c, in, "imageTag", &bad);
+    a->body = opt_str(c, in, "imageManifest", &bad);
+    a->tag = opt_str(c, in, "imageTag", &bad);
     mt = opt_str(c, in, "imageManifestMediaType", &bad);
     want = opt_str(c, in, "imageDigest", &bad);
     if (bad)
         return NULL;
-    if (a.body == NULL || a.body[0] == '\0')
+    if (a->body == NULL || a->body[0] == '\0')
         return ecr_fail(c, "InvalidParameterException", "imageManifest is required");
-    a.len = json_string_length(json_object_get(in, "imageManifest"));
-    if (a.len > c->srv->cfg.max_manifest_size)
+    a->len = json_string_length(json_object_get(in, "imageManifest"));
+    if (a->len > c->srv->cfg.max_manifest_size)
         return ecr_fail(c, "InvalidParameterException", "imageManifest exceeds %zu bytes",
                         c->srv->cfg.max_manifest_size);
-    if (a.tag != NULL && names_tag_valid(a.tag, strlen(a.tag)) != 0)
+    if (a->tag != NULL && names_tag_valid(a->tag, strlen(a->tag)) != 0)
         return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageTag': '%s' is not a valid tag",
-                        a.tag);
-    if (!ecr_allow(c, a.repo, AUTH_PUSH) || get_repo(c, a.repo, &r) != 0)
+                        a->tag);
+    if (!ecr_allow(c, a->repo, AUTH_PUSH) || get_repo(c, a->repo, &r) != 0)
         return NULL;
-    digest_buf(a.body, a.len, a.digest);
-    if (want != NULL && strcmp(want, a.digest) != 0)
+    digest_buf(a->body, a->len, a->digest);
+    if (want != NULL && strcmp(want, a->digest) != 0)
         return ecr_fail(c, "ImageDigestDoesNotMatchException",
-                        "Provided image digest '%s' does not match the calculated digest '%s'", want, a.digest);
-    if (manifest_parse(a.body, a.len, mt, mt ? strlen(mt) : 0, &a.mi, a.detail, sizeof(a.detail)) != 0)
-        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageManifest': %s", a.detail);
-    rc = writer_run(put_op, &a);
-    out = put_result(c, &a, rc);
-    manifest_info_free(&a.mi);
-    return out;
+                        "Provided image digest '%s' does not match the calculated digest '%s'", want, a->digest);
+    if (manifest_parse(a->body, a->len, mt, mt ? strlen(mt) : 0, &a->mi, a->detail, sizeof(a->detail)) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'imageManifest': %s", a->detail);
+    return ecr_write(c, put_op, a, put_finish);
 }
 
 /* ---- layers ---- */
@@ -924,15 +1007,24 @@ static int rtag_op(struct db *db, void *arg)
     return rc;
 }
 
-static json_t *rtag_write(struct ecr_ctx *c, struct rtag_args *a)
+static json_t *rtag_finish(struct ecr_ctx *c, void *arg, int rc)
 {
-    int rc;
-    if (!ecr_allow(c, a->repo, AUTH_ADMIN))
-        return NULL;
-    rc = writer_run(rtag_op, a);
+    struct rtag_args *a = arg;
     if (rc == BERR_NAME_UNKNOWN)
         return not_found(c, a->repo);
     return rc == 0 ? json_object() : server_error(c, rc);
+}
+
+/* Queues the tag changes of `a` (copied: the caller's is on its stack). */
+static json_t *rtag_write(struct ecr_ctx *c, const struct rtag_args *a)
+{
+    struct rtag_args *q;
+    if (!ecr_allow(c, a->repo, AUTH_ADMIN))
+        return NULL;
+    if ((q = ecr_alloc(c, sizeof(*q))) == NULL)
+        return server_error(c, BERR_NOMEM);
+    *q = *a;
+    return ecr_write(c, rtag_op, q, rtag_finish);
 }
 
 static json_t *op_tag_resource(struct ecr_ctx *c, json_t *in)
@@ -988,37 +1080,40 @@ static json_t *op_list_tags_for_resource(struct ecr_ctx *c, json_t *in)
 static const struct {
     const char *name;
     ecr_op_fn fn;
+    unsigned flags; /* ECR_OP_* */
 } ops[] = {
-    {"BatchCheckLayerAvailability", op_batch_check_layer_availability},
-    {"BatchDeleteImage", op_batch_delete_image},
-    {"BatchGetImage", op_batch_get_image},
-    {"CompleteLayerUpload", ecr_op_complete_layer_upload},
-    {"CreateRepository", op_create_repository},
-    {"DeleteLifecyclePolicy", ecr_op_delete_lifecycle_policy},
-    {"DeleteRepository", op_delete_repository},
-    {"DescribeImages", op_describe_images},
-    {"DescribeRegistry", op_describe_registry},
-    {"DescribeRepositories", op_describe_repositories},
-    {"GetAuthorizationToken", op_get_authorization_token},
-    {"GetDownloadUrlForLayer", op_get_download_url_for_layer},
-    {"GetLifecyclePolicy", ecr_op_get_lifecycle_policy},
-    {"GetLifecyclePolicyPreview", ecr_op_get_lifecycle_policy_preview},
-    {"InitiateLayerUpload", ecr_op_initiate_layer_upload},
-    {"ListImages", op_list_images},
-    {"ListTagsForResource", op_list_tags_for_resource},
-    {"PutImage", op_put_image},
-    {"PutImageTagMutability", op_put_image_tag_mutability},
-    {"PutLifecyclePolicy", ecr_op_put_lifecycle_policy},
-    {"StartLifecyclePolicyPreview", ecr_op_start_lifecycle_policy_preview},
-    {"TagResource", op_tag_resource},
-    {"UntagResource", op_untag_resource},
-    {"UploadLayerPart", ecr_op_upload_layer_part},
+    {"BatchCheckLayerAvailability", op_batch_check_layer_availability, 0},
+    {"BatchDeleteImage", op_batch_delete_image, 0},
+    {"BatchGetImage", op_batch_get_image, 0},
+    {"CompleteLayerUpload", ecr_op_complete_layer_upload, ECR_OP_WORKER},
+    {"CreateRepository", op_create_repository, 0},
+    {"DeleteLifecyclePolicy", ecr_op_delete_lifecycle_policy, 0},
+    {"DeleteRepository", op_delete_repository, 0},
+    {"DescribeImages", op_describe_images, 0},
+    {"DescribeRegistry", op_describe_registry, 0},
+    {"DescribeRepositories", op_describe_repositories, 0},
+    {"GetAuthorizationToken", op_get_authorization_token, 0},
+    {"GetDownloadUrlForLayer", op_get_download_url_for_layer, 0},
+    {"GetLifecyclePolicy", ecr_op_get_lifecycle_policy, 0},
+    {"GetLifecyclePolicyPreview", ecr_op_get_lifecycle_policy_preview, ECR_OP_WORKER},
+    {"InitiateLayerUpload", ecr_op_initiate_layer_upload, ECR_OP_WORKER},
+    {"ListImages", op_list_images, 0},
+    {"ListTagsForResource", op_list_tags_for_resource, 0},
+    {"PutImage", op_put_image, 0},
+    {"PutImageTagMutability", op_put_image_tag_mutability, 0},
+    {"PutLifecyclePolicy", ecr_op_put_lifecycle_policy, 0},
+    {"StartLifecyclePolicyPreview", ecr_op_start_lifecycle_policy_preview, 0},
+    {"TagResource", op_tag_resource, 0},
+    {"UntagResource", op_untag_resource, 0},
+    {"UploadLayerPart", ecr_op_upload_layer_part, ECR_OP_WORKER},
 };
 
-ecr_op_fn ecr_ops_find(const char *name)
+ecr_op_fn ecr_ops_find(const char *name, unsigned *flags)
 {
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        if (strcmp(ops[i].name, name) == 0)
+        if (strcmp(ops[i].name, name) == 0) {
+            *flags = ops[i].flags;
             return ops[i].fn;
+        }
     return NULL;
 }

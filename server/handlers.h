@@ -28,6 +28,9 @@ int uploads_cancel(struct call *call, h2o_req_t *req, const struct route *rt);
 int manifests_get(struct call *call, h2o_req_t *req, const struct route *rt);
 int manifests_put(struct call *call, h2o_req_t *req, const struct route *rt);
 int manifests_delete(struct call *call, h2o_req_t *req, const struct route *rt);
+/** Notes a pull of manifest row `id` now (any thread): its pull time is written with the next batch, as for a GET
+ *  (ECR's BatchGetImage uses it for lastRecordedPullTime). */
+void manifests_record_pull(int64_t id);
 
 /* listing.c: tags/list, _catalog, referrers */
 int listing_tags(struct call *call, h2o_req_t *req, const struct route *rt);

@@ -295,6 +295,8 @@ static int start_storage(struct server *srv, const struct config *cfg)
 {
     struct db *db;
     char err[512];
+    if (db_set_metadata(cfg->metadata) != 0) /* before anything opens the database */
+        return -1;
     if (config_blobstore(&cfg->st, cfg->data, &srv->bs, err, sizeof(err)) != 0) { /* disk, or the S3 bucket */
         log_error("%s", err);
         return -1;
@@ -303,8 +305,6 @@ static int start_storage(struct server *srv, const struct config *cfg)
         log_error("cannot use the bucket of storage = %s at %s", cfg->st.storage, cfg->st.s3_endpoint);
         return -1;
     }
-    if (db_set_metadata(cfg->metadata) != 0)
-        return -1;
     if (db_open(cfg->data, &db) != 0) /* creates and migrates the schema before any thread opens a connection */
         return -1;
     db_close(db);

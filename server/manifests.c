@@ -43,6 +43,11 @@ static void record_pull(int64_t id)
     pthread_mutex_unlock(&pulls.lock);
 }
 
+void manifests_record_pull(int64_t id)
+{
+    record_pull(id);
+}
+
 struct pull_batch {
     int64_t *ids;
     size_t n;

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "auth_internal.h"
+#include "ecr.h"
 #include "err.h"
 #include "log.h"
 #include "respond.h"
@@ -103,6 +104,8 @@ static void issue_token(const struct server *srv, h2o_req_t *req, struct auth_id
                        id->id.name, "aud", srv->cfg.auth_service, "exp", (json_int_t)(now + srv->cfg.auth_token_ttl),
                        "nbf", (json_int_t)now, "iat", (json_int_t)now, "jti", jti64, "berth_kind",
                        auth__kind_name(id->id.kind), "berth_uid", id->id.uid, "access", is.access);
+    if (claims != NULL && id->ecr_key[0] != '\0') /* revoking that access key revokes this token (auth.c) */
+        json_object_set_new(claims, ECR_CLAIM_KEY, json_string(id->ecr_key));
     auth__keys_get(srv, &kr);
     rc = claims != NULL ? jwt_sign(&kr, claims, &tok) : BERR_NOMEM;
     sodium_memzero(&kr, sizeof(kr));

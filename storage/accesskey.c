@@ -128,6 +128,15 @@ static int prepare(struct db *db, const char *sql, struct db_stmt **st)
     return 0;
 }
 
+/* The two statements of every ECR request and bearer check are cached per connection (db.h). */
+enum { S_KEY_GET = DB_SLOTS_ACCESSKEY, S_KEY_SECRET, S_ACCESSKEY_END };
+DB_SLOTS_CHECK(ACCESSKEY, S_ACCESSKEY_END);
+
+static int prepare_cached(struct db *db, int slot, const char *sql, struct db_stmt **st)
+{
+    return (*st = db_stmt(db, slot, sql)) != NULL ? 0 : BERR_DB;
+}
+
 static void text_col(struct db_stmt *st, int col, char *out, size_t size)
 {
     const char *t = db_column_text(st, col);
@@ -231,14 +240,14 @@ int accesskey_revoke(struct db *db, const char *id)
 int accesskey_get(struct db *db, const char *id, struct accesskey *out)
 {
     struct db_stmt *st;
-    int rc = prepare(db, "SELECT " KEY_COLS " FROM access_keys WHERE id = ?", &st);
+    int rc = prepare_cached(db, S_KEY_GET, "SELECT " KEY_COLS " FROM access_keys WHERE id = ?", &st);
     if (rc != 0)
         return rc;
     db_bind_text(st, 1, id, -1);
     rc = db_step(st);
     if (rc == DB_ROW)
         row_to_key(st, out);
-    db_finalize(st);
+    db_reset(st);
     return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
@@ -246,10 +255,10 @@ int accesskey_secret(struct db *db, const unsigned char boxkey[ACCESSKEY_BOXKEY_
                      struct accesskey *out, char secret[ACCESSKEY_SECRET_LEN + 1])
 {
     struct db_stmt *st;
-    int rc = prepare(db,
-                     "SELECT " KEY_COLS ", nonce, sealed FROM access_keys "
-                     "WHERE id = ? AND revoked_at IS NULL AND \"user\" IN (SELECT name FROM users)",
-                     &st);
+    int rc = prepare_cached(db, S_KEY_SECRET,
+                            "SELECT " KEY_COLS ", nonce, sealed FROM access_keys "
+                            "WHERE id = ? AND revoked_at IS NULL AND \"user\" IN (SELECT name FROM users)",
+                            &st);
     if (rc != 0)
         return rc;
     db_bind_text(st, 1, id, -1);
@@ -267,7 +276,7 @@ int accesskey_secret(struct db *db, const unsigned char boxkey[ACCESSKEY_BOXKEY_
     } else {
         rc = rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
     }
-    db_finalize(st);
+    db_reset(st);
     return rc;
 }
 

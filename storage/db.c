@@ -191,6 +191,11 @@ static const char *const migrations[] = {
     "  tail BLOB NOT NULL,"
     "  sha BLOB NOT NULL,"
     "  updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 11: the started lifecycle-policy preview of a repository (ECR StartLifecyclePolicyPreview; ecrdb.h) */
+    "CREATE TABLE ecr_lifecycle_previews ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL);",
 };
 
 long long db_now(void)

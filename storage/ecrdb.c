@@ -6,20 +6,47 @@
 #include <sodium.h>
 #include "ecrdb.h"
 #include "err.h"
+#include "meta.h"
 #include "names.h"
 
-static int prepare(struct db *db, const char *sql, struct db_stmt **st)
+/* Every statement is cached per connection in its own slot (db.h). */
+enum {
+    S_REGISTRY_ID = DB_SLOTS_ECRDB,
+    S_REGISTRY_ID_INSERT,
+    S_REPO_GET,
+    S_SETTINGS_UPSERT,
+    S_REPO_INSERT,
+    S_REPOS_EACH,
+    S_COUNT_IMAGES,
+    S_DELETE_TAGS,
+    S_DELETE_REPO,
+    S_TAG_CHECK,
+    S_IMAGES_EACH,                           /* + ECRDB_TAGGED .. ECRDB_ANY - 1: one slot per status filter */
+    S_IMAGE_GET = S_IMAGES_EACH + ECRDB_ANY, /* after the three */
+    S_IMAGE_IDS,                             /* + status - 1, as above */
+    S_RTAG_SET = S_IMAGE_IDS + ECRDB_ANY,
+    S_RTAG_DEL,
+    S_RTAGS_EACH,
+    S_IMAGE_TAGGED,
+    S_PREVIEW_PUT,
+    S_PREVIEW_GET,
+    S_READ_BEGIN,
+    S_READ_END,
+    S_ECRDB_END
+};
+DB_SLOTS_CHECK(ECRDB, S_ECRDB_END);
+
+/* The cached statement of `slot` (db_stmt) into *st.  Returns 0 or BERR_DB (logged). */
+static int prepare(struct db *db, int slot, const char *sql, struct db_stmt **st)
 {
-    if ((*st = db_prepare(db, sql)) == NULL)
-        return db_error(db);
-    return 0;
+    return (*st = db_stmt(db, slot, sql)) != NULL ? 0 : BERR_DB;
 }
 
-/* Steps a statement expected to finish without rows, finalizes it.  Returns 0 or BERR_DB. */
+/* Steps a statement expected to finish without rows, resets it.  Returns 0 or BERR_DB. */
 static int exec_done(struct db *db, struct db_stmt *st)
 {
     int rc = db_step(st) == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
+    db_reset(st);
     return rc;
 }
 
@@ -76,12 +103,12 @@ int ecrdb_registry_id(struct db *db, const char *configured, char out[ECRDB_REGI
         snprintf(out, ECRDB_REGISTRY_ID_LEN + 1, "%s", configured);
         return 0;
     }
-    if ((rc = prepare(db, "SELECT value FROM ecr_settings WHERE name = 'registry_id'", &st)) != 0)
+    if ((rc = prepare(db, S_REGISTRY_ID, "SELECT value FROM ecr_settings WHERE name = 'registry_id'", &st)) != 0)
         return rc;
     rc = db_step(st);
     if (rc == DB_ROW)
         text_col(st, 0, out, ECRDB_REGISTRY_ID_LEN + 1);
-    db_finalize(st);
+    db_reset(st);
     return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : db_error(db);
 }
 
@@ -98,7 +125,7 @@ int ecrdb_registry_id_init(struct db *db, const char *datadir, char out[ECRDB_RE
     for (int i = 0; i < 8; i++)
         v = v << 8 | h[i];
     snprintf(id, sizeof(id), "%012llu", v % 1000000000000ull);
-    if ((rc = prepare(db,
+    if ((rc = prepare(db, S_REGISTRY_ID_INSERT,
                       "INSERT INTO ecr_settings (name, value) VALUES ('registry_id', ?) ON CONFLICT (name) DO NOTHING",
                       &st)) != 0)
         return rc;
@@ -126,21 +153,21 @@ static void row_to_repo(struct db_stmt *st, struct ecrdb_repo *r)
 int ecrdb_repo_get(struct db *db, const char *name, struct ecrdb_repo *out)
 {
     struct db_stmt *st;
-    int rc = prepare(db, REPO_SELECT "WHERE r.name = ?", &st);
+    int rc = prepare(db, S_REPO_GET, REPO_SELECT "WHERE r.name = ?", &st);
     if (rc != 0)
         return rc;
     db_bind_text(st, 1, name, -1);
     rc = db_step(st);
     if (rc == DB_ROW)
         row_to_repo(st, out);
-    db_finalize(st);
+    db_reset(st);
     return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db);
 }
 
 static int set_settings(struct db *db, int64_t id, const char *mutability, const char *filters)
 {
     struct db_stmt *st;
-    int rc = prepare(db,
+    int rc = prepare(db, S_SETTINGS_UPSERT,
                      "INSERT INTO ecr_repos (repo_id, tag_mutability, mutability_filters) VALUES (?, ?, ?) "
                      "ON CONFLICT (repo_id) DO UPDATE SET tag_mutability = excluded.tag_mutability, "
                      "mutability_filters = excluded.mutability_filters",
@@ -164,14 +191,14 @@ int ecrdb_repo_create(struct db *db, const char *name, const char *mutability, c
         return ECRDB_EXISTS;
     if (rc != BERR_NAME_UNKNOWN)
         return rc;
-    if ((rc = prepare(db, "INSERT INTO repos (name, created_at) VALUES (?, ?) RETURNING id", &st)) != 0)
+    if ((rc = prepare(db, S_REPO_INSERT, "INSERT INTO repos (name, created_at) VALUES (?, ?) RETURNING id", &st)) != 0)
         return rc;
     db_bind_text(st, 1, name, -1);
     db_bind_int64(st, 2, db_now());
     rc = db_step(st);
     id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
-    rc = rc == DB_ROW && db_step(st) == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
+    rc = rc == DB_ROW ? 0 : db_error(db);
+    db_reset(st);
     if (rc != 0)
         return rc;
     if ((rc = set_settings(db, id, mutability, filters)) != 0)
@@ -187,7 +214,7 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
     *more = 0;
     if (r == NULL)
         return BERR_NOMEM;
-    if ((rc = prepare(db, REPO_SELECT "WHERE r.name > ? ORDER BY r.name LIMIT ?", &st)) != 0) {
+    if ((rc = prepare(db, S_REPOS_EACH, REPO_SELECT "WHERE r.name > ? ORDER BY r.name LIMIT ?", &st)) != 0) {
         free(r);
         return rc;
     }
@@ -203,7 +230,7 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
             break;
     }
     rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
+    db_reset(st);
     free(r);
     return rc;
 }
@@ -211,13 +238,13 @@ int ecrdb_repos_each(struct db *db, const char *after, int n, ecrdb_repo_cb cb, 
 static int count_images(struct db *db, int64_t repo_id, int *n)
 {
     struct db_stmt *st;
-    int rc = prepare(db, "SELECT count(*) FROM manifests WHERE repo_id = ?", &st);
+    int rc = prepare(db, S_COUNT_IMAGES, "SELECT count(*) FROM manifests WHERE repo_id = ?", &st);
     if (rc != 0)
         return rc;
     db_bind_int64(st, 1, repo_id);
     rc = db_step(st) == DB_ROW ? 0 : db_error(db);
     *n = db_column_int64(st, 0);
-    db_finalize(st);
+    db_reset(st);
     return rc;
 }
 
@@ -230,12 +257,12 @@ int ecrdb_repo_delete(struct db *db, const char *name, int force, struct ecrdb_r
     if (*image_count > 0 && !force)
         return ECRDB_NOT_EMPTY;
     /* tags reference manifests and repos: delete them first so no cascade order can trip a foreign key */
-    if ((rc = prepare(db, "DELETE FROM tags WHERE repo_id = ?", &st)) != 0)
+    if ((rc = prepare(db, S_DELETE_TAGS, "DELETE FROM tags WHERE repo_id = ?", &st)) != 0)
         return rc;
     db_bind_int64(st, 1, out->id);
     if ((rc = exec_done(db, st)) != 0)
         return rc;
-    if ((rc = prepare(db, "DELETE FROM repos WHERE id = ?", &st)) != 0)
+    if ((rc = prepare(db, S_DELETE_REPO, "DELETE FROM repos WHERE id = ?", &st)) != 0)
         return rc;
     db_bind_int64(st, 1, out->id);
     return exec_done(db, st);
@@ -252,7 +279,7 @@ int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char
 {
     struct db_stmt *st;
     char mut[ECRDB_MUTABILITY_MAX + 1], *filters = NULL;
-    int rc = prepare(db,
+    int rc = prepare(db, S_TAG_CHECK,
                      "SELECT m.digest, coalesce(e.tag_mutability, 'MUTABLE'), e.mutability_filters "
                      "FROM repos r JOIN tags t ON t.repo_id = r.id JOIN manifests m ON m.id = t.manifest_id "
                      "LEFT JOIN ecr_repos e ON e.repo_id = r.id WHERE r.name = ? AND t.name = ?",
@@ -271,26 +298,11 @@ int ecrdb_tag_check(struct db *db, const char *repo, const char *tag, const char
         rc = rc == DB_DONE ? 0 : db_error(db);
     }
     free(filters);
-    db_finalize(st);
+    db_reset(st);
     return rc;
 }
 
 /* ---- images ---- */
-
-static int repo_id(struct db *db, const char *name, int64_t *id)
-{
-    struct db_stmt *st;
-    int rc = prepare(db, "SELECT id FROM repos WHERE name = ?", &st);
-    *id = 0; /* written on every path, also for the compiler's sake */
-    if (rc != 0)
-        return rc;
-    db_bind_text(st, 1, name, -1);
-    rc = db_step(st);
-    if (rc == DB_ROW)
-        *id = db_column_int64(st, 0);
-    db_finalize(st);
-    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db);
-}
 
 /* The untagged/tagged condition on manifest m for a status filter. */
 static const char *status_sql(int status)
@@ -335,7 +347,7 @@ static int emit_images(struct db *db, struct db_stmt *st, int n, ecrdb_image_cb 
             break;
     }
     rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
+    db_reset(st);
     return rc;
 }
 
@@ -345,13 +357,13 @@ int ecrdb_images_each(struct db *db, const char *repo, int64_t after, int status
     char sql[1024];
     struct db_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, repo, &rid);
+    int rc = meta_repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
         return rc;
     snprintf(sql, sizeof(sql), "%sWHERE m.repo_id = ? AND m.id > ?%s ORDER BY m.id LIMIT ?", IMAGE_SELECT(db),
              status_sql(status));
-    if ((rc = prepare(db, sql, &st)) != 0)
+    if ((rc = prepare(db, S_IMAGES_EACH + status - 1, sql, &st)) != 0)
         return rc;
     db_bind_int64(st, 1, rid);
     db_bind_int64(st, 2, after);
@@ -363,10 +375,10 @@ int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_i
 {
     struct db_stmt *st;
     int64_t rid;
-    int more = 0, found = 0, rc = repo_id(db, repo, &rid);
+    int more = 0, found = 0, rc = meta_repo_id(db, repo, &rid);
     if (rc != 0)
         return rc;
-    if ((rc = prepare(db,
+    if ((rc = prepare(db, S_IMAGE_GET,
                       db_is_pg(db) ? IMAGE_SELECT_(IMAGE_TAGS_PG) "WHERE m.repo_id = ? AND m.digest = ?"
                                    : IMAGE_SELECT_(IMAGE_TAGS_SQLITE) "WHERE m.repo_id = ? AND m.digest = ?",
                       &st)) != 0)
@@ -377,7 +389,7 @@ int ecrdb_image_get(struct db *db, const char *repo, const char *digest, ecrdb_i
         found = 1;
     db_reset(st);
     if (!found) {
-        db_finalize(st);
+        db_reset(st);
         return BERR_MANIFEST_UNKNOWN;
     }
     return emit_images(db, st, 1, cb, ctx, &more);
@@ -398,11 +410,11 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
     };
     struct db_stmt *st;
     int64_t rid;
-    int count = 0, rc = repo_id(db, repo, &rid);
+    int count = 0, rc = meta_repo_id(db, repo, &rid);
     *more = 0;
     if (rc != 0)
         return rc;
-    if ((rc = prepare(db, sql[status], &st)) != 0)
+    if ((rc = prepare(db, S_IMAGE_IDS + status - 1, sql[status], &st)) != 0)
         return rc;
     db_bind_int64(st, 1, rid);
     db_bind_int64(st, 2, after_id);
@@ -418,7 +430,7 @@ int ecrdb_image_ids_each(struct db *db, const char *repo, int64_t after_id, cons
             break;
     }
     rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
+    db_reset(st);
     return rc;
 }
 
@@ -428,8 +440,8 @@ int ecrdb_rtag_set(struct db *db, const char *name, const char *key, const char 
 {
     struct db_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, name, &rid);
-    if (rc != 0 || (rc = prepare(db,
+    int rc = meta_repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db, S_RTAG_SET,
                                  "INSERT INTO ecr_tags (repo_id, key, value) VALUES (?, ?, ?) "
                                  "ON CONFLICT (repo_id, key) DO UPDATE SET value = excluded.value",
                                  &st)) != 0)
@@ -444,8 +456,8 @@ int ecrdb_rtag_del(struct db *db, const char *name, const char *key)
 {
     struct db_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, name, &rid);
-    if (rc != 0 || (rc = prepare(db, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
+    int rc = meta_repo_id(db, name, &rid);
+    if (rc != 0 || (rc = prepare(db, S_RTAG_DEL, "DELETE FROM ecr_tags WHERE repo_id = ? AND key = ?", &st)) != 0)
         return rc;
     db_bind_int64(st, 1, rid);
     db_bind_text(st, 2, key, -1);
@@ -456,14 +468,94 @@ int ecrdb_rtags_each(struct db *db, const char *name, ecrdb_rtag_cb cb, void *ct
 {
     struct db_stmt *st;
     int64_t rid;
-    int rc = repo_id(db, name, &rid);
-    if (rc != 0 || (rc = prepare(db, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
+    int rc = meta_repo_id(db, name, &rid);
+    if (rc != 0 ||
+        (rc = prepare(db, S_RTAGS_EACH, "SELECT key, value FROM ecr_tags WHERE repo_id = ? ORDER BY key", &st)) != 0)
         return rc;
     db_bind_int64(st, 1, rid);
     while ((rc = db_step(st)) == DB_ROW)
         if (cb(ctx, (const char *)db_column_text(st, 0), (const char *)db_column_text(st, 1)) != 0)
             break;
     rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
+    db_reset(st);
     return rc;
+}
+
+/* ---- what BatchDeleteImage and the lifecycle preview need ---- */
+
+int ecrdb_image_tagged(struct db *db, const char *repo, const char *digest)
+{
+    struct db_stmt *st;
+    int rc = prepare(db, S_IMAGE_TAGGED,
+                     "SELECT 1 FROM repos r JOIN manifests m ON m.repo_id = r.id JOIN tags t ON "
+                     "t.manifest_id = m.id WHERE r.name = ? AND m.digest = ? LIMIT 1",
+                     &st);
+    if (rc != 0)
+        return rc;
+    db_bind_text(st, 1, repo, -1);
+    db_bind_text(st, 2, digest, -1);
+    rc = db_step(st);
+    db_reset(st);
+    return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_error(db);
+}
+
+int ecrdb_preview_put(struct db *db, const char *repo, const char *policy, long long started_at)
+{
+    struct db_stmt *st;
+    int64_t rid;
+    int rc = meta_repo_id(db, repo, &rid);
+    if (rc != 0 || (rc = prepare(db, S_PREVIEW_PUT,
+                                 "INSERT INTO ecr_lifecycle_previews (repo_id, policy, started_at) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (repo_id) DO UPDATE SET policy = excluded.policy, "
+                                 "started_at = excluded.started_at",
+                                 &st)) != 0)
+        return rc;
+    db_bind_int64(st, 1, rid);
+    db_bind_text(st, 2, policy, -1);
+    db_bind_int64(st, 3, started_at);
+    return exec_done(db, st);
+}
+
+int ecrdb_preview_get(struct db *db, const char *repo, char **policy, long long *started_at)
+{
+    struct db_stmt *st;
+    int rc = prepare(db, S_PREVIEW_GET,
+                     "SELECT p.policy, p.started_at FROM repos r JOIN ecr_lifecycle_previews p ON p.repo_id = r.id "
+                     "WHERE r.name = ?",
+                     &st);
+    *policy = NULL;
+    *started_at = 0;
+    if (rc != 0)
+        return rc;
+    db_bind_text(st, 1, repo, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        *started_at = db_column_int64(st, 1);
+        if ((*policy = strdup((const char *)db_column_text(st, 0))) == NULL)
+            rc = -1; /* out of memory */
+    }
+    db_reset(st);
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NOT_FOUND : rc == -1 ? BERR_NOMEM : db_error(db);
+}
+
+/* ---- one read transaction per request ---- */
+
+/* Steps the cached statement `sql` in `slot` once.  Returns 0 or BERR_DB. */
+static int exec_cached(struct db *db, int slot, const char *sql)
+{
+    struct db_stmt *st;
+    int rc = prepare(db, slot, sql, &st);
+    return rc != 0 ? rc : exec_done(db, st);
+}
+
+int ecrdb_read_begin(struct db *db)
+{
+    ecrdb_read_end(db); /* never nest: a transaction left open would make every BEGIN fail */
+    return exec_cached(db, S_READ_BEGIN, "BEGIN");
+}
+
+void ecrdb_read_end(struct db *db)
+{
+    if (db_in_txn(db) && exec_cached(db, S_READ_END, "COMMIT") != 0)
+        db_rollback(db);
 }

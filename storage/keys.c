@@ -126,6 +126,17 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int keys_stamp_recheck(void)
+{
+    int again;
+    pthread_mutex_lock(&lock);
+    again = stamp_at_ms == 0 || now_ms() - stamp_at_ms >= KEYS_RECHECK_MIN_MS;
+    if (again)
+        stamp_at_ms = 0;
+    pthread_mutex_unlock(&lock);
+    return again;
+}
+
 long long keys_stamp(const char *prefix)
 {
     long long t = now_ms(), v = -1;

@@ -70,6 +70,12 @@ static int repo_id(struct db *db, const char *name, int64_t *id)
     return rc == DB_ROW ? 0 : (rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db));
 }
 
+int meta_repo_id(struct db *db, const char *name, int64_t *id)
+{
+    *id = 0; /* written on every path, also for the compiler's sake */
+    return repo_id(db, name, id);
+}
+
 int meta_repo_ensure(struct db *db, const char *name, int64_t *id)
 {
     struct db_stmt *st;

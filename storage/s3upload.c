@@ -394,8 +394,8 @@ static int list_stale_op(struct db *db, void *arg)
 {
     struct stale_list *l = arg;
     struct db_stmt *st = db_prepare(db, "SELECT uuid, mpu_id FROM upload_s3 WHERE updated_at < ?1 "
-                                      "UNION ALL SELECT u.uuid, '' FROM uploads u WHERE u.started_at < ?1 "
-                                      "AND NOT EXISTS (SELECT 1 FROM upload_s3 s WHERE s.uuid = u.uuid)");
+                                        "UNION ALL SELECT u.uuid, '' FROM uploads u WHERE u.started_at < ?1 "
+                                        "AND NOT EXISTS (SELECT 1 FROM upload_s3 s WHERE s.uuid = u.uuid)");
     int rc;
     if (st == NULL)
         return BERR_DB;

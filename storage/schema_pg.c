@@ -4,7 +4,8 @@
  * bytes as in SQLite whatever the database's locale).
  *
  * Versioned like the SQLite list: schema_version holds how many entries of `migrations` ran.  Entry 1 is the whole
- * schema of SQLite migrations 1-9; every later SQLite migration appends its PostgreSQL twin here.
+ * schema of SQLite migrations 1-9; every later SQLite migration appends its PostgreSQL twin here (entry N+1-9 is
+ * SQLite's N for N >= 10).
  */
 #include <stdio.h>
 #include "db_pg.h"
@@ -177,7 +178,7 @@ static const char *const migrations[] = {
     "  name TEXT COLLATE \"C\" PRIMARY KEY,"
     "  value BYTEA NOT NULL,"
     "  created_at BIGINT NOT NULL);",
-    /* upload sessions on S3 (s3upload.h), as SQLite's migration 10 */
+    /* 2: SQLite migration 10, upload sessions on S3 (s3upload.h) */
     "CREATE TABLE upload_s3 ("
     "  uuid TEXT COLLATE \"C\" PRIMARY KEY,"
     "  mpu_id TEXT NOT NULL,"
@@ -186,6 +187,11 @@ static const char *const migrations[] = {
     "  tail BYTEA NOT NULL,"
     "  sha BYTEA NOT NULL,"
     "  updated_at BIGINT NOT NULL);",
+    /* 3: SQLite migration 11, the started lifecycle-policy preview of a repository (ecrdb.h) */
+    "CREATE TABLE ecr_lifecycle_previews ("
+    "  repo_id BIGINT PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    "  policy TEXT NOT NULL,"
+    "  started_at BIGINT NOT NULL);",
 };
 
 int schema_pg_migrate(struct db *db)

@@ -369,13 +369,13 @@ void sigv4_signing_key(const char *secret, size_t secret_len, const char *date, 
     sodium_memzero(k, sizeof(k));
 }
 
-/* Computes the hex signature of `req` over `signed_headers` at `amz_date` into `sig`. */
-static int compute(const struct sigv4_request *req, const char *signed_headers, const char *amz_date,
-                   const char *secret, size_t secret_len, const char *region, const char *service,
-                   char sig[SIGV4_HEX_LEN + 1])
+/* Computes the hex signature of `req` over `signed_headers` at `amz_date` with the derived `key` into `sig`. */
+static int compute_with_key(const struct sigv4_request *req, const char *signed_headers, const char *amz_date,
+                            const char *region, const char *service, const unsigned char key[32],
+                            char sig[SIGV4_HEX_LEN + 1])
 {
-    char *creq = NULL, *sts = NULL, date[9];
-    unsigned char key[32], mac[32];
+    char *creq = NULL, *sts = NULL;
+    unsigned char mac[32];
     int rc = sigv4_canonical_request(req, signed_headers, &creq);
     if (rc < 0)
         return rc;
@@ -383,14 +383,26 @@ static int compute(const struct sigv4_request *req, const char *signed_headers, 
     free(creq);
     if (rc < 0)
         return rc;
-    memcpy(date, amz_date, 8);
-    date[8] = '\0';
-    sigv4_signing_key(secret, secret_len, date, region, service, key);
-    hmac(key, sizeof(key), sts, strlen(sts), mac);
-    sodium_memzero(key, sizeof(key));
+    hmac(key, 32, sts, strlen(sts), mac);
     free(sts);
     to_hex(mac, sizeof(mac), sig);
     return 0;
+}
+
+/* Computes the hex signature of `req` over `signed_headers` at `amz_date` into `sig`. */
+static int compute(const struct sigv4_request *req, const char *signed_headers, const char *amz_date,
+                   const char *secret, size_t secret_len, const char *region, const char *service,
+                   char sig[SIGV4_HEX_LEN + 1])
+{
+    char date[9];
+    unsigned char key[32];
+    int rc;
+    memcpy(date, amz_date, 8);
+    date[8] = '\0';
+    sigv4_signing_key(secret, secret_len, date, region, service, key);
+    rc = compute_with_key(req, signed_headers, amz_date, region, service, key, sig);
+    sodium_memzero(key, sizeof(key));
+    return rc;
 }
 
 /* Finds the value of header `name` (lower-case).  Returns NULL if absent. */
@@ -640,10 +652,9 @@ static int list_has(const char *list, const char *name)
     return 0;
 }
 
-int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *secret, size_t secret_len,
-                 const char *region, const char *service, time_t now)
+int sigv4_verify_prepare(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *region,
+                         const char *service, time_t now)
 {
-    char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1];
     const struct sigv4_header *d = find_header(req, "x-amz-date");
     time_t t;
     if (strcmp(auth->region, region) != 0)
@@ -657,12 +668,35 @@ int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth,
         return SIGV4_EMISSING;
     if (t > now + SIGV4_MAX_SKEW || t < now - SIGV4_MAX_SKEW)
         return SIGV4_ESTALE;
+    return 0;
+}
+
+int sigv4_verify_key(const struct sigv4_request *req, const struct sigv4_auth *auth, const unsigned char key[32])
+{
+    char date[SIGV4_AMZDATE_LEN + 1], sig[SIGV4_HEX_LEN + 1];
+    const struct sigv4_header *d = find_header(req, "x-amz-date");
+    int rc;
+    if (d == NULL || d->value_len != SIGV4_AMZDATE_LEN)
+        return SIGV4_EDATE;
     memcpy(date, d->value, SIGV4_AMZDATE_LEN);
     date[SIGV4_AMZDATE_LEN] = '\0';
-    int rc = compute(req, auth->signed_headers, date, secret, secret_len, region, service, sig);
+    rc = compute_with_key(req, auth->signed_headers, date, auth->region, auth->service, key, sig);
     if (rc < 0)
         return rc;
     return sodium_memcmp(sig, auth->signature, SIGV4_HEX_LEN) == 0 ? 0 : SIGV4_EMISMATCH;
+}
+
+int sigv4_verify(const struct sigv4_request *req, const struct sigv4_auth *auth, const char *secret, size_t secret_len,
+                 const char *region, const char *service, time_t now)
+{
+    unsigned char key[32];
+    int rc = sigv4_verify_prepare(req, auth, region, service, now);
+    if (rc != 0)
+        return rc;
+    sigv4_signing_key(secret, secret_len, auth->date, region, service, key);
+    rc = sigv4_verify_key(req, auth, key);
+    sodium_memzero(key, sizeof(key));
+    return rc;
 }
 
 const char *sigv4_strerror(int err)

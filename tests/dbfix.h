@@ -18,7 +18,8 @@ static int dbfix_empty_pg(void)
 {
     return db_exec(db, "TRUNCATE repos, blobs, repo_blobs, manifests, manifest_blobs, manifest_children, tags, "
                        "uploads, users, tokens, grants, lifecycle_policies, gc_pending, access_keys, ecr_repos, "
-                       "ecr_tags, ecr_settings, events, webhook_cursors, quotas RESTART IDENTITY CASCADE;"
+                       "ecr_tags, ecr_settings, events, webhook_cursors, quotas, upload_s3, ecr_lifecycle_previews "
+                       "RESTART IDENTITY CASCADE;"
                        "UPDATE stats SET blobs = 0, blob_bytes = 0, manifests = 0, repos = 0, uploads = 0");
 }
 

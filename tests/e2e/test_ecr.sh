@@ -145,11 +145,17 @@ check_eq "revoked key works before revocation" 0 "$(ecr_rc "$T/revoked.key" desc
 REVOKED_PW=$(ecr "$T/revoked.key" get-login-password)
 check_eq "Basic AWS:<token of that key> is accepted on /v2/" 200 \
 	"$(curl -s -o /dev/null -w '%{http_code}' -u "AWS:$REVOKED_PW" "http://$R/v2/")"
+REVOKED_BEARER=$(curl -s -u "AWS:$REVOKED_PW" "http://$R/token?service=berth&scope=repository:ecr/app:pull" |
+	jq -r .token)
+check_eq "a bearer token from /token with that login works" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $REVOKED_BEARER" "http://$R/v2/")"
 B accesskey revoke "$(keyvar "$T/revoked.key" AWS_ACCESS_KEY_ID)" >/dev/null
 check_contains "revoked key: UnrecognizedClientException" "(UnrecognizedClientException)" \
 	"$(ecr "$T/revoked.key" describe-repositories || true)"
 check_eq "its login token died with it: 401 on /v2/" 401 \
 	"$(curl -s -o /dev/null -w '%{http_code}' -u "AWS:$REVOKED_PW" "http://$R/v2/")"
+check_eq "and so did the bearer token issued from that login, at once (not after its 5 minutes)" 401 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $REVOKED_BEARER" "http://$R/v2/")"
 check_contains "accesskey list shows the revocation time" "$(keyvar "$T/revoked.key" AWS_ACCESS_KEY_ID)" \
 	"$(B accesskey list --user bob | grep -v ' - ' || true)"
 
@@ -361,6 +367,15 @@ log "$OUT"
 check_eq "paginator: no duplicates, nothing skipped, pages of at most 100 (under concurrent PutImage)" 0 "$RC"
 check_eq "list-images follows nextToken in the CLI" "$N_PAGINATE" "$(ecr "$T/alice.key" list-images \
 	--repository-name ecr/many --filter tagStatus=TAGGED --page-size 333 | jq '.imageIds | length' 2>&1)"
+check_eq "an image only PutImage'd has no lastRecordedPullTime" null "$(ecr "$T/alice.key" describe-images \
+	--repository-name ecr/many --image-ids imageTag=p00007 | jq -r '.imageDetails[0].lastRecordedPullTime' 2>&1)"
+check_eq "batch-get-image returns it" 1 "$(ecr "$T/bob.key" batch-get-image --repository-name ecr/many \
+	--image-ids imageTag=p00007 | jq '.images | length' 2>&1)"
+sleep 6 # pull times are written in batches every BERTH_PULL_FLUSH_INTERVAL (5 s)
+PT=$(ecr "$T/alice.key" describe-images --repository-name ecr/many --image-ids imageTag=p00007 |
+	jq -r '.imageDetails[0].lastRecordedPullTime' 2>&1)
+check "batch-get-image records lastRecordedPullTime ($PT), as a manifest GET does" test \
+	"$(date -d "$PT" +%s 2>/dev/null || echo 0)" -ge "$(($(date +%s) - 120))"
 
 ########################################################################
 log "8b. IMMUTABLE_WITH_EXCLUSION (newer ECR model: sent as signed JSON, the installed CLI predates it)"
@@ -410,6 +425,9 @@ check_contains "preview before start: LifecyclePolicyPreviewNotFoundException" \
 check_eq "start-lifecycle-policy-preview" IN_PROGRESS "$(ecr "$T/alice.key" start-lifecycle-policy-preview \
 	--repository-name ecr/app | jq -r .status 2>&1)"
 NIMG=$(ecr "$T/alice.key" describe-images --repository-name ecr/app | jq '.imageDetails | length')
+berth_stop # the started preview is kept in berth.db: it survives a restart
+berth_start "$DATA"
+R=$REGISTRY
 OUT=$(ecr "$T/alice.key" get-lifecycle-policy-preview --repository-name ecr/app)
 check_eq "get-lifecycle-policy-preview: COMPLETE, all but the newest image expire (of $NIMG)" \
 	"COMPLETE $((NIMG - 1)) $((NIMG - 1))" \
@@ -453,6 +471,70 @@ check_eq "registry_id from the config" 123456789012 "$(as "$T/alice.key" "$AWSCL
 OUT=$(as "$T/alice.key" "$AWSCLI" --endpoint-url "http://$R" --region us-east-1 ecr describe-registry 2>&1 || true)
 check_contains "region eu-central-1: a us-east-1 signature is refused naming eu-central-1" \
 	"This registry's region is 'eu-central-1'" "$OUT"
+
+########################################################################
+log "12. rate limit of failed signatures (per client address, per key id): ThrottlingException, retried by the SDKs"
+berth_stop
+MP=$(free_port)
+berth_start "$DATA" --metrics-listen "127.0.0.1:$MP"
+R=$REGISTRY
+metric() { curl -s "http://127.0.0.1:$MP/metrics" | awk -v k="$1" '$1 == k { print $2; f=1 } END { if (!f) print 0 }'; }
+LIMITED='berth_auth_failures_total{reason="rate_limited"}'
+# sig FROM KEY SECRET OP: a request signed by curl's own SigV4 (--aws-sigv4) from source address FROM
+sig() {
+	curl -s --interface "$1" --aws-sigv4 "aws:amz:us-east-1:ecr" --user "$2:$3" -H 'Content-Type: application/x-amz-json-1.1' \
+		-H "X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.$4" -d '{}' -w ' %{http_code}' "http://$R/" |
+		sed -E 's/.*"__type":"([A-Za-z]+)".* ([0-9]+)$/\2 \1/; s/^\{.* ([0-9]+)$/\1 -/'
+}
+BK=$(keyvar "$T/bob.key" AWS_ACCESS_KEY_ID)
+BS=$(keyvar "$T/bob.key" AWS_SECRET_ACCESS_KEY)
+check_eq "curl's SigV4 signer is accepted" "200 -" "$(sig 127.0.0.1 "$AK" "$AS" DescribeRegistry)"
+# a body past BERTH_ECR_LOOP_BODY_MAX (64 KiB) is served on a worker, the rest on the loop; HTTP/2 as HTTP/1.1
+"$PY" -c 'print("{\"repositoryName\":\"ecr/many\",\"maxResults\":3" + " " * 70000 + "}")' >"$T/big.json"
+for v in --http1.1 --http2-prior-knowledge; do
+	for body in '{"repositoryName":"ecr/many","maxResults":3}' "@$T/big.json"; do
+		case $body in @*) what="70 KB body: on a worker" ;; *) what="small body: on the loop" ;; esac
+		check_eq "DescribeImages ($v, $what) answers 3 images and a nextToken" "3 true" "$(curl -s "$v" \
+			--aws-sigv4 "aws:amz:us-east-1:ecr" --user "$AK:$AS" -H 'Content-Type: application/x-amz-json-1.1' \
+			-H "X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.DescribeImages" --data-binary "$body" \
+			"http://$R/" | jq -r '"\(.imageDetails | length) \(.nextToken != null)"' 2>&1)"
+	done
+done
+for i in $(seq 1 10); do # 10 = BERTH_ECR_AUTH_FAIL_MAX_KEY, spread over addresses
+	OUT=$(sig "127.0.0.$((20 + i % 4))" "$BK" "wrong-secret-wrong-secret-wrong-secret-00" DescribeRegistry)
+done
+check_eq "a wrong secret is InvalidSignatureException (the 10th too)" "400 InvalidSignatureException" "$OUT"
+check_eq "then bob's key is throttled even with its right secret, from a fresh address" "400 ThrottlingException" \
+	"$(sig 127.0.0.30 "$BK" "$BS" DescribeRegistry)"
+check_eq "another key from that address is not" "200 -" "$(sig 127.0.0.30 "$AK" "$AS" DescribeRegistry)"
+for i in $(seq 1 50); do # 50 = BERTH_ECR_AUTH_FAIL_MAX_ADDR, each naming another unknown key
+	OUT=$(sig 127.0.0.40 "$(printf 'BKUNKNOWN%011d' "$i")" "$AS" DescribeRegistry)
+done
+check_eq "unknown keys are UnrecognizedClientException (the 50th too)" "400 UnrecognizedClientException" "$OUT"
+check_eq "then that address is throttled, even for a good key" "400 ThrottlingException" \
+	"$(sig 127.0.0.40 "$AK" "$AS" DescribeRegistry)"
+check_eq "another address with that key is not" "200 -" "$(sig 127.0.0.41 "$AK" "$AS" DescribeRegistry)"
+L0=$(metric "$LIMITED")
+OUT=$(as "$T/bob.key" "$PY" - "http://$R" <<'PYEOF' 2>&1 || true
+import sys, boto3, botocore.config, botocore.exceptions
+c = boto3.client("ecr", endpoint_url=sys.argv[1], region_name="us-east-1",
+                 config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 3}))
+try:
+    c.describe_registry()
+    print("no error")
+except botocore.exceptions.ClientError as e:
+    r = e.response
+    print(r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["ResponseMetadata"]["RetryAttempts"])
+PYEOF
+)
+check_eq "boto3 sees ThrottlingException, HTTP 400, after retrying it twice (standard mode, 3 attempts)" \
+	"ThrottlingException 400 2" "$OUT"
+check_eq "the server refused all 3 attempts: berth_auth_failures_total{reason=\"rate_limited\"} +3" 3 \
+	"$(($(metric "$LIMITED") - L0))"
+check_contains "the AWS CLI retries it too and reports it" "(ThrottlingException) when calling the DescribeRegistry operation (reached max retries" \
+	"$(AWS_MAX_ATTEMPTS=2 ecr "$T/bob.key" describe-registry || true)"
+check "bad signatures are counted: berth_auth_failures_total{reason=\"bad_credentials\"} >= 60" test \
+	"$(metric 'berth_auth_failures_total{reason="bad_credentials"}')" -ge 60
 check_not_contains "the server log holds no access-key secret" "$AS" "$(cat "$DATA.log")"
 check_not_contains "the server log holds no login token" "${PW##*.}" "$(cat "$DATA.log")"
 

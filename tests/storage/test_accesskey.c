@@ -1,5 +1,6 @@
 /* test_accesskey.c - accesskey.h against a real berth.db: ids, sealed secrets, revocation, authorization tokens;
  * and ecrdb.h's repositories, tag immutability and image cursor. */
+#include <stdlib.h>
 #include <sys/stat.h>
 #include "accesskey.h"
 #include "authdb.h"
@@ -135,12 +136,55 @@ static void repo_create_delete(void)
     db_commit(db);
 }
 
+/* A started lifecycle preview is stored per repository, replaced by the next one, and goes with the repository. */
+static void preview_stored_with_repository(void)
+{
+    struct ecrdb_repo r;
+    char *policy = NULL;
+    long long at = 0;
+    int n = 0;
+    REQUIRE_OK(db_begin(db));
+    CHECK_ERR(ecrdb_preview_put(db, "team/none", "{}", 5), BERR_NAME_UNKNOWN);
+    CHECK_ERR(ecrdb_repo_create(db, "team/app", "MUTABLE", NULL, &r), 0);
+    CHECK_ERR(ecrdb_preview_get(db, "team/app", &policy, &at), BERR_NOT_FOUND);
+    CHECK_ERR(ecrdb_preview_put(db, "team/app", "{\"rules\":[1]}", 10), 0);
+    CHECK_ERR(ecrdb_preview_put(db, "team/app", "{\"rules\":[2]}", 20), 0);
+    REQUIRE_OK(db_commit(db));
+    CHECK_ERR(ecrdb_preview_get(db, "team/app", &policy, &at), 0); /* read outside the writing transaction */
+    CHECK_STR_EQ(policy ? policy : "", "{\"rules\":[2]}");
+    CHECK_INT_EQ(at, 20);
+    free(policy);
+    REQUIRE_OK(db_begin(db));
+    CHECK_ERR(ecrdb_repo_delete(db, "team/app", 0, &r, &n), 0);
+    CHECK_ERR(ecrdb_repo_create(db, "team/app", "MUTABLE", NULL, &r), 0);
+    CHECK_ERR(ecrdb_preview_get(db, "team/app", &policy, &at), BERR_NOT_FOUND);
+    db_commit(db);
+}
+
+/* A read transaction can be opened and closed around reads, and closing without one is harmless. */
+static void read_transaction(void)
+{
+    struct ecrdb_repo r;
+    REQUIRE_OK(ecrdb_read_begin(db));
+    CHECK(db_in_txn(db));
+    CHECK_ERR(ecrdb_repo_get(db, "team/none", &r), BERR_NAME_UNKNOWN);
+    CHECK_INT_EQ(ecrdb_image_tagged(db, "team/none", "sha256:00"), 0);
+    ecrdb_read_end(db);
+    CHECK(!db_in_txn(db));
+    ecrdb_read_end(db);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
-        CHECK_TEST(create_seals_secret),    CHECK_TEST(boxkey_file_is_private_and_stable),
-        CHECK_TEST(revoke_closes_key),      CHECK_TEST(token_lifecycle),
-        CHECK_TEST(tag_immutability_rules), CHECK_TEST(repo_create_delete),
+        CHECK_TEST(create_seals_secret),
+        CHECK_TEST(boxkey_file_is_private_and_stable),
+        CHECK_TEST(revoke_closes_key),
+        CHECK_TEST(token_lifecycle),
+        CHECK_TEST(tag_immutability_rules),
+        CHECK_TEST(repo_create_delete),
+        CHECK_TEST(preview_stored_with_repository),
+        CHECK_TEST(read_transaction),
     };
     check_before_each = setup;
     check_after_each = dbfix_teardown;

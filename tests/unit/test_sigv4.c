@@ -84,6 +84,30 @@ static void verify_accepts_aws_test_suite(void)
     }
 }
 
+/* Verification with a kept signing key (sigv4_verify_prepare + sigv4_verify_key) accepts what sigv4_verify accepts,
+ * and a key derived from another secret or day is a mismatch. */
+static void verify_with_derived_key(void)
+{
+    for (size_t i = 0; i < CHECK_COUNT(suite); i++) {
+        struct sigv4_header hs[4];
+        struct sigv4_auth a;
+        unsigned char key[32], other[32];
+        char hash[SIGV4_HEX_LEN + 1];
+        struct sigv4_request req = make_req(&suite[i], hs, hash);
+        REQUIRE_INT_EQ(sigv4_parse_authorization(suite[i].authz, strlen(suite[i].authz), &a), 0);
+        CHECK_INT_EQ(sigv4_verify_prepare(&req, &a, "us-east-1", "service", SUITE_NOW), 0);
+        CHECK_INT_EQ(sigv4_verify_prepare(&req, &a, "eu-west-1", "service", SUITE_NOW), SIGV4_EREGION);
+        CHECK_INT_EQ(sigv4_verify_prepare(&req, &a, "us-east-1", "service", SUITE_NOW + SIGV4_MAX_SKEW + 1),
+                     SIGV4_ESTALE);
+        sigv4_signing_key(SUITE_SECRET, strlen(SUITE_SECRET), a.date, "us-east-1", "service", key);
+        CHECK_INT_EQ(sigv4_verify_key(&req, &a, key), 0);
+        sigv4_signing_key("another secret", 14, a.date, "us-east-1", "service", other);
+        CHECK_INT_EQ(sigv4_verify_key(&req, &a, other), SIGV4_EMISMATCH);
+        sigv4_signing_key(SUITE_SECRET, strlen(SUITE_SECRET), "20150831", "us-east-1", "service", other);
+        CHECK_INT_EQ(sigv4_verify_key(&req, &a, other), SIGV4_EMISMATCH);
+    }
+}
+
 /* get-vanilla-query-order-key-case: the canonical request and string to sign are the suite's .creq and .sts. */
 static void canonical_request_and_string_to_sign_match_suite(void)
 {
@@ -252,15 +276,11 @@ static void mutations_never_verify(void)
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
-        CHECK_TEST(sign_matches_aws_test_suite),
-        CHECK_TEST(verify_accepts_aws_test_suite),
-        CHECK_TEST(canonical_request_and_string_to_sign_match_suite),
-        CHECK_TEST(verify_refuses_changes),
-        CHECK_TEST(verify_refuses_changed_signed_header),
-        CHECK_TEST(security_token_must_be_signed),
-        CHECK_TEST(parse_refuses_malformed),
-        CHECK_TEST(amzdate_parses_and_formats),
-        CHECK_TEST(mutations_never_verify),
+        CHECK_TEST(sign_matches_aws_test_suite),   CHECK_TEST(verify_accepts_aws_test_suite),
+        CHECK_TEST(verify_with_derived_key),       CHECK_TEST(canonical_request_and_string_to_sign_match_suite),
+        CHECK_TEST(verify_refuses_changes),        CHECK_TEST(verify_refuses_changed_signed_header),
+        CHECK_TEST(security_token_must_be_signed), CHECK_TEST(parse_refuses_malformed),
+        CHECK_TEST(amzdate_parses_and_formats),    CHECK_TEST(mutations_never_verify),
     };
     return check_run(tests, CHECK_COUNT(tests), argc, argv);
 }
