@@ -54,6 +54,7 @@ say "starting PostgreSQL and Ceph RGW"
 mkdir -p "$WORK/pg"
 "$REPO/scripts/pg" start "$WORK/pg" >/dev/null
 eval "$("$REPO/scripts/ceph" start "$WORK/ceph")"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 S3AK=$AWS_ACCESS_KEY_ID S3SK=$AWS_SECRET_ACCESS_KEY
 AWS_PAGER="" /usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api create-bucket --bucket bench >/dev/null
 
@@ -61,7 +62,7 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 wait_up() { # PORT PID LOG
 	for _ in $(seq 200); do
 		case $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/v2/" || true) in 200 | 401) return 0 ;; esac
-		kill -0 "$2" 2>/dev/null || fail "server exited: $(tail -5 "$3")"
+		kill -0 "$2" 2>/dev/null || fail "server exited: $(grep -v '^[[:space:]]' "$3" | head -5)"
 		sleep 0.1
 	done
 	fail "no answer on port $1"
@@ -107,7 +108,9 @@ http:
   addr: 127.0.0.1:$port
   secret: berth-bench-secret
 EOF
-	docker-registry serve "$WORK/dist/config.yml" >"$WORK/dist.log" 2>&1 &
+	# the AWS SDK in Distribution 2.8 panics at start when AWS_CA_BUNDLE is set (its transport is not http.Transport);
+	# the endpoint is plain http anyway
+	env -u AWS_CA_BUNDLE docker-registry serve "$WORK/dist/config.yml" >"$WORK/dist.log" 2>&1 &
 	PIDS+=($!)
 	wait_up "$port" $! "$WORK/dist.log"
 	PORTS+=("$port")
