@@ -37,7 +37,7 @@ struct run {
     unsigned char *buf; /* MIGRATE_CHUNK bytes */
 };
 
-static int fail(struct run *r, int rc, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct run *r, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -304,7 +304,7 @@ static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
         return BERR_NOMEM;
     if (size <= MIGRATE_CHUNK) {
         if ((len = read_chunk(r, fd, &h)) < 0) {
-            digest_ctx_final(&h, upload);
+            digest_ctx_free(&h);
             return fail(r, (int)len, "cannot read blob %s from the source", digest);
         }
         if ((rc = verify(r, digest, &h, (uint64_t)len, size)) != 0)
@@ -315,7 +315,7 @@ static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
         return 0;
     }
     if ((rc = s3_mpu_create(r->o->to_bs->s3, key, upload)) != 0) {
-        digest_ctx_final(&h, key);
+        digest_ctx_free(&h);
         return fail(r, rc, "cannot start the upload of blob %s", digest);
     }
     while ((len = read_chunk(r, fd, &h)) > 0) {
@@ -345,8 +345,7 @@ static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
     free(parts);
     return rc == 0 ? 0 : fail(r, rc, "cannot complete the upload of blob %s", digest);
 abort:
-    digest_ctx_final(&h, key);
-    blobstore_key(r->o->to_bs, digest, key, sizeof(key));
+    digest_ctx_free(&h);
     s3_mpu_abort(r->o->to_bs->s3, key, upload);
     free(parts);
     return fail(r, rc, "cannot copy blob %s into the bucket", digest);
@@ -385,7 +384,7 @@ static int put_disk(struct run *r, const char *digest, int fd, uint64_t size)
     if (rc == 0)
         rc = verify(r, digest, &h, got, size);
     else
-        digest_ctx_final(&h, tmp);
+        digest_ctx_free(&h);
     if (rc == 0 && (rc = blobstore_commit(r->o->to_bs, path, digest)) != 0)
         fail(r, rc, "cannot commit blob %s in the target", digest);
     if (rc != 0)
