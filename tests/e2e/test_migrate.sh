@@ -2,7 +2,7 @@
 # shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
 # `berth migrate` (issue #12): a single-node registry (SQLite + disk) filled by skopeo and curl pushes (an index,
 # an image of several MiB, a referrer, tags), with users, grants, a robot token, an ECR access key and a lifecycle
-# policy, is copied into PostgreSQL (scripts/pg) + Ceph RGW (scripts/ceph).  The first run is killed with SIGKILL
+# policy, ECR settings (tag mutability) and resource tags, is copied into PostgreSQL (scripts/pg) + Ceph RGW (scripts/ceph).  The first run is killed with SIGKILL
 # after its third blob's object is stored but before its row (fault point migrate.before_row:3), the second run
 # finishes it (skipping what is there); then berth serves the target: every image pulls byte-identical, the user's
 # login and the robot token work, grants hold (push allowed where granted, denied elsewhere), aws ecr
@@ -39,6 +39,8 @@ check "a robot token was created" test -n "$ROBOT"
 B accesskey create --user alice --description migrated >"$T/alice.key"
 AK=$(keyvar "$T/alice.key" AWS_ACCESS_KEY_ID)
 AS=$(keyvar "$T/alice.key" AWS_SECRET_ACCESS_KEY)
+check "user add ops --admin" B user add ops --admin --password-stdin <<<"ops-passwd-0001"
+B accesskey create --user ops >"$T/ops.key"
 berth_start "$SRC" --access-log off
 on_exit berth_kill
 R=$REGISTRY
@@ -67,6 +69,14 @@ check_eq "a referrer is pushed" 201 "$(code "${AUTH[@]}" -X PUT -H 'Content-Type
 code "${AUTH[@]}" -X POST "http://$R/v2/team/app/blobs/uploads/" >/dev/null
 POLICY='{"rules":[{"rulePriority":1,"description":"keep 5","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}'
 check "lifecycle put team/app" B lifecycle put team/app - <<<"$POLICY"
+ECR=(env AWS_ACCESS_KEY_ID="$(keyvar "$T/ops.key" AWS_ACCESS_KEY_ID)"
+	AWS_SECRET_ACCESS_KEY="$(keyvar "$T/ops.key" AWS_SECRET_ACCESS_KEY)" /usr/bin/aws --region us-east-1 ecr)
+check "ECR settings (admin's access key): team/big made IMMUTABLE" "${ECR[@]}" --endpoint-url "http://$R" put-image-tag-mutability \
+	--repository-name team/big --image-tag-mutability IMMUTABLE
+ARN=$("${ECR[@]}" --endpoint-url "http://$R" describe-repositories --repository-names team/app \
+	--query 'repositories[0].repositoryArn' --output text)
+check "ECR resource tags: team/app tagged" "${ECR[@]}" --endpoint-url "http://$R" tag-resource --resource-arn "$ARN" \
+	--tags Key=owner,Value=platform
 for img in idx:multi app:v1 app:stable big:v1; do
 	skopeo --insecure-policy copy -q --all --src-tls-verify=false --src-creds alice:alice-passwd-01 \
 		"docker://$R/team/$img" "dir:$T/before-${img/:/-}"
@@ -171,6 +181,12 @@ check_eq "its id follows the copied ones" "$(sqlite3 "$SRC/berth.db" 'SELECT max
 	"$(psql -At "$URL" -c "SELECT id FROM users WHERE name = 'dave'")"
 check "a robot token made on the target" "$BERTH_BIN" token create --name ci2 --config "$T/target.conf" \
 	--scope 'repository:team/*:pull' --ttl 1d
+check_eq "the repository ARN (registry id) is the source's" "$ARN" "$("${ECR[@]}" --endpoint-url "http://$R" \
+	describe-repositories --repository-names team/app --query 'repositories[0].repositoryArn' --output text)"
+check_eq "team/big is still IMMUTABLE" IMMUTABLE "$("${ECR[@]}" --endpoint-url "http://$R" describe-repositories \
+	--repository-names team/big --query 'repositories[0].imageTagMutability' --output text)"
+check_eq "team/app's resource tag survived" platform "$("${ECR[@]}" --endpoint-url "http://$R" \
+	list-tags-for-resource --resource-arn "$ARN" --query "tags[?Key=='owner'].Value" --output text)"
 berth_stop
 check "fsck on the target is clean" "$BERTH_BIN" fsck --config "$T/target.conf"
 
