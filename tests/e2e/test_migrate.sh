@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
 # `berth migrate` (issue #12): a single-node registry (SQLite + disk) filled by skopeo and curl pushes (an index,
-# an image of several MiB, a referrer, tags), with users, grants, a robot token, an ECR access key and a lifecycle
-# policy, ECR settings (tag mutability) and resource tags, is copied into PostgreSQL (scripts/pg) + Ceph RGW (scripts/ceph).  The first run is killed with SIGKILL
+# an image of several MiB, a referrer, tags), with users (an admin), grants, a robot token, ECR access keys, a
+# lifecycle policy, ECR tag mutability and resource tags, is copied into PostgreSQL (scripts/pg) + Ceph RGW
+# (scripts/ceph).  The first run is killed with SIGKILL
 # after its third blob's object is stored but before its row (fault point migrate.before_row:3), the second run
 # finishes it (skipping what is there); then berth serves the target: every image pulls byte-identical, the user's
 # login and the robot token work, grants hold (push allowed where granted, denied elsewhere), aws ecr
