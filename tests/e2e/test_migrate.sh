@@ -40,6 +40,7 @@ check "a robot token was created" test -n "$ROBOT"
 B accesskey create --user alice --description migrated >"$T/alice.key"
 AK=$(keyvar "$T/alice.key" AWS_ACCESS_KEY_ID)
 AS=$(keyvar "$T/alice.key" AWS_SECRET_ACCESS_KEY)
+check "quota set team/* 10G" B quota set 'team/*' 10G
 check "user add ops --admin" B user add ops --admin --password-stdin <<<"ops-passwd-0001"
 B accesskey create --user ops >"$T/ops.key"
 berth_start "$SRC" --access-log off
@@ -142,6 +143,10 @@ check_eq "the open upload session was not copied" 0 "$(psql -At "$URL" -c 'SELEC
 check_eq "repos.bytes recomputed equal to the source's" \
 	"$(sqlite3 "$SRC/berth.db" 'SELECT group_concat(name || "=" || bytes, ",") FROM (SELECT * FROM repos ORDER BY name)')" \
 	"$(psql -At "$URL" -c "SELECT string_agg(name || '=' || bytes, ',' ORDER BY name) FROM repos")"
+check_eq "the quota and its usage (recomputed) equal the source's" \
+	"$(sqlite3 "$SRC/berth.db" "SELECT pattern || ' ' || limit_bytes || ' ' || used FROM quotas")" \
+	"$(psql -At "$URL" -c "SELECT pattern || ' ' || limit_bytes || ' ' || used FROM quotas")"
+check "and is not zero" test "$(psql -At "$URL" -c 'SELECT used FROM quotas')" -gt 0
 check_eq "stats count the copied blobs" "$NBLOBS" "$(psql -At "$URL" -c 'SELECT blobs FROM stats')"
 check_eq "the signing and sealing keys are shared_keys rows" "$(find "$SRC/keys" -type f | wc -l)" \
 	"$(psql -At "$URL" -c 'SELECT count(*) FROM shared_keys')"
