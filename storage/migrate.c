@@ -120,7 +120,7 @@ static int check_target(struct run *r)
                          : fail(r, BERR_DENIED,
                                 "the target already holds another registry's data (%s %s, id %lld, is not in the "
                                 "source); use --force to copy into it anyway",
-                                tables[i] + 0, name, (long long)id);
+                                tables[i], name, (long long)id);
             break;
         }
         db_finalize(st);
@@ -135,7 +135,7 @@ static int check_target(struct run *r)
 /* The upsert of `table` into the target for the source's columns, and the column count. */
 static int upsert_sql(struct run *r, const char *table, char *sql, size_t size, int *ncols)
 {
-    char cols[MIGRATE_COLS_MAX][64], set[MIGRATE_SQL_MAX / 2] = "", pk[512] = "", vals[MIGRATE_SQL_MAX / 4] = "";
+    char set[MIGRATE_SQL_MAX / 2] = "", pk[512] = "", vals[MIGRATE_SQL_MAX / 4] = "";
     char names[MIGRATE_SQL_MAX / 4] = "", q[128];
     sqlite3_stmt *st;
     int n = 0, rc;
@@ -145,7 +145,6 @@ static int upsert_sql(struct run *r, const char *table, char *sql, size_t size, 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MIGRATE_COLS_MAX) {
         const char *c = (const char *)sqlite3_column_text(st, 0);
         size_t l;
-        snprintf(cols[n], sizeof(cols[n]), "%s", c);
         l = strlen(names);
         snprintf(names + l, sizeof(names) - l, "%s\"%s\"", n ? ", " : "", c); /* quoted: "user" is reserved */
         l = strlen(vals);
