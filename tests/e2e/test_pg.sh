@@ -2,9 +2,9 @@
 # metadata = postgresql (issue #12), against a real PostgreSQL started by scripts/pg:
 #   1. the db.h statement API on PostgreSQL (the storage_db test binary with BERTH_TEST_PG);
 #   2. the whole OCI API suite (test_api.sh), the quota, events, lifecycle (GC killed mid-run included) and ECR
-#      (AWS CLI, boto3) suites with berth's metadata in PostgreSQL;
-#   3. two `berth serve` nodes on one PostgreSQL database (blobs in one shared data directory until the S3
-#      blobstore lands): users, grants and robot tokens made once are seen by both; a token issued by node A is
+#      (AWS CLI, boto3) suites with berth's metadata in PostgreSQL, and the S3 suite (two nodes on Ceph RGW from
+#      scripts/ceph: an upload split across them, skopeo, GC, fsck, kill -9) with its metadata in PostgreSQL;
+#   3. two `berth serve` nodes on one PostgreSQL database (blobs in one shared data directory here; on S3 in 2.): users, grants and robot tokens made once are seen by both; a token issued by node A is
 #      accepted by node B; a push through A (monolithic and chunked blobs, manifest, tag, referrer) is pulled
 #      byte-identical through B; a mount and a delete through B are seen by A; online GC from the CLI reclaims the
 #      deleted image's blobs and fsck is clean; a signing-key rotation reaches both; two nodes starting at once on
@@ -28,12 +28,15 @@ DBTEST=${BERTH_DB_TEST:-$root/build/tests/storage/storage_db}
 [ -x "$DBTEST" ] || DBTEST=$(find "$root/build" -name storage_db -type f -perm -u+x | head -n 1)
 check "storage_db passes on PostgreSQL and SQLite" env BERTH_TEST_PG="$(newdb dbapi)" "$DBTEST"
 
-log "2. the OCI API, quota, events, lifecycle and ECR suites with metadata in PostgreSQL"
+log "2. the OCI API, quota, events, lifecycle, ECR and S3 suites with metadata in PostgreSQL"
 check "test_api.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb api)" bash "$here/test_api.sh"
 check "test_quota.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb quota)" bash "$here/test_quota.sh"
 check "test_events.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb events)" bash "$here/test_events.sh"
 check "test_lifecycle.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb lifecycle)" bash "$here/test_lifecycle.sh"
 check "test_ecr.sh passes on PostgreSQL" env BERTH_METADATA="$(newdb ecr)" bash "$here/test_ecr.sh"
+# the scale-out target: metadata in PostgreSQL, blobs in S3 (real Ceph RGW from scripts/ceph), two nodes
+check "test_s3.sh (two nodes, S3 on Ceph RGW) passes with the metadata in PostgreSQL" \
+	env BERTH_METADATA="$(newdb s3)" bash "$here/test_s3.sh"
 
 log "3. two nodes on one PostgreSQL"
 # both start at once on an empty database: both serve, and exactly one creates the first admin
