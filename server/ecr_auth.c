@@ -54,6 +54,19 @@ static int registry_id_op(struct db *db, void *arg)
     return rc == BERR_NOT_FOUND ? ecrdb_registry_id_init(db, a->srv->cfg.data, a->out) : rc;
 }
 
+/* Reads the stored (or configured) registry id on a connection of its own.  Returns 0, or non-zero if it is not
+ * stored yet or cannot be read (the caller then derives and stores it through the writer). */
+static int registry_id_read(const struct server *srv, char *out)
+{
+    struct db *db;
+    int rc;
+    if (db_open(srv->cfg.data, &db) != 0)
+        return -1;
+    rc = ecrdb_registry_id(db, srv->cfg.registry_id, out);
+    db_close(db);
+    return rc;
+}
+
 int ecr_auth_init(struct server *srv)
 {
     struct rid_args a = {srv, g.registry_id};
@@ -62,6 +75,8 @@ int ecr_auth_init(struct server *srv)
         log_error("ecr: cannot read or create the access-key sealing key in %s/keys", srv->cfg.data);
         return -1;
     }
+    if (registry_id_read(srv, g.registry_id) == 0) /* every start but the first: a read, no write batch */
+        return 0;
     if (writer_run(registry_id_op, &a) != 0) {
         log_error("ecr: cannot read or store the registry id");
         return -1;
