@@ -210,7 +210,10 @@ mkdir -p "$T/tgt2"
 OUT=$("$BERTH_BIN" migrate --from "$BAD" --to-config "$T/bad.conf" 2>&1) && rc=0 || rc=$?
 check_eq "a corrupt blob stops the run" 1 "$rc"
 check_contains "saying which blob" "sha256:$(basename "$F") in the source is corrupt" "$OUT"
-check_eq "its object was not stored" 0 "$("${S3[@]}" list-objects-v2 --bucket berth-migrate --prefix "bad/blobs/sha256/$(basename "$(dirname "$F")")/$(basename "$F")" --query 'length(Contents || `[]`)' --output text)"
+# shellcheck disable=SC2016  # a JMESPath literal, not a shell expansion
+check_eq "its object was not stored" 0 "$("${S3[@]}" list-objects-v2 --bucket berth-migrate \
+	--prefix "bad/blobs/sha256/$(basename "$(dirname "$F")")/$(basename "$F")" --query 'length(Contents || `[]`)' \
+	--output text)"
 OTHER=$T/other
 mkdir -p "$OTHER"
 "$BERTH_BIN" user add carol --data "$OTHER" --password-stdin <<<"carol-passwd-01"
