@@ -23,6 +23,8 @@ struct db *cli_open_registry(const struct config *cfg);
 int cli_main(int argc, char **argv);
 /** Runs `berth backup …` or `berth restore …` (argv[0]); see backup.h.  Returns the process exit status. */
 int cli_backup_main(int argc, char **argv);
+/** Runs `berth migrate …` (cli_migrate.c, migrate.h).  Returns the process exit status. */
+int cli_migrate_main(int argc, char **argv);
 /** Runs `berth accesskey …` or `berth repo …` (cli_ecr.c).  Returns the process exit status. */
 int cli_ecr_main(int argc, char **argv);
 

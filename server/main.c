@@ -20,6 +20,7 @@ static const char usage[] = "usage: berth <command> [options]\n"
                             "  grant      add, list, delete permissions (berth grant --help)\n"
                             "  backup     write a backup while the registry runs (berth backup --help)\n"
                             "  restore    restore a backup into a new data directory (berth restore --help)\n"
+                            "  migrate    copy a registry into PostgreSQL/S3 (berth migrate --help)\n"
                             "  accesskey  create, list, revoke ECR API access keys (berth accesskey --help)\n"
                             "  repo       create, list, delete repositories (berth repo --help)\n"
                             "  lifecycle  put, get, delete, run lifecycle policies (berth lifecycle --help)\n"
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
         return cli_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0)
         return cli_backup_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "migrate") == 0)
+        return cli_migrate_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "accesskey") == 0 || strcmp(argv[1], "repo") == 0)
         return cli_ecr_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "lifecycle") == 0 || strcmp(argv[1], "gc") == 0 || strcmp(argv[1], "fsck") == 0)

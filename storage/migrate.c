@@ -1,0 +1,608 @@
+/* migrate.c - copying a single-node registry into another metadata backend and blobstore (migrate.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "blobstore.h"
+#include "db.h"
+#include "digest.h"
+#include "err.h"
+#include "fault.h"
+#include "migrate.h"
+#include "s3.h"
+
+/* Tables copied, parents before children (foreign keys).  `blobs` is copied with the blob contents. */
+static const char *const copied[] = {
+    "repos",       "repo_blobs",      "manifests", "manifest_blobs", "manifest_children",
+    "tags",        "users",           "tokens",    "grants",         "lifecycle_policies",
+    "access_keys", "ecr_repos",       "ecr_tags",  "ecr_settings",   "ecr_lifecycle_previews",
+    "events",      "webhook_cursors", "quotas",
+};
+/* Tables deliberately not copied (migrate.h says why). */
+static const char *const skipped[] = {"blobs", "uploads", "upload_s3", "gc_pending", "stats"};
+
+struct run {
+    const struct migrate_opts *o;
+    struct migrate_summary *s;
+    struct db *src, *dst;
+    struct blobstore bs_src; /* the source's blobs/ */
+    char *err;
+    size_t errlen;
+    uint64_t done, total;
+    unsigned char *buf; /* MIGRATE_CHUNK bytes */
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct run *r, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, r->errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void tick(struct run *r, uint64_t n)
+{
+    r->done += n;
+    if (r->o->progress != NULL)
+        r->o->progress(r->o->progress_arg, r->done, r->total);
+}
+
+static int in_list(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- the source's shape ---- */
+
+/* Every source table must be in `copied` or `skipped`: a table added later is never dropped silently. */
+static int check_tables(struct run *r)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (sqlite3_prepare_v2(r->src->h, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (strncmp(t, "sqlite_", 7) == 0 || in_list(t, copied, sizeof(copied) / sizeof(copied[0])) ||
+            in_list(t, skipped, sizeof(skipped) / sizeof(skipped[0])))
+            continue;
+        rc = fail(r, BERR_INTERNAL, "source table %s is unknown to this migrate (newer berth?)", t);
+        break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? BERR_DB : rc < 0 ? rc : BERR_DB;
+}
+
+/* 1 if the source has a row of `table` with this id and name, 0 if not, or a BERR code. */
+static int source_has(struct run *r, const char *table, int64_t id, const char *name)
+{
+    char sql[128];
+    sqlite3_stmt *st;
+    int rc;
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE id = ? AND name = ?", table);
+    if (sqlite3_prepare_v2(r->src->h, sql, -1, &st, NULL) != SQLITE_OK)
+        return BERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : BERR_DB;
+}
+
+/* Refuses a target with a repository or user the source lacks (another registry's data), unless forced. */
+static int check_target(struct run *r)
+{
+    static const char *const tables[] = {"repos", "users"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[64];
+        struct db_stmt *st;
+        int rc;
+        snprintf(sql, sizeof(sql), "SELECT id, name FROM %s ORDER BY id", tables[i]);
+        if ((st = db_prepare(r->dst, sql)) == NULL)
+            return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+        while ((rc = db_step(st)) == DB_ROW) {
+            int64_t id = db_column_int64(st, 0);
+            const char *name = db_column_text(st, 1);
+            int has = source_has(r, tables[i], id, name);
+            if (has == 1)
+                continue;
+            rc = has < 0 ? fail(r, has, "source: %s", sqlite3_errmsg(r->src->h))
+                         : fail(r, BERR_DENIED,
+                                "the target already holds another registry's data (%s %s, id %lld, is not in the "
+                                "source); use --force to copy into it anyway",
+                                tables[i], name, (long long)id);
+            break;
+        }
+        db_finalize(st);
+        if (rc != DB_DONE)
+            return rc < 0 ? rc : fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+    }
+    return 0;
+}
+
+/* ---- rows ---- */
+
+/* The upsert of `table` into the target for the source's columns, and the column count. */
+static int upsert_sql(struct run *r, const char *table, char *sql, size_t size, int *ncols)
+{
+    char set[MIGRATE_SQL_MAX / 2] = "", pk[512] = "", vals[MIGRATE_SQL_MAX / 4] = "";
+    char names[MIGRATE_SQL_MAX / 4] = "", q[128];
+    sqlite3_stmt *st;
+    int n = 0, rc;
+    snprintf(q, sizeof(q), "SELECT name, pk FROM pragma_table_info('%s') ORDER BY cid", table);
+    if (sqlite3_prepare_v2(r->src->h, q, -1, &st, NULL) != SQLITE_OK)
+        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MIGRATE_COLS_MAX) {
+        const char *c = (const char *)sqlite3_column_text(st, 0);
+        size_t l;
+        l = strlen(names);
+        snprintf(names + l, sizeof(names) - l, "%s\"%s\"", n ? ", " : "", c); /* quoted: "user" is reserved */
+        l = strlen(vals);
+        snprintf(vals + l, sizeof(vals) - l, "%s?%d", n ? ", " : "", n + 1);
+        if (sqlite3_column_int(st, 1) > 0) {
+            l = strlen(pk);
+            snprintf(pk + l, sizeof(pk) - l, "%s\"%s\"", pk[0] ? ", " : "", c);
+        } else {
+            l = strlen(set);
+            snprintf(set + l, sizeof(set) - l, "%s\"%s\" = excluded.\"%s\"", set[0] ? ", " : "", c, c);
+        }
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (n == 0 || n >= MIGRATE_COLS_MAX || pk[0] == '\0')
+        return fail(r, BERR_INTERNAL, "table %s: no columns or no primary key", table);
+    *ncols = n;
+    if (set[0] == '\0')
+        snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING", table, names, vals, pk);
+    else
+        snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s", table, names, vals, pk,
+                 set);
+    return 0;
+}
+
+/* Binds column `i` of the source row to parameter i+1 of the target statement, by the value's own type. */
+static void bind_value(sqlite3_stmt *from, struct db_stmt *to, int i)
+{
+    switch (sqlite3_column_type(from, i)) {
+    case SQLITE_NULL:
+        db_bind_null(to, i + 1);
+        break;
+    case SQLITE_INTEGER:
+        db_bind_int64(to, i + 1, sqlite3_column_int64(from, i));
+        break;
+    case SQLITE_BLOB:
+        db_bind_blob(to, i + 1, sqlite3_column_blob(from, i), sqlite3_column_bytes(from, i));
+        break;
+    default: /* text (a REAL is never stored by berth; it would travel as its text) */
+        db_bind_text(to, i + 1, (const char *)sqlite3_column_text(from, i), sqlite3_column_bytes(from, i));
+        break;
+    }
+}
+
+/* Upserts the rows of `from` (stepped here) with `to`, MIGRATE_BATCH per target transaction. */
+static int copy_rows(struct run *r, const char *table, sqlite3_stmt *from, struct db_stmt *to, int ncols)
+{
+    uint64_t n = 0;
+    int rc;
+    if (db_begin(r->dst) != 0)
+        return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+    while ((rc = sqlite3_step(from)) == SQLITE_ROW) {
+        db_reset(to);
+        db_clear_bindings(to);
+        for (int i = 0; i < ncols; i++)
+            bind_value(from, to, i);
+        if (db_step(to) != DB_DONE) {
+            rc = fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
+            db_rollback(r->dst);
+            return rc;
+        }
+        if (++n % MIGRATE_BATCH == 0 && (db_commit(r->dst) != 0 || db_begin(r->dst) != 0))
+            return fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
+    }
+    if (rc != SQLITE_DONE) {
+        db_rollback(r->dst);
+        return fail(r, BERR_DB, "source table %s: %s", table, sqlite3_errmsg(r->src->h));
+    }
+    if (db_commit(r->dst) != 0)
+        return fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
+    r->s->rows += n;
+    return 0;
+}
+
+static int copy_table(struct run *r, const char *table)
+{
+    char sql[MIGRATE_SQL_MAX], q[128];
+    sqlite3_stmt *from;
+    struct db_stmt *to;
+    int ncols, rc;
+    if ((rc = upsert_sql(r, table, sql, sizeof(sql), &ncols)) != 0)
+        return rc;
+    snprintf(q, sizeof(q), "SELECT * FROM %s", table);
+    if (sqlite3_prepare_v2(r->src->h, q, -1, &from, NULL) != SQLITE_OK)
+        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+    if ((to = db_prepare(r->dst, sql)) == NULL) {
+        sqlite3_finalize(from);
+        return fail(r, BERR_DB, "target table %s: %s", table, db_errmsg(r->dst));
+    }
+    rc = copy_rows(r, table, from, to, ncols);
+    db_finalize(to);
+    sqlite3_finalize(from);
+    if (rc == 0)
+        r->s->tables++;
+    return rc;
+}
+
+/* ---- blobs ---- */
+
+/* 1 if the target has blob `digest`'s row, 0 if not, or a BERR code. */
+static int target_has_row(struct run *r, const char *digest)
+{
+    struct db_stmt *st = db_prepare(r->dst, "SELECT 1 FROM blobs WHERE digest = ?");
+    int rc;
+    if (st == NULL)
+        return BERR_DB;
+    db_bind_text(st, 1, digest, -1);
+    rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : BERR_DB;
+}
+
+/* Reads the next chunk of `fd` into r->buf, hashing it.  Returns the bytes read (0 at the end) or a BERR code. */
+static ssize_t read_chunk(struct run *r, int fd, struct digest_ctx *h)
+{
+    size_t got = 0;
+    while (got < MIGRATE_CHUNK) {
+        ssize_t n = read(fd, r->buf + got, MIGRATE_CHUNK - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return berr_from_errno(errno);
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    digest_ctx_update(h, r->buf, got);
+    return (ssize_t)got;
+}
+
+static int verify(struct run *r, const char *digest, struct digest_ctx *h, uint64_t got, uint64_t size)
+{
+    char d[BERTH_DIGEST_MAX];
+    digest_ctx_final(h, d);
+    if (strcmp(d, digest) != 0 || got != size)
+        return fail(r, BERR_DIGEST_INVALID,
+                    "blob %s in the source is corrupt: its %llu bytes hash to %s (the row says %llu bytes); "
+                    "nothing of it was stored in the target (run `berth fsck` on the source)",
+                    digest, (unsigned long long)got, d, (unsigned long long)size);
+    return 0;
+}
+
+/* Copies blob `digest` (open as `fd`, `size` bytes) to S3: one PutObject, or a multipart upload completed only
+ * after the digest matched. */
+static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
+{
+    char key[BLOBSTORE_PATH_MAX], upload[S3_UPLOAD_ID_MAX + 1];
+    struct s3_part *parts = NULL;
+    struct digest_ctx h;
+    uint64_t got = 0;
+    size_t n = 0;
+    ssize_t len;
+    int rc;
+    blobstore_key(r->o->to_bs, digest, key, sizeof(key));
+    if (digest_ctx_init(&h) != 0)
+        return BERR_NOMEM;
+    if (size <= MIGRATE_CHUNK) {
+        if ((len = read_chunk(r, fd, &h)) < 0) {
+            digest_ctx_free(&h);
+            return fail(r, (int)len, "cannot read blob %s from the source", digest);
+        }
+        if ((rc = verify(r, digest, &h, (uint64_t)len, size)) != 0)
+            return rc;
+        if ((rc = s3_put(r->o->to_bs->s3, key, r->buf, (size_t)len)) != 0)
+            return fail(r, rc, "cannot store blob %s in the bucket", digest);
+        tick(r, (uint64_t)len);
+        return 0;
+    }
+    if ((rc = s3_mpu_create(r->o->to_bs->s3, key, upload)) != 0) {
+        digest_ctx_free(&h);
+        return fail(r, rc, "cannot start the upload of blob %s", digest);
+    }
+    while ((len = read_chunk(r, fd, &h)) > 0) {
+        void *v = realloc(parts, (n + 1) * sizeof(*parts));
+        if (v == NULL) {
+            rc = BERR_NOMEM;
+            goto abort;
+        }
+        parts = v;
+        parts[n].number = (int)n + 1;
+        if ((rc = s3_mpu_part(r->o->to_bs->s3, key, upload, (int)n + 1, r->buf, (size_t)len, parts[n].etag)) != 0)
+            goto abort;
+        n++;
+        got += (uint64_t)len;
+        tick(r, (uint64_t)len);
+    }
+    if (len < 0) {
+        rc = (int)len;
+        goto abort;
+    }
+    if ((rc = verify(r, digest, &h, got, size)) != 0) {
+        s3_mpu_abort(r->o->to_bs->s3, key, upload);
+        free(parts);
+        return rc;
+    }
+    rc = s3_mpu_complete(r->o->to_bs->s3, key, upload, parts, n);
+    free(parts);
+    return rc == 0 ? 0 : fail(r, rc, "cannot complete the upload of blob %s", digest);
+abort:
+    digest_ctx_free(&h);
+    s3_mpu_abort(r->o->to_bs->s3, key, upload);
+    free(parts);
+    return fail(r, rc, "cannot copy blob %s into the bucket", digest);
+}
+
+/* Copies blob `digest` to the target's disk: a fsynced staging file in tmp/, verified, then committed. */
+static int put_disk(struct run *r, const char *digest, int fd, uint64_t size)
+{
+    char tmp[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX + 96];
+    struct digest_ctx h;
+    uint64_t got = 0;
+    ssize_t len;
+    int out, rc = 0;
+    blobstore_tmp_dir(r->o->to_bs, tmp, sizeof(tmp));
+    snprintf(path, sizeof(path), "%s/migrate-%s", tmp, digest_hex(digest));
+    if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
+    if (digest_ctx_init(&h) != 0) {
+        close(out);
+        return BERR_NOMEM;
+    }
+    while (rc == 0 && (len = read_chunk(r, fd, &h)) > 0) {
+        for (ssize_t w = 0, k; w < len; w += k)
+            if ((k = write(out, r->buf + w, (size_t)(len - w))) < 0) {
+                rc = fail(r, berr_from_errno(errno), "cannot write %s: %s", path, strerror(errno));
+                break;
+            }
+        got += (uint64_t)len;
+        tick(r, (uint64_t)len);
+    }
+    if (rc == 0 && len < 0)
+        rc = fail(r, (int)len, "cannot read blob %s from the source", digest);
+    if (rc == 0 && fsync(out) != 0)
+        rc = fail(r, berr_from_errno(errno), "cannot fsync %s", path);
+    close(out);
+    if (rc == 0)
+        rc = verify(r, digest, &h, got, size);
+    else
+        digest_ctx_free(&h);
+    if (rc == 0 && (rc = blobstore_commit(r->o->to_bs, path, digest)) != 0)
+        fail(r, rc, "cannot commit blob %s in the target", digest);
+    if (rc != 0)
+        unlink(path);
+    return rc;
+}
+
+/* Copies one blob (content, then its row) unless the target has both already. */
+static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
+{
+    const char *digest = (const char *)sqlite3_column_text(row, 0);
+    uint64_t size = (uint64_t)sqlite3_column_int64(row, 1), have;
+    int fd, rc;
+    if (digest_parse(digest, strlen(digest), (char[BERTH_DIGEST_MAX]){0}) != 0)
+        return fail(r, BERR_DIGEST_INVALID, "source blobs row with an invalid digest %s", digest);
+    if (target_has_row(r, digest) == 1 && blobstore_exists(r->o->to_bs, digest) == 1) {
+        r->s->blobs_skipped++;
+        r->s->skipped_bytes += size;
+        tick(r, size);
+        return 0;
+    }
+    if ((rc = blobstore_open(&r->bs_src, digest, &fd, &have)) != 0)
+        return fail(r, rc, "blob %s is listed in the source but its file cannot be opened", digest);
+    rc = r->o->to_bs->s3 != NULL ? put_s3(r, digest, fd, size) : put_disk(r, digest, fd, size);
+    close(fd);
+    if (rc != 0)
+        return rc;
+    FAULT_POINT("migrate.before_row"); /* the object is stored, its row is not: a rerun must copy it again */
+    db_reset(up);
+    db_clear_bindings(up);
+    for (int i = 0; i < sqlite3_column_count(row); i++)
+        bind_value(row, up, i);
+    if (db_step(up) != DB_DONE)
+        return fail(r, BERR_DB, "blob %s: %s", digest, db_errmsg(r->dst));
+    FAULT_POINT("migrate.after_blob");
+    r->s->blobs++;
+    r->s->blob_bytes += size;
+    r->s->rows++;
+    return 0;
+}
+
+static int copy_blobs(struct run *r)
+{
+    char sql[MIGRATE_SQL_MAX];
+    sqlite3_stmt *row, *sum;
+    struct db_stmt *up;
+    int ncols, rc;
+    if (sqlite3_prepare_v2(r->src->h, "SELECT coalesce(sum(size), 0) FROM blobs", -1, &sum, NULL) != SQLITE_OK)
+        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+    r->total = sqlite3_step(sum) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(sum, 0) : 0;
+    sqlite3_finalize(sum);
+    if ((rc = upsert_sql(r, "blobs", sql, sizeof(sql), &ncols)) != 0)
+        return rc;
+    if (sqlite3_prepare_v2(r->src->h, "SELECT * FROM blobs ORDER BY digest", -1, &row, NULL) != SQLITE_OK)
+        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+    if ((up = db_prepare(r->dst, sql)) == NULL) {
+        sqlite3_finalize(row);
+        return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+    }
+    while ((rc = sqlite3_step(row)) == SQLITE_ROW)
+        if ((rc = copy_blob(r, row, up)) != 0)
+            break;
+    db_finalize(up);
+    sqlite3_finalize(row);
+    if (rc == SQLITE_DONE) {
+        r->s->tables++;
+        return 0;
+    }
+    return rc < 0 ? rc : fail(r, BERR_DB, "source blobs: %s", sqlite3_errmsg(r->src->h));
+}
+
+/* ---- what is derived, and the keys ---- */
+
+/* repos.bytes, quotas.used and stats from the copied rows (the triggers counted rows that were upserted over
+ * source values), and PostgreSQL's identity sequences past the copied ids. */
+static int recompute(struct run *r)
+{
+    static const char *const common[] = {
+        "UPDATE repos SET bytes = (SELECT coalesce(sum(b.size), 0) FROM repo_blobs l JOIN blobs b "
+        "ON b.digest = l.digest WHERE l.repo_id = repos.id)",
+        "UPDATE stats SET blobs = (SELECT count(*) FROM blobs), blob_bytes = (SELECT coalesce(sum(size), 0) FROM "
+        "blobs), manifests = (SELECT count(*) FROM manifests), repos = (SELECT count(*) FROM repos), "
+        "uploads = (SELECT count(*) FROM uploads)",
+    };
+    static const char *const pg[] = {
+        "UPDATE quotas SET used = (SELECT coalesce(sum(bytes), 0) FROM repos WHERE berth_glob(name, pattern))",
+        "SELECT setval(pg_get_serial_sequence(t, 'id'), greatest(1, (SELECT coalesce(max(id), 0) FROM repos "
+        "WHERE t = 'repos') + (SELECT coalesce(max(id), 0) FROM manifests WHERE t = 'manifests') + "
+        "(SELECT coalesce(max(id), 0) FROM users WHERE t = 'users') + (SELECT coalesce(max(id), 0) FROM tokens "
+        "WHERE t = 'tokens') + (SELECT coalesce(max(id), 0) FROM events WHERE t = 'events'))) FROM "
+        "unnest(ARRAY['repos', 'manifests', 'users', 'tokens', 'events']) t WHERE pg_get_serial_sequence(t, 'id') "
+        "IS NOT NULL",
+    };
+    static const char *const lite[] = {
+        "UPDATE quotas SET used = (SELECT coalesce(sum(bytes), 0) FROM repos WHERE name GLOB pattern)",
+    };
+    const char *const *extra = db_is_pg(r->dst) ? pg : lite;
+    size_t n = db_is_pg(r->dst) ? 2 : 1;
+    if (db_begin(r->dst) != 0)
+        return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+    for (size_t i = 0; i < 2 + n; i++) {
+        struct db_stmt *st = db_prepare(r->dst, i < 2 ? common[i] : extra[i - 2]);
+        int rc = st != NULL ? db_step(st) : BERR_DB;
+        while (rc == DB_ROW)
+            rc = db_step(st);
+        db_finalize(st);
+        if (rc != DB_DONE) {
+            rc = fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+            db_rollback(r->dst);
+            return rc;
+        }
+    }
+    return db_commit(r->dst) == 0 ? 0 : fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+}
+
+/* One keys/ file: a shared_keys row on PostgreSQL, else a file (0600) under the target's keys/. */
+static int copy_key(struct run *r, const char *name, const unsigned char *v, size_t len)
+{
+    char path[BLOBSTORE_PATH_MAX + 300];
+    if (db_is_pg(r->dst)) {
+        struct db_stmt *st = db_prepare(r->dst, "INSERT INTO shared_keys (name, value, created_at) VALUES (?, ?, ?) "
+                                                "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+        int rc;
+        if (st == NULL)
+            return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+        db_bind_text(st, 1, name, -1);
+        db_bind_blob(st, 2, v, (int)len);
+        db_bind_int64(st, 3, db_now());
+        rc = db_step(st);
+        db_finalize(st);
+        return rc == DB_DONE ? 0 : fail(r, BERR_DB, "key %s: %s", name, db_errmsg(r->dst));
+    }
+    snprintf(path, sizeof(path), "%s/keys", r->o->to_data);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
+    snprintf(path, sizeof(path), "%s/keys/%s", r->o->to_data, name);
+    {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        int ok = fd >= 0 && write(fd, v, len) == (ssize_t)len && fsync(fd) == 0;
+        if (fd >= 0)
+            close(fd);
+        return ok ? 0 : fail(r, BERR_IO, "cannot write %s", path);
+    }
+}
+
+static int copy_keys(struct run *r)
+{
+    char dir[BLOBSTORE_PATH_MAX + 8];
+    struct dirent *e;
+    DIR *d;
+    int rc = 0;
+    snprintf(dir, sizeof(dir), "%s/keys", r->o->from);
+    if ((d = opendir(dir)) == NULL)
+        return errno == ENOENT ? 0 : fail(r, BERR_IO, "cannot read %s: %s", dir, strerror(errno));
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char path[BLOBSTORE_PATH_MAX + 300];
+        unsigned char v[MIGRATE_KEY_FILE_MAX];
+        ssize_t n;
+        int fd;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+            rc = fail(r, BERR_IO, "cannot read %s: %s", path, strerror(errno));
+            break;
+        }
+        n = read(fd, v, sizeof(v));
+        close(fd);
+        if (n < 0 || (size_t)n >= sizeof(v))
+            rc = fail(r, BERR_IO, "%s: unreadable or larger than a key", path);
+        else if ((rc = copy_key(r, e->d_name, v, (size_t)n)) == 0)
+            r->s->keys++;
+    }
+    closedir(d);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+static int open_both(struct run *r)
+{
+    struct stat st;
+    char path[BLOBSTORE_PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", r->o->from, DB_FILE);
+    if (stat(path, &st) != 0)
+        return fail(r, BERR_NOT_FOUND, "no registry at %s (no %s)", r->o->from, DB_FILE);
+    if (blobstore_init(&r->bs_src, r->o->from) != 0 || db_set_metadata("sqlite") != 0 ||
+        db_open(r->o->from, &r->src) != 0)
+        return fail(r, BERR_DB, "cannot open the source registry at %s", r->o->from);
+    if (db_set_metadata(r->o->to_metadata) != 0)
+        return fail(r, BERR_BAD_REQUEST, "invalid metadata setting of the target");
+    if (!db_metadata_is_pg() && strcmp(r->o->to_data, r->o->from) == 0)
+        return fail(r, BERR_BAD_REQUEST, "the target's data directory and metadata are the source's own");
+    if (db_open(r->o->to_data, &r->dst) != 0)
+        return fail(r, BERR_DB, "cannot open the target's metadata (%s)",
+                    db_metadata_is_pg() ? "PostgreSQL" : "SQLite");
+    return 0;
+}
+
+int migrate_run(const struct migrate_opts *o, struct migrate_summary *s, char *err, size_t errlen)
+{
+    struct run r = {.o = o, .s = s, .err = err, .errlen = errlen};
+    int rc;
+    memset(s, 0, sizeof(*s));
+    err[0] = '\0';
+    if ((r.buf = malloc(MIGRATE_CHUNK)) == NULL)
+        return fail(&r, BERR_NOMEM, "out of memory");
+    if ((rc = open_both(&r)) != 0 || (rc = check_tables(&r)) != 0 || (!o->force && (rc = check_target(&r)) != 0))
+        goto out;
+    if ((rc = copy_blobs(&r)) != 0)
+        goto out;
+    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
+        if ((rc = copy_table(&r, copied[i])) != 0)
+            goto out;
+    if ((rc = recompute(&r)) == 0)
+        rc = copy_keys(&r);
+out:
+    db_close(r.dst);
+    db_close(r.src);
+    free(r.buf);
+    return rc;
+}
