@@ -11,11 +11,11 @@
  * ids, and the source's keys/ files become shared_keys rows (PostgreSQL) or files under the target's keys/.
  *
  * Copied: repos, blobs (content and rows), repo_blobs, manifests, manifest_blobs, manifest_children, tags, users,
- * tokens, grants, lifecycle_policies, access_keys, ecr_repos, ecr_tags, ecr_settings, ecr_lifecycle_previews, events, webhook_cursors,
- * quotas, and keys/ (signing keys current and previous, the access-key sealing key).
- * Not copied: uploads and upload_s3 (sessions in progress: the client restarts its upload), gc_pending (GC's
- * transient marks; the next GC run recomputes them), stats (recomputed).  A source table this list does not know
- * stops the migration (nothing is dropped silently).
+ * tokens, grants, lifecycle_policies, access_keys, ecr_repos, ecr_tags, ecr_settings, ecr_lifecycle_previews, events,
+ * webhook_cursors, quotas, and keys/ (signing keys current and previous, the access-key sealing key). Not copied:
+ * uploads and upload_s3 (sessions in progress: the client restarts its upload), gc_pending (GC's transient marks; the
+ * next GC run recomputes them), stats (recomputed).  A source table this list does not know stops the migration
+ * (nothing is dropped silently).
  *
  * Resumable: a blob whose object exists in the target and whose row is there is skipped; rows are upserts.  A run
  * killed at any moment is finished by running it again.
