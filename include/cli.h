@@ -8,6 +8,10 @@
 #ifndef BERTH_CLI_H
 #define BERTH_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
 struct config;
 struct db;
 
@@ -27,5 +31,18 @@ int cli_backup_main(int argc, char **argv);
 int cli_migrate_main(int argc, char **argv);
 /** Runs `berth accesskey …` or `berth repo …` (cli_ecr.c).  Returns the process exit status. */
 int cli_ecr_main(int argc, char **argv);
+
+/** A progress line on stderr for the long commands (backup, restore, migrate): `tty` says whether to draw. */
+struct cli_bar {
+    struct timespec t0; /* set with clock_gettime(CLOCK_MONOTONIC) when the work starts */
+    int tty;
+    const char *verb; /* "backup", "restore", "migrate" */
+};
+/** Seconds since `t0` (monotonic). */
+double cli_since(const struct timespec *t0);
+/** Writes `bytes` as "12.3 MiB" into `out`. */
+void cli_human(char *out, size_t size, double bytes);
+/** Progress callback (`arg` is a struct cli_bar): done / total, percent, rate, ETA, redrawn in place. */
+void cli_bar_draw(void *arg, uint64_t done, uint64_t total);
 
 #endif

@@ -26,55 +26,14 @@ static const char restore_usage[] =
     "  checksum is verified; a truncated or corrupted archive is reported and nothing is left at NEWDIR.\n"
     "  --base OLD  the archive an incremental backup was made from (repeat for a chain)\n";
 
-struct bar {
-    struct timespec t0;
-    int tty;
-    const char *verb;
-};
-
-static double since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void human(char *out, size_t size, double bytes)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 4) {
-        bytes /= 1024;
-        u++;
-    }
-    snprintf(out, size, "%.1f %s", bytes, units[u]);
-}
-
-/* The progress line: done / total, rate, ETA (only on a terminal). */
-static void draw(void *arg, uint64_t done, uint64_t total)
-{
-    struct bar *b = arg;
-    char d[32], t[32];
-    double secs = since(&b->t0), rate = secs > 0 ? (double)done / secs : 0;
-    long eta = rate > 0 && total > done ? (long)((double)(total - done) / rate) : 0;
-    if (!b->tty)
-        return;
-    if (done > total)
-        total = done;
-    human(d, sizeof(d), (double)done);
-    human(t, sizeof(t), (double)total);
-    fprintf(stderr, "\r%s %s / %s  %5.1f%%  %.1f MB/s  ETA %ld:%02ld   ", b->verb, d, t,
-            total ? 100.0 * (double)done / (double)total : 100.0, rate / 1e6, eta / 60, eta % 60);
-}
-
-static void summary(const char *what, const struct backup_summary *s, const struct bar *b)
+static void summary(const char *what, const struct backup_summary *s, const struct cli_bar *b)
 {
     char p[32], a[32];
-    double secs = since(&b->t0);
+    double secs = cli_since(&b->t0);
     if (b->tty)
         fputc('\n', stderr);
-    human(p, sizeof(p), (double)s->payload_bytes);
-    human(a, sizeof(a), (double)s->archive_bytes);
+    cli_human(p, sizeof(p), (double)s->payload_bytes);
+    cli_human(a, sizeof(a), (double)s->archive_bytes);
     printf("%s: %llu blobs (%llu bytes), %llu left to the base, %s of data, archive %s, %.1f s, %.1f MB/s\n", what,
            (unsigned long long)s->blobs, (unsigned long long)s->blob_bytes, (unsigned long long)s->skipped, p, a, secs,
            secs > 0 ? (double)s->payload_bytes / secs / 1e6 : 0.0);
@@ -87,7 +46,7 @@ static int backup_cmd(int argc, char **argv)
         {"level", required_argument, NULL, 'l'}, {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     struct backup_opts o = {.datadir = getenv("BERTH_DATA") != NULL ? getenv("BERTH_DATA") : BERTH_DEFAULT_DATA};
-    struct bar b = {.tty = isatty(2), .verb = "backup"};
+    struct cli_bar b = {.tty = isatty(2), .verb = "backup"};
     struct backup_summary s;
     char err[1024];
     int c;
@@ -121,7 +80,7 @@ static int backup_cmd(int argc, char **argv)
         return 2;
     }
     o.out = argv[optind];
-    o.progress = draw;
+    o.progress = cli_bar_draw;
     o.progress_arg = &b;
     clock_gettime(CLOCK_MONOTONIC, &b.t0);
     if (backup_create(&o, &s, err, sizeof(err)) != 0) {
@@ -139,7 +98,7 @@ static int restore_cmd(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct restore_opts o = {0};
-    struct bar b = {.tty = isatty(2), .verb = "restore"};
+    struct cli_bar b = {.tty = isatty(2), .verb = "restore"};
     struct backup_summary s;
     char err[1024];
     int c;
@@ -158,7 +117,7 @@ static int restore_cmd(int argc, char **argv)
         return 2;
     }
     o.archive = argv[optind];
-    o.progress = draw;
+    o.progress = cli_bar_draw;
     o.progress_arg = &b;
     clock_gettime(CLOCK_MONOTONIC, &b.t0);
     if (backup_restore(&o, &s, err, sizeof(err)) != 0) {

@@ -25,54 +25,14 @@ static const char migrate_usage[] =
     "  --to-config FILE  the target's configuration (as for `berth serve --config`)\n"
     "  --force           copy into a target that already holds another registry's repositories or users\n";
 
-struct bar {
-    struct timespec t0;
-    int tty;
-};
-
-static double since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void human(char *out, size_t size, double bytes)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 4) {
-        bytes /= 1024;
-        u++;
-    }
-    snprintf(out, size, "%.1f %s", bytes, units[u]);
-}
-
-/* The progress line: blob bytes done / total, rate, ETA (only on a terminal). */
-static void draw(void *arg, uint64_t done, uint64_t total)
-{
-    struct bar *b = arg;
-    char d[32], t[32];
-    double secs = since(&b->t0), rate = secs > 0 ? (double)done / secs : 0;
-    long eta = rate > 0 && total > done ? (long)((double)(total - done) / rate) : 0;
-    if (!b->tty)
-        return;
-    if (done > total)
-        total = done;
-    human(d, sizeof(d), (double)done);
-    human(t, sizeof(t), (double)total);
-    fprintf(stderr, "\rmigrate %s / %s  %5.1f%%  %.1f MB/s  ETA %ld:%02ld   ", d, t,
-            total ? 100.0 * (double)done / (double)total : 100.0, rate / 1e6, eta / 60, eta % 60);
-}
-
-static void summary(const struct migrate_summary *s, const struct bar *b)
+static void summary(const struct migrate_summary *s, const struct cli_bar *b)
 {
     char c[32], k[32];
-    double secs = since(&b->t0);
+    double secs = cli_since(&b->t0);
     if (b->tty)
         fputc('\n', stderr);
-    human(c, sizeof(c), (double)s->blob_bytes);
-    human(k, sizeof(k), (double)s->skipped_bytes);
+    cli_human(c, sizeof(c), (double)s->blob_bytes);
+    cli_human(k, sizeof(k), (double)s->skipped_bytes);
     printf("migrate: %llu blobs copied and verified (%s), %llu already in the target (%s), %llu rows in %llu "
            "tables, %llu keys, %.1f s, %.1f MB/s\n",
            (unsigned long long)s->blobs, c, (unsigned long long)s->blobs_skipped, k, (unsigned long long)s->rows,
@@ -105,7 +65,7 @@ int cli_migrate_main(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct migrate_opts o = {0};
     struct migrate_summary s;
-    struct bar b = {.tty = isatty(2)};
+    struct cli_bar b = {.tty = isatty(2), .verb = "migrate"};
     struct config *cfg;
     struct blobstore bs = {0};
     const char *file = NULL;
@@ -141,7 +101,7 @@ int cli_migrate_main(int argc, char **argv)
     o.to_data = cfg->data;
     o.to_metadata = cfg->metadata;
     o.to_bs = &bs;
-    o.progress = draw;
+    o.progress = cli_bar_draw;
     o.progress_arg = &b;
     clock_gettime(CLOCK_MONOTONIC, &b.t0);
     FAULT_ARM(); /* e2e_migrate kills a run at a fault point (BERTH_FAULTS builds) */
