@@ -71,6 +71,10 @@ int blobstore_tmp_clear(const struct blobstore *bs);
 /** Puts the blobs of `bs` (initialized) in the bucket of `cfg` under `prefix` ("" or "a/b", no leading or trailing
  *  '/'); with `redirect`, blob GETs answer 307 to a presigned URL.  Returns 0 or a BERR code. */
 int blobstore_use_s3(struct blobstore *bs, const struct s3_config *cfg, const char *prefix, int redirect);
+/** Replaces the S3 client of `bs` by one for `cfg` (new credentials, region or addressing of the same bucket), after
+ *  checking that it can list the bucket; requests already running finish with the old client, which is kept until
+ *  blobstore_release.  Returns 0, or a BERR code with the old client still in use. */
+int blobstore_s3_rotate(struct blobstore *bs, const struct s3_config *cfg);
 /** Frees the backend's client (safe on a disk blobstore). */
 void blobstore_release(struct blobstore *bs);
 /** Writes the object key of committed blob `digest` into `out` (S3 only). */

@@ -135,10 +135,23 @@
 #define BERTH_S3_IOBUF (256u << 10)         /* response bytes read from the socket per step */
 #define BERTH_S3_XML_MAX (8u << 20)         /* largest XML answer read (a ListObjectsV2 page of 1000 keys) */
 #define BERTH_S3_PART_MIN (5u << 20)        /* S3's smallest part (all but the last); the buffered tail stays below */
-#define BERTH_S3_PART_SIZE (8u << 20)       /* part size sent while a body streams in (>= BERTH_S3_PART_MIN) */
-#define BERTH_S3_PARTS_MAX 10000            /* S3's most parts in one multipart upload */
-#define BERTH_S3_PRESIGN_TTL 900            /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
-#define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */
+#define BERTH_S3_PART_SIZE (5u << 20)       /* part size buffered while a body streams in (>= BERTH_S3_PART_MIN) */
+#define BERTH_S3_PARTS_SMALL 5000           /* ... for this many parts (24.4 GiB), then BERTH_S3_PART_SIZE_LATE */
+#define BERTH_S3_PART_SIZE_LATE (16u << 20) /* part size past BERTH_S3_PARTS_SMALL parts (blobs up to 102 GiB) */
+#define BERTH_S3_BUF_STEP (256u << 10)      /* a session's part buffer grows by doubling from this, as bytes arrive */
+/* committing a blob copies the finished upload object to its blob key: CopyObject up to BERTH_S3_COPY_MAX (S3's
+ * limit, 5 GiB), above it a multipart copy (UploadPartCopy) of BERTH_S3_COPY_PART parts (more if 10000 parts would
+ * not do).  Tests lower both with the environment variables BERTH_TEST_S3_COPY_MAX and BERTH_TEST_S3_COPY_PART
+ * (bytes; the part size is raised to BERTH_S3_PART_MIN at least): never set them in production. */
+#define BERTH_S3_COPY_MAX (5ull << 30)
+#define BERTH_S3_COPY_PART (1ull << 30)
+#define BERTH_S3_COPY_ORPHAN_AGE (24 * 3600) /* a multipart copy left this long (a crash mid-commit) is aborted */
+#define BERTH_S3_TOUCH_INTERVAL                                                                                        \
+    15                                 /* a request streaming into an S3 session refreshes its row this often (s): a   \
+                                        * quarter of the smallest upload_timeout, so any node's expiry sees it busy */
+#define BERTH_S3_PARTS_MAX 10000       /* S3's most parts in one multipart upload */
+#define BERTH_S3_PRESIGN_TTL 900       /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
+#define BERTH_S3_GET_WINDOW (4u << 20) /* blob bytes fetched from S3 per step when streaming through the node */
 #define BERTH_S3_DEFAULT_REGION "us-east-1" /* default s3_region */
 
 #endif

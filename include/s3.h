@@ -56,6 +56,10 @@ int s3_new(const struct s3_config *cfg, struct s3 **out);
  *  or exit with the process. */
 void s3_free(struct s3 *s);
 
+/** Makes `s` own `older`, the client it replaces: `older` stays valid (threads still using it finish their
+ *  requests) and is freed by s3_free(s). */
+void s3_retire(struct s3 *s, struct s3 *older);
+
 /** Stores `data[0..len)` as object `key`.  Returns 0 or a BERR code. */
 int s3_put(struct s3 *s, const char *key, const void *data, size_t len);
 /** Streams `len` bytes of object `key` from `off` (len 0: to the end) into `sink(ctx, bytes, n)`, which may stop
@@ -66,7 +70,8 @@ int s3_get(struct s3 *s, const char *key, uint64_t off, uint64_t len, int (*sink
 int s3_head(struct s3 *s, const char *key, uint64_t *size);
 /** Deletes object `key` (absent is success, as in S3).  Returns 0 or a BERR code. */
 int s3_delete(struct s3 *s, const char *key);
-/** Server-side copy of object `src` to `dst` (CopyObject, up to 5 GiB).  Returns 0 or a BERR code. */
+/** Server-side copy of object `src` to `dst` (CopyObject, up to 5 GiB: larger objects need s3_mpu_part_copy).  Returns
+ * 0 or a BERR code. */
 int s3_copy(struct s3 *s, const char *src, const char *dst);
 
 /** Starts a multipart upload of `key`; its id goes to `upload_id` (S3_UPLOAD_ID_MAX + 1 bytes). */
@@ -74,6 +79,11 @@ int s3_mpu_create(struct s3 *s, const char *key, char *upload_id);
 /** Uploads part `number` of upload `upload_id`; its ETag goes to `etag` (S3_ETAG_MAX + 1 bytes). */
 int s3_mpu_part(struct s3 *s, const char *key, const char *upload_id, int number, const void *data, size_t len,
                 char *etag);
+/** Uploads part `number` of upload `upload_id` of `key` as a server-side copy of bytes [off, off + len) of object
+ *  `src` (UploadPartCopy with x-amz-copy-source-range; len >= 1, at most 5 GiB); its ETag goes to `etag`.  Returns 0
+ *  or a BERR code. */
+int s3_mpu_part_copy(struct s3 *s, const char *src, const char *key, const char *upload_id, int number, uint64_t off,
+                     uint64_t len, char *etag);
 /** Completes upload `upload_id` from `parts[0..n)` (in part order).  Returns 0, BERR_BLOB_UPLOAD_UNKNOWN or BERR_IO. */
 int s3_mpu_complete(struct s3 *s, const char *key, const char *upload_id, const struct s3_part *parts, size_t n);
 /** Aborts upload `upload_id` (an unknown upload is success).  Returns 0 or a BERR code. */

@@ -93,6 +93,35 @@ static const char *upload_arg(struct ecr_ctx *c, json_t *in, const char *repo)
     return id;
 }
 
+/* UploadLayerPart's answer after appending to `u` (`rc` its result). */
+static json_t *part_answer(struct ecr_ctx *c, const char *repo, const char *id, const struct upload *u, int rc)
+{
+    if (rc != 0)
+        return ecr_fail(c, "ServerException", "%s", berr_message(rc));
+    return json_pack("{s:s, s:s, s:s, s:I}", "registryId", c->registry_id, "repositoryName", repo, "uploadId", id,
+                     "lastByteReceived", (json_int_t)u->size - 1);
+}
+
+struct part_args {
+    struct upload *u;
+    const char *repo, *id;
+};
+
+static int part_save_op(struct db *db, void *arg)
+{
+    return upload_save(db, ((struct part_args *)arg)->u);
+}
+
+/* On the loop once the session's S3 state is saved (or not). */
+static json_t *part_finish(struct ecr_ctx *c, void *arg, int rc)
+{
+    struct part_args *a = arg;
+    json_t *out = part_answer(c, a->repo, a->id, a->u, rc);
+    upload_saved(a->u, rc);
+    upload_free(a->u);
+    return out;
+}
+
 json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
 {
     const char *repo, *id;
@@ -106,7 +135,7 @@ json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
         return NULL;
     if (ecrargs_layer_part(in, &part, &n, &first, &last, &e) != 0)
         return ecr_fail(c, e.type, "%s", e.msg);
-    if ((rc = upload_open(&c->srv->bs, id, &u)) != 0) {
+    if ((rc = upload_open(&c->srv->bs, c->db, id, &u)) != 0) {
         free(part);
         return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", id);
     }
@@ -119,12 +148,16 @@ json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in)
         return err;
     }
     rc = upload_append(u, part, n);
-    if (rc == 0)
-        rc = upload_sync(u); /* S3: save the session's state */
     free(part);
-    json_t *out = rc != 0 ? ecr_fail(c, "ServerException", "%s", berr_message(rc))
-                          : json_pack("{s:s, s:s, s:s, s:I}", "registryId", c->registry_id, "repositoryName", repo,
-                                      "uploadId", id, "lastByteReceived", (json_int_t)u->size - 1);
+    if (rc == 0 && upload_dirty(u) && (rc = upload_flush(u)) == 0) { /* S3: the writer saves the session's state */
+        struct part_args *a = ecr_alloc(c, sizeof(*a));
+        if (a != NULL) {
+            *a = (struct part_args){.u = u, .repo = repo, .id = id};
+            return ecr_write(c, part_save_op, a, part_finish);
+        }
+        rc = BERR_NOMEM;
+    }
+    json_t *out = part_answer(c, repo, id, u, rc);
     upload_free(u);
     return out;
 }
@@ -144,12 +177,16 @@ static int commit_op(struct db *db, void *arg)
         rc = meta_blob_commit(db, a->repo, a->digest, a->size);
     if (rc == 0)
         rc = meta_upload_del(db, a->uuid);
+    if (rc == 0)
+        rc = upload_forget(a->bs, db, a->uuid); /* S3: the session's state row */
     return rc;
 }
 
 static int cancel_op(struct db *db, void *arg)
 {
-    return meta_upload_del(db, arg);
+    struct commit_args *a = arg;
+    int rc = meta_upload_del(db, a->uuid);
+    return rc == 0 ? upload_forget(a->bs, db, a->uuid) : rc;
 }
 
 /* The answer after the session of a failed upload was dropped: the error recorded before. */
@@ -188,7 +225,7 @@ json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
     if (meta_blob_stat(c->db, a->repo, a->digest, &have) == 0)
         return ecr_fail(c, "LayerAlreadyExistsException", "The layer '%s' already exists in the repository '%s'",
                         a->digest, a->repo);
-    if ((rc = upload_open(&c->srv->bs, a->uuid, &u)) != 0)
+    if ((rc = upload_open(&c->srv->bs, c->db, a->uuid, &u)) != 0)
         return ecr_fail(c, "UploadNotFoundException", "The upload with id '%s' is gone", a->uuid);
     a->size = (int64_t)u->size;
     if (a->size == 0) {
@@ -202,7 +239,7 @@ json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
             ecr_fail(c, "InvalidLayerException", "The uploaded layer does not hash to '%s'", a->digest);
         else
             ecr_fail(c, "ServerException", "%s", berr_message(rc));
-        return ecr_write(c, cancel_op, (void *)a->uuid, cancel_finish);
+        return ecr_write(c, cancel_op, a, cancel_finish);
     }
     return ecr_write(c, commit_op, a, commit_finish);
 }

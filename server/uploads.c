@@ -6,7 +6,9 @@
  * Live sessions are kept in the server's session table (sessions.h: storage/, with recovery at start and expiry
  * of idle sessions) so that the running hash survives between requests; a session missing from the table (after
  * a restart) is reopened from its staging file.  One request works on a session at a time: a second concurrent
- * request on the same session is refused.  File work runs on workers, row writes on the writer (job_write).
+ * request on the same session is refused.  File work runs on workers, row writes on the writer (job_write).  With
+ * blobs in S3 a session's state is a row (s3upload.h): read on the worker's own connection, saved at the end of
+ * each PATCH by the writer (job_write, the answer follows the commit), never by a worker waiting for it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +53,7 @@ struct upload_job {
     int has_row;             /* finish: the session has a row to delete with the commit */
     int fail_rc;             /* the error to answer after a clean-up write (the write's own result is job rc) */
     struct session *pending; /* OP_START: the new session, in the table and busy until its row commits */
+    struct session *saving;  /* S3: the session whose state the writer is saving, busy until that commits */
     char detail[256];
 };
 
@@ -96,6 +99,8 @@ static int commit_op(struct db *db, void *arg)
         rc = meta_blob_commit(db, j->repo, j->digest, (int64_t)j->size);
     if (rc == 0 && j->has_row)
         rc = meta_upload_del(db, j->uuid);
+    if (rc == 0)
+        rc = upload_forget(&j->super.srv->bs, db, j->uuid); /* S3: the session's state row */
     return rc;
 }
 
@@ -145,7 +150,36 @@ static void start_settle(struct upload_job *j, int rc)
 
 static int cancel_row_op(struct db *db, void *arg)
 {
-    return meta_upload_del(db, ((struct upload_job *)arg)->uuid);
+    struct upload_job *j = arg;
+    int rc = meta_upload_del(db, j->uuid);
+    return rc == 0 ? upload_forget(&j->super.srv->bs, db, j->uuid) : rc;
+}
+
+static int save_op(struct db *db, void *arg)
+{
+    return upload_save(db, ((struct upload_job *)arg)->saving->up);
+}
+
+/* After a PATCH's (or a PUT's failed) appends, `rc` their result: on S3 a part of what is buffered goes out and the
+ * state - every byte that arrived, even when the body broke off - is handed to the writer (JOB_WRITING); the
+ * session stays busy until upload_done() sees the save committed.  Otherwise the session is released and `rc`
+ * returned. */
+static int settle_appends(struct upload_job *j, struct session *s, int rc)
+{
+    struct sessions *t = j->super.srv->sessions;
+    int frc;
+    if (upload_dirty(s->up)) {
+        if ((frc = upload_flush(s->up)) == 0) {
+            j->size = s->up->size;
+            j->fail_rc = rc; /* answered once the state is saved */
+            j->saving = s;
+            return job_write(&j->super, save_op, j);
+        }
+        rc = rc != 0 ? rc : frc;
+    }
+    j->size = s->up->size;
+    sessions_release(t, s);
+    return rc;
 }
 
 /* Verifies and commits a finished upload: file first, row second (handed to the writer: returns JOB_WRITING, or
@@ -182,6 +216,7 @@ static int run_monolithic(struct upload_job *j)
     int rc;
     if ((rc = upload_create(&j->super.srv->bs, &s.up)) != 0)
         return rc;
+    memcpy(j->uuid, s.up->uuid, sizeof(j->uuid)); /* S3: commit_op deletes its state row, if it got one */
     if ((rc = append_body(j, &s)) == 0)
         rc = finish(j, s.up, 0);
     else
@@ -199,18 +234,10 @@ static int run_on_session(struct upload_job *j)
         return rc;
     switch (j->op) {
     case OP_PATCH:
-        rc = append_body(j, s);
-        if (rc == 0)
-            rc = upload_sync(s->up); /* S3: the state any node continues from */
-        j->size = s->up->size;
-        sessions_release(t, s);
-        return rc;
+        return settle_appends(j, s, append_body(j, s)); /* S3: the state any node continues from */
     case OP_PUT:
-        if ((rc = append_body(j, s)) != 0) {
-            j->size = s->up->size;
-            sessions_release(t, s);
-            return rc;
-        }
+        if ((rc = append_body(j, s)) != 0)
+            return settle_appends(j, s, rc);
         rc = finish(j, s->up, 1);
         sessions_drop(t, s);
         return rc;
@@ -265,6 +292,10 @@ static void upload_done(struct job *job, h2o_req_t *req)
     int rc = j->fail_rc != 0 ? j->fail_rc : job->rc;
     if (j->pending != NULL)
         start_settle(j, job->rc);
+    if (j->saving != NULL) { /* S3: the state's save committed (or failed): the session is free again */
+        upload_saved(j->saving->up, job->rc);
+        sessions_release(j->super.srv->sessions, j->saving);
+    }
     if (req == NULL)
         return;
     if (rc != 0) {

@@ -22,6 +22,23 @@ int blobstore_use_s3(struct blobstore *bs, const struct s3_config *cfg, const ch
     return 0;
 }
 
+int blobstore_s3_rotate(struct blobstore *bs, const struct s3_config *cfg)
+{
+    struct s3 *fresh, *old = bs->s3;
+    int rc;
+    if (old == NULL)
+        return BERR_INTERNAL;
+    if ((rc = s3_new(cfg, &fresh)) != 0)
+        return rc;
+    if ((rc = s3_check(fresh)) != 0) {
+        s3_free(fresh);
+        return rc;
+    }
+    s3_retire(fresh, old); /* requests in flight keep using the old client until they finish */
+    __atomic_store_n(&bs->s3, fresh, __ATOMIC_RELEASE);
+    return 0;
+}
+
 void blobstore_release(struct blobstore *bs)
 {
     s3_free(bs->s3);

@@ -33,6 +33,7 @@ struct s3 {
     struct httpc_url url;           /* parsed endpoint */
     char host[HTTPC_HOST_MAX + 80]; /* the Host header: authority, with the bucket first when virtual-hosted */
     unsigned id;                    /* tells this client's cached connections from another's */
+    struct s3 *older;               /* the client this one replaced (s3_retire), freed with it */
 };
 
 static atomic_uint next_id = 1;
@@ -98,11 +99,21 @@ int s3_new(const struct s3_config *cfg, struct s3 **out)
 
 void s3_free(struct s3 *s)
 {
-    if (s != NULL) {
+    while (s != NULL) {
+        struct s3 *older = s->older;
         SSL_CTX_free(s->tls);
         sodium_memzero(s->cfg.secret_key, sizeof(s->cfg.secret_key));
         free(s);
+        s = older;
     }
+}
+
+void s3_retire(struct s3 *s, struct s3 *older)
+{
+    struct s3 *last = s;
+    while (last->older != NULL)
+        last = last->older;
+    last->older = older;
 }
 
 /* The request target: "/BUCKET/KEY" (path-style) or "/KEY", with `query` after '?'. */
@@ -658,6 +669,46 @@ int s3_mpu_part(struct s3 *s, const char *key, const char *upload_id, int number
     if (rc == 0)
         memcpy(etag, c.etag, sizeof(c.etag));
     free(q.p);
+    return rc;
+}
+
+int s3_mpu_part_copy(struct s3 *s, const char *src, const char *key, const char *upload_id, int number, uint64_t off,
+                     uint64_t len, char *etag)
+{
+    struct strbuf q = {0}, h = {0};
+    struct call c = {.method = "PUT", .key = key};
+    char range[96], tag[S3_ETAG_MAX + 1];
+    int rc;
+    if (len == 0)
+        return BERR_INTERNAL;
+    upload_query(&q, number, upload_id);
+    strbuf_str(&h, "x-amz-copy-source: /");
+    buf_enc(&h, s->cfg.bucket, 0);
+    strbuf_str(&h, "/");
+    buf_enc(&h, src, 1);
+    if (q.failed || h.failed) {
+        free(q.p);
+        free(h.p);
+        return BERR_NOMEM;
+    }
+    snprintf(range, sizeof(range), "x-amz-copy-source-range: bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+    c.query = q.p;
+    c.extra[c.nextra++] = h.p;
+    c.extra[c.nextra++] = range;
+    rc = run(s, &c, 200, 1);
+    if (rc == 0 && c.text.p != NULL && strstr(c.text.p, "<Error>") != NULL) { /* failed after its 200 */
+        c.status = 500;
+        rc = status_rc(&c, 200);
+    }
+    if (rc == 0 && (c.text.p == NULL || xml_get(c.text.p, "ETag", tag, sizeof(tag)) == NULL || tag[0] == '\0')) {
+        log_error("s3: copy part %d of %s: no ETag in the answer", number, key);
+        rc = BERR_IO;
+    }
+    if (rc == 0)
+        memcpy(etag, tag, sizeof(tag));
+    free(c.text.p);
+    free(q.p);
+    free(h.p);
     return rc;
 }
 

@@ -130,7 +130,7 @@ static int reopen(struct sessions *t, struct db *db, struct session *s)
 {
     struct upload *up;
     int rc = db != NULL ? meta_upload_find(db, s->uuid, s->repo) : BERR_DB;
-    if (rc == 0 && (rc = upload_open(t->bs, s->uuid, &up)) == 0) {
+    if (rc == 0 && (rc = upload_open(t->bs, db, s->uuid, &up)) == 0) {
         pthread_mutex_lock(&t->lock);
         s->up = up;
         pthread_mutex_unlock(&t->lock);

@@ -62,8 +62,8 @@ static struct upload *alloc_upload(const char *uuid, int fd)
     return u;
 }
 
-/* An S3 session `uuid`: a new state, or the saved one with `load`. */
-static int s3_session(const struct blobstore *bs, const char *uuid, int load, struct upload **out)
+/* An S3 session `uuid`: a new state, or the saved one with `load` (read on `db`). */
+static int s3_session(const struct blobstore *bs, struct db *db, const char *uuid, int load, struct upload **out)
 {
     struct upload *u = calloc(1, sizeof(*u));
     int rc;
@@ -72,7 +72,7 @@ static int s3_session(const struct blobstore *bs, const char *uuid, int load, st
     memcpy(u->uuid, uuid, BERTH_UUID_LEN + 1);
     u->fd = -1;
     u->bs = bs;
-    rc = load ? s3upload_load(bs, uuid, &u->s3) : s3upload_new(&u->s3);
+    rc = load ? s3upload_load(bs, db, uuid, &u->s3) : s3upload_new(uuid, &u->s3);
     if (rc != 0) {
         free(u);
         return rc;
@@ -88,7 +88,7 @@ int upload_create(const struct blobstore *bs, struct upload **out)
     int fd;
     new_uuid(uuid);
     if (bs->s3 != NULL)
-        return s3_session(bs, uuid, 0, out);
+        return s3_session(bs, NULL, uuid, 0, out);
     blobstore_upload_path(bs, uuid, path, sizeof(path));
     if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
         return berr_from_errno(errno);
@@ -100,7 +100,7 @@ int upload_create(const struct blobstore *bs, struct upload **out)
     return 0;
 }
 
-int upload_open(const struct blobstore *bs, const char *uuid, struct upload **out)
+int upload_open(const struct blobstore *bs, struct db *db, const char *uuid, struct upload **out)
 {
     char path[BLOBSTORE_PATH_MAX];
     char *buf;
@@ -108,7 +108,7 @@ int upload_open(const struct blobstore *bs, const char *uuid, struct upload **ou
     int fd;
     ssize_t n;
     if (bs->s3 != NULL)
-        return s3_session(bs, uuid, 1, out);
+        return s3_session(bs, db, uuid, 1, out);
     blobstore_upload_path(bs, uuid, path, sizeof(path));
     if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
         return errno == ENOENT ? BERR_BLOB_UPLOAD_UNKNOWN : berr_from_errno(errno);
@@ -180,8 +180,8 @@ int upload_append(struct upload *u, const void *data, size_t len)
     pthread_t tid;
     int threaded = 0, rc;
     if (u->s3 != NULL) {
-        if ((rc = s3upload_append(u->bs, u->uuid, u->s3, data, len)) == 0)
-            u->size += len;
+        rc = s3upload_append(u->bs, u->s3, data, len);
+        u->size = s3upload_size(u->s3);
         return rc;
     }
     if (u->fd < 0 || u->hash.md == NULL) /* finished: the file may already be a committed blob */
@@ -221,7 +221,33 @@ int upload_append(struct upload *u, const void *data, size_t len)
 
 int upload_sync(struct upload *u)
 {
-    return u->s3 != NULL ? s3upload_sync(u->bs, u->uuid, u->s3) : 0;
+    return u->s3 != NULL ? s3upload_sync(u->bs, u->s3) : 0;
+}
+
+int upload_flush(struct upload *u)
+{
+    return u->s3 != NULL ? s3upload_flush(u->bs, u->s3) : 0;
+}
+
+int upload_dirty(const struct upload *u)
+{
+    return u->s3 != NULL && s3upload_dirty(u->s3);
+}
+
+int upload_save(struct db *db, void *u)
+{
+    return s3upload_save(db, ((struct upload *)u)->s3);
+}
+
+void upload_saved(struct upload *u, int rc)
+{
+    if (u->s3 != NULL)
+        s3upload_saved(u->s3, rc);
+}
+
+int upload_forget(const struct blobstore *bs, struct db *db, const char *uuid)
+{
+    return bs->s3 != NULL ? s3upload_forget(db, uuid) : 0;
 }
 
 int upload_finish(const struct blobstore *bs, struct upload *u, const char *expected)
@@ -229,7 +255,7 @@ int upload_finish(const struct blobstore *bs, struct upload *u, const char *expe
     char actual[BERTH_DIGEST_MAX], path[BLOBSTORE_PATH_MAX];
     int rc;
     if (u->s3 != NULL)
-        return s3upload_finish(bs, u->uuid, u->s3, expected);
+        return s3upload_finish(bs, u->s3, expected);
     if (u->fd < 0 || u->hash.md == NULL)
         return BERR_BLOB_UPLOAD_INVALID;
     blobstore_upload_path(bs, u->uuid, path, sizeof(path));
@@ -268,7 +294,7 @@ void upload_free(struct upload *u)
     if (u->fd >= 0)
         close(u->fd);
     if (u->s3 != NULL)
-        s3upload_free(u->bs, u->uuid, u->s3);
+        s3upload_free(u->bs, u->s3);
     digest_ctx_free(&u->hash);
     free(u);
 }

@@ -167,7 +167,7 @@ static void upload_reopen_rehashes_staging_file(void)
     CHECK_INT_EQ(u->size, 3);
     upload_free(u); /* as if the server restarted */
     u = NULL;
-    REQUIRE_OK(upload_open(&bs, uuid, &u));
+    REQUIRE_OK(upload_open(&bs, NULL, uuid, &u));
     CHECK_STR_EQ(u->uuid, uuid);
     CHECK_INT_EQ(u->size, 3);
     CHECK_ERR(upload_append(u, "def", 3), 0);
@@ -185,7 +185,7 @@ static void upload_open_unknown_session_fails(void)
 {
     struct upload *u = NULL;
     char uuid[BERTH_UUID_LEN + 1];
-    CHECK_ERR(upload_open(&bs, "0b6c5a8e-1f3d-4e2a-9c7b-5d4e3f2a1b0c", &u), BERR_BLOB_UPLOAD_UNKNOWN);
+    CHECK_ERR(upload_open(&bs, NULL, "0b6c5a8e-1f3d-4e2a-9c7b-5d4e3f2a1b0c", &u), BERR_BLOB_UPLOAD_UNKNOWN);
     CHECK_NULL(u);
     REQUIRE_OK(upload_create(&bs, &u));
     memcpy(uuid, u->uuid, sizeof(uuid));
@@ -194,7 +194,7 @@ static void upload_open_unknown_session_fails(void)
     CHECK_INT_EQ(entries_under("uploads"), 1);
     upload_remove(&bs, uuid);
     CHECK_INT_EQ(entries_under("uploads"), 0);
-    CHECK_ERR(upload_open(&bs, uuid, &u), BERR_BLOB_UPLOAD_UNKNOWN);
+    CHECK_ERR(upload_open(&bs, NULL, uuid, &u), BERR_BLOB_UPLOAD_UNKNOWN);
     upload_remove(&bs, uuid); /* absent: no error */
 }
 
