@@ -1,10 +1,13 @@
 /* config_storage.c - the `storage` and `s3_*` settings, and the blobstore they describe (config.h). */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "blobstore.h"
 #include "config.h"
 #include "defaults.h"
+#include "err.h"
+#include "log.h"
 #include "s3.h"
 
 /* S3's bucket name rules (3-63 of [a-z0-9.-], starting and ending with a letter or digit). */
@@ -126,6 +129,40 @@ static int s3_settings(const struct config_storage *c, struct s3_config *out, ch
     snprintf(out->secret_key, sizeof(out->secret_key), "%s", sk);
     out->path_style = c->s3_path_style != 0; /* default on: every custom endpoint understands path-style */
     return 0;
+}
+
+void config_storage_reload(struct config_storage *cur, const struct config_storage *nc, struct blobstore *bs)
+{
+    struct s3_config a, b;
+    char err[256];
+    int rc;
+    if (bs->s3 == NULL)
+        return;
+    if (strcmp(cur->storage, nc->storage) != 0 || strcmp(cur->s3_endpoint, nc->s3_endpoint) != 0) {
+        log_warn("reload: changes to storage or s3_endpoint take effect after a restart");
+        return;
+    }
+    bs->s3_redirect = nc->s3_redirect;
+    cur->s3_redirect = nc->s3_redirect;
+    if (s3_settings(cur, &a, err, sizeof(err)) != 0 || s3_settings(nc, &b, err, sizeof(err)) != 0) {
+        log_error("reload: %s; keeping the S3 settings loaded before", err);
+        return;
+    }
+    if (strcmp(a.access_key, b.access_key) != 0 || strcmp(a.secret_key, b.secret_key) != 0 ||
+        strcmp(a.region, b.region) != 0 || a.path_style != b.path_style) {
+        if ((rc = blobstore_s3_rotate(bs, &b)) != 0) {
+            log_error("reload: the new S3 settings cannot list the bucket (%s); keeping the ones loaded before",
+                      berr_name(rc));
+        } else {
+            memcpy(cur->s3_access_key, nc->s3_access_key, sizeof(cur->s3_access_key));
+            memcpy(cur->s3_secret_key, nc->s3_secret_key, sizeof(cur->s3_secret_key));
+            memcpy(cur->s3_region, nc->s3_region, sizeof(cur->s3_region));
+            cur->s3_path_style = nc->s3_path_style;
+            log_info("reload: S3 credentials (access key %.4s...), region and addressing applied", b.access_key);
+        }
+    }
+    sodium_memzero(a.secret_key, sizeof(a.secret_key));
+    sodium_memzero(b.secret_key, sizeof(b.secret_key));
 }
 
 int config_blobstore(const struct config_storage *c, const char *datadir, struct blobstore *bs, char *err,

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,7 @@ static void reload(struct http *http)
     srv->cfg.auth_token_ttl = nc.auth_token_ttl;
     srv->cfg.upload_timeout = nc.upload_timeout;
     srv->cfg.min_free_space = nc.min_free_space;
+    config_storage_reload(&srv->cfg.st, &nc.st, &srv->bs); /* S3 credentials, region, addressing, redirect */
     if (strcmp(nc.listen, srv->cfg.listen) != 0 || strcmp(nc.data, srv->cfg.data) != 0 ||
         nc.threads != srv->cfg.threads || nc.workers != srv->cfg.workers ||
         strcmp(nc.metrics_listen, srv->cfg.metrics_listen) != 0 || strcmp(nc.access_log, srv->cfg.access_log) != 0 ||
@@ -163,7 +165,8 @@ static void reload(struct http *http)
         log_warn("reload: changes to listen, data, threads, workers, metrics_listen, access_log, access_log_format, "
                  "auth, max_blob_size, max_manifest_size, request_timeout, auth_service or auth_realm take effect "
                  "after a restart");
-    log_info("reload: done (log_level, auth_token_ttl, upload_timeout, min_free_space applied)");
+    log_info("reload: done (log_level, auth_token_ttl, upload_timeout, min_free_space and the s3_* keys applied)");
+    sodium_memzero(&nc.st, sizeof(nc.st));
 }
 
 static int open_connections(h2o_context_t *ctx)

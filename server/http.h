@@ -16,7 +16,8 @@ typedef int (*http_reloader_fn)(struct config *out, char *err, size_t errlen);
 /**
  * Sets how SIGHUP rebuilds the configuration.  On SIGHUP the janitor thread reloads the TLS certificate chain and
  * key (new connections use them; a file that does not load keeps the old ones) and applies the reloadable options
- * log_level, auth_token_ttl, upload_timeout and min_free_space; a changed option that needs a restart is named in
+ * log_level, auth_token_ttl, upload_timeout, min_free_space, and with S3 storage s3_access_key, s3_secret_key,
+ * s3_region, s3_path_style and s3_redirect (config_storage_reload); a changed option that needs a restart is named in
  * a warning.  A configuration that fails to build is logged and changes nothing.
  */
 void http_set_reloader(http_reloader_fn fn);
