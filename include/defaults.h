@@ -138,7 +138,6 @@
 #define BERTH_S3_PART_SIZE (5u << 20)       /* part size buffered while a body streams in (>= BERTH_S3_PART_MIN) */
 #define BERTH_S3_PARTS_SMALL 5000           /* ... for this many parts (24.4 GiB), then BERTH_S3_PART_SIZE_LATE */
 #define BERTH_S3_PART_SIZE_LATE (16u << 20) /* part size past BERTH_S3_PARTS_SMALL parts (blobs up to 102 GiB) */
-#define BERTH_S3_BUF_STEP (256u << 10)      /* a session's part buffer grows by doubling from this, as bytes arrive */
 /* committing a blob copies the finished upload object to its blob key: CopyObject up to BERTH_S3_COPY_MAX (S3's
  * limit, 5 GiB), above it a multipart copy (UploadPartCopy) of BERTH_S3_COPY_PART parts (more if 10000 parts would
  * not do).  Tests lower both with the environment variables BERTH_TEST_S3_COPY_MAX and BERTH_TEST_S3_COPY_PART

@@ -4,7 +4,8 @@
  *
  * Transport: HTTP/1.1 over TCP (http://) or TLS (https://, OpenSSL: TLS 1.2+, the certificate and host name
  * verified against the system's CA store, which SSL_CERT_FILE / SSL_CERT_DIR override), one keep-alive connection
- * per thread and client, reused across requests and re-dialled once when the server closed it between two requests.
+ * per thread and client, reused across requests, re-dialled once when the server closed it between two requests,
+ * and closed (its buffer freed) when the thread exits.
  * Addressing: path-style (http://host:port/BUCKET/KEY) or virtual-hosted (http://BUCKET.host:port/KEY).
  * Payloads are sent as "UNSIGNED-PAYLOAD" except small XML bodies, which carry their real SHA-256.
  *

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ struct s3 {
 
 static atomic_uint next_id = 1;
 
-/* The connection this thread keeps open, and its read buffer. */
+/* The connection this thread keeps open, and its read buffer (closed and freed when the thread exits: tl_release). */
 static _Thread_local struct {
     int fd;
     SSL *ssl; /* https: the TLS session over fd */
@@ -46,6 +47,28 @@ static _Thread_local struct {
     char *buf;
     size_t off, len; /* unread bytes buf[off..len) */
 } tl = {.fd = -1};
+
+/* ---- the thread's connection ends with the thread ---- */
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+
+static void conn_close(void);
+
+/* A thread that used S3 exits (upload requests run on threads of their own): its socket and buffer go with it. */
+static void tl_release(void *unused)
+{
+    (void)unused;
+    conn_close();
+    free(tl.buf);
+    tl.buf = NULL;
+}
+
+static void tl_key_make(void)
+{
+    if (pthread_key_create(&tl_key, tl_release) != 0)
+        log_warn("s3: no thread-exit hook: connections of exiting threads stay open");
+}
 
 /* ---- small growing buffer ---- */
 
@@ -226,6 +249,8 @@ static int conn_open(const struct s3 *s)
         freeaddrinfo(res);
         return BERR_NOMEM;
     }
+    pthread_once(&tl_once, tl_key_make);
+    pthread_setspecific(tl_key, &tl); /* non-NULL: tl_release runs at this thread's exit */
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "db.h"
 #include "defaults.h"
 #include "digest.h"
@@ -53,22 +54,34 @@ static size_t part_size(int number)
     return number <= BERTH_S3_PARTS_SMALL ? BERTH_S3_PART_SIZE : BERTH_S3_PART_SIZE_LATE;
 }
 
-/* Makes room for `need` buffered bytes (at most a part): the buffer doubles from BERTH_S3_BUF_STEP. */
+/* Makes room for `need` buffered bytes: the buffer is an anonymous mapping of a whole part, whose pages the kernel
+ * provides only as bytes are written into them (a 1 MiB PATCH costs 1 MiB) and which munmap returns at once (no
+ * heap growth or fragmentation across the threads' arenas). */
 static int buf_reserve(struct s3upload *x, size_t need)
 {
-    size_t ncap = x->bufcap ? x->bufcap : BERTH_S3_BUF_STEP;
+    size_t ncap = part_size((int)x->nparts + 1);
     char *p;
     if (need <= x->bufcap)
         return 0;
-    while (ncap < need)
-        ncap *= 2;
-    if (ncap > part_size((int)x->nparts + 1) && need <= part_size((int)x->nparts + 1))
-        ncap = part_size((int)x->nparts + 1);
-    if ((p = realloc(x->buf, ncap)) == NULL)
+    if (ncap < need)
+        ncap = need;
+    if ((p = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
         return BERR_NOMEM;
+    if (x->len > 0)
+        memcpy(p, x->buf, x->len);
+    if (x->buf != NULL)
+        munmap(x->buf, x->bufcap);
     x->buf = p;
     x->bufcap = ncap;
     return 0;
+}
+
+static void buf_free(struct s3upload *x)
+{
+    if (x->buf != NULL)
+        munmap(x->buf, x->bufcap);
+    x->buf = NULL;
+    x->bufcap = 0;
 }
 
 static int add_part(struct s3upload *x, int number, const char *etag)
@@ -397,11 +410,8 @@ int s3upload_flush(const struct blobstore *bs, struct s3upload *x)
         x->broken = 1;
         return rc;
     }
-    if (x->len == 0) { /* nothing buffered to keep between requests */
-        free(x->buf);
-        x->buf = NULL;
-        x->bufcap = 0;
-    }
+    if (x->len == 0) /* nothing buffered to keep between requests */
+        buf_free(x);
     return 0;
 }
 
@@ -565,7 +575,7 @@ void s3upload_free(const struct blobstore *bs, struct s3upload *x)
     if (x == NULL)
         return;
     free(x->parts);
-    free(x->buf);
+    buf_free(x);
     free(x);
 }
 

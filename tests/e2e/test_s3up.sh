@@ -191,6 +191,7 @@ stop_pid "$C_PID"
 
 ########################################################################
 log "2. 12 chunked PATCHes of 5 MiB, saved by the writer; 8 concurrent chunked uploads"
+FDS0=$(ls "/proc/$A_PID/fd" | wc -l)
 head -c $((60 * MiB)) /dev/urandom >"$T/p100"
 check_eq "12 PATCHes of 5 MiB through A, PUT: every answer right" OK "$(chunked_push "$A_URL" "$P/many" "$T/p100" $((5 * MiB)))"
 curl -s -o "$T/p100.b" "$B_URL/v2/$P/many/blobs/sha256:$(sha "$T/p100")"
@@ -212,7 +213,11 @@ for i in 1 2 3 4 5 6 7 8; do
 	cmp -s "$T/conc$i" "$T/conc$i.b" || ok=0
 done
 check_eq "... each byte-identical through B" 1 "$ok"
-log "A's peak RSS so far: $(awk '/VmHWM/ {print $2, $3}' "/proc/$A_PID/status")"
+FDS1=$(ls "/proc/$A_PID/fd" | wc -l)
+log "A's peak RSS so far: $(awk '/VmHWM/ {print $2, $3}' "/proc/$A_PID/status"); descriptors $FDS0 -> $FDS1"
+# each PATCH ran on a thread of its own that talked to RGW: its connection must close with it (36 requests above)
+check "A's open descriptors did not grow with the requests (RGW connections close with their threads)" \
+	test "$FDS1" -le $((FDS0 + 8))
 
 ########################################################################
 log "3. a PATCH that breaks off keeps every byte that arrived"

@@ -89,6 +89,10 @@ def main():
     check_head("HEAD object", "HEAD", digest_key)
     check_head("DELETE object", "DELETE", digest_key)
     check_head("CopyObject", "PUT", digest_key, extra=[("x-amz-copy-source", "/berth-blobs/p/uploads/x")])
+    check_head("UploadPartCopy (a multipart copy's range)", "PUT", digest_key,
+               query=f"partNumber=3&uploadId={upload_id}",
+               extra=[("x-amz-copy-source", "/berth-blobs/p/uploads/x"),
+                      ("x-amz-copy-source-range", "bytes=12582912-18874367")])
     check_head("CreateMultipartUpload", "POST", "p/uploads/u1", query="uploads=")
     check_head("UploadPart, UNSIGNED-PAYLOAD", "PUT", "p/uploads/u1", query=f"partNumber=7&uploadId={upload_id}",
                body=b"part bytes", unsigned=True)
