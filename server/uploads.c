@@ -202,9 +202,9 @@ static int finish(struct upload_job *j, struct upload *u, int has_row)
     if ((rc = upload_finish(&j->super.srv->bs, u, j->digest)) != 0) {
         if (rc == BERR_DIGEST_INVALID)
             snprintf(j->detail, sizeof(j->detail), "the uploaded content does not hash to %s", j->digest);
-        if (!has_row)
+        if (!has_row && j->super.srv->bs.s3 == NULL)
             return rc;
-        j->fail_rc = rc; /* the session is gone (upload_finish removed its file): drop its row too */
+        j->fail_rc = rc; /* the session is gone (upload_finish removed its file): drop its rows too (S3: its state) */
         return job_write(&j->super, cancel_row_op, j);
     }
     return job_write(&j->super, commit_op, j);

@@ -6,6 +6,8 @@
 # the builds alternating (ROUNDS times, default 2).  Workloads, every answer checked:
 #   serial   one session, 20 chunked PATCHes of 5 MiB then PUT (PATCH/s and MB/s)
 #   small    8 concurrent sessions, each 16 PATCHes of 256 KiB then PUT (PATCH/s over all: per-request costs)
+#   h2       32 concurrent sessions over HTTP/2 (h2c: these bodies go to the pool's workers), each 8 PATCHes of
+#            256 KiB then PUT (PATCH/s over all)
 #   conc     8 concurrent sessions, each 4 PATCHes of 5 MiB then PUT (MB/s), then the node's peak RSS (VmHWM)
 # The load average is printed with every figure: this machine's cores are shared.
 set -euo pipefail
@@ -36,21 +38,23 @@ PG_URL=$("$REPO/scripts/pg" start "$WORK/pg" | tail -1)
 head -c $((5 * MiB)) /dev/urandom >"$WORK/c5"
 head -c $((256 * 1024)) /dev/urandom >"$WORK/c256"
 
-# push URL REPO CHUNKFILE N: one session of N PATCHes of CHUNKFILE, then PUT; fails loudly on a wrong answer
+# push URL REPO CHUNKFILE N [CURL_ARGS]: one session of N PATCHes of CHUNKFILE, then PUT; fails loudly on a wrong
+# answer
 push() {
 	local url=$1 repo=$2 f=$3 n=$4 size off=0 i loc code
+	shift 4
 	size=$(stat -c %s "$f")
-	curl -s -D "$WORK/$repo.h" -o /dev/null -X POST "$url/v2/$repo/blobs/uploads/"
+	curl -s "$@" -D "$WORK/$repo.h" -o /dev/null -X POST "$url/v2/$repo/blobs/uploads/"
 	loc=$(hdr location "$WORK/$repo.h")
 	for i in $(seq 1 "$n"); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Content-Range: $off-$((off + size - 1))" \
+		code=$(curl -s "$@" -o /dev/null -w '%{http_code}' -X PATCH -H "Content-Range: $off-$((off + size - 1))" \
 			--data-binary @"$f" "$url$loc")
 		[ "$code" = 202 ] || { say "PATCH $i of $repo: $code"; return 1; }
 		off=$((off + size))
 	done
 	local d
 	d=sha256:$(for i in $(seq 1 "$n"); do cat "$f"; done | sha256sum | cut -d' ' -f1)
-	code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$url$loc?digest=$d")
+	code=$(curl -s "$@" -o /dev/null -w '%{http_code}' -X PUT "$url$loc?digest=$d")
 	[ "$code" = 201 ] || { say "PUT of $repo: $code"; return 1; }
 }
 
@@ -72,6 +76,12 @@ run_one() { # BIN LABEL ROUND
 	for i in "${pids[@]}"; do wait "$i"; done
 	t1=$(date +%s.%N)
 	say "$label round $r small: 8 x 16 x 256 KiB PATCH $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f PATCH/s", 128/(b-a)}') (load $(load))"
+	t0=$(date +%s.%N)
+	pids=()
+	for i in $(seq 1 32); do push "$url" "h$r$i" "$WORK/c256" 8 --http2-prior-knowledge & pids+=($!); done
+	for i in "${pids[@]}"; do wait "$i"; done
+	t1=$(date +%s.%N)
+	say "$label round $r h2: 32 x 8 x 256 KiB PATCH over h2c $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f PATCH/s", 256/(b-a)}') (load $(load))"
 	t0=$(date +%s.%N)
 	pids=()
 	for i in 1 2 3 4 5 6 7 8; do push "$url" "c$r$i" "$WORK/c5" 4 & pids+=($!); done
