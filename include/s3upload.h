@@ -6,8 +6,8 @@
  * and buffered until a part is full (BERTH_S3_PART_SIZE; BERTH_S3_PART_SIZE_LATE after BERTH_S3_PARTS_SMALL parts),
  * then sent as the next part.  The buffer is an anonymous mapping of one part, mapped at the first byte, whose
  * memory the kernel provides page by page as bytes arrive, unmapped at the end of a request that left nothing
- * buffered.  At the end of every request a buffer of at least
- * BERTH_S3_PART_MIN goes out as a part too (s3upload_flush), and the state any node needs to continue - multipart
+ * buffered.  At the end of every request a buffer of at least BERTH_S3_PART_MIN goes out as a part too
+ * (s3upload_flush), and the state any node needs to continue - multipart
  * upload id, part ETags, size, the buffered tail (< BERTH_S3_PART_MIN) and the SHA-256 state (OpenSSL's SHA256_CTX,
  * stored as its bytes: every node must run the same build) - is saved in the database row of the session (table
  * upload_s3, s3upload_save, a writer operation the server queues with job_write: no thread waits for it), guarded by
