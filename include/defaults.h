@@ -145,6 +145,7 @@
 #define BERTH_S3_COPY_MAX (5ull << 30)
 #define BERTH_S3_COPY_PART (1ull << 30)
 #define BERTH_S3_COPY_ORPHAN_AGE (24 * 3600) /* a multipart copy left this long (a crash mid-commit) is aborted */
+#define BERTH_S3_LOADS_MAX 4 /* S3 session states read at once (each holds its < 5 MiB tail ~4 times meanwhile) */
 #define BERTH_S3_TOUCH_INTERVAL                                                                                        \
     15                                 /* a request streaming into an S3 session refreshes its row this often (s): a   \
                                         * quarter of the smallest upload_timeout, so any node's expiry sees it busy */

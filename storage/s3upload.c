@@ -1,6 +1,9 @@
 /* s3upload.c - upload sessions as S3 multipart uploads, their state shared through the database (s3upload.h). */
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_CTX: the one SHA-256 state OpenSSL lets us save and restore */
 #include <openssl/sha.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,12 +329,34 @@ int s3upload_forget(struct db *db, const char *uuid)
     return rc;
 }
 
+/* States being read at once: each holds its tail (< 5 MiB) about four times while it is read (PostgreSQL's hex
+ * text, the decoded column, the part buffer), so concurrent requests take turns beyond BERTH_S3_LOADS_MAX. */
+static sem_t loads;
+static pthread_once_t loads_once = PTHREAD_ONCE_INIT;
+
+static void loads_init(void)
+{
+    sem_init(&loads, 0, BERTH_S3_LOADS_MAX);
+}
+
+/* Reads the state on the caller's connection, at most BERTH_S3_LOADS_MAX at a time. */
+static int read_row_bounded(struct db *db, struct s3upload *x)
+{
+    int rc;
+    pthread_once(&loads_once, loads_init);
+    while (sem_wait(&loads) != 0 && errno == EINTR)
+        ;
+    rc = read_row(db, x);
+    sem_post(&loads);
+    return rc;
+}
+
 int s3upload_load(const struct blobstore *bs, struct db *db, const char *uuid, struct s3upload **out)
 {
     struct s3upload *x;
     int rc = s3upload_new(uuid, &x);
     (void)bs;
-    if (rc == 0 && (rc = db != NULL ? read_row(db, x) : writer_run(load_op, x)) != 0) {
+    if (rc == 0 && (rc = db != NULL ? read_row_bounded(db, x) : writer_run(load_op, x)) != 0) {
         s3upload_free(bs, x);
         return rc;
     }
