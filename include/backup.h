@@ -40,12 +40,17 @@
 #define BACKUP_HEADER_MAX (256u << 20)    /* largest berth-backup.json accepted (the blob list) */
 #define BACKUP_META_FILE_MAX (1ull << 40) /* largest berth.db / key file accepted from an archive */
 #define BACKUP_DEFAULT_LEVEL 3            /* zstd level (3 = zstd's default: fast, good ratio) */
+#define BACKUP_S3_RETRIES 2               /* a blob GET cut off mid-stream is resumed (ranged) this many times */
 
 /* Progress: `done` of `total` bytes of payload (blobs, database, keys) so far. */
 typedef void (*backup_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
+struct blobstore;
+
 struct backup_opts {
     const char *datadir;          /* the registry to back up (the server may be running) */
+    const char *metadata;         /* NULL/"sqlite": berth.db in datadir; "postgresql://…": that database */
+    const struct blobstore *bs;   /* where the blobs are (disk or S3); NULL: disk under datadir */
     const char *out;              /* FILE.tar.zst to write (written as FILE.tar.zst.tmp, renamed when complete) */
     const char *incremental_from; /* an older archive: leave out the blobs it lists; NULL = full */
     int level;                    /* zstd level; 0 = BACKUP_DEFAULT_LEVEL */
@@ -56,7 +61,10 @@ struct backup_opts {
 
 struct restore_opts {
     const char *archive;                 /* FILE.tar.zst */
-    const char *datadir;                 /* target: must not exist, or be an empty directory */
+    const char *datadir;                 /* target: must not exist, or be an empty directory (SQLite + disk) */
+    const char *metadata;                /* NULL/"sqlite", or the target's postgresql:// URL */
+    const struct blobstore *bs;          /* the target's blobstore; NULL: disk under datadir */
+    int force;                           /* PostgreSQL/S3 target: accept one holding another registry's rows */
     const char *bases[BACKUP_BASES_MAX]; /* archives an incremental one builds on */
     int nbases;
     backup_progress_fn progress;
