@@ -12,6 +12,7 @@
 #include "db.h"
 #include "defaults.h"
 #include "fault.h"
+#include "s3.h"
 
 static const char backup_usage[] =
     "usage: berth backup FILE.tar.zst [--config FILE] [--data DIR] [--metadata URL] [--incremental-from OLD.tar.zst]\n"
@@ -72,6 +73,12 @@ static int settings(const char *verb, struct config *cfg, const char *file, cons
     *s3 = strncmp(cfg->st.storage, "s3://", 5) == 0;
     if (*s3 && config_blobstore(&cfg->st, cfg->data, bs, err, sizeof(err)) != 0) {
         fprintf(stderr, "berth %s: storage: %s\n", verb, err);
+        return 1;
+    }
+    if (*s3 && s3_check(bs->s3) != 0) { /* as `serve` does; S3's answer is logged by s3.c */
+        fprintf(stderr, "berth %s: cannot use %s at %s: the bucket cannot be listed (see above)\n", verb,
+                cfg->st.storage, cfg->st.s3_endpoint);
+        blobstore_release(bs);
         return 1;
     }
     return 0;

@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "err.h"
 #include "migrate.h"
+#include "s3.h"
 
 /* ---- the blob list ---- */
 
@@ -257,6 +258,9 @@ static int write_s3_blob(struct tarz_ctx *c, struct tarz_out *z, const struct bl
     digest_ctx_final(&k.h, got);
     if (k.werr != 0)
         return k.werr;
+    if (rc == BERR_BLOB_UNKNOWN && s3_check(bs->s3) != 0)
+        return tarz_fail(c, BERR_IO, "cannot read blob %s from the bucket: the bucket is gone or no longer readable "
+                         "(the log line above has S3's answer)", b->digest);
     if (rc == BERR_BLOB_UNKNOWN)
         return tarz_fail(c, rc,
                          "blob %s is in the snapshot but not in the bucket (removed by garbage collection "

@@ -269,7 +269,7 @@ static int restore_check(struct restore *r, const char *path)
         if (!json_equal(v, json_object_get(r->files, k)))
             return tarz_fail(&r->c, BERR_DIGEST_INVALID, "%s: %s is corrupted (sha256 differs)", path, k);
     }
-    if ((uint64_t)json_integer_value(json_object_get(r->trailer, "blobs")) != r->blobs)
+    if ((uint64_t)json_integer_value(json_object_get(r->trailer, "blobs")) != r->blobs + r->present)
         return tarz_fail(&r->c, BERR_DIGEST_INVALID, "%s: blob count differs from its trailer", path);
     return 0;
 }
