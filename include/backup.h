@@ -40,6 +40,8 @@
 #define BACKUP_HEADER_MAX (256u << 20)    /* largest berth-backup.json accepted (the blob list) */
 #define BACKUP_META_FILE_MAX (1ull << 40) /* largest berth.db / key file accepted from an archive */
 #define BACKUP_DEFAULT_LEVEL 3            /* zstd level (3 = zstd's default: fast, good ratio) */
+#define BACKUP_MAINT_WAIT_MS 60000        /* PostgreSQL: how long backup waits for a GC run to end (maint_guard) */
+#define BACKUP_MAINT_POLL_MS 200          /* ... polling the maintenance lock this often */
 #define BACKUP_S3_RETRIES 2               /* a blob GET cut off mid-stream is resumed (ranged) this many times */
 
 /* Progress: `done` of `total` bytes of payload (blobs, database, keys) so far. */

@@ -57,10 +57,10 @@ static void summary(const char *what, const struct backup_summary *s, const stru
            secs > 0 ? (double)s->payload_bytes / secs / 1e6 : 0.0);
 }
 
-/* The settings (--config, BERTH_*, --data, --metadata) and, for S3 storage, the blobstore.  Returns 0 or the exit
- * status. */
+/* The settings (--config, BERTH_*, --data, --metadata) and the blobstore `bs` when it is needed: S3 storage, or a
+ * restore into PostgreSQL with blobs on disk (*opened set non-zero then).  Returns 0 or the exit status. */
 static int settings(const char *verb, struct config *cfg, const char *file, const char *data, const char *metadata,
-                    struct blobstore *bs, int *s3)
+                    struct blobstore *bs, int *opened)
 {
     char err[512];
     if (cli_apply_config(cfg, file, data) != 0)
@@ -70,12 +70,12 @@ static int settings(const char *verb, struct config *cfg, const char *file, cons
         fprintf(stderr, "berth %s: invalid --metadata\n", verb);
         return 2;
     }
-    *s3 = strncmp(cfg->st.storage, "s3://", 5) == 0;
-    if (*s3 && config_blobstore(&cfg->st, cfg->data, bs, err, sizeof(err)) != 0) {
+    *opened = strncmp(cfg->st.storage, "s3://", 5) == 0 || (strcmp(verb, "restore") == 0 && db_metadata_is_pg());
+    if (*opened && config_blobstore(&cfg->st, cfg->data, bs, err, sizeof(err)) != 0) {
         fprintf(stderr, "berth %s: storage: %s\n", verb, err);
         return 1;
     }
-    if (*s3 && s3_check(bs->s3) != 0) { /* as `serve` does; S3's answer is logged by s3.c */
+    if (bs->s3 != NULL && s3_check(bs->s3) != 0) { /* as `serve` does; S3's answer is logged by s3.c */
         fprintf(stderr, "berth %s: cannot use %s at %s: the bucket cannot be listed (see above)\n", verb,
                 cfg->st.storage, cfg->st.s3_endpoint);
         blobstore_release(bs);
@@ -98,7 +98,7 @@ static int backup_cmd(int argc, char **argv)
     struct config *cfg;
     const char *file = NULL, *data = NULL, *metadata = NULL;
     char err[1024];
-    int c, rc, s3 = 0;
+    int c, rc, opened = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'd')
             data = optarg;
@@ -124,13 +124,13 @@ static int backup_cmd(int argc, char **argv)
     if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
         return 1;
     config_defaults(cfg);
-    if ((rc = settings("backup", cfg, file, data, metadata, &bs, &s3)) != 0) {
+    if ((rc = settings("backup", cfg, file, data, metadata, &bs, &opened)) != 0) {
         free(cfg);
         return rc;
     }
     o.datadir = cfg->data;
     o.metadata = cfg->metadata;
-    o.bs = s3 ? &bs : NULL;
+    o.bs = opened ? &bs : NULL;
     o.out = argv[optind];
     o.progress = cli_bar_draw;
     o.progress_arg = &b;
@@ -160,7 +160,7 @@ static int restore_cmd(int argc, char **argv)
     struct config *cfg;
     const char *file = NULL, *data = NULL, *metadata = NULL;
     char err[1024];
-    int c, rc, s3 = 0;
+    int c, rc, opened = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'd')
             data = optarg;
@@ -184,13 +184,13 @@ static int restore_cmd(int argc, char **argv)
     if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
         return 1;
     config_defaults(cfg);
-    if ((rc = settings("restore", cfg, file, data, metadata, &bs, &s3)) != 0) {
+    if ((rc = settings("restore", cfg, file, data, metadata, &bs, &opened)) != 0) {
         free(cfg);
         return rc;
     }
     o.datadir = cfg->data;
     o.metadata = cfg->metadata;
-    o.bs = s3 ? &bs : NULL;
+    o.bs = opened ? &bs : NULL;
     o.archive = argv[optind];
     o.progress = cli_bar_draw;
     o.progress_arg = &b;

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "digest.h"
 #include "err.h"
+#include "log.h"
 #include "migrate.h"
 #include "s3.h"
 
@@ -258,9 +259,11 @@ static int write_s3_blob(struct tarz_ctx *c, struct tarz_out *z, const struct bl
     digest_ctx_final(&k.h, got);
     if (k.werr != 0)
         return k.werr;
-    if (rc == BERR_BLOB_UNKNOWN && s3_check(bs->s3) != 0)
-        return tarz_fail(c, BERR_IO, "cannot read blob %s from the bucket: the bucket is gone or no longer readable "
-                         "(the log line above has S3's answer)", b->digest);
+    if ((rc == BERR_BLOB_UNKNOWN || rc == BERR_IO) && s3_check(bs->s3) != 0)
+        return tarz_fail(c, BERR_IO,
+                         "cannot read blob %s from the bucket: the bucket is gone or no longer readable "
+                         "(the log line above has S3's answer)",
+                         b->digest);
     if (rc == BERR_BLOB_UNKNOWN)
         return tarz_fail(c, rc,
                          "blob %s is in the snapshot but not in the bucket (removed by garbage collection "
@@ -270,10 +273,7 @@ static int write_s3_blob(struct tarz_ctx *c, struct tarz_out *z, const struct bl
         return tarz_fail(c, rc, "blob %s in the bucket does not have the %llu bytes its row says", b->digest,
                          (unsigned long long)b->size);
     if (rc != 0)
-        return tarz_fail(c, rc,
-                         "cannot read blob %s from the bucket (endpoint unreachable, bucket gone or "
-                         "credentials refused: the log line above has S3's answer)",
-                         b->digest);
+        return tarz_fail(c, rc, "cannot read blob %s from the bucket (the log line above has S3's answer)", b->digest);
     if (strcmp(got, b->digest) != 0)
         return tarz_fail(c, BERR_DIGEST_INVALID,
                          "blob %s in the bucket is corrupt: its bytes hash to %s (run `berth "
@@ -391,6 +391,26 @@ void backup__rm_tree(const char *dir)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* With PostgreSQL: the cluster's maintenance lock (db_maint_trylock) on a connection of its own, taken before the
+ * snapshot and held until the last blob is copied, so that no node's scheduled GC deletes a blob the snapshot
+ * references meanwhile (nodes skip their lifecycle/GC rounds while a backup runs).  A GC in progress is waited for
+ * up to BACKUP_MAINT_WAIT_MS; after that the backup goes on without the lock (a blob collected meanwhile fails it,
+ * as on SQLite).  Returns the connection (db_close releases the lock), or NULL. */
+static struct db *maint_guard(const char *metadata)
+{
+    struct db *db = NULL;
+    if (db_set_metadata(metadata) != 0 || db_open("", &db) != 0)
+        return NULL; /* the snapshot reports the connection failure */
+    for (int waited = 0; !db_maint_trylock(db); waited += BACKUP_MAINT_POLL_MS) {
+        if (waited >= BACKUP_MAINT_WAIT_MS) {
+            log_warn("backup: a lifecycle/GC run holds the maintenance lock; going on without it");
+            return db;
+        }
+        usleep(BACKUP_MAINT_POLL_MS * 1000);
+    }
+    return db;
+}
+
 /* The metadata snapshot: berth.db into `snap` (SQLite's online backup), or with PostgreSQL a new SQLite registry in
  * directory `dir` (migrate_dump: one REPEATABLE READ snapshot, shared_keys as keys/ files).  `keys` receives the
  * directory of the key files to archive. */
@@ -417,6 +437,7 @@ int backup_create(const struct backup_opts *o, struct backup_summary *sum, char 
     struct bloblist l = {0};
     struct tarz_out z = {.fd = -1};
     char snap[PATH_MAX], keys[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], base_id[64] = "";
+    struct db *guard = NULL;
     struct stat st;
     int rc;
     memset(sum, 0, sizeof(*sum));
@@ -424,6 +445,8 @@ int backup_create(const struct backup_opts *o, struct backup_summary *sum, char 
         return tarz_fail(&c, BERR_NOMEM, "out of memory");
     snprintf(dir, sizeof(dir), "%s.snapshot", o->out);
     snprintf(tmp, sizeof(tmp), "%s.tmp", o->out);
+    if (o->metadata != NULL && strncmp(o->metadata, "postgres", 8) == 0)
+        guard = maint_guard(o->metadata);
     if ((rc = snapshot(&c, o, dir, snap, keys)) != 0 || (rc = snapshot_blobs(&c, snap, &l)) != 0)
         goto out;
     if (o->incremental_from != NULL && (rc = apply_base(&c, o->incremental_from, &l, base_id)) != 0)
@@ -449,6 +472,7 @@ out:
         unlink(tmp);
     unlink(snap);
     backup__rm_tree(dir);
+    db_close(guard);
     free(l.b);
     free(c.buf);
     return rc;

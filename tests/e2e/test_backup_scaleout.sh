@@ -11,9 +11,9 @@
 #      image pulls byte-identical, passwords, grants, the robot token and a token signed before the backup work,
 #      aws ecr get-lifecycle-policy returns the policy, fsck is clean
 #   4. the same archive restored into SQLite + disk: the same checks
-#   5. a SQLite + disk backup restored into PostgreSQL + S3
-#   6. clear errors: PostgreSQL unreachable, wrong S3 secret, a bucket that vanishes mid-backup, a target holding
-#      another registry (refused without --force)
+#   5. a SQLite + disk backup restored into PostgreSQL + S3, and into PostgreSQL + disk
+#   6. clear errors: PostgreSQL unreachable, wrong S3 secret, a bucket that vanishes mid-backup (the backup holds
+#      the nodes' maintenance lock meanwhile, so no GC round runs); a target holding another registry is refused (3)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -237,6 +237,11 @@ check "skopeo pulls team/big:v1" skopeo --insecure-policy copy -q --src-tls-veri
 	--src-creds alice:alice-passwd-01 "docker://$REGISTRY/team/big:v1" "dir:$T/big3"
 check "byte-identical" diff -r "$T/before-big-v1" "$T/big3"
 berth_stop
+printf 'data = %s\nmetadata = %s\n' "$T/tgt4" "$("$ROOT/scripts/pg" createdb "$T/pg" tgt4)" >"$T/tgt4.conf"
+check "and into PostgreSQL + blobs on disk" "$BERTH_BIN" restore "$T/plain.tar.zst" --config "$T/tgt4.conf"
+check "fsck on it is clean" "$BERTH_BIN" fsck --config "$T/tgt4.conf"
+check_eq "its blobs are files" "$(sqlite3 "$T/plain/berth.db" 'SELECT count(*) FROM blobs')" \
+	"$(find "$T/tgt4/blobs/sha256" -type f | wc -l)"
 
 ########################################################################
 log "6. clear errors"
@@ -259,6 +264,9 @@ mkfifo "$T/gone.tar.zst.tmp"
 "$BERTH_BIN" backup "$T/gone.tar.zst" --config "$T/gone.conf" >"$T/gone.out" 2>&1 &
 GP=$!
 for _ in $(seq 1 300); do [ -e "$T/gone.tar.zst.snapshot/berth.db" ] && break; sleep 0.1; done
+# the nodes' lifecycle/GC lock (db_pg.h DB_PG_MAINT_KEY) is held by the backup until its last blob: no GC round starts
+check_eq "while it runs, the maintenance lock is the backup's (a node's GC round would skip)" f \
+	"$(psql -At "$URL_GONE" -c 'SELECT pg_try_advisory_lock(x'"'6265727468676300'"'::bigint)')"
 "${S3[@]}" list-objects-v2 --bucket berth-gone --query 'Contents[].Key' --output text | tr '\t' '\n' |
 	while read -r k; do "${S3[@]}" delete-object --bucket berth-gone --key "$k" >/dev/null; done
 "${S3[@]}" delete-bucket --bucket berth-gone
@@ -266,6 +274,8 @@ cat "$T/gone.tar.zst.tmp" >/dev/null
 rc=0
 wait "$GP" || rc=$?
 check_eq "the bucket vanished mid-backup: backup exits 1" 1 "$rc"
-check_contains "saying which blob it could not read" "from the bucket" "$(cat "$T/gone.out")"
+check_contains "saying so" "the bucket is gone or no longer readable" "$(cat "$T/gone.out")"
+check_eq "the maintenance lock is free again" t \
+	"$(psql -At "$URL_GONE" -c 'SELECT pg_try_advisory_lock(x'"'6265727468676300'"'::bigint)')"
 check "and leaves no archive" test ! -e "$T/gone.tar.zst" -a ! -e "$T/gone.tar.zst.tmp"
 finish
