@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
+# shellcheck disable=SC1091,SC2317,SC2153  # sourced libs (BERTH_BIN comes from server.sh); helpers are called via check
 # `berth backup` / `berth restore` on PostgreSQL (scripts/pg) + Ceph RGW (scripts/ceph) (issue #12: backup works the
 # same on both backends).
 #   1. a two-node registry (A and B on one database and one bucket) filled by skopeo and curl: an index, an image,
@@ -76,7 +76,7 @@ berth_start "$T/B" --config "$T/src.conf" --access-log off
 NB=$REGISTRY
 B_PID=$BERTH_PID
 BERTH_PID=
-stop_pid() { kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null || true; }
+stop_pid() { if kill -TERM "$1" 2>/dev/null; then wait "$1" 2>/dev/null || true; fi; }
 on_exit stop_pid "$A_PID"
 on_exit stop_pid "$B_PID"
 img_index "$T/idx" "backup index"
