@@ -25,6 +25,10 @@
  * database creates admin (id 1): accepted when the source's user 1 is admin too (then overwritten by the source's
  * row), refused otherwise.
  *
+ * Shared with backup.h: `berth restore` into PostgreSQL/S3 stores each blob with migrate_put_blob, then copies the
+ * rows with migrate_run (blobs_in_target); `berth backup` on PostgreSQL writes its snapshot with migrate_dump (the
+ * same table list, upsert builder and recomputation, in the other direction).
+ *
  * No h2o here; server/cli_migrate.c parses flags, draws the progress line and prints the summary.
  */
 #ifndef BERTH_MIGRATE_H
