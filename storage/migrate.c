@@ -422,6 +422,22 @@ static int put_disk(struct run *r, const char *digest, uint64_t size)
 }
 
 /* Copies one blob (content, then its row) unless the target has both already. */
+/* Upserts the blobs row `row` into the target. */
+static int blob_row(struct run *r, sqlite3_stmt *row, struct db_stmt *up, const char *digest, uint64_t size)
+{
+    db_reset(up);
+    db_clear_bindings(up);
+    for (int i = 0; i < sqlite3_column_count(row); i++)
+        bind_value(row, up, i);
+    if (db_step(up) != DB_DONE)
+        return fail(r, BERR_DB, "blob %s: %s", digest, db_errmsg(r->dst));
+    FAULT_POINT("migrate.after_blob");
+    r->s->blobs++;
+    r->s->blob_bytes += size;
+    r->s->rows++;
+    return 0;
+}
+
 static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
 {
     const char *digest = (const char *)sqlite3_column_text(row, 0);
@@ -430,7 +446,7 @@ static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
     if (digest_parse(digest, strlen(digest), (char[BERTH_DIGEST_MAX]){0}) != 0)
         return fail(r, BERR_DIGEST_INVALID, "source blobs row with an invalid digest %s", digest);
     if (r->o->blobs_in_target) /* restore: the caller stored and verified every blob before the rows */
-        goto row;
+        return blob_row(r, row, up, digest, size);
     if (target_has_row(r, digest) == 1 && blobstore_exists(r->o->to_bs, digest) == 1) {
         r->s->blobs_skipped++;
         r->s->skipped_bytes += size;
@@ -446,18 +462,7 @@ static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
     if (rc != 0)
         return rc;
     FAULT_POINT("migrate.before_row"); /* the object is stored, its row is not: a rerun must copy it again */
-row:
-    db_reset(up);
-    db_clear_bindings(up);
-    for (int i = 0; i < sqlite3_column_count(row); i++)
-        bind_value(row, up, i);
-    if (db_step(up) != DB_DONE)
-        return fail(r, BERR_DB, "blob %s: %s", digest, db_errmsg(r->dst));
-    FAULT_POINT("migrate.after_blob");
-    r->s->blobs++;
-    r->s->blob_bytes += size;
-    r->s->rows++;
-    return 0;
+    return blob_row(r, row, up, digest, size);
 }
 
 static int copy_blobs(struct run *r)

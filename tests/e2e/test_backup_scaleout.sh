@@ -11,7 +11,8 @@
 #      image pulls byte-identical, passwords, grants, the robot token and a token signed before the backup work,
 #      aws ecr get-lifecycle-policy returns the policy, fsck is clean
 #   4. the same archive restored into SQLite + disk: the same checks
-#   5. a SQLite + disk backup restored into PostgreSQL + S3, and into PostgreSQL + disk
+#   5. a SQLite + disk backup restored into PostgreSQL + S3, into PostgreSQL + disk and into SQLite + S3; a backup
+#      of the latter restored into SQLite + disk
 #   6. clear errors: PostgreSQL unreachable, wrong S3 secret, a bucket that vanishes mid-backup (the backup holds
 #      the nodes' maintenance lock meanwhile, so no GC round runs); a target holding another registry is refused (3)
 set -euo pipefail
@@ -121,12 +122,21 @@ pusher() {
 pusher &
 PUSHER=$!
 on_exit kill "$PUSHER"
-while [ "$(wc -l <"$T/acked")" -lt 3 ]; do sleep 0.2; done
+# wait_acked N: until N pushes were acknowledged (at most 60 s)
+wait_acked() {
+	local i
+	for i in $(seq 1 300); do
+		[ "$(wc -l <"$T/acked")" -lt "$1" ] || return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "three images pushed through B" wait_acked 3
 BEFORE=$(wc -l <"$T/acked")
 check "berth backup --config (two nodes serving, pushes going on)" "$BERTH_BIN" backup "$T/full.tar.zst" \
 	--config "$T/src.conf" --data "$T/cli"
 AFTER=$(wc -l <"$T/acked")
-while [ "$(wc -l <"$T/acked")" -lt $((AFTER + 2)) ]; do sleep 0.2; done
+check "pushes through B go on after the backup" wait_acked $((AFTER + 2))
 touch "$T/stop"
 wait "$PUSHER" || true
 log "pushes acknowledged: $BEFORE before the backup, $AFTER when it ended, $(wc -l <"$T/acked") in all"
@@ -242,6 +252,14 @@ check "and into PostgreSQL + blobs on disk" "$BERTH_BIN" restore "$T/plain.tar.z
 check "fsck on it is clean" "$BERTH_BIN" fsck --config "$T/tgt4.conf"
 check_eq "its blobs are files" "$(sqlite3 "$T/plain/berth.db" 'SELECT count(*) FROM blobs')" \
 	"$(find "$T/tgt4/blobs/sha256" -type f | wc -l)"
+sed "s|^metadata = .*|metadata = sqlite|; s|^data = .*|data = $T/lite|; s|s3://berth-bk/tgt3|s3://berth-bk/lite|" \
+	"$T/tgt3.conf" >"$T/lite.conf"
+check "and into SQLite + S3" "$BERTH_BIN" restore "$T/plain.tar.zst" --config "$T/lite.conf"
+check "a backup of SQLite + S3" "$BERTH_BIN" backup "$T/lite.tar.zst" --config "$T/lite.conf"
+check "restored into SQLite + disk" "$BERTH_BIN" restore "$T/lite.tar.zst" --data "$T/lite-plain"
+check "fsck on it is clean" "$BERTH_BIN" fsck --data "$T/lite-plain"
+check_eq "with every blob of the first" "$(cd "$T/plain/blobs" && find . -type f | sort)" \
+	"$(cd "$T/lite-plain/blobs" && find . -type f | sort)"
 
 ########################################################################
 log "6. clear errors"
@@ -267,9 +285,8 @@ for _ in $(seq 1 300); do [ -e "$T/gone.tar.zst.snapshot/berth.db" ] && break; s
 # the nodes' lifecycle/GC lock (db_pg.h DB_PG_MAINT_KEY) is held by the backup until its last blob: no GC round starts
 check_eq "while it runs, the maintenance lock is the backup's (a node's GC round would skip)" f \
 	"$(psql -At "$URL_GONE" -c 'SELECT pg_try_advisory_lock(x'"'6265727468676300'"'::bigint)')"
-"${S3[@]}" list-objects-v2 --bucket berth-gone --query 'Contents[].Key' --output text | tr '\t' '\n' |
-	while read -r k; do "${S3[@]}" delete-object --bucket berth-gone --key "$k" >/dev/null; done
-"${S3[@]}" delete-bucket --bucket berth-gone
+"${S3[@]:0:$((${#S3[@]} - 1))}" s3 rb s3://berth-gone --force >/dev/null
+check_eq "the bucket is gone" 0 "$("${S3[@]}" list-buckets --query "length(Buckets[?Name=='berth-gone'])" --output text)"
 cat "$T/gone.tar.zst.tmp" >/dev/null
 rc=0
 wait "$GP" || rc=$?
