@@ -713,6 +713,27 @@ static long dump_fetch(struct run *r, const char *table, struct db_stmt *to, con
     return rc == DB_DONE ? n : fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
 }
 
+/* The PostgreSQL table must have exactly the columns of its SQLite twin: a column only PostgreSQL had would be
+ * dropped silently. */
+static int dump_check_cols(struct run *r, const char *table, const struct cols *cl)
+{
+    struct db_stmt *st = db_prepare(r->src, "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                                            "current_schema() AND table_name = ?");
+    int64_t n = -1;
+    if (st != NULL) {
+        db_bind_text(st, 1, table, -1);
+        if (db_step(st) == DB_ROW)
+            n = db_column_int64(st, 0);
+    }
+    db_finalize(st);
+    if (n < 0)
+        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+    if (n != cl->n)
+        return fail(r, BERR_INTERNAL, "PostgreSQL table %s has %lld columns, its SQLite twin %d (schemas differ)",
+                    table, (long long)n, cl->n);
+    return 0;
+}
+
 /* Copies PostgreSQL table `table` (the columns the SQLite schema declares) into the SQLite snapshot. */
 static int dump_table(struct run *r, const char *table)
 {
@@ -721,7 +742,8 @@ static int dump_table(struct run *r, const char *table)
     struct db_stmt *to;
     long n;
     int rc;
-    if ((rc = upsert_sql(r, r->dst->h, table, ins, sizeof(ins), &cl)) != 0)
+    if ((rc = upsert_sql(r, r->dst->h, table, ins, sizeof(ins), &cl)) != 0 ||
+        (rc = dump_check_cols(r, table, &cl)) != 0)
         return rc;
     snprintf(sel, sizeof(sel), "DECLARE berth_dump NO SCROLL CURSOR FOR SELECT %s FROM %s", cl.names, table);
     if (db_exec(r->src, sel) != 0)
