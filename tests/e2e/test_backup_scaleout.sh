@@ -13,7 +13,7 @@
 #   4. the same archive restored into SQLite + disk: the same checks
 #   5. a SQLite + disk backup restored into PostgreSQL + S3, into PostgreSQL + disk and into SQLite + S3; a backup
 #      of the latter restored into SQLite + disk
-#   6. clear errors: PostgreSQL unreachable, wrong S3 secret, a bucket that vanishes mid-backup (the backup holds
+#   6. clear errors: PostgreSQL unreachable, wrong S3 secret, a corrupt blob in the archive (nothing of it stored), a bucket that vanishes mid-backup (the backup holds
 #      the nodes' maintenance lock meanwhile, so no GC round runs); a target holding another registry is refused (3)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -275,6 +275,32 @@ OUT=$("$BERTH_BIN" backup "$T/x.tar.zst" --config "$T/badkey.conf" --data "$T/cl
 check_eq "a wrong S3 secret: backup exits 1" 1 "$rc"
 check_contains "naming the storage" "cannot use s3://berth-bk/src" "$OUT"
 check_contains "with S3's answer" "SignatureDoesNotMatch" "$OUT"
+# an archive whose largest blob (the 20 MiB layer: a multipart upload) has one byte changed
+zstd -dcq "$T/full.tar.zst" >"$T/bad.tar"
+BADHEX=$(/usr/bin/python3 - "$T/bad.tar" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    m = max((m for m in t.getmembers() if m.name.startswith("blobs/")), key=lambda m: m.size)
+with open(sys.argv[1], "r+b") as f:
+    f.seek(m.offset_data + m.size // 2)
+    b = f.read(1)
+    f.seek(m.offset_data + m.size // 2)
+    f.write(bytes([b[0] ^ 1]))
+print(m.name.rsplit("/", 1)[1])
+PY
+)
+zstd -q --rm "$T/bad.tar" -o "$T/bad.tar.zst"
+sed "s|^metadata = .*|metadata = $("$ROOT/scripts/pg" createdb "$T/pg" bad)|; s|^data = .*|data = $T/bad|; s|s3://berth-bk/tgt|s3://berth-bk/bad|" \
+	"$T/tgt.conf" >"$T/bad.conf"
+OUT=$("$BERTH_BIN" restore "$T/bad.tar.zst" --config "$T/bad.conf" 2>&1) && rc=0 || rc=$?
+check_eq "a corrupt blob in the archive stops the restore" 1 "$rc"
+check_contains "naming it" "sha256:$BADHEX in $T/bad.tar.zst is corrupt" "$OUT"
+check_eq "its object was not stored" 404 "$("${S3[@]}" head-object --bucket berth-bk --key "bad/blobs/sha256/${BADHEX:0:2}/$BADHEX" \
+	2>&1 | grep -o '404' | head -n 1 || true)"
+# shellcheck disable=SC2016  # a JMESPath literal, not a shell expansion
+check_eq "nor its multipart upload left" 0 "$("${S3[@]}" list-multipart-uploads --bucket berth-bk --prefix bad/ \
+	--query 'length(Uploads || `[]`)' --output text)"
+check_eq "and no row was written" 0 "$(psql -At "$(sed -n 's/^metadata = //p' "$T/bad.conf")" -c 'SELECT count(*) FROM blobs')"
 # a bucket that vanishes mid-backup: the archive's temporary file is a FIFO, so the backup stops at its first write
 # after the PostgreSQL snapshot; the bucket is emptied and deleted meanwhile, then the FIFO is read
 check "a registry in bucket berth-gone" "$BERTH_BIN" restore "$T/plain.tar.zst" --config "$T/gone.conf"
