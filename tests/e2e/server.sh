@@ -17,6 +17,8 @@
 #                                  AWS_SECRET_ACCESS_KEY (read by `berth serve` and by every management command),
 #                                  E2E_BUCKET and E2E_S3 (the aws s3api command line); sqlite: nothing
 #   berth_backend_down DIR         stops what berth_backend_up started
+#   berth_pg_crash DIR             pg-s3: crashes PostgreSQL (immediate shutdown: no checkpoint, its WAL is replayed
+#                                  at the next start) and starts it again on the same port
 #   berth_is_pg                    true on the pg-s3 backend
 #   berth_sql DATADIR QUERY        runs QUERY on the registry's metadata (sqlite3 or psql), unaligned '|' output
 #   berth_blob_digests DATADIR     every committed blob in storage (file or object), one digest a line, sorted
@@ -110,6 +112,18 @@ berth_backend_down() {
 	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 	"$root/scripts/pg" stop "$dir/pg" || true
 	"$root/scripts/ceph" stop "$dir/ceph" || true
+}
+
+berth_pg_crash() {
+	local dir=$1 root bin
+	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	bin=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n 1)
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null
+	else
+		"$bin/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null
+	fi
+	"$root/scripts/pg" start "$dir/pg" "$(cat "$dir/pg/port")" >/dev/null
 }
 
 berth_sql() {

@@ -7,7 +7,8 @@
 # With BERTH_E2E_BACKEND=pg-s3 (server.sh) the same on PostgreSQL + Ceph RGW, where "durable" means the object is
 # in the bucket and its row committed in PostgreSQL before the 201: after kill -9 every blob row has its object,
 # every S3 upload session's state row has its session and its multipart upload, and fsck (re-hashing every object)
-# is clean; the chunked PATCH is 512 MiB there (RGW keeps its objects in memory).
+# is clean; then PostgreSQL crashes together with the node (immediate shutdown mid-uploads) and every blob
+# acknowledged before reads back; the chunked PATCH is 512 MiB there (RGW keeps its objects in memory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -132,6 +133,56 @@ log "$acked of the 20 uploads were acknowledged (201) before kill -9"
 check_eq "every blob acknowledged before the crash reads back intact" 0 "$bad"
 check_eq "the interrupted session can be resumed or restarted" 1 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "$R$loc" | grep -cE '^(204|404)$')"
+
+# ---- PostgreSQL: the database crashes mid-uploads (immediate shutdown), then the node (kill -9) ----
+if berth_is_pg; then
+	# upl FIRST LAST: monolithic uploads one after the other, each one's status into m<i>.code
+	upl() {
+		local i
+		for i in $(seq "$1" "$2"); do
+			curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/m$i" \
+				"$R/v2/dur/pgcrash/blobs/uploads/?digest=$(sha "$T/m$i")" >"$T/m$i.code" || true
+		done
+	}
+	for i in $(seq 21 200); do head -c 100000 /dev/urandom >"$T/m$i"; done
+	upl 21 80 &
+	upl 81 140 &
+	upl 141 200 &
+	sleep 0.3
+	# the database first: a commit berth saw succeed just before must survive PostgreSQL's crash recovery
+	check "PostgreSQL crashes (immediate shutdown) mid-uploads and restarts" berth_pg_crash "$T/backend"
+	# berth reconnects: the uploads going on succeed again
+	head -c 1000 /dev/urandom >"$T/probe"
+	again=0
+	for _ in $(seq 1 100); do
+		again=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/probe" \
+			"$R/v2/dur/pgcrash/blobs/uploads/?digest=$(sha "$T/probe")")
+		[ "$again" = 201 ] && break
+		sleep 0.1
+	done
+	check_eq "uploads succeed again after PostgreSQL restarted (berth reconnects)" 201 "$again"
+	sleep 0.2
+	berth_kill
+	wait || true
+	berth_start "$D" --no-auth
+	R=http://$REGISTRY
+	bad=0 acked=0
+	for i in $(seq 21 200); do
+		code=$(curl -s -o "$T/got" -w '%{http_code}' "$R/v2/dur/pgcrash/blobs/$(sha "$T/m$i")")
+		if [ "$code" = 200 ] && ! cmp -s "$T/got" "$T/m$i"; then bad=$((bad + 1)); fi
+		if [ "$(cat "$T/m$i.code" 2>/dev/null)" = 201 ]; then
+			acked=$((acked + 1))
+			[ "$code" = 200 ] || bad=$((bad + 1))
+		fi
+	done
+	log "$acked of 180 uploads acknowledged (201) around PostgreSQL's crash and berth's kill -9; statuses:" \
+		"$(for i in $(seq 21 200); do cat "$T/m$i.code" 2>/dev/null || printf none; echo; done | sort | uniq -c | tr '\n' ' ')"
+	check "some uploads were acknowledged before the crashes" test "$acked" -gt 0
+	check_eq "every blob acknowledged around PostgreSQL's crash and berth's kill -9 reads back intact" 0 "$bad"
+	berth_sql "$D" 'SELECT digest FROM blobs' | sort >"$T/rows"
+	berth_blob_digests "$D" >"$T/stored"
+	check_eq "every blob row has its object after the database's crash recovery" "" "$(comm -23 "$T/rows" "$T/stored")"
+fi
 
 # ---- memory: one 2 GiB (S3: 512 MiB) chunked PATCH ----
 SIZE=$((2048 * 1024 * 1024)) SZ="2 GiB"
