@@ -136,19 +136,22 @@ check_eq "the interrupted session can be resumed or restarted" 1 \
 
 # ---- PostgreSQL: the database crashes mid-uploads (immediate shutdown), then the node (kill -9) ----
 if berth_is_pg; then
-	# upl FIRST LAST: monolithic uploads one after the other, each one's status into m<i>.code
+	# upl FIRST LAST: monolithic uploads one after the other, each one's status into p<i>.code
 	upl() {
 		local i
 		for i in $(seq "$1" "$2"); do
-			curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/m$i" \
-				"$R/v2/dur/pgcrash/blobs/uploads/?digest=$(sha "$T/m$i")" >"$T/m$i.code" || true
+			curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$T/p$i" \
+				"$R/v2/dur/pgcrash/blobs/uploads/?digest=$(sha "$T/p$i")" >"$T/p$i.code" || true
 		done
 	}
-	for i in $(seq 21 200); do head -c 100000 /dev/urandom >"$T/m$i"; done
+	for i in $(seq 21 200); do head -c 100000 /dev/urandom >"$T/p$i"; done
 	upl 21 80 &
 	upl 81 140 &
 	upl 141 200 &
-	sleep 0.3
+	for _ in $(seq 1 100); do # until the first acknowledgement
+		grep -qx 201 "$T"/p*.code 2>/dev/null && break
+		sleep 0.1
+	done
 	# the database first: a commit berth saw succeed just before must survive PostgreSQL's crash recovery
 	check "PostgreSQL crashes (immediate shutdown) mid-uploads and restarts" berth_pg_crash "$T/backend"
 	# berth reconnects: the uploads going on succeed again
@@ -168,15 +171,15 @@ if berth_is_pg; then
 	R=http://$REGISTRY
 	bad=0 acked=0
 	for i in $(seq 21 200); do
-		code=$(curl -s -o "$T/got" -w '%{http_code}' "$R/v2/dur/pgcrash/blobs/$(sha "$T/m$i")")
-		if [ "$code" = 200 ] && ! cmp -s "$T/got" "$T/m$i"; then bad=$((bad + 1)); fi
-		if [ "$(cat "$T/m$i.code" 2>/dev/null)" = 201 ]; then
+		code=$(curl -s -o "$T/got" -w '%{http_code}' "$R/v2/dur/pgcrash/blobs/$(sha "$T/p$i")")
+		if [ "$code" = 200 ] && ! cmp -s "$T/got" "$T/p$i"; then bad=$((bad + 1)); fi
+		if [ "$(cat "$T/p$i.code" 2>/dev/null)" = 201 ]; then
 			acked=$((acked + 1))
 			[ "$code" = 200 ] || bad=$((bad + 1))
 		fi
 	done
 	log "$acked of 180 uploads acknowledged (201) around PostgreSQL's crash and berth's kill -9; statuses:" \
-		"$(for i in $(seq 21 200); do cat "$T/m$i.code" 2>/dev/null || printf none; echo; done | sort | uniq -c | tr '\n' ' ')"
+		"$(for i in $(seq 21 200); do cat "$T/p$i.code" 2>/dev/null || printf none; echo; done | sort | uniq -c | tr '\n' ' ')"
 	check "some uploads were acknowledged before the crashes" test "$acked" -gt 0
 	check_eq "every blob acknowledged around PostgreSQL's crash and berth's kill -9 reads back intact" 0 "$bad"
 	berth_sql "$D" 'SELECT digest FROM blobs' | sort >"$T/rows"
