@@ -187,9 +187,12 @@ if berth_is_pg; then
 	check_eq "every blob row has its object after the database's crash recovery" "" "$(comm -23 "$T/rows" "$T/stored")"
 fi
 
-# ---- memory: one 2 GiB (S3: 512 MiB) chunked PATCH ----
-SIZE=$((2048 * 1024 * 1024)) SZ="2 GiB"
-! berth_is_pg || SIZE=$((512 * 1024 * 1024)) SZ="512 MiB"
+# ---- memory: one 2 GiB (S3: 512 MiB; env DUR_PATCH_MB) chunked PATCH ----
+SIZE_MB=2048
+! berth_is_pg || SIZE_MB=512
+SIZE_MB=${DUR_PATCH_MB:-$SIZE_MB} # env DUR_PATCH_MB overrides
+SIZE=$((SIZE_MB * 1024 * 1024)) SZ="$SIZE_MB MiB"
+[ "$SIZE_MB" != 2048 ] || SZ="2 GiB"
 loc=$(curl -sf -X POST -D - -o /dev/null "$R/v2/dur/huge/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location"{print $2}')
 base=$(rss_anon "$BERTH_PID")
 peak=$base
