@@ -132,8 +132,8 @@ static int stopping(void)
     return s;
 }
 
-/* Loads the cursor of `h`, creating it at the newest event for a webhook seen for the first time. */
-static int load_cursor(struct hook *h)
+/* Reads the stored cursor of `h` into h->cursor.  Returns 0, 1 if there is none, or a BERR code. */
+static int read_cursor(struct hook *h)
 {
     struct db_stmt *st;
     int rc;
@@ -144,11 +144,32 @@ static int load_cursor(struct hook *h)
     if (rc == DB_ROW)
         h->cursor = db_column_int64(st, 0);
     db_finalize(st);
-    if (rc == DB_ROW)
-        return 0;
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : db_error(h->db);
+}
+
+/* Loads the cursor of `h`.  A webhook seen for the first time starts at the newest event, and that cursor is
+ * stored at once (unless a node sharing the database stored one first): a node taking the delivery over after this
+ * one died must resume where this one started, not at the newest event of its own take-over. */
+static int load_cursor(struct hook *h)
+{
+    struct db_stmt *st;
+    int64_t newest;
+    int rc;
+    if ((rc = read_cursor(h)) <= 0)
+        return rc;
+    if ((rc = events_last_id(h->db, &newest)) != 0)
+        return rc;
+    if ((st = db_prepare(h->db, "INSERT INTO webhook_cursors (webhook, last_id, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (webhook) DO NOTHING")) == NULL)
+        return db_error(h->db);
+    db_bind_text(st, 1, h->conf.url, -1);
+    db_bind_int64(st, 2, newest);
+    db_bind_int64(st, 3, db_now());
+    rc = db_step(st);
+    db_finalize(st);
     if (rc != DB_DONE)
         return db_error(h->db);
-    return events_last_id(h->db, &h->cursor);
+    return (rc = read_cursor(h)) == 1 ? BERR_DB : rc;
 }
 
 static int save_cursor(struct hook *h, int64_t id)
@@ -220,6 +241,8 @@ static int step(struct hook *h, int *backoff, unsigned long *failures)
         if (load_cursor(h) != 0)
             return BERTH_WEBHOOK_BACKOFF_MAX_MS;
         h->leader = 1;
+        log_info("webhook %s: took the delivery over (the node delivering it stopped), after id %lld", h->conf.url,
+                 (long long)h->cursor);
     }
     h->events = json_array();
     h->scanned = 0;
