@@ -455,12 +455,14 @@ static void maintain(struct db *db, const struct blobstore *bs)
     struct gc_opts go = {.now = db_now(), .grace = sched.cfg.gc_grace};
     struct gc_stats gs;
     long long t0;
+    unsigned session;
     int rc;
     if (!db_maint_trylock(db)) { /* metadata = postgresql: another node is running them now */
         metrics_add(METRIC_MAINT_SKIPPED, 1);
         log_debug("lifecycle/gc: another node holds the maintenance lock; skipped");
         return;
     }
+    session = db_session(db);
     t0 = events_now_ms();
     if (db_is_pg(db)) /* the run's window, to see that nodes take turns (e2e_twonode reads it) */
         log_info("lifecycle/gc: maintenance lock taken at %lld ms", t0);
@@ -474,6 +476,10 @@ static void maintain(struct db *db, const struct blobstore *bs)
                  "because they changed",
                  ls.expired, ls.with, ls.repos, ls.skipped);
     go.now = db_now();
+    if (db_session(db) != session) { /* reconnected: the lock went with the lost session */
+        log_warn("lifecycle/gc: the database session holding the maintenance lock was lost; GC skipped this round");
+        return;
+    }
     rc = gc_run(db, bs, &go, NULL, NULL, &gs);
     if (db_is_pg(db)) {
         long long t1 = events_now_ms();

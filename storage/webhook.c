@@ -89,7 +89,8 @@ struct hook {
     json_t *events;
     int64_t scanned_last;
     int scanned;
-    int leader; /* this node delivers this webhook (metadata = postgresql: one node per URL, db_named_trylock) */
+    int leader;       /* this node delivers this webhook (metadata = postgresql: one node per URL, db_named_trylock) */
+    unsigned session; /* db_session when the lock was taken: another value means the lock went with the session */
 };
 
 static struct {
@@ -235,9 +236,16 @@ static int deliver(struct hook *h, char *err, size_t errlen)
 static int step(struct hook *h, int *backoff, unsigned long *failures)
 {
     char err[512] = "";
+    if (h->leader && db_session(h->db) != h->session) { /* reconnected: the lock is gone, maybe to another node */
+        h->leader = 0;
+        log_warn("webhook %s: the database session holding its delivery lock was lost; delivering again only once "
+                 "this node holds the lock again",
+                 h->conf.url);
+    }
     if (!h->leader) { /* another node delivers it; take over when that node's connection goes away */
         if (!db_named_trylock(h->db, h->conf.url))
             return BERTH_WEBHOOK_POLL_MS;
+        h->session = db_session(h->db);
         if (load_cursor(h) != 0)
             return BERTH_WEBHOOK_BACKOFF_MAX_MS;
         h->leader = 1;
@@ -248,7 +256,7 @@ static int step(struct hook *h, int *backoff, unsigned long *failures)
     h->scanned = 0;
     if (h->events == NULL || events_each(h->db, h->cursor, BERTH_WEBHOOK_SCAN_MAX, collect, h) != 0) {
         json_decref(h->events);
-        return BERTH_WEBHOOK_BACKOFF_MAX_MS;
+        return BERTH_WEBHOOK_BACKOFF_MIN_MS; /* e.g. a lost connection, re-established for the next step */
     }
     if (h->scanned == 0 || json_array_size(h->events) == 0) {
         json_decref(h->events);
@@ -284,6 +292,7 @@ static void *hook_main(void *arg)
         return NULL;
     }
     h->leader = db_named_trylock(h->db, h->conf.url);
+    h->session = db_session(h->db);
     log_info("webhook %s: delivering events after id %lld%s", h->conf.url, (long long)h->cursor,
              h->leader ? "" : " when the node delivering it now stops");
     while (!stopping()) {
