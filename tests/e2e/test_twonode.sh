@@ -9,7 +9,7 @@
 #   2. a lifecycle policy: the scheduled runs expire exactly the four images it selects, each once (one expire event
 #      per image, the two nodes' berth_lifecycle_images_expired_total add up to 4)
 #   3. ~20 s of pushes alternating between A and B that re-use layers whose last image the scheduled lifecycle
-#      just expired, while the scheduled GC deletes them: refusals are 400 MANIFEST_BLOB_UNKNOWN only, fsck is clean,
+#      just expired, while the scheduled GC deletes them (and `berth gc` runs beside, exit 0 or 3): refusals are 400 MANIFEST_BLOB_UNKNOWN only, fsck is clean,
 #      every kept image is byte-identical through both nodes, expired images' layers leave the bucket
 #   4. the nodes' logged run windows (lock taken .. done, in ms) never overlap
 #   5. webhooks: every event (pushes, pulls, expiries, GC of both nodes) reaches the receiver exactly once
@@ -265,9 +265,15 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	[ $((n % 2)) = 0 ] && node=B
 	c=$(push_image "${!node}" race/app "tmp-$n" "race$n" "$T/base" "$T/pool$((n % 3))")
 	[ "$c" = 201 ] && echo "$n" >>"$T/acked"
+	# `berth gc` beside the scheduled runs: it runs (exit 0) or, when a node's run holds the lock, refuses (exit 3)
+	"$BERTH_BIN" gc --data "$T/B" --grace 0 >"$T/cli.out" 2>&1 && rc=0 || rc=$?
+	echo "$rc $(grep -c 'not run: lifecycle/GC is running elsewhere' "$T/cli.out")" >>"$T/cli.rc"
 	sleep 1.05 # push times are in seconds: each image strictly newer than the last (the policy's order)
 done
 log "pushes: $n, acknowledged $(wc -l <"$T/acked"), manifest PUTs refused (a re-used layer collected between the client's HEAD and its PUT): $(wc -l <"$T/refused"), blobs GC deleted meanwhile: $(($(msum berth_gc_blobs_deleted_total) - GCD0))"
+log "berth gc beside the scheduled runs: $(grep -c '^0 ' "$T/cli.rc") ran, $(grep -c '^3 ' "$T/cli.rc") refused (a node's run held the lock)"
+check_eq "berth gc beside the scheduled runs: each ran (0) or refused saying why (3)" "" \
+	"$(grep -vxE '0 0|3 1' "$T/cli.rc" || true)"
 check "the scheduled GC deleted blobs during the pushes" test "$(msum berth_gc_blobs_deleted_total)" -gt "$GCD0"
 check_eq "every refused manifest PUT was 400 MANIFEST_BLOB_UNKNOWN (never a 5xx)" "" \
 	"$(grep -v '^400 MANIFEST_BLOB_UNKNOWN$' "$T/refused" || true)"
