@@ -21,6 +21,7 @@ struct config_storage {
     char s3_secret_key[129];       /* "" = AWS_SECRET_ACCESS_KEY; never logged */
     int s3_path_style;             /* 1 = http://host/BUCKET/KEY, 0 = virtual-hosted; -1 = default (on) */
     int s3_redirect;               /* 1 = blob GETs answer 307 to a presigned URL */
+    long long s3_redirect_ttl;     /* seconds a presigned URL stays valid; 0 = BERTH_S3_PRESIGN_TTL */
 };
 
 struct config {
@@ -84,10 +85,10 @@ struct blobstore;
  *  AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment).  Returns 0, or -1 with a message in `err`. */
 int config_blobstore(const struct config_storage *c, const char *datadir, struct blobstore *bs, char *err,
                      size_t errlen);
-/** SIGHUP (janitor thread): applies what changed from `cur` to `nc` in a running S3 blobstore `bs`: s3_redirect,
- *  and new s3_access_key / s3_secret_key / s3_region / s3_path_style through a new client that must first list the
- *  bucket (blobstore_s3_rotate; else the old settings stay, logged).  storage and s3_endpoint need a restart (a
- *  warning says so).  Updates `cur` with what was applied.  Nothing on a disk blobstore. */
+/** SIGHUP (janitor thread): applies what changed from `cur` to `nc` in a running S3 blobstore `bs`: s3_redirect and
+ *  s3_redirect_ttl, and new s3_access_key / s3_secret_key / s3_region / s3_path_style through a new client that must
+ *  first list the bucket (blobstore_s3_rotate; else the old settings stay, logged).  storage and s3_endpoint need a
+ *  restart (a warning says so).  Updates `cur` with what was applied.  Nothing on a disk blobstore. */
 void config_storage_reload(struct config_storage *cur, const struct config_storage *nc, struct blobstore *bs);
 /** Splits c->listen into host and port; returns 0 or -1. */
 int config_listen_addr(const struct config *c, char *host, size_t hostlen, int *port);

@@ -146,12 +146,13 @@
 #define BERTH_S3_COPY_PART (1ull << 30)
 #define BERTH_S3_COPY_ORPHAN_AGE (24 * 3600) /* a multipart copy left this long (a crash mid-commit) is aborted */
 #define BERTH_S3_LOADS_MAX 4 /* S3 session states read at once (each holds its < 5 MiB tail ~4 times meanwhile) */
-#define BERTH_S3_TOUCH_INTERVAL                                                                                        \
-    15                                 /* a request streaming into an S3 session refreshes its row this often (s): a   \
-                                        * quarter of the smallest upload_timeout, so any node's expiry sees it busy */
-#define BERTH_S3_PARTS_MAX 10000       /* S3's most parts in one multipart upload */
-#define BERTH_S3_PRESIGN_TTL 900       /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
-#define BERTH_S3_GET_WINDOW (4u << 20) /* blob bytes fetched from S3 per step when streaming through the node */
+/* a request streaming into an S3 session refreshes its row this often (seconds): a quarter of the smallest
+ * upload_timeout, so that no node's expiry takes it for idle */
+#define BERTH_S3_TOUCH_INTERVAL 15
+#define BERTH_S3_PARTS_MAX 10000            /* S3's most parts in one multipart upload */
+#define BERTH_S3_PRESIGN_TTL 900            /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
+#define BERTH_S3_PRESIGN_TTL_MAX 604800     /* s3_redirect_ttl's maximum: SigV4's X-Amz-Expires limit (7 days) */
+#define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */
 #define BERTH_S3_DEFAULT_REGION "us-east-1" /* default s3_region */
 
 #endif
