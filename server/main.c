@@ -53,7 +53,7 @@ static const char serve_usage[] =
     "Flags override the environment (BERTH_LISTEN, BERTH_DATA, ...: BERTH_ and the config key in upper case),\n"
     "which overrides the config file (--config, or $BERTH_CONFIG), which overrides the embedded defaults.\n"
     "SIGHUP reloads the TLS certificate and key, log_level, auth_token_ttl, upload_timeout, min_free_space and the\n"
-    "s3_access_key, s3_secret_key, s3_region, s3_path_style and s3_redirect settings.\n";
+    "s3_access_key, s3_secret_key, s3_region, s3_path_style, s3_redirect and s3_redirect_ttl settings.\n";
 
 /* `berth serve`'s arguments, kept for SIGHUP: a reload rebuilds the configuration the same way. */
 static int serve_argc;
