@@ -233,6 +233,8 @@ check "SIGTERM" berth_stop
 berth_start "$D" --no-auth
 R=http://$REGISTRY
 fds0=$(ls "/proc/$BERTH_PID/fd" | wc -l)
+nofile=$(awk '/^Max open files/{print ($4 == $5) ? "raised" : $4 " of " $5}' "/proc/$BERTH_PID/limits")
+check_eq "the soft descriptor limit is raised to the hard one" raised "$nofile"
 /usr/bin/python3 - "$REGISTRY" 700 "$T/sessions" <<'PY'
 import http.client, sys
 host, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
