@@ -34,6 +34,7 @@ int db__pg_begin(struct db *db);
 const char *db__pg_errmsg(struct db *db);
 int db__pg_in_txn(struct db *db);
 int db__pg_last_error(struct db *db);
+int db__pg_unreachable(void);
 int db__pg_last_constraint(struct db *db);
 
 /** Creates or migrates the PostgreSQL schema on `db` (schema_pg.c), serialized cluster-wide by the write lock.
