@@ -274,7 +274,18 @@ static int check_size(const struct blobstore *bs, const char *key, uint64_t size
     return rc;
 }
 
-/* Completes the multipart upload at the upload's key and copies it to the blob's key `final`. */
+/* 1 if object `key` exists and holds `size` bytes (quietly: absence is expected). */
+static int object_has(const struct blobstore *bs, const char *key, uint64_t size)
+{
+    uint64_t have = 0;
+    return s3_head(bs->s3, key, &have) == 0 && have == size;
+}
+
+/* Completes the multipart upload at the upload's key and copies it to the blob's key `final`.  A final PUT sent
+ * again after a node died while finishing the same session (on this node or another) finds the multipart upload
+ * already completed (RGW answers NoSuchUpload, or 500 "completion already in progress" once the upload object is
+ * gone): the upload object, or the blob's object, holding the size the saved state hashed to the expected digest is
+ * then that content, and the commit goes on from there. */
 static int store_multipart(const struct blobstore *bs, const char *uuid, struct s3upload *x, const char *final)
 {
     char key[BLOBSTORE_PATH_MAX];
@@ -283,13 +294,17 @@ static int store_multipart(const struct blobstore *bs, const char *uuid, struct 
     FAULT_POINT("s3.before_complete"); /* every part sent, the multipart upload not completed */
     if (rc == 0)
         rc = s3_mpu_complete(bs->s3, key, x->mpu_id, x->parts, x->nparts);
+    if (rc != 0 && (object_has(bs, key, x->size) || object_has(bs, final, x->size))) {
+        log_info("upload %s: its multipart upload was completed by an earlier attempt", uuid);
+        s3_mpu_abort(bs->s3, key, x->mpu_id); /* in case it was not: nothing of it is needed */
+        rc = 0;
+    }
     if (rc != 0)
         return rc;
-    x->mpu_id[0] = '\0';              /* completed: nothing to abort any more */
-    FAULT_POINT("s3.after_complete"); /* the upload object exists, not yet copied to the blob's key */
-    if ((rc = check_size(bs, key, x->size)) == 0 && check_size(bs, final, x->size) != 0)
-        rc = s3_copy(bs->s3, key, final); /* unless the same blob is already there (idempotent commit) */
-    if (rc == 0)
+    x->mpu_id[0] = '\0';                   /* completed: nothing to abort any more */
+    FAULT_POINT("s3.after_complete");      /* the upload object exists, not yet copied to the blob's key */
+    if (!object_has(bs, final, x->size) && /* unless the same blob is already there (idempotent commit) */
+        (rc = check_size(bs, key, x->size)) == 0 && (rc = s3_copy(bs->s3, key, final)) == 0)
         rc = check_size(bs, final, x->size);
     FAULT_POINT("s3.after_copy"); /* the blob's object stored, the upload object not yet deleted, no row */
     if (s3_delete(bs->s3, key) != 0)
