@@ -5,7 +5,11 @@
 #
 #   tests/e2e/test_auth.sh            (BERTH_BIN defaults to build/berth)
 #
-# Env: BERTH_BIN, DOCKER (CLI), SKIP_DOCKER=1, CONFORMANCE (default /work/conformance/run.sh; "" skips),
+# With BERTH_E2E_BACKEND=pg-s3 (server.sh) the registry keeps its metadata in PostgreSQL and its blobs on Ceph RGW,
+# and a second node B serves from the same database and bucket: every token the suite asks for is issued by B and
+# used on A (forged tokens are signed with the key row of shared_keys).
+#
+# Env: BERTH_BIN, BERTH_E2E_BACKEND, DOCKER (CLI), SKIP_DOCKER=1, CONFORMANCE (default /work/conformance/run.sh; "" skips),
 #      E2E_KEEP, E2E_VERBOSE.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,14 +32,20 @@ B() { "$BERTH_BIN" "$@" --data "$DATA"; }
 last_word() { tail -n 1 | awk '{print $NF}'; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 hdr() { curl -s -o /dev/null -D - "$@" | tr -d '\r'; }
-token_for() { # USER:PASS SCOPE... -> bearer token ('' user:pass = anonymous)
+# shellcheck disable=SC2317  # called through check_fail
+# in_db SECRET: true if SECRET appears anywhere in the metadata (the SQLite file, or a dump of the PostgreSQL database)
+in_db() {
+	if berth_is_pg; then pg_dump "$BERTH_METADATA" >"$T/dump"; else cp "$DATA/berth.db" "$T/dump"; fi
+	grep -qaF -- "$1" "$T/dump"
+}
+token_for() { # USER:PASS SCOPE... -> bearer token issued by node TR ('' user:pass = anonymous)
 	local creds=$1 q="service=berth" s
 	shift
 	for s in "$@"; do q="$q&scope=$s"; done
 	if [ -n "$creds" ]; then
-		curl -s -u "$creds" "http://$R/token?$q" | jq -r .token
+		curl -s -u "$creds" "http://$TR/token?$q" | jq -r .token
 	else
-		curl -s "http://$R/token?$q" | jq -r .token
+		curl -s "http://$TR/token?$q" | jq -r .token
 	fi
 }
 jwt_part() { # TOKEN INDEX -> decoded JSON of part INDEX (0 header, 1 payload)
@@ -57,6 +67,9 @@ seed_pem() {
 	printf '302e020100300506032b657004220420%s' "$hex" | xxd -r -p | openssl pkey -inform DER -out "$2"
 }
 
+berth_backend_up "$T/backend"
+on_exit berth_backend_down "$T/backend"
+
 ########################################################################
 log "1. first start: admin user created, password shown once, only its hash stored"
 berth_start "$DATA"
@@ -66,15 +79,29 @@ ADMIN_PW=$(grep -o 'with password [A-Za-z0-9_-]*' "$DATA.log" | awk '{print $3}'
 check "first start printed a generated admin password" test -n "$ADMIN_PW"
 check_contains "first start printed the docker login command" \
 	"| docker login --username admin --password-stdin $R" "$(cat "$DATA.log")"
-check_fail "the admin password is not in berth.db" grep -qaF -- "$ADMIN_PW" "$DATA/berth.db"
-check_contains "the stored hash is argon2id" '$argon2id$' "$(sqlite3 "$DATA/berth.db" 'select pwhash from users' 2>&1)"
-check_eq "signing key exists with mode 0600" "600" "$(stat -c %a "$DATA/keys/jwt-current.key")"
-check_eq "keys/ has mode 0700" "700" "$(stat -c %a "$DATA/keys")"
+check_fail "the admin password is not in the metadata" in_db "$ADMIN_PW"
+check_contains "the stored hash is argon2id" '$argon2id$' "$(berth_sql "$DATA" 'select pwhash from users' 2>&1)"
+if berth_is_pg; then
+	check_contains "the signing key is a row of shared_keys" "ed25519 " "$(berth_key "$DATA" jwt-current.key 2>&1)"
+	check_fail "... not a file" test -e "$DATA/keys/jwt-current.key"
+else
+	check_eq "signing key exists with mode 0600" "600" "$(stat -c %a "$DATA/keys/jwt-current.key")"
+	check_eq "keys/ has mode 0700" "700" "$(stat -c %a "$DATA/keys")"
+fi
 berth_stop
 berth_start "$DATA"
 check_eq "a second start prints no new password" 1 "$(grep -c 'with password' "$DATA.log")"
 R=$REGISTRY
 A="admin:$ADMIN_PW"
+TR=$R # the node that issues the tokens
+if berth_is_pg; then
+	APID=$BERTH_PID
+	berth_start "$T/nodeb"
+	TR=$REGISTRY
+	on_exit kill "$BERTH_PID"
+	check_eq "node B, starting on the same database, prints no password" 0 "$(grep -c 'with password' "$T/nodeb.log")"
+	BERTH_PID=$APID REGISTRY=$R
+fi
 
 ########################################################################
 log "2. berth user|token|grant while the server runs"
@@ -100,7 +127,7 @@ check_fail "grant to an unknown user fails" B grant add user:nobody pull '*'
 OUT=$(B token create --name ci-main --scope 'repository:team/*:pull,push' --ttl 30d 2>&1)
 CI=$(last_word <<<"$OUT")
 check_contains "token create prints a secret as the last word" "berth_" "$CI"
-check_fail "the token secret is not in berth.db" grep -qaF -- "$CI" "$DATA/berth.db"
+check_fail "the token secret is not in the metadata" in_db "$CI"
 SHORT=$(B token create --name ci-short --scope 'repository:team/*:pull' --ttl 3s | last_word)
 REVOKED=$(B token create --name ci-old --scope 'repository:team/*:pull' --ttl 1d | last_word)
 PUBONLY=$(B token create --name ci-pub --scope 'repository:public/*:pull' | last_word)
@@ -187,10 +214,10 @@ check_eq "bearer token on /v2/: 200" 200 "$(code -H "Authorization: Bearer $CITO
 ########################################################################
 log "5. forged, tampered, expired JWTs"
 KID=$(jwt_part "$TOK" 0 | jq -r .kid)
-seed_pem "$(awk '{print $3}' "$DATA/keys/jwt-current.key")" "$T/real.pem"
+seed_pem "$(berth_key "$DATA" jwt-current.key | awk '{print $3}')" "$T/real.pem"
 openssl genpkey -algorithm ed25519 -out "$T/other.pem" 2>/dev/null
 NOW=$(date +%s)
-ALICE_UID=$(sqlite3 "$DATA/berth.db" "select uid from users where name = 'alice'")
+ALICE_UID=$(berth_sql "$DATA" "select uid from users where name = 'alice'")
 claims() { # NAME ACTIONS EXP [AUD] [NBF]
 	printf '{"iss":"berth","sub":"alice","aud":"%s","exp":%s,"nbf":%s,"iat":%s,"berth_kind":"user","berth_uid":"%s","access":[{"type":"repository","name":"%s","actions":["%s"]}]}' \
 		"${4:-berth}" "$3" "${5:-$NOW}" "$NOW" "$ALICE_UID" "$1" "$2"
@@ -229,10 +256,22 @@ check_contains "invalid token challenge says invalid_token" 'error="invalid_toke
 ########################################################################
 log "5b. signing-key rotation while the server runs"
 OLDK=$(token_for alice:alice-passwd-01 'repository:team/app:pull')
+KEY_BEFORE=$(berth_key "$DATA" jwt-current.key)
 check "token rotate-key" B token rotate-key
-check_eq "the previous key is kept, mode 0600" 600 "$(stat -c %a "$DATA/keys/jwt-previous.key")"
-# no wait: the server looks at keys/ on every bearer request and token signing
-NEWK=$(token_for alice:alice-passwd-01 'repository:team/app:pull')
+if berth_is_pg; then
+	check_eq "the previous key is kept (row jwt-previous.key = the key current before)" "$KEY_BEFORE" \
+		"$(berth_key "$DATA" jwt-previous.key 2>&1)"
+	# each node re-reads the key rows at most every KEYS_STAMP_POLL_MS (500 ms)
+	for _ in $(seq 1 50); do
+		NEWK=$(token_for alice:alice-passwd-01 'repository:team/app:pull')
+		[ "$(jwt_part "$OLDK" 0 | jq -r .kid)" != "$(jwt_part "$NEWK" 0 | jq -r .kid)" ] && break
+		sleep 0.1
+	done
+else
+	check_eq "the previous key is kept, mode 0600" 600 "$(stat -c %a "$DATA/keys/jwt-previous.key")"
+	# no wait: the server looks at keys/ on every bearer request and token signing
+	NEWK=$(token_for alice:alice-passwd-01 'repository:team/app:pull')
+fi
 check "new tokens are signed by the new key (new kid)" \
 	test "$(jwt_part "$OLDK" 0 | jq -r .kid)" != "$(jwt_part "$NEWK" 0 | jq -r .kid)"
 check_eq "a token signed by the new key verifies" 200 "$(code -H "Authorization: Bearer $NEWK" "http://$R/v2/team/app/tags/list")"
@@ -360,6 +399,7 @@ for s in "$ADMIN_PW" alice-passwd-01 bob-passwd-0001 "$CI" "$CAROL_PW" "$REVOKED
 		check_eq "admin password appears only in the first-start banner" 2 "$(grep -cF -- "$s" "$DATA.log")"
 	else
 		check_fail "secret ${s:0:6}… is not in the server log" grep -qF -- "$s" "$DATA.log"
+		! berth_is_pg || check_fail "... nor in node B's log" grep -qF -- "$s" "$T/nodeb.log"
 	fi
 done
 

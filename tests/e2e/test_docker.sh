@@ -10,7 +10,8 @@
 #   (against Distribution: add E2E_REFERENCE=distribution to skip its known gaps)
 #
 # Env: REGISTRY (required; 127.0.0.0/8 is insecure for dockerd by default, other hosts
-# are passed as --insecure-registry), LARGE_MB (size of the large layer, default 1024;
+# are passed as --insecure-registry), REGISTRY_B (a second node of the same registry: every
+# push goes to REGISTRY, every pull and check reads through REGISTRY_B; default REGISTRY), LARGE_MB (size of the large layer, default 1024;
 # 0 skips it), DOCKER (CLI, default /usr/bin/docker), E2E_PREFIX, E2E_KEEP, E2E_VERBOSE,
 # E2E_REFERENCE.
 set -euo pipefail
@@ -21,6 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 need_registry
 R=$REGISTRY
+RB=${REGISTRY_B:-$R}
 P=$(e2e_prefix)
 LARGE_MB=${LARGE_MB:-1024}
 e2e_tmpdir T
@@ -28,11 +30,13 @@ U="docker $P $$ $(date +%s%N)"
 TLS=(--tls-verify=false)
 
 export DOCKERD_EXTRA_ARGS="--insecure-registry $R ${DOCKERD_EXTRA_ARGS:-}"
+[ "$RB" = "$R" ] || DOCKERD_EXTRA_ARGS="--insecure-registry $RB $DOCKERD_EXTRA_ARGS"
 on_exit dockerd_stop "$T/d"
 dockerd_start "$T/d" || { echo "cannot start dockerd" >&2; exit 2; }
 log "dockerd up ($("$DOCKER" version --format '{{.Client.Version}}/{{.Server.Version}}'))"
 D() { "$DOCKER" "$@"; }
 
+b() { printf '%s\n' "$RB${1#"$R"}"; } # REF pushed through REGISTRY -> the same REF read through REGISTRY_B
 pushed_digest() { grep -oE 'digest: sha256:[0-9a-f]{64}' <<<"$1" | head -n1 | cut -d' ' -f2; }
 registry_digest() { # sha256 of the manifest bytes the registry serves for REF
 	skopeo inspect "${TLS[@]}" --raw "docker://$1" | sha256sum | sed 's/^/sha256:/; s/ .*//'
@@ -54,21 +58,23 @@ OUT=$(D push "$REPO:v1" 2>&1 || true)
 check_contains "push: layer pushed" "Pushed" "$OUT"
 MD=$(pushed_digest "$OUT")
 check "push printed a digest" test -n "$MD"
-check_eq "registry serves the manifest docker pushed" "$MD" "$(registry_digest "$REPO:v1" 2>&1)"
+check_eq "registry serves the manifest docker pushed" "$MD" "$(registry_digest "$(b "$REPO:v1")" 2>&1)"
 check_eq "pushed manifest is docker v2 schema 2 with our config" \
 	"application/vnd.docker.distribution.manifest.v2+json $CFG" \
-	"$(skopeo inspect "${TLS[@]}" --raw "docker://$REPO:v1" 2>&1 | jq -r '"\(.mediaType) \(.config.digest)"' 2>&1)"
+	"$(skopeo inspect "${TLS[@]}" --raw "docker://$(b "$REPO:v1")" 2>&1 | jq -r '"\(.mediaType) \(.config.digest)"' 2>&1)"
 check "rmi" D rmi "$REPO:v1"
 check_fail "image is gone locally" D image inspect "$CFG"
-OUT=$(D pull "$REPO:v1" 2>&1 || true)
+REPOB=$(b "$REPO")
+OUT=$(D pull "$REPOB:v1" 2>&1 || true)
 check_contains "pull reports the pushed digest" "Digest: $MD" "$OUT"
-check_eq "pulled image ID = config digest" "$CFG" "$(img_id "$REPO:v1" 2>&1)"
+check_eq "pulled image ID = config digest" "$CFG" "$(img_id "$REPOB:v1" 2>&1)"
 check_eq "pulled diff_ids" "$(img_diff_ids "$T/bb")" \
-	"$(D image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$REPO:v1" 2>&1 | sed '/^$/d')"
-check_contains "RepoDigests" "$REPO@$MD" "$(D image inspect --format '{{json .RepoDigests}}' "$REPO:v1" 2>&1)"
-check_eq "run busybox echo" ok "$(D run --rm --network none "$REPO:v1" /bin/busybox echo ok 2>&1)"
+	"$(D image inspect --format '{{range .RootFS.Layers}}{{println .}}{{end}}' "$REPOB:v1" 2>&1 | sed '/^$/d')"
+check_contains "RepoDigests" "$REPOB@$MD" "$(D image inspect --format '{{json .RepoDigests}}' "$REPOB:v1" 2>&1)"
+check_eq "run busybox echo" ok "$(D run --rm --network none "$REPOB:v1" /bin/busybox echo ok 2>&1)"
 check_eq "run sees the unique file" "$U bb" \
-	"$(D run --rm --network none "$REPO:v1" /bin/sh -c 'cat /etc/berth-extra' 2>&1)"
+	"$(D run --rm --network none "$REPOB:v1" /bin/sh -c 'cat /etc/berth-extra' 2>&1)"
+[ "$REPOB" = "$REPO" ] || D tag "$REPOB:v1" "$REPO:v1" # the pushes below go through REGISTRY
 
 ########################################################################
 log "2. re-push unchanged image"
@@ -84,16 +90,17 @@ D tag "$REPO:v1" "$REPO2:v1"
 OUT=$(D push "$REPO2:v1" 2>&1 || true)
 check_contains "second repo: layer mounted from the first" "Mounted from $P/docker-bb" "$OUT"
 check_eq "second repo: same digest" "$MD" "$(pushed_digest "$OUT")"
-check_eq "second repo: registry digest" "$MD" "$(registry_digest "$REPO2:v1" 2>&1)"
+check_eq "second repo: registry digest" "$MD" "$(registry_digest "$(b "$REPO2:v1")" 2>&1)"
 
 ########################################################################
 log "4. pull by digest"
 rmi_all
 check_fail "no local image" D image inspect "$CFG"
-OUT=$(D pull "$REPO2@$MD" 2>&1 || true)
+REPO2B=$(b "$REPO2")
+OUT=$(D pull "$REPO2B@$MD" 2>&1 || true)
 check_contains "pull by digest" "Digest: $MD" "$OUT"
-check_eq "by-digest image ID" "$CFG" "$(img_id "$REPO2@$MD" 2>&1)"
-check_eq "by-digest image runs" ok "$(D run --rm --network none "$REPO2@$MD" /bin/busybox echo ok 2>&1)"
+check_eq "by-digest image ID" "$CFG" "$(img_id "$REPO2B@$MD" 2>&1)"
+check_eq "by-digest image runs" ok "$(D run --rm --network none "$REPO2B@$MD" /bin/busybox echo ok 2>&1)"
 
 ########################################################################
 log "5. docker pull --platform from a skopeo-pushed OCI index"
@@ -106,20 +113,21 @@ AMD_CFG=$(jq -r .config.digest "$(img_blob_path "$T/idx" \
 	"$(jq -r '.manifests[] | select(.platform.architecture=="amd64") | .digest' "$IDXB")")")
 check "skopeo copy --all index" skopeo copy --quiet --all --preserve-digests --dest-tls-verify=false \
 	oci:"$T/idx":latest docker://"$IREPO":multi
-check "docker pull --platform linux/arm64" D pull --platform linux/arm64 "$IREPO:multi"
+IREPOB=$(b "$IREPO")
+check "docker pull --platform linux/arm64" D pull --platform linux/arm64 "$IREPOB:multi"
 check_eq "arm64 image chosen" "arm64 $ARM_CFG" \
-	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$IREPO:multi" 2>&1)"
-check "docker pull --platform linux/amd64" D pull --platform linux/amd64 "$IREPO:multi"
+	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$IREPOB:multi" 2>&1)"
+check "docker pull --platform linux/amd64" D pull --platform linux/amd64 "$IREPOB:multi"
 check_eq "amd64 image chosen" "amd64 $AMD_CFG" \
-	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$IREPO:multi" 2>&1)"
+	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$IREPOB:multi" 2>&1)"
 check_eq "amd64 image from the index runs" ok \
-	"$(D run --rm --network none "$IREPO:multi" /bin/busybox echo ok 2>&1)"
+	"$(D run --rm --network none "$IREPOB:multi" /bin/busybox echo ok 2>&1)"
 # `docker manifest inspect` of an OCI index.  The 20.10 CLI can read the index (Berth serves it as stored although
 # its Accept lists no OCI type; Distribution 2.8 answers 404 there) but not the OCI image manifests it then fetches
 # for each entry, whatever the registry does: so this check uses a newer CLI when the machine has one.
 NEWCLI=/usr/local/bin/docker
 if [ -x "$NEWCLI" ] && [ "$("$NEWCLI" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)" -ge 23 ] 2>/dev/null; then
-	MI=$("$NEWCLI" manifest inspect --insecure "$IREPO:multi" 2>&1 || true)
+	MI=$("$NEWCLI" manifest inspect --insecure "$IREPOB:multi" 2>&1 || true)
 	check_eq "manifest inspect of an OCI index (newer CLI)" \
 		"application/vnd.oci.image.index.v1+json linux/amd64 linux/arm64" \
 		"$(jq -r '"\(.mediaType) \([.manifests[] | "\(.platform.os)/\(.platform.architecture)"] | sort | join(" "))"' \
@@ -131,7 +139,7 @@ fi
 check_eq "OCI index served as stored to a Docker-types-only Accept" "application/vnd.oci.image.index.v1+json" \
 	"$(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
 		-H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-		"http://$REGISTRY/v2/$P/docker-idx/manifests/multi" | jq -r .mediaType)"
+		"http://$RB/v2/$P/docker-idx/manifests/multi" | jq -r .mediaType)"
 
 ########################################################################
 log "6. docker manifest create/push/inspect (manifest list)"
@@ -146,18 +154,18 @@ check "manifest create" D manifest create --insecure "$ML" "$REPO:v1" "$R/$P/doc
 OUT=$(D manifest push --insecure "$ML" 2>&1 || true)
 ML_MD=$(grep -oE 'sha256:[0-9a-f]{64}' <<<"$OUT" | tail -n1 || true)
 check "manifest push printed a digest" test -n "$ML_MD"
-check_eq "registry serves the pushed list" "$ML_MD" "$(registry_digest "$ML" 2>&1)"
-INS=$(D manifest inspect --insecure "$ML" 2>&1 || true)
+check_eq "registry serves the pushed list" "$ML_MD" "$(registry_digest "$(b "$ML")" 2>&1)"
+INS=$(D manifest inspect --insecure "$(b "$ML")" 2>&1 || true)
 check_eq "manifest inspect: list media type" "application/vnd.docker.distribution.manifest.list.v2+json" \
 	"$(jq -r .mediaType <<<"$INS" 2>&1)"
 check_eq "manifest inspect: entries" "$MD linux/amd64 $ARM_MD linux/arm64" \
 	"$(jq -r '[.manifests[] | "\(.digest) \(.platform.os)/\(.platform.architecture)"] | sort_by(split(" ")[1]) | join(" ")' <<<"$INS" 2>&1)"
-INS=$(D manifest inspect --insecure "$R/$P/docker-arm:v1" 2>&1 || true)
+INS=$(D manifest inspect --insecure "$RB/$P/docker-arm:v1" 2>&1 || true)
 check_eq "manifest inspect of a single image" "$(img_config_digest "$T/arm")" "$(jq -r .config.digest <<<"$INS" 2>&1)"
 rmi_all
-check "pull list --platform linux/arm64" D pull --platform linux/arm64 "$ML"
+check "pull list --platform linux/arm64" D pull --platform linux/arm64 "$(b "$ML")"
 check_eq "arm64 entry of the list chosen" "arm64 $(img_config_digest "$T/arm")" \
-	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$ML" 2>&1)"
+	"$(D image inspect --format '{{.Architecture}} {{.Id}}' "$(b "$ML")" 2>&1)"
 
 ########################################################################
 log "7. four concurrent pushes sharing a base layer"
@@ -186,7 +194,7 @@ D rmi "$R/$P/docker-conc1:v1" "$R/$P/docker-conc2:v1" "$R/$P/docker-conc3:v1" "$
 for i in 1 2 3 4; do
 	(
 		rc=0
-		D pull "$R/$P/docker-conc$i:v1" >"$T/c$i.pull" 2>&1 || rc=$?
+		D pull "$RB/$P/docker-conc$i:v1" >"$T/c$i.pull" 2>&1 || rc=$?
 		echo $rc >"$T/c$i.rc"
 	) &
 	PIDS[i]=$!
@@ -195,9 +203,9 @@ wait "${PIDS[@]}"   # not a bare wait: dockerd is a child of this shell too
 for i in 1 2 3 4; do
 	check_eq "concurrent pull $i succeeded" 0 "$(cat "$T/c$i.rc")"
 	check_contains "pull $i digest = pushed digest" "Digest: ${CMD[$i]:-none}" "$(cat "$T/c$i.pull")"
-	check_eq "pulled image $i ID" "$(img_config_digest "$T/c$i")" "$(img_id "$R/$P/docker-conc$i:v1" 2>&1)"
+	check_eq "pulled image $i ID" "$(img_config_digest "$T/c$i")" "$(img_id "$RB/$P/docker-conc$i:v1" 2>&1)"
 	check_eq "image $i runs with its own top layer" "$U c$i" \
-		"$(D run --rm --network none "$R/$P/docker-conc$i:v1" /bin/cat /etc/berth-extra 2>&1)"
+		"$(D run --rm --network none "$RB/$P/docker-conc$i:v1" /bin/cat /etc/berth-extra 2>&1)"
 done
 rmi_all
 rm -rf "$T"/c[1-4] "$T"/c[1-4].tar
@@ -219,7 +227,8 @@ if [ "$LARGE_MB" -gt 0 ]; then
 	LMD=$(pushed_digest "$OUT")
 	check "large push" test -n "$LMD"
 	log "8. large layer: pushed in $(($(date +%s) - t0))s"
-	RAW=$(skopeo inspect "${TLS[@]}" --raw "docker://$LREPO:v1" 2>&1 || true)
+	LREPOB=$(b "$LREPO")
+	RAW=$(skopeo inspect "${TLS[@]}" --raw "docker://$LREPOB:v1" 2>&1 || true)
 	check_eq "large: registry digest" "$LMD" "sha256:$(printf '%s' "$RAW" | sha256sum | cut -d' ' -f1)"
 	LSIZE=$(jq -r '.layers[0].size' <<<"$RAW" 2>/dev/null || echo 0)
 	check "large: compressed layer >= $LARGE_MB MiB (incompressible)" \
@@ -228,18 +237,18 @@ if [ "$LARGE_MB" -gt 0 ]; then
 	check_fail "large: gone locally" D image inspect "$LCFG"
 	log "8. large layer: pull"
 	t0=$(date +%s)
-	OUT=$(D pull "$LREPO:v1" 2>&1 || true)
+	OUT=$(D pull "$LREPOB:v1" 2>&1 || true)
 	log "8. large layer: pulled in $(($(date +%s) - t0))s"
 	check_contains "large: pull digest" "Digest: $LMD" "$OUT"
-	check_eq "large: image ID" "$LCFG" "$(img_id "$LREPO:v1" 2>&1)"
+	check_eq "large: image ID" "$LCFG" "$(img_id "$LREPOB:v1" 2>&1)"
 	check_eq "large: diff_id (verified by dockerd on pull)" "$LDIFF" \
-		"$(D image inspect --format '{{range .RootFS.Layers}}{{.}}{{end}}' "$LREPO:v1" 2>&1)"
-	check_contains "large: RepoDigests" "$LREPO@$LMD" \
-		"$(D image inspect --format '{{json .RepoDigests}}' "$LREPO:v1" 2>&1)"
+		"$(D image inspect --format '{{range .RootFS.Layers}}{{.}}{{end}}' "$LREPOB:v1" 2>&1)"
+	check_contains "large: RepoDigests" "$LREPOB@$LMD" \
+		"$(D image inspect --format '{{json .RepoDigests}}' "$LREPOB:v1" 2>&1)"
 	# re-save and hash the layer tar ourselves
 	# (20.10 names the layer directories with v1 IDs; find the layer via manifest.json)
 	LH=none
-	if D save -o "$T/saved.tar" "$LREPO:v1"; then
+	if D save -o "$T/saved.tar" "$LREPOB:v1"; then
 		LPATH=$(tar -xOf "$T/saved.tar" manifest.json | jq -r '.[0].Layers[0]') || LPATH=x
 		LH=$(tar -xOf "$T/saved.tar" "$LPATH" | sha256sum | cut -d' ' -f1) || LH=none
 		rm -f "$T/saved.tar"

@@ -5,7 +5,9 @@
 #
 #   REGISTRY=127.0.0.1:5055 tests/e2e/test_skopeo.sh
 #
-# Env: REGISTRY (required), E2E_PREFIX (repo prefix), E2E_KEEP=1, E2E_VERBOSE=1.
+# Env: REGISTRY (required), REGISTRY_B (a second node of the same registry: pushes, copies into the
+# registry and deletes go to REGISTRY, reads, pulls and sync sources go through REGISTRY_B; default
+# REGISTRY), E2E_PREFIX (repo prefix), E2E_KEEP=1, E2E_VERBOSE=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -13,6 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 need_registry
 R=$REGISTRY
+RB=${REGISTRY_B:-$R}
 P=$(e2e_prefix)
 e2e_tmpdir T
 # skopeo keeps a blob-info cache and mounts/skips known blobs: every run uses fresh
@@ -23,6 +26,7 @@ TLS=(--tls-verify=false)
 CP=(copy --quiet --src-tls-verify=false --dest-tls-verify=false)
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+b() { printf '%s\n' "$RB${1#"$R"}"; } # REF pushed through REGISTRY -> the same REF read through REGISTRY_B
 
 # same_blobs A B: every blob of OCI layout A exists in B with identical bytes
 # (and the file name is the sha256 of the content); prints the differences
@@ -52,36 +56,36 @@ img_busybox "$T/src" amd64 "$U rt"
 SRC_MD=$(img_manifest_digest "$T/src")
 check "copy oci -> registry" "${SK[@]}" "${CP[@]}" --preserve-digests \
 	oci:"$T/src":latest docker://"$REPO1":v1
-"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$REPO1":v1 >"$T/raw1" || true
+"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$(b "$REPO1")":v1 >"$T/raw1" || true
 check "inspect --raw returns the pushed manifest bytes" \
 	cmp "$T/raw1" "$(img_blob_path "$T/src" "$SRC_MD")"
-INS=$("${SK[@]}" inspect "${TLS[@]}" docker://"$REPO1":v1 || true)
+INS=$("${SK[@]}" inspect "${TLS[@]}" docker://"$(b "$REPO1")":v1 || true)
 check_eq "inspect Digest" "$SRC_MD" "$(jq -r .Digest <<<"$INS" 2>&1)"
 check_eq "inspect Layers" "$(img_layer_digests "$T/src")" "$(jq -r '.Layers[]' <<<"$INS" 2>&1)"
 check_eq "inspect Architecture" amd64 "$(jq -r .Architecture <<<"$INS" 2>&1)"
-"${SK[@]}" inspect "${TLS[@]}" --config --raw docker://"$REPO1":v1 >"$T/cfg1" || true
+"${SK[@]}" inspect "${TLS[@]}" --config --raw docker://"$(b "$REPO1")":v1 >"$T/cfg1" || true
 check "inspect --config --raw returns the config bytes" \
 	cmp "$T/cfg1" "$(img_blob_path "$T/src" "$(img_config_digest "$T/src")")"
 check "copy registry -> oci" "${SK[@]}" "${CP[@]}" --preserve-digests \
-	docker://"$REPO1":v1 oci:"$T/back":v1
+	docker://"$(b "$REPO1")":v1 oci:"$T/back":v1
 check_eq "round-trip manifest digest" "$SRC_MD" "$(img_manifest_digest "$T/back" 2>&1)"
 check "round-trip blobs byte-for-byte" same_blobs "$T/src" "$T/back"
 check_eq "round-trip blob set" "$(blob_list "$T/src")" "$(blob_list "$T/back" 2>&1)"
 check "copy by digest registry -> oci" "${SK[@]}" "${CP[@]}" \
-	docker://"$REPO1@$SRC_MD" oci:"$T/bydigest":x
+	docker://"$(b "$REPO1")@$SRC_MD" oci:"$T/bydigest":x
 check_eq "by-digest manifest digest" "$SRC_MD" "$(img_manifest_digest "$T/bydigest" 2>&1)"
 check "registry -> registry copy (second tag, same repo)" "${SK[@]}" "${CP[@]}" \
-	docker://"$REPO1":v1 docker://"$REPO1":v2
+	docker://"$(b "$REPO1")":v1 docker://"$REPO1":v2
 check "registry -> registry copy (other repo, cross-repo blobs)" "${SK[@]}" "${CP[@]}" \
-	docker://"$REPO1":v1 docker://"$R/$P/skopeo-rt2":v1
+	docker://"$(b "$REPO1")":v1 docker://"$R/$P/skopeo-rt2":v1
 check_eq "other repo has identical manifest" "$SRC_MD" \
-	"$("${SK[@]}" inspect "${TLS[@]}" --format '{{.Digest}}' docker://"$R/$P/skopeo-rt2":v1 2>&1)"
-TAGS=$("${SK[@]}" list-tags "${TLS[@]}" docker://"$REPO1" 2>&1 || true)
+	"$("${SK[@]}" inspect "${TLS[@]}" --format '{{.Digest}}' docker://"$RB/$P/skopeo-rt2":v1 2>&1)"
+TAGS=$("${SK[@]}" list-tags "${TLS[@]}" docker://"$(b "$REPO1")" 2>&1 || true)
 check_eq "list-tags" "v1 v2" "$(jq -r '.Tags | sort | join(" ")' <<<"$TAGS" 2>&1)"
-check_eq "list-tags Repository" "$REPO1" "$(jq -r .Repository <<<"$TAGS" 2>&1)"
-check_fail "inspect of a missing tag fails" "${SK[@]}" inspect "${TLS[@]}" docker://"$REPO1":nope
+check_eq "list-tags Repository" "$(b "$REPO1")" "$(jq -r .Repository <<<"$TAGS" 2>&1)"
+check_fail "inspect of a missing tag fails" "${SK[@]}" inspect "${TLS[@]}" docker://"$(b "$REPO1")":nope
 check_fail "inspect of a missing repository fails" \
-	"${SK[@]}" inspect "${TLS[@]}" docker://"$R/$P/does-not-exist":v1
+	"${SK[@]}" inspect "${TLS[@]}" docker://"$RB/$P/does-not-exist":v1
 
 ########################################################################
 log "2. copy --all of a two-platform OCI index"
@@ -90,7 +94,7 @@ img_index "$T/idx" "$U idx"
 IDX_MD=$(img_manifest_digest "$T/idx")
 check "copy --all oci index -> registry" "${SK[@]}" "${CP[@]}" --all --preserve-digests \
 	oci:"$T/idx":latest docker://"$REPO2":multi
-"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$REPO2":multi >"$T/rawidx" || true
+"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$(b "$REPO2")":multi >"$T/rawidx" || true
 check "inspect --raw returns the index bytes" cmp "$T/rawidx" "$(img_blob_path "$T/idx" "$IDX_MD")"
 ARM_MD=$(jq -r '.manifests[] | select(.platform.architecture=="arm64") | .digest' \
 	"$(img_blob_path "$T/idx" "$IDX_MD")")
@@ -100,18 +104,18 @@ AMD_MD=$(jq -r '.manifests[] | select(.platform.architecture=="amd64") | .digest
 # chosen child by its config instead
 cfg_of() { jq -r .config.digest "$(img_blob_path "$T/idx" "$1")"; }
 chosen_cfg() {
-	"${SK[@]}" --override-arch "$1" inspect "${TLS[@]}" --config --raw docker://"$REPO2":multi \
+	"${SK[@]}" --override-arch "$1" inspect "${TLS[@]}" --config --raw docker://"$(b "$REPO2")":multi \
 		| sha256sum | cut -d' ' -f1
 }
 check_eq "platform choice arm64 (--override-arch)" "$(cfg_of "$ARM_MD")" "sha256:$(chosen_cfg arm64 2>&1)"
 check_eq "platform choice amd64 (--override-arch)" "$(cfg_of "$AMD_MD")" "sha256:$(chosen_cfg amd64 2>&1)"
 check_eq "inspect Architecture with --override-arch arm64" arm64 \
 	"$("${SK[@]}" --override-arch arm64 inspect "${TLS[@]}" --format '{{.Architecture}}' \
-		docker://"$REPO2":multi 2>&1)"
-"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$REPO2@$ARM_MD" >"$T/rawarm" || true
+		docker://"$(b "$REPO2")":multi 2>&1)"
+"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$(b "$REPO2")@$ARM_MD" >"$T/rawarm" || true
 check "child manifest by digest" cmp "$T/rawarm" "$(img_blob_path "$T/idx" "$ARM_MD")"
 check "copy --all registry -> oci" "${SK[@]}" "${CP[@]}" --all --preserve-digests \
-	docker://"$REPO2":multi oci:"$T/idxback":multi
+	docker://"$(b "$REPO2")":multi oci:"$T/idxback":multi
 check_eq "index round-trip digest" "$IDX_MD" "$(img_manifest_digest "$T/idxback" 2>&1)"
 check "index round-trip blobs byte-for-byte" same_blobs "$T/idx" "$T/idxback"
 check_eq "index round-trip blob set" "$(blob_list "$T/idx")" "$(blob_list "$T/idxback" 2>&1)"
@@ -123,14 +127,14 @@ img_busybox2 "$T/two" amd64 "$U da"
 img_docker_archive "$T/two" "$T/two.tar"
 check "copy docker-archive -> registry" "${SK[@]}" "${CP[@]}" \
 	docker-archive:"$T/two.tar" docker://"$REPO3":v1
-RAW3=$("${SK[@]}" inspect "${TLS[@]}" --raw docker://"$REPO3":v1 2>&1 || true)
+RAW3=$("${SK[@]}" inspect "${TLS[@]}" --raw docker://"$(b "$REPO3")":v1 2>&1 || true)
 check_eq "docker-archive push is a docker v2 schema 2 manifest" \
 	"application/vnd.docker.distribution.manifest.v2+json 2" \
 	"$(jq -r '"\(.mediaType) \(.layers | length)"' <<<"$RAW3" 2>&1)"
 check_eq "pushed config digest = archive config" "$(img_config_digest "$T/two")" \
 	"$(jq -r .config.digest <<<"$RAW3" 2>&1)"
 check "copy registry -> docker-archive" "${SK[@]}" "${CP[@]}" \
-	docker://"$REPO3":v1 docker-archive:"$T/out.tar":"$P"/out:v1
+	docker://"$(b "$REPO3")":v1 docker-archive:"$T/out.tar":"$P"/out:v1
 mkdir -p "$T/outx"
 tar -C "$T/outx" -xf "$T/out.tar" 2>/dev/null || true
 OUTMAN=$(cat "$T/outx/manifest.json" 2>/dev/null || echo '[]')
@@ -161,20 +165,20 @@ check_eq "tags before delete" "a b c" \
 	"$("${SK[@]}" list-tags "${TLS[@]}" docker://"$REPO4" 2>&1 | jq -r '.Tags | sort | join(" ")' 2>&1)"
 check "delete by digest" "${SK[@]}" delete "${TLS[@]}" docker://"$REPO4@$DEL_MD"
 check_eq "tags after delete (both tags of the digest gone)" "c" \
-	"$("${SK[@]}" list-tags "${TLS[@]}" docker://"$REPO4" 2>&1 | jq -r '.Tags | sort | join(" ")' 2>&1)"
-check_fail "inspect deleted tag a fails" "${SK[@]}" inspect "${TLS[@]}" docker://"$REPO4":a
-check_fail "inspect deleted tag b fails" "${SK[@]}" inspect "${TLS[@]}" docker://"$REPO4":b
-check_fail "inspect deleted digest fails" "${SK[@]}" inspect "${TLS[@]}" --raw docker://"$REPO4@$DEL_MD"
+	"$("${SK[@]}" list-tags "${TLS[@]}" docker://"$(b "$REPO4")" 2>&1 | jq -r '.Tags | sort | join(" ")' 2>&1)"
+check_fail "inspect deleted tag a fails" "${SK[@]}" inspect "${TLS[@]}" docker://"$(b "$REPO4")":a
+check_fail "inspect deleted tag b fails" "${SK[@]}" inspect "${TLS[@]}" docker://"$(b "$REPO4")":b
+check_fail "inspect deleted digest fails" "${SK[@]}" inspect "${TLS[@]}" --raw docker://"$(b "$REPO4")@$DEL_MD"
 check_eq "other tag survives" "$(img_manifest_digest "$T/keep")" \
-	"$("${SK[@]}" inspect "${TLS[@]}" --format '{{.Digest}}' docker://"$REPO4":c 2>&1)"
+	"$("${SK[@]}" inspect "${TLS[@]}" --format '{{.Digest}}' docker://"$(b "$REPO4")":c 2>&1)"
 check_fail "delete of the same digest again fails" \
-	"${SK[@]}" delete "${TLS[@]}" docker://"$REPO4@$DEL_MD"
+	"${SK[@]}" delete "${TLS[@]}" docker://"$(b "$REPO4")@$DEL_MD"
 
 ########################################################################
 log "5. sync"
 # registry -> dir: every tag of the repository
 check "sync docker -> dir" "${SK[@]}" sync --src docker --dest dir --src-tls-verify=false \
-	"$REPO1" "$T/sync"
+	"$(b "$REPO1")" "$T/sync"
 SYNCD=$T/sync/skopeo-rt  # skopeo names the dirs after the last path component
 check "sync wrote v1 and v2" test -f "$SYNCD:v1/manifest.json" -a -f "$SYNCD:v2/manifest.json"
 check "synced v1 manifest bytes" cmp "$SYNCD:v1/manifest.json" "$(img_blob_path "$T/src" "$SRC_MD")"
@@ -188,15 +192,15 @@ sync_layers_ok() {
 check "synced layer bytes" sync_layers_ok
 # registry -> registry: whole repository (all tags) under another namespace
 check "sync docker -> docker" "${SK[@]}" sync --src docker --dest docker \
-	--src-tls-verify=false --dest-tls-verify=false "$REPO1" "$R/$P/mirror"
+	--src-tls-verify=false --dest-tls-verify=false "$(b "$REPO1")" "$R/$P/mirror"
 check_eq "mirrored repo tags" "v1 v2" \
-	"$("${SK[@]}" list-tags "${TLS[@]}" docker://"$R/$P/mirror/skopeo-rt" 2>&1 | jq -r '.Tags | sort | join(" ")' 2>&1)"
+	"$("${SK[@]}" list-tags "${TLS[@]}" docker://"$RB/$P/mirror/skopeo-rt" 2>&1 | jq -r '.Tags | sort | join(" ")' 2>&1)"
 check_eq "mirrored manifest digest" "$SRC_MD" \
-	"$("${SK[@]}" inspect "${TLS[@]}" --format '{{.Digest}}' docker://"$R/$P/mirror/skopeo-rt":v2 2>&1)"
+	"$("${SK[@]}" inspect "${TLS[@]}" --format '{{.Digest}}' docker://"$RB/$P/mirror/skopeo-rt":v2 2>&1)"
 # sync of a multi-arch repository keeps the index
 check "sync --all docker -> docker (index)" "${SK[@]}" sync --all --src docker --dest docker \
-	--src-tls-verify=false --dest-tls-verify=false "$REPO2" "$R/$P/mirror"
-"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$R/$P/mirror/skopeo-idx":multi >"$T/rawmidx" || true
+	--src-tls-verify=false --dest-tls-verify=false "$(b "$REPO2")" "$R/$P/mirror"
+"${SK[@]}" inspect "${TLS[@]}" --raw docker://"$RB/$P/mirror/skopeo-idx":multi >"$T/rawmidx" || true
 check "mirrored index bytes" cmp "$T/rawmidx" "$(img_blob_path "$T/idx" "$IDX_MD")"
 
 finish
