@@ -14,8 +14,8 @@
 # kill -9 is what this tests (the process dies, the kernel's page cache survives): fsync ordering against power
 # loss is not something a test on one running kernel can show.
 #
-# `test_crash_matrix.sh pgs3` (issue 12) runs the same scenarios on PostgreSQL (scripts/pg) + Ceph RGW (scripts/ceph)
-# with TWO nodes: A is armed and killed, B (never killed) is where the client retries right after the kill — the
+# With BERTH_E2E_BACKEND=pg-s3 (issue 12; server.sh's berth_backend_up) the same scenarios run on PostgreSQL
+# (scripts/pg) + Ceph RGW (scripts/ceph) with TWO nodes: A is armed and killed, B (never killed) is where the client retries right after the kill — the
 # blob push, the interrupted upload session resumed where the shared state says, the manifest PUT, the DELETE, the
 # gc/lifecycle command run again — and must succeed.  Then A restarts clean, everything acknowledged pulls
 # byte-identical through A and B, `berth fsck` (rows against the bucket) is clean and no S3 session state is left
@@ -30,34 +30,27 @@ set +m
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/server.sh"
-MODE=${1:-disk}
+MODE=disk
+berth_is_pg && MODE=pgs3
 
 e2e_tmpdir T
 D=$T/data
 on_exit berth_kill
 if [ "$MODE" = pgs3 ]; then
-	ROOT=$(cd "$here/../.." && pwd)
 	log "starting PostgreSQL and Ceph with radosgw"
-	mkdir -p "$T/pg" "$D" "$T/B"
-	PG_URL=$("$ROOT/scripts/pg" start "$T/pg")
-	on_exit "$ROOT/scripts/pg" stop "$T/pg"
-	on_exit "$ROOT/scripts/ceph" stop "$T/ceph"
-	eval "$("$ROOT/scripts/ceph" start "$T/ceph")"
-	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PAGER="" AWS_CONFIG_FILE=$T/aws-config
-	export AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
-	: >"$AWS_CONFIG_FILE"
-	: >"$AWS_SHARED_CREDENTIALS_FILE"
-	BUCKET=berth-crash
-	S3=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api)
-	"${S3[@]}" create-bucket --bucket "$BUCKET" >/dev/null
+	mkdir -p "$D" "$T/B"
+	on_exit berth_backend_down "$T"
+	berth_backend_up "$T"
+	read -ra S3 <<<"$E2E_S3"
+	BUCKET=$E2E_BUCKET
 	# upload_timeout 60 s (its minimum) on A; B never expires a session during the run (30 days): only A's janitor
 	# (the expiry scenario, the final check) removes the sessions the test ages
-	export BERTH_METADATA=$PG_URL BERTH_STORAGE=s3://$BUCKET/reg BERTH_S3_ENDPOINT=$S3_ENDPOINT BERTH_UPLOAD_TIMEOUT=60
+	export BERTH_UPLOAD_TIMEOUT=60
 	BERTH_UPLOAD_TIMEOUT=$((30 * 86400)) berth_start "$T/B" --no-auth
 	B_REG=$REGISTRY B_PID=$BERTH_PID
 	BERTH_PID=
 	on_exit kill -KILL "$B_PID"
-	psql_q() { psql -At "$PG_URL" -c "$1"; }
+	psql_q() { berth_sql "$D" "$1"; }
 fi
 OCI_M=application/vnd.oci.image.manifest.v1+json
 OCI_C=application/vnd.oci.image.config.v1+json

@@ -28,19 +28,14 @@ ROOT=$(cd "$HERE/../.." && pwd)
 }
 e2e_tmpdir T
 log "starting PostgreSQL and Ceph with radosgw"
-mkdir -p "$T/pg" "$T/ts" "$T/A" "$T/cli"
-PG_URL=$("$ROOT/scripts/pg" start "$T/pg")
+mkdir -p "$T/ts" "$T/A" "$T/cli"
+export BERTH_E2E_BACKEND=pg-s3
+on_exit berth_backend_down "$T"
+berth_backend_up "$T"
+export CEPH_CONF # radosgw-admin
+PG_URL=$BERTH_METADATA
 PG_PORT=$(cat "$T/pg/port")
-on_exit "$ROOT/scripts/pg" stop "$T/pg"
-on_exit "$ROOT/scripts/ceph" stop "$T/ceph"
-eval "$("$ROOT/scripts/ceph" start "$T/ceph")"
-export CEPH_CONF AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_PAGER="" AWS_CONFIG_FILE=$T/aws-config
-export AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
-: >"$AWS_CONFIG_FILE"
-: >"$AWS_SHARED_CREDENTIALS_FILE"
-BUCKET=berth-faults
-S3=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api)
-"${S3[@]}" create-bucket --bucket "$BUCKET" >/dev/null
+BUCKET=$E2E_BUCKET
 
 # the database in a tablespace on a small tmpfs (its WAL stays in the cluster's directory, as on a real server whose
 # data volume fills)
@@ -49,7 +44,7 @@ on_exit umount -l "$T/ts"
 chown postgres "$T/ts"
 psql -q "$PG_URL" -c "CREATE TABLESPACE small LOCATION '$T/ts'" -c "CREATE DATABASE full_db TABLESPACE small"
 DB_URL=${PG_URL%/berth}/full_db
-export BERTH_METADATA=$DB_URL BERTH_STORAGE=s3://$BUCKET/reg BERTH_S3_ENDPOINT=$S3_ENDPOINT
+export BERTH_METADATA=$DB_URL
 berth_start "$T/A" --no-auth --access-log off
 on_exit berth_kill
 A=$REGISTRY
