@@ -30,6 +30,7 @@ struct db_pgconn {
     char errmsg[512]; /* of the last error */
     unsigned gen;     /* bumped by every reconnect: statements prepared before it are gone */
     int lost;         /* the last error was the connection's, not the statement's (db__pg_last_error) */
+    int txn_lost;     /* the connection was lost inside a transaction: every statement fails until ROLLBACK */
 };
 
 /* 1 while this process's last attempt to (re)connect to the server failed: requests then answer 503. */
@@ -171,7 +172,31 @@ static int retry_after_loss(struct db *db, int idle)
     p->lost = conn_failed(p);
     if (!p->lost)
         return 0;
+    if (!idle)
+        p->txn_lost = 1; /* what follows must not run outside the transaction it belonged to, nor commit nothing */
     return maybe_reconnect(db) && idle && PQstatus(p->c) == CONNECTION_OK;
+}
+
+/* A statement on a connection whose transaction was lost: fails (BERR_UNAVAILABLE), except ROLLBACK (the server
+ * already rolled it back: done) and BEGIN; those two and COMMIT (which fails: nothing was committed) end that
+ * state.  Returns 1 if `sql` must not be sent (with *rc set), 0 to send it. */
+static int txn_was_lost(struct db *db, const char *sql, int *rc)
+{
+    struct db_pgconn *p = db->pg;
+    *rc = 0;
+    if (!p->txn_lost)
+        return 0;
+    if (strncmp(sql, "BEGIN", 5) == 0 || (strncmp(sql, "ROLLBACK", 8) == 0 && strncmp(sql, "ROLLBACK TO", 11) != 0)) {
+        p->txn_lost = 0;
+        return strncmp(sql, "ROLLBACK", 8) == 0;
+    }
+    if (strncmp(sql, "COMMIT", 6) == 0)
+        p->txn_lost = 0;
+    snprintf(p->errmsg, sizeof(p->errmsg), "the connection was lost inside a transaction (rolled back)");
+    p->sqlstate[0] = '\0';
+    p->lost = 1;
+    *rc = BERR_UNAVAILABLE;
+    return 1;
 }
 
 int db__pg_exec(struct db *db, const char *sql)
@@ -179,6 +204,8 @@ int db__pg_exec(struct db *db, const char *sql)
     int idle, rc = 0;
     PGresult *res;
     ExecStatusType s;
+    if (txn_was_lost(db, sql, &rc))
+        return rc;
     maybe_reconnect(db);
     idle = PQtransactionStatus(db->pg->c) == PQTRANS_IDLE;
     res = PQexec(db->pg->c, sql);
@@ -425,7 +452,9 @@ static int execute(struct db_stmt *st)
 {
     struct db_pgstmt *ps = st->pg;
     struct db_pgconn *p = st->db->pg;
-    int idle;
+    int idle, rc;
+    if (txn_was_lost(st->db, "", &rc))
+        return -1;
     maybe_reconnect(st->db);
     idle = PQtransactionStatus(p->c) == PQTRANS_IDLE;
     ps->res = run_stmt(st->db, ps);
