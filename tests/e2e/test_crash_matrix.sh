@@ -44,8 +44,9 @@ if [ "$MODE" = pgs3 ]; then
 	read -ra S3 <<<"$E2E_S3"
 	BUCKET=$E2E_BUCKET
 	# upload_timeout 60 s (its minimum) on A; B never expires a session during the run (30 days): only A's janitor
-	# (the expiry scenario, the final check) removes the sessions the test ages
-	export BERTH_UPLOAD_TIMEOUT=60
+	# (the expiry scenario, the final check) removes the sessions the test ages. No scheduled lifecycle/GC on the
+	# nodes: while one holds the maintenance lock, the killed or re-run `berth gc` would exit 3 instead of running
+	export BERTH_UPLOAD_TIMEOUT=60 BERTH_LIFECYCLE_INTERVAL=0
 	BERTH_UPLOAD_TIMEOUT=$((30 * 86400)) berth_start "$T/B" --no-auth
 	B_REG=$REGISTRY B_PID=$BERTH_PID
 	BERTH_PID=
