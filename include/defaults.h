@@ -88,6 +88,9 @@
 #define BERTH_WEBHOOK_BACKOFF_MAX_MS 60000             /* retry delays double up to this */
 #define BERTH_WEBHOOK_RESPONSE_MAX 4096                /* response bytes read (only the status line matters) */
 
+/* --- upload sessions (storage/sessions.c) --- */
+#define BERTH_SESSIONS_OPEN_MAX 512 /* live upload sessions kept open (a descriptor each); idle ones past it close */
+
 /* --- HTTP/1.1 connections owned by Berth (server/h1.c, docs/HTTP1.md); head limits are in http1.h --- */
 #define BERTH_UPLOAD_BODIES_MAX 256     /* upload bodies streamed at once, all clients (one thread each) */
 #define BERTH_UPLOAD_BODIES_PER_ADDR 64 /* ... from one client address (a CI host, a NAT or a proxy pushes many) */
@@ -138,6 +141,7 @@
 #define BERTH_S3_PART_SIZE (8u << 20)       /* part size sent while a body streams in (>= BERTH_S3_PART_MIN) */
 #define BERTH_S3_PARTS_MAX 10000            /* S3's most parts in one multipart upload */
 #define BERTH_S3_PRESIGN_TTL 900            /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
+#define BERTH_S3_PRESIGN_TTL_MAX 604800     /* s3_redirect_ttl's maximum: SigV4's X-Amz-Expires limit (7 days) */
 #define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */
 #define BERTH_S3_DEFAULT_REGION "us-east-1" /* default s3_region */
 

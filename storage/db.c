@@ -203,6 +203,11 @@ long long db_now(void)
     return (long long)time(NULL);
 }
 
+long long db_sqlite_memory(void)
+{
+    return (long long)sqlite3_memory_used();
+}
+
 static struct {
     int pg;
     char url[DB_METADATA_MAX];
@@ -458,6 +463,11 @@ void db_maint_unlock(struct db *db)
         return;
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)", DB_PG_MAINT_KEY);
     db_exec(db, sql);
+}
+
+unsigned db_session(struct db *db)
+{
+    return db->kind == DB_PG ? db__pg_gen(db) : 0;
 }
 
 int db_commit(struct db *db)
