@@ -241,4 +241,8 @@ int db_last_constraint(struct db *db);
 /** Seconds since the epoch, the one clock metadata uses. */
 long long db_now(void);
 
+/** Bytes of heap SQLite holds in this process (sqlite3_memory_used: every connection's page cache and statements;
+ *  each page cache is bounded by SQLite's cache_size).  0 when only PostgreSQL is used. */
+long long db_sqlite_memory(void);
+
 #endif

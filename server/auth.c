@@ -1,4 +1,5 @@
-/* auth.c - the per-request gate, the /token endpoint, challenges, and the failed-login rate limit (see auth.h). */
+/* auth.c - the per-request gate, the /token endpoint, and challenges (see auth.h; the failed-login rate limit is
+ * auth_throttle.c). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -25,11 +26,11 @@
 /* ---- process state ---- */
 
 static struct {
-    pthread_mutex_t lock; /* keyring, cache, fails */
+    pthread_mutex_t lock; /* keyring, caches */
     struct jwt_keyring keys;
     long long keys_stamp;     /* jwt_keys_stamp() of the files `keys` came from */
     unsigned long keys_gen;   /* bumped at every reload; cached tokens of an older generation are verified again */
-    unsigned char secret[32]; /* process-random key of the cache and rate-limit hashes */
+    unsigned char secret[32]; /* process-random key of the caches' hashes */
     char dummy_hash[AUTHDB_PWHASH_MAX]; /* verified for unknown users, so that timing does not tell */
     int argon2_running;                 /* concurrent argon2id verifications */
     struct {                            /* remembered successful password checks */
@@ -42,11 +43,6 @@ static struct {
         long long exp;
         unsigned long gen; /* keys_gen of the keyring that verified it */
     } jwts[BERTH_AUTH_JWT_CACHE_SLOTS];
-    struct { /* failed logins per (address, user) and per address */
-        unsigned char key[16];
-        time_t start;
-        int count;
-    } fails[BERTH_AUTH_FAIL_SLOTS];
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 _Static_assert(sizeof(((struct auth_identity *)0)->ecr_key) >= ECR_KEY_ID_MAX, "auth_identity.ecr_key too small");
@@ -112,101 +108,6 @@ void auth__keys_get(const struct server *srv, struct jwt_keyring *out)
 {
     unsigned long gen;
     keys_snapshot(srv, out, &gen);
-}
-
-/* ---- rate limit of failed logins ---- */
-
-static void fail_key(const unsigned char *addr, size_t alen, const char *user, unsigned char out[16])
-{
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, st.secret, sizeof(st.secret), 16);
-    crypto_generichash_update(&h, addr, alen);
-    crypto_generichash_update(&h, (const unsigned char *)(user != NULL ? "u" : "a"), 1);
-    if (user != NULL)
-        crypto_generichash_update(&h, (const unsigned char *)user, strlen(user));
-    crypto_generichash_final(&h, out, 16);
-}
-
-/* Failures recorded under `key` within the window (lock held). */
-static int fail_count(const unsigned char key[16], time_t now)
-{
-    unsigned i;
-    memcpy(&i, key, sizeof(i));
-    i %= BERTH_AUTH_FAIL_SLOTS;
-    if (sodium_memcmp(st.fails[i].key, key, 16) != 0 || now - st.fails[i].start >= BERTH_AUTH_FAIL_WINDOW)
-        return 0;
-    return st.fails[i].count;
-}
-
-/* Records one failure (delta 1) or clears the count (delta 0) under `key` (lock held).  The table is fixed-size:
- * a colliding key takes the slot over. */
-static void fail_note(const unsigned char key[16], time_t now, int delta)
-{
-    unsigned i;
-    memcpy(&i, key, sizeof(i));
-    i %= BERTH_AUTH_FAIL_SLOTS;
-    if (sodium_memcmp(st.fails[i].key, key, 16) != 0 || now - st.fails[i].start >= BERTH_AUTH_FAIL_WINDOW) {
-        memcpy(st.fails[i].key, key, 16);
-        st.fails[i].start = now;
-        st.fails[i].count = 0;
-    }
-    st.fails[i].count = delta ? st.fails[i].count + 1 : 0;
-}
-
-struct peer {
-    unsigned char raw[16];
-    size_t len;
-    char text[INET6_ADDRSTRLEN];
-};
-
-static void peer_of(h2o_req_t *req, struct peer *p)
-{
-    struct sockaddr_storage ss;
-    socklen_t l = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    memset(p, 0, sizeof(*p));
-    snprintf(p->text, sizeof(p->text), "?");
-    if (l > 0 && ss.ss_family == AF_INET) {
-        struct sockaddr_in *a = (void *)&ss;
-        memcpy(p->raw, &a->sin_addr, 4);
-        p->len = 4;
-        inet_ntop(AF_INET, &a->sin_addr, p->text, sizeof(p->text));
-    } else if (l > 0 && ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (void *)&ss;
-        memcpy(p->raw, &a->sin6_addr, 16);
-        p->len = 16;
-        inet_ntop(AF_INET6, &a->sin6_addr, p->text, sizeof(p->text));
-    }
-}
-
-/* 1 if `user` from `p` has failed too often. */
-static int rate_limited(const struct peer *p, const char *user)
-{
-    unsigned char ku[16], ka[16];
-    time_t now = time(NULL);
-    int limited;
-    fail_key(p->raw, p->len, user, ku);
-    fail_key(p->raw, p->len, NULL, ka);
-    pthread_mutex_lock(&st.lock);
-    limited = fail_count(ku, now) >= BERTH_AUTH_FAIL_MAX_USER || fail_count(ka, now) >= BERTH_AUTH_FAIL_MAX_ADDR;
-    pthread_mutex_unlock(&st.lock);
-    return limited;
-}
-
-/* Records a login of `user[0..ulen)` (client bytes, escaped when logged) from `p`; a failure is logged with `why`. */
-static void login_result(const struct peer *p, const char *user, size_t ulen, int ok, const char *why)
-{
-    unsigned char ku[16], ka[16];
-    char esc[LOG_ESCAPED_MAX(BERTH_AUTH_NAME_MAX + 2)];
-    time_t now = time(NULL);
-    fail_key(p->raw, p->len, user, ku);
-    fail_key(p->raw, p->len, NULL, ka);
-    pthread_mutex_lock(&st.lock);
-    fail_note(ku, now, !ok);
-    if (!ok)
-        fail_note(ka, now, 1);
-    pthread_mutex_unlock(&st.lock);
-    if (!ok)
-        log_warn("auth: denied login of '%s' from %s (%s)", log_escape(user, ulen, esc, sizeof(esc)), p->text, why);
 }
 
 /* ---- remembered password checks ---- */
@@ -437,7 +338,7 @@ struct basic_job {
     struct authdb_token token;
     int ok;
     unsigned char ckey[32];
-    struct peer peer;
+    struct auth_throttle_peer peer;
     struct auth_identity *id;
     basic_cont_fn cont;
     void *arg;
@@ -462,10 +363,10 @@ static void basic_run(struct job *job)
 static void basic_done(struct job *job, h2o_req_t *req)
 {
     struct basic_job *j = (void *)job;
-    login_result(&j->peer, j->user, strlen(j->user), j->ok,
-                 j->kind == AUTH_USER    ? "wrong password"
-                 : j->kind == AUTH_TOKEN ? "wrong, expired or revoked token secret"
-                                         : "unknown user");
+    auth_throttle_result(&j->peer, j->user, strlen(j->user), j->ok,
+                         j->kind == AUTH_USER    ? "wrong password"
+                         : j->kind == AUTH_TOKEN ? "wrong, expired or revoked token secret"
+                                                 : "unknown user");
     if (j->ok)
         cache_put(j->ckey);
     sodium_memzero(j->ckey, sizeof(j->ckey));
@@ -538,11 +439,11 @@ int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity 
     struct db *db = server_db(call->srv);
     struct authdb_user u;
     struct basic_job proto;
-    struct peer p;
+    struct auth_throttle_peer p;
     char esc[LOG_ESCAPED_MAX(sizeof(c->user))], stored[AUTHDB_PWHASH_MAX];
     int is_token, is_user, rc;
-    peer_of(req, &p);
-    if (rate_limited(&p, c->user)) {
+    auth_throttle_peer_of(req, &p);
+    if (auth_throttle_limited(&p, c->user)) {
         log_warn("auth: denied login of '%s' from %s (too many failures)",
                  log_escape(c->user, c->ulen, esc, sizeof(esc)), p.text);
         return BERR_TOO_MANY_REQUESTS;
@@ -550,16 +451,16 @@ int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity 
     if (db == NULL)
         return BERR_DB;
     if (creds_have_control(c)) { /* "bob\0x" must not log in as "bob" */
-        login_result(&p, c->user, c->ulen, 0, "control byte in the user name or password");
+        auth_throttle_result(&p, c->user, c->ulen, 0, "control byte in the user name or password");
         return BERR_UNAUTHORIZED;
     }
     if (strcmp(c->user, ECR_LOGIN_USER) == 0) { /* the ECR login flow: an authorization token (ecr.h) */
         rc = ecr_login(call->srv, db, c->pass, c->plen, &id->id, id->ecr_key);
-        login_result(&p, c->user, c->ulen, rc == 0, "invalid, expired or revoked ECR authorization token");
+        auth_throttle_result(&p, c->user, c->ulen, rc == 0, "invalid, expired or revoked ECR authorization token");
         return rc == 0 ? 0 : BERR_UNAUTHORIZED;
     }
     if (authdb_name_valid(c->user) != 0) {
-        login_result(&p, c->user, c->ulen, 0, "invalid user name");
+        auth_throttle_result(&p, c->user, c->ulen, 0, "invalid user name");
         return BERR_UNAUTHORIZED;
     }
     /* both lookups for every name (see "Login timing" above) */
@@ -959,6 +860,7 @@ static int auth_start(struct server *srv)
     if (sodium_init() < 0)
         return -1;
     randombytes_buf(st.secret, sizeof(st.secret));
+    auth_throttle_start();
     if (jwt_keys_load(cfg->data, 1, BERTH_JWT_KEY_ROTATE_AGE, &st.keys) != 0) {
         log_error("cannot load or create the token-signing keys in %s/keys", cfg->data);
         return -1;

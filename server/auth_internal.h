@@ -1,10 +1,12 @@
 /*
- * auth_internal.h - what server/auth.c shares with server/token.c (the token endpoint), and nothing else.
- * Functions named auth__* are internal to these two files (libuv style); auth.h is the public face.
+ * auth_internal.h - what server/auth.c shares with server/token.c (the token endpoint) and server/auth_throttle.c
+ * (the failed-login rate limit), and nothing else.  Functions named auth__* are internal to auth.c and token.c
+ * (libuv style); auth.h is the public face.
  */
 #ifndef BERTH_AUTH_INTERNAL_H
 #define BERTH_AUTH_INTERNAL_H
 
+#include <netinet/in.h>
 #include "auth.h"
 #include "authhdr.h"
 #include "jwt.h"
@@ -43,5 +45,25 @@ struct auth_identity *auth__identity_new(h2o_req_t *req);
 int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg);
 /** Answers a failed credential check `rc` (401 with a challenge, 429 with Retry-After, or the error). */
 void auth__reject_creds(const struct server *srv, h2o_req_t *req, int rc, int bearer);
+
+/* auth_throttle.c: the failed-login rate limit */
+
+/* A client's address: raw bytes (4 or 16) for the rate limit, text for the log. */
+struct auth_throttle_peer {
+    unsigned char raw[16];
+    size_t len;
+    char text[INET6_ADDRSTRLEN];
+};
+
+/** Draws the process secret the rate limit's keys are hashed with (sodium_init() done). */
+void auth_throttle_start(void);
+/** The address of `req`'s client into *p ("?" as text when unknown). */
+void auth_throttle_peer_of(h2o_req_t *req, struct auth_throttle_peer *p);
+/** 1 if `user` from `p` has failed too often (BERTH_AUTH_FAIL_MAX_USER, or BERTH_AUTH_FAIL_MAX_ADDR for the
+ *  address), 0 otherwise. */
+int auth_throttle_limited(const struct auth_throttle_peer *p, const char *user);
+/** Records a login of `user[0..ulen)` (client bytes, escaped when logged) from `p`: a success clears the (address,
+ *  user) count, a failure counts for both and is logged with `why`. */
+void auth_throttle_result(const struct auth_throttle_peer *p, const char *user, size_t ulen, int ok, const char *why);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * ecr_internal.h - shared by ecr.c (protocol, dispatch), ecr_auth.c (SigV4, the failure rate limit) and the
- * operations (ecr_ops.c, ecr_layers.c, ecr_lifecycle.c).
+ * operations (ecr_ops.c, ecr_images.c, ecr_layers.c, ecr_lifecycle.c).
  *
  * Threads: an operation runs on the request's event loop (reads on the loop's own connection, microseconds), or
  * on a worker when it blocks (file I/O, hashing a layer, a lifecycle dry run: ECR_OP_WORKER) or its body is large
@@ -125,10 +125,44 @@ json_t *ecr_op_delete_lifecycle_policy(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_start_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_get_lifecycle_policy_preview(struct ecr_ctx *c, json_t *in);
 
-/* ecr_layers.c: ECR's layer upload path */
+/* ecr_layers.c: ECR's layer upload path, and reading layers */
 json_t *ecr_op_initiate_layer_upload(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_upload_layer_part(struct ecr_ctx *c, json_t *in);
 json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_batch_check_layer_availability(struct ecr_ctx *c, json_t *in);
+json_t *ecr_op_get_download_url_for_layer(struct ecr_ctx *c, json_t *in);
+
+/* ecr_images.c: the image operations */
+json_t *ecr_images_list(struct ecr_ctx *c, json_t *in);
+json_t *ecr_images_describe(struct ecr_ctx *c, json_t *in);
+json_t *ecr_images_batch_get(struct ecr_ctx *c, json_t *in);
+json_t *ecr_images_batch_delete(struct ecr_ctx *c, json_t *in);
+json_t *ecr_images_put(struct ecr_ctx *c, json_t *in);
+
+/* ecr_ops.c: the argument helpers and shapes every operation shares (the decoders are ecrargs.c's) */
+
+struct ecrargs_err;
+/** Fails the request with the decoder's error `e` (its __type and message). */
+void ecr_ops_args_fail(struct ecr_ctx *c, const struct ecrargs_err *e);
+/** The string member `key` of `in`; NULL when absent.  A member of another type fails the request (returns NULL,
+ *  *bad set). */
+const char *ecr_ops_opt_str(struct ecr_ctx *c, json_t *in, const char *key, int *bad);
+/** The repositoryName argument, validated.  NULL after ecr_fail. */
+const char *ecr_ops_repo_arg(struct ecr_ctx *c, json_t *in);
+/** maxResults: absent = `dflt`; else 1..BERTH_ECR_PAGE_MAX.  Returns -1 after ecr_fail. */
+int ecr_ops_max_results(struct ecr_ctx *c, json_t *in, int dflt);
+/** nextToken of kind `kind` (ecrargs.h) into *id and `text[size]`.  Returns 0 (absent: id 0, text ""), or -1
+ *  after ecr_fail. */
+int ecr_ops_token_in(struct ecr_ctx *c, json_t *in, char kind, int64_t *id, char *text, size_t size);
+/** Sets `out`'s nextToken to the token of kind `kind` for (`id`, `text`). */
+void ecr_ops_token_out(json_t *out, char kind, int64_t id, const char *text);
+/** Fails the request with RepositoryNotFoundException for `repo`.  Returns NULL. */
+json_t *ecr_ops_not_found(struct ecr_ctx *c, const char *repo);
+/** Fails the request with ServerException for the storage error `rc` (logged).  Returns NULL. */
+json_t *ecr_ops_server_error(struct ecr_ctx *c, int rc);
+/** Reads repository `name` into *r, failing the request with RepositoryNotFoundException (or ServerException).
+ *  Returns 0 or -1. */
+int ecr_ops_get_repo(struct ecr_ctx *c, const char *name, struct ecrdb_repo *r);
 
 /* ecr_bearer.c: the ECR API with a bearer token from /token (scope registry:ecr:*) instead of SigV4 */
 

@@ -206,3 +206,60 @@ json_t *ecr_op_complete_layer_upload(struct ecr_ctx *c, json_t *in)
     }
     return ecr_write(c, commit_op, a, commit_finish);
 }
+
+/* ---- reading layers ---- */
+
+json_t *ecr_op_batch_check_layer_availability(struct ecr_ctx *c, json_t *in)
+{
+    json_t *digests = json_object_get(in, "layerDigests"), *d, *layers, *failures;
+    struct ecrdb_repo r;
+    const char *repo;
+    size_t i;
+    if ((repo = ecr_ops_repo_arg(c, in)) == NULL)
+        return NULL;
+    if (!json_is_array(digests) || json_array_size(digests) < 1 || json_array_size(digests) > BERTH_ECR_BATCH_MAX)
+        return ecr_fail(c, "InvalidParameterException", "layerDigests must hold 1 to %d digests", BERTH_ECR_BATCH_MAX);
+    if (!ecr_allow(c, repo, AUTH_PULL) || ecr_ops_get_repo(c, repo, &r) != 0)
+        return NULL;
+    layers = json_array();
+    failures = json_array();
+    json_array_foreach(digests, i, d)
+    {
+        const char *s = json_string_value(d);
+        char digest[BERTH_DIGEST_MAX];
+        int64_t size;
+        if (s == NULL || digest_parse(s, strlen(s), digest) != 0)
+            json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "layerDigest", s ? s : "", "failureCode",
+                                                      "InvalidLayerDigest", "failureReason", "Invalid layer digest"));
+        else if (meta_blob_stat(c->db, repo, digest, &size) == 0)
+            json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "layerDigest", digest, "layerAvailability",
+                                                    "AVAILABLE", "layerSize", (json_int_t)size));
+        else
+            json_array_append_new(failures, json_pack("{s:s, s:s, s:s}", "layerDigest", digest, "failureCode",
+                                                      "MissingLayerDigest", "failureReason", "Layer not found"));
+    }
+    return json_pack("{s:o, s:o}", "layers", layers, "failures", failures);
+}
+
+json_t *ecr_op_get_download_url_for_layer(struct ecr_ctx *c, json_t *in)
+{
+    const char *repo, *s = json_string_value(json_object_get(in, "layerDigest"));
+    char digest[BERTH_DIGEST_MAX];
+    int64_t size;
+    if ((repo = ecr_ops_repo_arg(c, in)) == NULL)
+        return NULL;
+    if (s == NULL || digest_parse(s, strlen(s), digest) != 0)
+        return ecr_fail(c, "InvalidParameterException", "Invalid parameter at 'layerDigest'");
+    if (!ecr_allow(c, repo, AUTH_PULL))
+        return NULL;
+    if (meta_blob_stat(c->db, repo, digest, &size) != 0) {
+        struct ecrdb_repo r;
+        if (ecr_ops_get_repo(c, repo, &r) != 0)
+            return NULL;
+        return ecr_fail(c, "LayersNotFoundException", "The layer '%s' does not exist in the repository '%s'", digest,
+                        repo);
+    }
+    json_t *out = json_pack("{s:s}", "layerDigest", digest);
+    json_object_set_new(out, "downloadUrl", json_sprintf("%s/v2/%s/blobs/%s", c->endpoint, repo, digest));
+    return out;
+}

@@ -13,3 +13,9 @@ void memtrim_around_body(size_t body_len)
     if (body_len == 0 || body_len >= BERTH_TRIM_BODY_MIN)
         malloc_trim(0);
 }
+
+size_t memtrim_heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}

@@ -21,4 +21,11 @@ void memtrim_setup(void);
  */
 void memtrim_around_body(size_t body_len);
 
+/**
+ * Bytes the heap has handed out and not been given back (glibc's mallinfo2: arena chunks in use plus mmap'd
+ * ones).  RSS minus this is memory freed but kept by malloc (fragmentation), not a leak.  Takes each arena's lock
+ * once: for a metrics scrape, not for a hot path.  Any thread.
+ */
+size_t memtrim_heap_in_use(void);
+
 #endif

@@ -11,6 +11,7 @@
 #include "health.h"
 #include "listen.h"
 #include "log.h"
+#include "memtrim.h"
 #include "h1.h"
 #include "observe.h"
 #include "respond.h"
@@ -155,6 +156,11 @@ int observe_metrics(struct call *call, h2o_req_t *req, const struct route *rt)
     (void)rt;
     metrics_render_gauge(&b, "berth_start_time_seconds", "Start time of the process since the epoch",
                          (double)started_at);
+    metrics_render_gauge(&b, "berth_heap_inuse_bytes",
+                         "Bytes of heap allocated and not freed (RSS minus this is memory malloc keeps)",
+                         (double)memtrim_heap_in_use());
+    metrics_render_gauge(&b, "berth_sqlite_memory_bytes", "Bytes of that heap SQLite holds (its page caches)",
+                         (double)db_sqlite_memory());
     render_storage(call->srv, &b);
     if (metrics_render(&b) != 0) {
         metrics_buf_release(&b);

@@ -203,6 +203,11 @@ long long db_now(void)
     return (long long)time(NULL);
 }
 
+long long db_sqlite_memory(void)
+{
+    return (long long)sqlite3_memory_used();
+}
+
 static struct {
     int pg;
     char url[DB_METADATA_MAX];

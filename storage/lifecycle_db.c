@@ -8,6 +8,7 @@
 #include "fault.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "meta.h"
 
 /* ---- small statement helpers (uncached: these run rarely, on their own connections) ---- */
 
@@ -17,21 +18,6 @@ static int exec_stmt(struct db *db, struct db_stmt *st)
     int rc = st == NULL ? -1 : db_step(st);
     db_finalize(st);
     return rc == DB_DONE ? 0 : db_error(db);
-}
-
-static int repo_id(struct db *db, const char *name, int64_t *id)
-{
-    struct db_stmt *st = db_prepare(db, "SELECT id FROM repos WHERE name = ?");
-    int rc;
-    *id = 0; /* written on every path, also for the compiler's sake */
-    if (st == NULL)
-        return BERR_DB;
-    db_bind_text(st, 1, name, -1);
-    rc = db_step(st);
-    if (rc == DB_ROW)
-        *id = db_column_int64(st, 0);
-    db_finalize(st);
-    return rc == DB_ROW ? 0 : rc == DB_DONE ? BERR_NAME_UNKNOWN : db_error(db);
 }
 
 /* ---- the policy store ---- */
@@ -45,7 +31,7 @@ int lifecycle_policy_put(struct db *db, const char *repo, const char *json, size
     if (rc != 0)
         return rc;
     lifecycle_policy_free(p);
-    if ((rc = repo_id(db, repo, &id)) != 0)
+    if ((rc = meta_repo_id(db, repo, &id)) != 0)
         return rc;
     st = db_prepare(db,
                     "INSERT INTO lifecycle_policies (repo_id, policy, updated_at) VALUES (?, ?, ?) "
@@ -62,7 +48,7 @@ int lifecycle_policy_get(struct db *db, const char *repo, char **json, int64_t *
 {
     struct db_stmt *st;
     int64_t id;
-    int rc = repo_id(db, repo, &id);
+    int rc = meta_repo_id(db, repo, &id);
     *json = NULL;
     if (rc != 0)
         return rc;
@@ -89,7 +75,7 @@ int lifecycle_policy_delete(struct db *db, const char *repo, char **json, int64_
     struct db_stmt *st;
     int rc = lifecycle_policy_get(db, repo, &old, &when);
     if (rc == 0)
-        rc = repo_id(db, repo, &id);
+        rc = meta_repo_id(db, repo, &id);
     if (rc == 0 && (st = db_prepare(db, "DELETE FROM lifecycle_policies WHERE repo_id = ?")) == NULL)
         rc = BERR_DB;
     if (rc == 0) {
@@ -609,7 +595,7 @@ int lifecycle_run(struct db *db, const struct lifecycle_run_opts *opts, lifecycl
     memset(stats, 0, sizeof(*stats));
     if (opts->repo != NULL) {
         r.repo = opts->repo;
-        if ((rc = repo_id(db, opts->repo, &r.rid)) != 0)
+        if ((rc = meta_repo_id(db, opts->repo, &r.rid)) != 0)
             return rc;
         return run_stored(&r);
     }
