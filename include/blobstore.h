@@ -36,6 +36,7 @@ struct blobstore {
     struct s3 *s3;                       /* NULL: blobs on disk; else their bucket (blobstore_use_s3) */
     char s3_prefix[288];                 /* "" or "PREFIX/": every object key starts with it */
     int s3_redirect;                     /* blob GETs answer 307 to a presigned URL */
+    int s3_presign_ttl;                  /* seconds such a URL stays valid (BERTH_S3_PRESIGN_TTL by default) */
 };
 
 /** Creates blobs/sha256, uploads and tmp under `datadir` if needed.  Returns 0 or a BERR code. */

@@ -21,6 +21,7 @@ struct config_storage {
     char s3_secret_key[129];       /* "" = AWS_SECRET_ACCESS_KEY; never logged */
     int s3_path_style;             /* 1 = http://host/BUCKET/KEY, 0 = virtual-hosted; -1 = default (on) */
     int s3_redirect;               /* 1 = blob GETs answer 307 to a presigned URL */
+    long long s3_redirect_ttl;     /* seconds a presigned URL stays valid; 0 = BERTH_S3_PRESIGN_TTL */
 };
 
 struct config {

@@ -218,6 +218,10 @@ void db_maint_unlock(struct db *db);
 /** Like db_maint_trylock for a lock named `name` (e.g. one webhook's delivery), held until the connection closes:
  *  returns 1 if this connection holds it (always on SQLite), 0 if another node's connection does. */
 int db_named_trylock(struct db *db, const char *name);
+/** The server session of the connection: a number that changes whenever the connection is re-established after
+ *  a loss (PostgreSQL), which also drops the session's advisory locks (db_maint_trylock, db_named_trylock); a lock
+ *  holder compares it with the value it had when it took the lock.  Always 0 on SQLite. */
+unsigned db_session(struct db *db);
 /** COMMIT.  Returns 0 or BERR_DB (BERR_NOSPACE for a full disk). */
 int db_commit(struct db *db);
 /** ROLLBACK (ignores errors). */

@@ -138,6 +138,7 @@
 #define BERTH_S3_PART_SIZE (8u << 20)       /* part size sent while a body streams in (>= BERTH_S3_PART_MIN) */
 #define BERTH_S3_PARTS_MAX 10000            /* S3's most parts in one multipart upload */
 #define BERTH_S3_PRESIGN_TTL 900            /* lifetime of a presigned blob URL (s3_redirect = on), seconds */
+#define BERTH_S3_PRESIGN_TTL_MAX 604800     /* s3_redirect_ttl's maximum: SigV4's X-Amz-Expires limit (7 days) */
 #define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */
 #define BERTH_S3_DEFAULT_REGION "us-east-1" /* default s3_region */
 

@@ -51,7 +51,9 @@
     X(GC_BLOBS_DELETED, "berth_gc_blobs_deleted_total", "", "counter",                                                 \
       "Blobs the server's garbage collections deleted (successful runs)")                                              \
     X(GC_BYTES_RECLAIMED, "berth_gc_bytes_reclaimed_total", "", "counter",                                             \
-      "Bytes of the blobs the server's garbage collections deleted (successful runs)")
+      "Bytes of the blobs the server's garbage collections deleted (successful runs)")                                 \
+    X(MAINT_SKIPPED, "berth_maint_skipped_total", "", "counter",                                                       \
+      "Scheduled lifecycle + GC rounds skipped because another node held the maintenance lock (PostgreSQL)")
 
 /* X(ID, name, help, bucket array, scale): histograms; observed values are integers in 1/scale units */
 #define METRICS_HISTOGRAMS(X)                                                                                          \

@@ -25,6 +25,10 @@
  * database creates admin (id 1): accepted when the source's user 1 is admin too (then overwritten by the source's
  * row), refused otherwise.
  *
+ * Shared with backup.h: `berth restore` into PostgreSQL/S3 stores each blob with migrate_put_blob, then copies the
+ * rows with migrate_run (blobs_in_target); `berth backup` on PostgreSQL writes its snapshot with migrate_dump (the
+ * same table list, upsert builder and recomputation, in the other direction).
+ *
  * No h2o here; server/cli_migrate.c parses flags, draws the progress line and prints the summary.
  */
 #ifndef BERTH_MIGRATE_H
@@ -59,12 +63,35 @@ struct migrate_opts {
     const char *to_metadata;       /* the target's metadata setting: "sqlite" or a postgresql:// URL */
     const struct blobstore *to_bs; /* the target's blobstore, ready (disk under to_data, or S3) */
     int force;                     /* accept a target that holds another registry's rows */
+    int check_only;                /* open both and run the checks (tables, refusal), copy nothing */
+    int blobs_in_target;           /* copy the blob rows only: the caller stored and verified every blob (restore) */
+    const char *origin;            /* what `from` is, for messages (NULL: "the source") */
     void (*progress)(void *arg, uint64_t done, uint64_t total); /* blob bytes done / total, or NULL */
     void *progress_arg;
 };
 
+/** A source of one blob's bytes: reads at most `n` bytes into `p`; returns the count (0 at the end) or a negative
+ *  BERR code. */
+typedef long (*migrate_read_fn)(void *ctx, void *p, size_t n);
+
 /** Copies the registry at o->from into o->to (see above); `s` receives the counts.  Returns 0, or a BERR code
  *  with the reason in `err` (`errlen` bytes). */
 int migrate_run(const struct migrate_opts *o, struct migrate_summary *s, char *err, size_t errlen);
+
+/** Stores blob `digest` (`size` bytes read with `rd`) in blobstore `to` as migrate does, content verified before it
+ *  is visible: S3 PutObject after hashing (up to MIGRATE_CHUNK), else a multipart upload completed only after the
+ *  digest and size matched (aborted otherwise); on disk a fsynced staging file in tmp/, verified, then committed.
+ *  `buf` holds MIGRATE_CHUNK bytes; `origin` names the bytes' source in messages.  Returns 0, or a BERR code with
+ *  the reason in `err` (BERR_DIGEST_INVALID: the bytes do not hash to `digest`, nothing was stored). */
+int migrate_put_blob(const struct blobstore *to, const char *digest, uint64_t size, migrate_read_fn rd, void *ctx,
+                     unsigned char *buf, const char *origin, char *err, size_t errlen);
+
+/** The other direction, for `berth backup` on PostgreSQL: writes the database that `metadata` (a postgresql://
+ *  URL) names into a new SQLite registry in directory `dir` (which must hold no berth.db yet): berth.db with the
+ *  current schema and, in one REPEATABLE READ snapshot of PostgreSQL read through a cursor (MIGRATE_BATCH rows per
+ *  fetch), every table migrate copies plus the `blobs` rows, ids kept, derived counters recomputed; and keys/<name>
+ *  (0600) for every shared_keys row.  A PostgreSQL table this file does not know stops it.  `s` receives the row and
+ *  table counts.  Leaves db_set_metadata at `metadata`.  Returns 0, or a BERR code with the reason in `err`. */
+int migrate_dump(const char *metadata, const char *dir, struct migrate_summary *s, char *err, size_t errlen);
 
 #endif

@@ -81,6 +81,11 @@ int tarz_mem(struct tarz_ctx *c, struct tarz_out *z, const char *name, const voi
  *  when not NULL.  A missing file is BERR_BLOB_UNKNOWN. */
 int tarz_file(struct tarz_ctx *c, struct tarz_out *z, const char *name, const char *path, uint64_t want, unsigned mode,
               char hex[BERTH_DIGEST_MAX]);
+/** The header of a regular-file entry of `size` bytes whose data the caller then writes with tarz_put (exactly
+ *  `size` bytes), followed by tarz_end_entry. */
+int tarz_begin(struct tarz_ctx *c, struct tarz_out *z, const char *name, uint64_t size, unsigned mode);
+/** The padding after the `size` data bytes of an entry begun with tarz_begin. */
+int tarz_end_entry(struct tarz_ctx *c, struct tarz_out *z, uint64_t size);
 /** The tar end (two zero blocks) and the end of the zstd frame. */
 int tarz_out_end(struct tarz_ctx *c, struct tarz_out *z);
 /** Closes the file and frees the compressor (safe twice). */
@@ -96,6 +101,8 @@ int tarz_read(struct tarz_ctx *c, struct tarz_in *z, void *p, size_t len);
 int tarz_next(struct tarz_ctx *c, struct tarz_in *z, struct tarz_entry *e);
 /** Streams entry `e`'s data to `fd` (-1: skip it), hashing into `dc` (may be NULL); counts progress when writing. */
 int tarz_copy(struct tarz_ctx *c, struct tarz_in *z, const struct tarz_entry *e, int fd, struct digest_ctx *dc);
+/** After a caller read entry `e`'s data itself with tarz_read (exactly e->size bytes): skips its padding. */
+int tarz_skip_pad(struct tarz_ctx *c, struct tarz_in *z, const struct tarz_entry *e);
 /** Reads entry `e` (at most `max` bytes) into a malloc'd NUL-terminated string. */
 int tarz_text(struct tarz_ctx *c, struct tarz_in *z, const struct tarz_entry *e, size_t max, char **out);
 /** After the end entry: the stream must end with a complete, checksum-verified frame and nothing else. */

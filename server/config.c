@@ -98,6 +98,7 @@ const char *const config_keys[] = {
     "s3_secret_key",
     "s3_path_style",
     "s3_redirect",
+    "s3_redirect_ttl",
     NULL,
 };
 

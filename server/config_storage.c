@@ -97,6 +97,11 @@ int config_storage_set(struct config_storage *c, const char *key, const char *v)
         return set_onoff(&c->s3_path_style, v);
     if (strcmp(key, "s3_redirect") == 0)
         return set_onoff(&c->s3_redirect, v);
+    if (strcmp(key, "s3_redirect_ttl") == 0) /* a duration (90s, 15m, 1h), at most SigV4's 7 days */
+        return config_duration(v, &c->s3_redirect_ttl) != 0 || c->s3_redirect_ttl < 1 ||
+                       c->s3_redirect_ttl > BERTH_S3_PRESIGN_TTL_MAX
+                   ? -1
+                   : 0;
     return 1;
 }
 
@@ -144,6 +149,8 @@ int config_blobstore(const struct config_storage *c, const char *datadir, struct
         return -1;
     slash = strchr(c->storage + 5, '/');
     rc = blobstore_use_s3(bs, &s3, slash ? slash + 1 : "", c->s3_redirect);
+    if (rc == 0 && c->s3_redirect_ttl > 0)
+        bs->s3_presign_ttl = (int)c->s3_redirect_ttl;
     memset(s3.secret_key, 0, sizeof(s3.secret_key));
     if (rc != 0) {
         snprintf(err, errlen, "cannot use %s at %s", c->storage, c->s3_endpoint);

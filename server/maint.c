@@ -12,6 +12,7 @@
 #include "db.h"
 #include "defaults.h"
 #include "err.h"
+#include "events.h"
 #include "fsck.h"
 #include "gc.h"
 #include "lifecycle.h"
@@ -32,6 +33,9 @@ static const char usage[] =
     "  berth gc [--dry-run] [--grace DURATION]\n"
     "                                    delete blobs no manifest references (default grace: gc_grace, 1h)\n"
     "  berth fsck [--repair]             re-hash every blob and check berth.db against the files; exit 1 on findings\n"
+    "\n"
+    "With metadata = postgresql, `lifecycle run` and `gc` (not their --dry-run) take the cluster's maintenance\n"
+    "lock: while a node's scheduled run or another command holds it they do nothing and exit 3.\n"
     "\n"
     "options (every subcommand):\n"
     "  --data DIR      data directory (default " BERTH_DEFAULT_DATA ")\n"
@@ -166,6 +170,22 @@ static char *slurp(const char *path, size_t max, size_t *len)
 
 /* ---- berth lifecycle ---- */
 
+/* The exit status of `lifecycle run` and `gc` when another node or process holds the maintenance lock. */
+#define MAINT_EXIT_BUSY 3
+
+/* Takes the cluster's maintenance lock for command `what` (always granted on SQLite).  Returns 0, or prints why
+ * nothing is done and returns MAINT_EXIT_BUSY. */
+static int maint_lock_or_explain(struct db *db, const char *what)
+{
+    if (db_maint_trylock(db))
+        return 0;
+    fprintf(stderr,
+            "berth: %s: not run: lifecycle/GC is running elsewhere (a node's scheduled run or another `berth %s` "
+            "holds the maintenance lock in PostgreSQL); nothing was changed, try again when it has finished\n",
+            what, what);
+    return MAINT_EXIT_BUSY;
+}
+
 static const char *repo_error(int rc)
 {
     return rc == BERR_NAME_UNKNOWN                 ? "no such repository"
@@ -258,7 +278,12 @@ static int lifecycle_run_cmd(struct db *db, const struct mopts *o)
         fprintf(stderr, "berth: invalid --as-of '%s' (want RFC 3339, e.g. 2026-01-31T12:00:00Z)\n", o->as_of);
         return 2;
     }
-    if ((rc = lifecycle_run(db, &ro, print_expired, NULL, &st)) != 0) {
+    if (!o->dry_run && (rc = maint_lock_or_explain(db, "lifecycle run")) != 0)
+        return rc;
+    rc = lifecycle_run(db, &ro, print_expired, NULL, &st);
+    if (!o->dry_run)
+        db_maint_unlock(db);
+    if (rc != 0) {
         fprintf(stderr, "berth: lifecycle: %s\n", repo_error(rc));
         return 1;
     }
@@ -307,7 +332,13 @@ static int cmd_gc(struct db *db, const struct mopts *o)
         fprintf(stderr, "berth: %s\n", err);
         return 2;
     }
+    if (!o->dry_run && (rc = maint_lock_or_explain(db, "gc")) != 0) {
+        blobstore_release(&bs);
+        return rc;
+    }
     rc = gc_run(db, &bs, &go, gc_progress, NULL, &s);
+    if (!o->dry_run)
+        db_maint_unlock(db);
     blobstore_release(&bs);
     if (isatty(STDERR_FILENO))
         fputc('\n', stderr);
@@ -423,11 +454,18 @@ static void maintain(struct db *db, const struct blobstore *bs)
     struct lifecycle_stats ls;
     struct gc_opts go = {.now = db_now(), .grace = sched.cfg.gc_grace};
     struct gc_stats gs;
+    long long t0;
+    unsigned session;
     int rc;
     if (!db_maint_trylock(db)) { /* metadata = postgresql: another node is running them now */
+        metrics_add(METRIC_MAINT_SKIPPED, 1);
         log_debug("lifecycle/gc: another node holds the maintenance lock; skipped");
         return;
     }
+    session = db_session(db);
+    t0 = events_now_ms();
+    if (db_is_pg(db)) /* the run's window, to see that nodes take turns (e2e_twonode reads it) */
+        log_info("lifecycle/gc: maintenance lock taken at %lld ms", t0);
     rc = lifecycle_run(db, &ro, NULL, NULL, &ls);
     metrics_add(METRIC_LIFECYCLE_RUNS, 1);
     metrics_add(METRIC_LIFECYCLE_EXPIRED, ls.expired + ls.with); /* counted after each commit: exact on failure too */
@@ -438,7 +476,15 @@ static void maintain(struct db *db, const struct blobstore *bs)
                  "because they changed",
                  ls.expired, ls.with, ls.repos, ls.skipped);
     go.now = db_now();
+    if (db_session(db) != session) { /* reconnected: the lock went with the lost session */
+        log_warn("lifecycle/gc: the database session holding the maintenance lock was lost; GC skipped this round");
+        return;
+    }
     rc = gc_run(db, bs, &go, NULL, NULL, &gs);
+    if (db_is_pg(db)) {
+        long long t1 = events_now_ms();
+        log_info("lifecycle/gc: done at %lld ms after %lld ms; releasing the maintenance lock", t1, t1 - t0);
+    }
     db_maint_unlock(db);
     metrics_add(METRIC_GC_RUNS, 1);
     if (rc != 0) {

@@ -1,5 +1,6 @@
 /* backup.c - online backup to one zstd-compressed tar stream (see backup.h); restore.c reads it back. */
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,9 @@
 #include "db.h"
 #include "digest.h"
 #include "err.h"
+#include "log.h"
+#include "migrate.h"
+#include "s3.h"
 
 /* ---- the blob list ---- */
 
@@ -192,14 +196,13 @@ static int write_header(struct tarz_ctx *c, struct tarz_out *z, const char *id, 
     return rc;
 }
 
-/* keys/<name> entries; their sha256 go into `files`. */
-static int write_keys(struct tarz_ctx *c, struct tarz_out *z, const char *datadir, json_t *files)
+/* keys/<name> entries from directory `dir`; their sha256 go into `files`. */
+static int write_keys(struct tarz_ctx *c, struct tarz_out *z, const char *dir, json_t *files)
 {
-    char dir[PATH_MAX], path[PATH_MAX], name[128], hex[BERTH_DIGEST_MAX];
+    char path[PATH_MAX], name[128], hex[BERTH_DIGEST_MAX];
     struct dirent *de;
     DIR *d;
     int rc = 0;
-    snprintf(dir, sizeof(dir), "%s/keys", datadir);
     if ((d = opendir(dir)) == NULL)
         return errno == ENOENT ? 0 : tarz_fail(c, BERR_IO, "cannot read %s: %s", dir, strerror(errno));
     while (rc == 0 && (de = readdir(d)) != NULL) {
@@ -215,22 +218,91 @@ static int write_keys(struct tarz_ctx *c, struct tarz_out *z, const char *datadi
     return rc;
 }
 
-static int write_blobs(struct tarz_ctx *c, struct tarz_out *z, const char *datadir, const struct bloblist *l,
+/* Streams blob `b` from the bucket into the archive (GET windows through a sink, never the whole blob in memory),
+ * hashing it: the archive gets only the bytes its row describes. */
+struct s3sink {
+    struct tarz_ctx *c;
+    struct tarz_out *z;
+    struct digest_ctx h;
+    uint64_t got, want;
+    int werr; /* the archive's own failure (tarz_put), already described in c->err */
+};
+
+static int s3sink_put(void *ctx, const void *p, size_t n)
+{
+    struct s3sink *k = ctx;
+    int rc;
+    if (n > k->want - k->got)
+        return BERR_SIZE_INVALID; /* the object is longer than its row says */
+    digest_ctx_update(&k->h, p, n);
+    if ((rc = tarz_put(k->c, k->z, p, n, ZSTD_e_continue)) != 0)
+        return k->werr = rc;
+    k->got += n;
+    tarz_progress(k->c, n, 0);
+    return 0;
+}
+
+static int write_s3_blob(struct tarz_ctx *c, struct tarz_out *z, const struct blobstore *bs, const char *name,
+                         const struct blob *b)
+{
+    struct s3sink k = {.c = c, .z = z, .want = b->size};
+    char got[BERTH_DIGEST_MAX];
+    int rc, tries = 0;
+    if ((rc = tarz_begin(c, z, name, b->size, 0444)) != 0)
+        return rc;
+    if (digest_ctx_init(&k.h) != 0)
+        return tarz_fail(c, BERR_NOMEM, "out of memory");
+    rc = 0;
+    while (k.got < b->size && k.werr == 0 && (rc == 0 || (rc == BERR_IO && tries++ < BACKUP_S3_RETRIES)))
+        if ((rc = blobstore_read(bs, b->digest, k.got, b->size - k.got, s3sink_put, &k)) == 0 && k.got < b->size)
+            rc = BERR_SIZE_INVALID; /* a cut GET is resumed from where it stopped (BACKUP_S3_RETRIES times) */
+    digest_ctx_final(&k.h, got);
+    if (k.werr != 0)
+        return k.werr;
+    if ((rc == BERR_BLOB_UNKNOWN || rc == BERR_IO) && s3_check(bs->s3) != 0)
+        return tarz_fail(c, BERR_IO,
+                         "cannot read blob %s from the bucket: the bucket is gone or no longer readable "
+                         "(the log line above has S3's answer)",
+                         b->digest);
+    if (rc == BERR_BLOB_UNKNOWN)
+        return tarz_fail(c, rc,
+                         "blob %s is in the snapshot but not in the bucket (removed by garbage collection "
+                         "since the snapshot? run the backup again)",
+                         b->digest);
+    if (rc == BERR_SIZE_INVALID)
+        return tarz_fail(c, rc, "blob %s in the bucket does not have the %llu bytes its row says", b->digest,
+                         (unsigned long long)b->size);
+    if (rc != 0)
+        return tarz_fail(c, rc, "cannot read blob %s from the bucket (the log line above has S3's answer)", b->digest);
+    if (strcmp(got, b->digest) != 0)
+        return tarz_fail(c, BERR_DIGEST_INVALID,
+                         "blob %s in the bucket is corrupt: its bytes hash to %s (run `berth "
+                         "fsck`)",
+                         b->digest, got);
+    return tarz_end_entry(c, z, b->size);
+}
+
+static int write_blobs(struct tarz_ctx *c, struct tarz_out *z, const struct backup_opts *o, const struct bloblist *l,
                        struct backup_summary *sum)
 {
-    struct blobstore bs;
+    struct blobstore disk;
     char path[BLOBSTORE_PATH_MAX], name[128];
     int rc;
-    snprintf(bs.root, sizeof(bs.root), "%s", datadir);
+    snprintf(disk.root, sizeof(disk.root), "%s", o->datadir);
     for (size_t i = 0; i < l->n; i++) {
         const char *hex = digest_hex(l->b[i].digest);
         if (!l->b[i].in_archive) {
             sum->skipped++;
             continue;
         }
-        blobstore_path(&bs, l->b[i].digest, path, sizeof(path));
         snprintf(name, sizeof(name), "blobs/sha256/%.2s/%s", hex, hex);
-        if ((rc = tarz_file(c, z, name, path, l->b[i].size, 0444, NULL)) != 0)
+        if (o->bs != NULL && o->bs->s3 != NULL)
+            rc = write_s3_blob(c, z, o->bs, name, &l->b[i]);
+        else {
+            blobstore_path(o->bs != NULL ? o->bs : &disk, l->b[i].digest, path, sizeof(path));
+            rc = tarz_file(c, z, name, path, l->b[i].size, 0444, NULL);
+        }
+        if (rc != 0)
             return rc;
         sum->blobs++;
         sum->blob_bytes += l->b[i].size;
@@ -255,7 +327,7 @@ int backup__fsync_parent(const char *file)
 
 /* Everything after the snapshot: the stream itself. */
 static int write_archive(struct tarz_ctx *c, const struct backup_opts *o, struct tarz_out *z, const char *snap,
-                         const char *base, const struct bloblist *l, struct backup_summary *sum)
+                         const char *keys, const char *base, const struct bloblist *l, struct backup_summary *sum)
 {
     unsigned char rnd[16];
     char id[40], hex[BERTH_DIGEST_MAX], *text;
@@ -267,7 +339,7 @@ static int write_archive(struct tarz_ctx *c, const struct backup_opts *o, struct
         (rc = tarz_file(c, z, DB_FILE, snap, UINT64_MAX, 0644, hex)) != 0)
         goto out;
     json_object_set_new(files, DB_FILE, json_string(hex));
-    if ((rc = write_keys(c, z, o->datadir, files)) != 0 || (rc = write_blobs(c, z, o->datadir, l, sum)) != 0)
+    if ((rc = write_keys(c, z, keys, files)) != 0 || (rc = write_blobs(c, z, o, l, sum)) != 0)
         goto out;
     trailer = json_pack("{sIsIsO}", "blobs", (json_int_t)sum->blobs, "blob_bytes", (json_int_t)sum->blob_bytes, "files",
                         files);
@@ -304,21 +376,78 @@ static int apply_base(struct tarz_ctx *c, const char *old, struct bloblist *l, c
     return rc;
 }
 
+/* Removes a directory tree (best effort). */
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    remove(p);
+    return 0;
+}
+
+void backup__rm_tree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* With PostgreSQL: the cluster's maintenance lock (db_maint_trylock) on a connection of its own, taken before the
+ * snapshot and held until the last blob is copied, so that no node's scheduled GC deletes a blob the snapshot
+ * references meanwhile (nodes skip their lifecycle/GC rounds while a backup runs).  A GC in progress is waited for
+ * up to BACKUP_MAINT_WAIT_MS; after that the backup goes on without the lock (a blob collected meanwhile fails it,
+ * as on SQLite).  Returns the connection (db_close releases the lock), or NULL. */
+static struct db *maint_guard(const char *metadata)
+{
+    struct db *db = NULL;
+    if (db_set_metadata(metadata) != 0 || db_open("", &db) != 0)
+        return NULL; /* the snapshot reports the connection failure */
+    for (int waited = 0; !db_maint_trylock(db); waited += BACKUP_MAINT_POLL_MS) {
+        if (waited >= BACKUP_MAINT_WAIT_MS) {
+            log_warn("backup: a lifecycle/GC run holds the maintenance lock; going on without it");
+            return db;
+        }
+        usleep(BACKUP_MAINT_POLL_MS * 1000);
+    }
+    return db;
+}
+
+/* The metadata snapshot: berth.db into `snap` (SQLite's online backup), or with PostgreSQL a new SQLite registry in
+ * directory `dir` (migrate_dump: one REPEATABLE READ snapshot, shared_keys as keys/ files).  `keys` receives the
+ * directory of the key files to archive. */
+static int snapshot(struct tarz_ctx *c, const struct backup_opts *o, const char *dir, char *snap, char *keys)
+{
+    struct migrate_summary ms;
+    backup__rm_tree(dir); /* left by a killed run */
+    if (o->metadata == NULL || strncmp(o->metadata, "postgres", 8) != 0) {
+        snprintf(snap, PATH_MAX, "%s.db-snapshot", dir);
+        snprintf(keys, PATH_MAX, "%s/keys", o->datadir);
+        unlink(snap);
+        return snapshot_db(c, o->datadir, snap);
+    }
+    snprintf(snap, PATH_MAX, "%s/%s", dir, DB_FILE);
+    snprintf(keys, PATH_MAX, "%s/keys", dir);
+    if (mkdir(dir, 0700) != 0)
+        return tarz_fail(c, BERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    return migrate_dump(o->metadata, dir, &ms, c->err, c->errlen);
+}
+
 int backup_create(const struct backup_opts *o, struct backup_summary *sum, char *err, size_t errlen)
 {
     struct tarz_ctx c = {.err = err, .errlen = errlen, .progress = o->progress, .progress_arg = o->progress_arg};
     struct bloblist l = {0};
     struct tarz_out z = {.fd = -1};
-    char snap[PATH_MAX], tmp[PATH_MAX], base_id[64] = "";
+    char snap[PATH_MAX], keys[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], base_id[64] = "";
+    struct db *guard = NULL;
     struct stat st;
     int rc;
     memset(sum, 0, sizeof(*sum));
     if (sodium_init() < 0 || (c.buf = malloc(TARZ_CHUNK)) == NULL)
         return tarz_fail(&c, BERR_NOMEM, "out of memory");
-    snprintf(snap, sizeof(snap), "%s.db-snapshot", o->out);
+    snprintf(dir, sizeof(dir), "%s.snapshot", o->out);
     snprintf(tmp, sizeof(tmp), "%s.tmp", o->out);
-    unlink(snap);
-    if ((rc = snapshot_db(&c, o->datadir, snap)) != 0 || (rc = snapshot_blobs(&c, snap, &l)) != 0)
+    if (o->metadata != NULL && strncmp(o->metadata, "postgres", 8) == 0)
+        guard = maint_guard(o->metadata);
+    if ((rc = snapshot(&c, o, dir, snap, keys)) != 0 || (rc = snapshot_blobs(&c, snap, &l)) != 0)
         goto out;
     if (o->incremental_from != NULL && (rc = apply_base(&c, o->incremental_from, &l, base_id)) != 0)
         goto out;
@@ -326,7 +455,7 @@ int backup_create(const struct backup_opts *o, struct backup_summary *sum, char 
     for (size_t i = 0; i < l.n; i++)
         c.total += l.b[i].in_archive ? l.b[i].size : 0;
     if ((rc = tarz_out_open(&c, &z, tmp, o->level > 0 ? o->level : BACKUP_DEFAULT_LEVEL, o->workers)) != 0 ||
-        (rc = write_archive(&c, o, &z, snap, o->incremental_from ? base_id : NULL, &l, sum)) != 0)
+        (rc = write_archive(&c, o, &z, snap, keys, o->incremental_from ? base_id : NULL, &l, sum)) != 0)
         goto out;
     tarz_out_close(&z);
     if (rename(tmp, o->out) != 0) {
@@ -342,6 +471,8 @@ out:
     if (rc != 0)
         unlink(tmp);
     unlink(snap);
+    backup__rm_tree(dir);
+    db_close(guard);
     free(l.b);
     free(c.buf);
     return rc;

@@ -36,6 +36,8 @@ void backup__list_sort(struct bloblist *l);
 int backup__read_header(struct tarz_ctx *c, struct tarz_in *z, char id[64], struct bloblist *l);
 /** Whether `name` may be a file under keys/ (letters, digits, '.', '-', '_'; no leading dot). */
 int backup__key_name_ok(const char *name);
+/** Removes directory `dir` and everything under it (best effort). */
+void backup__rm_tree(const char *dir);
 /** fsyncs the directory holding `path`. */
 int backup__fsync_parent(const char *path);
 

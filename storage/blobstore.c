@@ -38,6 +38,7 @@ int blobstore_init(struct blobstore *bs, const char *datadir)
     bs->s3 = NULL;
     bs->s3_prefix[0] = '\0';
     bs->s3_redirect = 0;
+    bs->s3_presign_ttl = 0;
     snprintf(bs->root, sizeof(bs->root), "%s", datadir);
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         int rc;

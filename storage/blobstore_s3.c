@@ -19,6 +19,7 @@ int blobstore_use_s3(struct blobstore *bs, const struct s3_config *cfg, const ch
         return rc;
     snprintf(bs->s3_prefix, sizeof(bs->s3_prefix), "%s%s", prefix, n > 0 ? "/" : "");
     bs->s3_redirect = redirect;
+    bs->s3_presign_ttl = BERTH_S3_PRESIGN_TTL;
     return 0;
 }
 
@@ -82,7 +83,8 @@ int blobstore_presign(const struct blobstore *bs, const char *digest, time_t now
     if (bs->s3 == NULL)
         return BERR_INTERNAL;
     blobstore_key(bs, digest, key, sizeof(key));
-    return s3_presign_get(bs->s3, key, now, BERTH_S3_PRESIGN_TTL, out, size);
+    return s3_presign_get(bs->s3, key, now, bs->s3_presign_ttl > 0 ? bs->s3_presign_ttl : BERTH_S3_PRESIGN_TTL, out,
+                          size);
 }
 
 struct objects_ctx {

@@ -460,6 +460,11 @@ void db_maint_unlock(struct db *db)
     db_exec(db, sql);
 }
 
+unsigned db_session(struct db *db)
+{
+    return db->kind == DB_PG ? db__pg_gen(db) : 0;
+}
+
 int db_commit(struct db *db)
 {
     return db_exec(db, "COMMIT");

@@ -103,6 +103,11 @@ const char *db__pg_errmsg(struct db *db)
     return db->pg->errmsg[0] ? db->pg->errmsg : PQerrorMessage(db->pg->c);
 }
 
+unsigned db__pg_gen(struct db *db)
+{
+    return db->pg->gen;
+}
+
 int db__pg_in_txn(struct db *db)
 {
     return PQtransactionStatus(db->pg->c) != PQTRANS_IDLE;

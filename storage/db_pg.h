@@ -33,6 +33,8 @@ int db__pg_begin(struct db *db);
 /** See db_errmsg, db_in_txn, db_last_error and db_last_constraint. */
 const char *db__pg_errmsg(struct db *db);
 int db__pg_in_txn(struct db *db);
+/** The number of reconnects of this connection (db_session). */
+unsigned db__pg_gen(struct db *db);
 int db__pg_last_error(struct db *db);
 int db__pg_last_constraint(struct db *db);
 

@@ -35,6 +35,9 @@ struct run {
     size_t errlen;
     uint64_t done, total;
     unsigned char *buf; /* MIGRATE_CHUNK bytes */
+    migrate_read_fn rd; /* the bytes of the blob being copied */
+    void *rctx;
+    const char *origin; /* where blobs come from, for messages: "the source", "the archive" */
 };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct run *r, int rc, const char *fmt, ...)
@@ -132,23 +135,37 @@ static int check_target(struct run *r)
 
 /* ---- rows ---- */
 
-/* The upsert of `table` into the target for the source's columns, and the column count. */
-static int upsert_sql(struct run *r, const char *table, char *sql, size_t size, int *ncols)
+/* Column kinds, from the SQLite schema's declared types (how a PostgreSQL value is bound into SQLite). */
+enum { COL_TEXT, COL_INT, COL_BLOB };
+
+/* The columns of one table, from a SQLite schema. */
+struct cols {
+    int n;
+    int kind[MIGRATE_COLS_MAX];
+    char names[MIGRATE_SQL_MAX / 4]; /* "a", "b", … */
+};
+
+/* The upsert of `table` for the columns `schema` (a SQLite connection) declares, and those columns. */
+static int upsert_sql(struct run *r, sqlite3 *schema, const char *table, char *sql, size_t size, struct cols *cl)
 {
-    char set[MIGRATE_SQL_MAX / 2] = "", pk[512] = "", vals[MIGRATE_SQL_MAX / 4] = "";
-    char names[MIGRATE_SQL_MAX / 4] = "", q[128];
+    char set[MIGRATE_SQL_MAX / 2] = "", pk[512] = "", vals[MIGRATE_SQL_MAX / 4] = "", q[128];
     sqlite3_stmt *st;
     int n = 0, rc;
-    snprintf(q, sizeof(q), "SELECT name, pk FROM pragma_table_info('%s') ORDER BY cid", table);
-    if (sqlite3_prepare_v2(r->src->h, q, -1, &st, NULL) != SQLITE_OK)
-        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+    cl->names[0] = '\0';
+    snprintf(q, sizeof(q), "SELECT name, pk, upper(type) FROM pragma_table_info('%s') ORDER BY cid", table);
+    if (sqlite3_prepare_v2(schema, q, -1, &st, NULL) != SQLITE_OK)
+        return fail(r, BERR_DB, "schema: %s", sqlite3_errmsg(schema));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MIGRATE_COLS_MAX) {
-        const char *c = (const char *)sqlite3_column_text(st, 0);
+        const char *c = (const char *)sqlite3_column_text(st, 0), *type = (const char *)sqlite3_column_text(st, 2);
         size_t l;
-        l = strlen(names);
-        snprintf(names + l, sizeof(names) - l, "%s\"%s\"", n ? ", " : "", c); /* quoted: "user" is reserved */
+        l = strlen(cl->names);
+        snprintf(cl->names + l, sizeof(cl->names) - l, "%s\"%s\"", n ? ", " : "", c); /* quoted: "user" is reserved */
         l = strlen(vals);
         snprintf(vals + l, sizeof(vals) - l, "%s?%d", n ? ", " : "", n + 1);
+        cl->kind[n] = type == NULL           ? COL_TEXT
+                      : strstr(type, "INT")  ? COL_INT
+                      : strstr(type, "BLOB") ? COL_BLOB
+                                             : COL_TEXT;
         if (sqlite3_column_int(st, 1) > 0) {
             l = strlen(pk);
             snprintf(pk + l, sizeof(pk) - l, "%s\"%s\"", pk[0] ? ", " : "", c);
@@ -161,12 +178,12 @@ static int upsert_sql(struct run *r, const char *table, char *sql, size_t size, 
     sqlite3_finalize(st);
     if (n == 0 || n >= MIGRATE_COLS_MAX || pk[0] == '\0')
         return fail(r, BERR_INTERNAL, "table %s: no columns or no primary key", table);
-    *ncols = n;
+    cl->n = n;
     if (set[0] == '\0')
-        snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING", table, names, vals, pk);
+        snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING", table, cl->names, vals, pk);
     else
-        snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s", table, names, vals, pk,
-                 set);
+        snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s", table, cl->names, vals,
+                 pk, set);
     return 0;
 }
 
@@ -222,10 +239,11 @@ static int copy_rows(struct run *r, const char *table, sqlite3_stmt *from, struc
 static int copy_table(struct run *r, const char *table)
 {
     char sql[MIGRATE_SQL_MAX], q[128];
+    struct cols cl;
     sqlite3_stmt *from;
     struct db_stmt *to;
-    int ncols, rc;
-    if ((rc = upsert_sql(r, table, sql, sizeof(sql), &ncols)) != 0)
+    int rc;
+    if ((rc = upsert_sql(r, r->src->h, table, sql, sizeof(sql), &cl)) != 0)
         return rc;
     snprintf(q, sizeof(q), "SELECT * FROM %s", table);
     if (sqlite3_prepare_v2(r->src->h, q, -1, &from, NULL) != SQLITE_OK)
@@ -234,7 +252,7 @@ static int copy_table(struct run *r, const char *table)
         sqlite3_finalize(from);
         return fail(r, BERR_DB, "target table %s: %s", table, db_errmsg(r->dst));
     }
-    rc = copy_rows(r, table, from, to, ncols);
+    rc = copy_rows(r, table, from, to, cl.n);
     db_finalize(to);
     sqlite3_finalize(from);
     if (rc == 0)
@@ -257,16 +275,27 @@ static int target_has_row(struct run *r, const char *digest)
     return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : BERR_DB;
 }
 
-/* Reads the next chunk of `fd` into r->buf, hashing it.  Returns the bytes read (0 at the end) or a BERR code. */
-static ssize_t read_chunk(struct run *r, int fd, struct digest_ctx *h)
+/* migrate_read_fn of a file descriptor (`ctx` points to the int). */
+static long fd_read(void *ctx, void *p, size_t n)
+{
+    for (;;) {
+        ssize_t k = read(*(int *)ctx, p, n);
+        if (k >= 0)
+            return (long)k;
+        if (errno != EINTR)
+            return berr_from_errno(errno);
+    }
+}
+
+/* Reads the next chunk of the blob (r->rd) into r->buf, hashing it.  Returns the bytes read (0 at the end) or a
+ * BERR code. */
+static ssize_t read_chunk(struct run *r, struct digest_ctx *h)
 {
     size_t got = 0;
     while (got < MIGRATE_CHUNK) {
-        ssize_t n = read(fd, r->buf + got, MIGRATE_CHUNK - got);
-        if (n < 0 && errno == EINTR)
-            continue;
+        long n = r->rd(r->rctx, r->buf + got, MIGRATE_CHUNK - got);
         if (n < 0)
-            return berr_from_errno(errno);
+            return (ssize_t)n;
         if (n == 0)
             break;
         got += (size_t)n;
@@ -281,15 +310,16 @@ static int verify(struct run *r, const char *digest, struct digest_ctx *h, uint6
     digest_ctx_final(h, d);
     if (strcmp(d, digest) != 0 || got != size)
         return fail(r, BERR_DIGEST_INVALID,
-                    "blob %s in the source is corrupt: its %llu bytes hash to %s (the row says %llu bytes); "
-                    "nothing of it was stored in the target (run `berth fsck` on the source)",
-                    digest, (unsigned long long)got, d, (unsigned long long)size);
+                    "blob %s in %s is corrupt: its %llu bytes hash to %s (the row says %llu bytes); "
+                    "nothing of it was stored in the target%s",
+                    digest, r->origin, (unsigned long long)got, d, (unsigned long long)size,
+                    strcmp(r->origin, "the source") == 0 ? " (run `berth fsck` on the source)" : "");
     return 0;
 }
 
-/* Copies blob `digest` (open as `fd`, `size` bytes) to S3: one PutObject, or a multipart upload completed only
+/* Copies blob `digest` (`size` bytes, read with r->rd) to S3: one PutObject, or a multipart upload completed only
  * after the digest matched. */
-static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
+static int put_s3(struct run *r, const char *digest, uint64_t size)
 {
     char key[BLOBSTORE_PATH_MAX], upload[S3_UPLOAD_ID_MAX + 1];
     struct s3_part *parts = NULL;
@@ -302,9 +332,9 @@ static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
     if (digest_ctx_init(&h) != 0)
         return BERR_NOMEM;
     if (size <= MIGRATE_CHUNK) {
-        if ((len = read_chunk(r, fd, &h)) < 0) {
+        if ((len = read_chunk(r, &h)) < 0) {
             digest_ctx_free(&h);
-            return fail(r, (int)len, "cannot read blob %s from the source", digest);
+            return fail(r, (int)len, "cannot read blob %s from %s", digest, r->origin);
         }
         if ((rc = verify(r, digest, &h, (uint64_t)len, size)) != 0)
             return rc;
@@ -317,7 +347,7 @@ static int put_s3(struct run *r, const char *digest, int fd, uint64_t size)
         digest_ctx_free(&h);
         return fail(r, rc, "cannot start the upload of blob %s", digest);
     }
-    while ((len = read_chunk(r, fd, &h)) > 0) {
+    while ((len = read_chunk(r, &h)) > 0) {
         void *v = realloc(parts, (n + 1) * sizeof(*parts));
         if (v == NULL) {
             rc = BERR_NOMEM;
@@ -351,7 +381,7 @@ abort:
 }
 
 /* Copies blob `digest` to the target's disk: a fsynced staging file in tmp/, verified, then committed. */
-static int put_disk(struct run *r, const char *digest, int fd, uint64_t size)
+static int put_disk(struct run *r, const char *digest, uint64_t size)
 {
     char tmp[BLOBSTORE_PATH_MAX], path[BLOBSTORE_PATH_MAX + 96];
     struct digest_ctx h;
@@ -366,7 +396,7 @@ static int put_disk(struct run *r, const char *digest, int fd, uint64_t size)
         close(out);
         return BERR_NOMEM;
     }
-    while (rc == 0 && (len = read_chunk(r, fd, &h)) > 0) {
+    while (rc == 0 && (len = read_chunk(r, &h)) > 0) {
         for (ssize_t w = 0, k; w < len; w += k)
             if ((k = write(out, r->buf + w, (size_t)(len - w))) < 0) {
                 rc = fail(r, berr_from_errno(errno), "cannot write %s: %s", path, strerror(errno));
@@ -376,7 +406,7 @@ static int put_disk(struct run *r, const char *digest, int fd, uint64_t size)
         tick(r, (uint64_t)len);
     }
     if (rc == 0 && len < 0)
-        rc = fail(r, (int)len, "cannot read blob %s from the source", digest);
+        rc = fail(r, (int)len, "cannot read blob %s from %s", digest, r->origin);
     if (rc == 0 && fsync(out) != 0)
         rc = fail(r, berr_from_errno(errno), "cannot fsync %s", path);
     close(out);
@@ -392,26 +422,9 @@ static int put_disk(struct run *r, const char *digest, int fd, uint64_t size)
 }
 
 /* Copies one blob (content, then its row) unless the target has both already. */
-static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
+/* Upserts the blobs row `row` into the target. */
+static int blob_row(struct run *r, sqlite3_stmt *row, struct db_stmt *up, const char *digest, uint64_t size)
 {
-    const char *digest = (const char *)sqlite3_column_text(row, 0);
-    uint64_t size = (uint64_t)sqlite3_column_int64(row, 1), have;
-    int fd, rc;
-    if (digest_parse(digest, strlen(digest), (char[BERTH_DIGEST_MAX]){0}) != 0)
-        return fail(r, BERR_DIGEST_INVALID, "source blobs row with an invalid digest %s", digest);
-    if (target_has_row(r, digest) == 1 && blobstore_exists(r->o->to_bs, digest) == 1) {
-        r->s->blobs_skipped++;
-        r->s->skipped_bytes += size;
-        tick(r, size);
-        return 0;
-    }
-    if ((rc = blobstore_open(&r->bs_src, digest, &fd, &have)) != 0)
-        return fail(r, rc, "blob %s is listed in the source but its file cannot be opened", digest);
-    rc = r->o->to_bs->s3 != NULL ? put_s3(r, digest, fd, size) : put_disk(r, digest, fd, size);
-    close(fd);
-    if (rc != 0)
-        return rc;
-    FAULT_POINT("migrate.before_row"); /* the object is stored, its row is not: a rerun must copy it again */
     db_reset(up);
     db_clear_bindings(up);
     for (int i = 0; i < sqlite3_column_count(row); i++)
@@ -425,17 +438,45 @@ static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
     return 0;
 }
 
+static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
+{
+    const char *digest = (const char *)sqlite3_column_text(row, 0);
+    uint64_t size = (uint64_t)sqlite3_column_int64(row, 1), have;
+    int fd, rc;
+    if (digest_parse(digest, strlen(digest), (char[BERTH_DIGEST_MAX]){0}) != 0)
+        return fail(r, BERR_DIGEST_INVALID, "source blobs row with an invalid digest %s", digest);
+    if (r->o->blobs_in_target) /* restore: the caller stored and verified every blob before the rows */
+        return blob_row(r, row, up, digest, size);
+    if (target_has_row(r, digest) == 1 && blobstore_exists(r->o->to_bs, digest) == 1) {
+        r->s->blobs_skipped++;
+        r->s->skipped_bytes += size;
+        tick(r, size);
+        return 0;
+    }
+    if ((rc = blobstore_open(&r->bs_src, digest, &fd, &have)) != 0)
+        return fail(r, rc, "blob %s is listed in the source but its file cannot be opened", digest);
+    r->rd = fd_read;
+    r->rctx = &fd;
+    rc = r->o->to_bs->s3 != NULL ? put_s3(r, digest, size) : put_disk(r, digest, size);
+    close(fd);
+    if (rc != 0)
+        return rc;
+    FAULT_POINT("migrate.before_row"); /* the object is stored, its row is not: a rerun must copy it again */
+    return blob_row(r, row, up, digest, size);
+}
+
 static int copy_blobs(struct run *r)
 {
     char sql[MIGRATE_SQL_MAX];
+    struct cols cl;
     sqlite3_stmt *row, *sum;
     struct db_stmt *up;
-    int ncols, rc;
+    int rc;
     if (sqlite3_prepare_v2(r->src->h, "SELECT coalesce(sum(size), 0) FROM blobs", -1, &sum, NULL) != SQLITE_OK)
         return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
     r->total = sqlite3_step(sum) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(sum, 0) : 0;
     sqlite3_finalize(sum);
-    if ((rc = upsert_sql(r, "blobs", sql, sizeof(sql), &ncols)) != 0)
+    if ((rc = upsert_sql(r, r->src->h, "blobs", sql, sizeof(sql), &cl)) != 0)
         return rc;
     if (sqlite3_prepare_v2(r->src->h, "SELECT * FROM blobs ORDER BY digest", -1, &row, NULL) != SQLITE_OK)
         return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
@@ -591,7 +632,9 @@ int migrate_run(const struct migrate_opts *o, struct migrate_summary *s, char *e
     err[0] = '\0';
     if ((r.buf = malloc(MIGRATE_CHUNK)) == NULL)
         return fail(&r, BERR_NOMEM, "out of memory");
-    if ((rc = open_both(&r)) != 0 || (rc = check_tables(&r)) != 0 || (!o->force && (rc = check_target(&r)) != 0))
+    r.origin = o->origin != NULL ? o->origin : "the source";
+    if ((rc = open_both(&r)) != 0 || (rc = check_tables(&r)) != 0 || (!o->force && (rc = check_target(&r)) != 0) ||
+        o->check_only)
         goto out;
     if ((rc = copy_blobs(&r)) != 0)
         goto out;
@@ -605,4 +648,213 @@ out:
     db_close(r.src);
     free(r.buf);
     return rc;
+}
+
+/* ---- the other direction: a PostgreSQL snapshot into a new SQLite registry (berth backup) ---- */
+
+/* PostgreSQL tables that are not registry rows: the schema's version, and the secrets (dumped as keys/ files). */
+static const char *const pg_own[] = {"schema_version", "shared_keys"};
+
+/* Every PostgreSQL table must be dumped or deliberately left out (as check_tables for the SQLite source). */
+static int dump_check_tables(struct run *r)
+{
+    struct db_stmt *st = db_prepare(r->src, "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                            "current_schema() AND table_type = 'BASE TABLE' ORDER BY 1");
+    int rc = st != NULL ? DB_DONE : BERR_DB;
+    while (st != NULL && (rc = db_step(st)) == DB_ROW) {
+        const char *t = db_column_text(st, 0);
+        if (in_list(t, copied, sizeof(copied) / sizeof(copied[0])) ||
+            in_list(t, skipped, sizeof(skipped) / sizeof(skipped[0])) || in_list(t, pg_own, 2))
+            continue;
+        rc = fail(r, BERR_INTERNAL, "PostgreSQL table %s is unknown to this berth (newer berth?)", t);
+        break;
+    }
+    db_finalize(st);
+    return rc == DB_DONE ? 0 : rc < 0 ? rc : fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+}
+
+/* Binds column `i` of a PostgreSQL row to parameter i+1 of a SQLite statement, by the SQLite column's kind. */
+static void bind_kind(struct db_stmt *from, struct db_stmt *to, int i, int kind)
+{
+    const void *p;
+    if (db_column_is_null(from, i))
+        db_bind_null(to, i + 1);
+    else if (kind == COL_INT)
+        db_bind_int64(to, i + 1, db_column_int64(from, i));
+    else if (kind == COL_BLOB) {
+        p = db_column_blob(from, i);
+        db_bind_blob(to, i + 1, p != NULL ? p : "", db_column_bytes(from, i));
+    } else
+        db_bind_text(to, i + 1, db_column_text(from, i), -1);
+}
+
+/* Copies one FETCH of the cursor into `to`.  Returns the rows copied or a BERR code. */
+static long dump_fetch(struct run *r, const char *table, struct db_stmt *to, const struct cols *cl)
+{
+    char sql[64];
+    struct db_stmt *f;
+    long n = 0;
+    int rc;
+    snprintf(sql, sizeof(sql), "FETCH %d FROM berth_dump", MIGRATE_BATCH);
+    if ((f = db_prepare(r->src, sql)) == NULL)
+        return fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
+    while ((rc = db_step(f)) == DB_ROW) {
+        db_reset(to);
+        db_clear_bindings(to);
+        for (int i = 0; i < cl->n; i++)
+            bind_kind(f, to, i, cl->kind[i]);
+        if (db_step(to) != DB_DONE) {
+            db_finalize(f);
+            return fail(r, BERR_DB, "snapshot table %s: %s", table, db_errmsg(r->dst));
+        }
+        n++;
+    }
+    db_finalize(f);
+    return rc == DB_DONE ? n : fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
+}
+
+/* The PostgreSQL table must have exactly the columns of its SQLite twin: a column only PostgreSQL had would be
+ * dropped silently. */
+static int dump_check_cols(struct run *r, const char *table, const struct cols *cl)
+{
+    struct db_stmt *st = db_prepare(r->src, "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                                            "current_schema() AND table_name = ?");
+    int64_t n = -1;
+    if (st != NULL) {
+        db_bind_text(st, 1, table, -1);
+        if (db_step(st) == DB_ROW)
+            n = db_column_int64(st, 0);
+    }
+    db_finalize(st);
+    if (n < 0)
+        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+    if (n != cl->n)
+        return fail(r, BERR_INTERNAL, "PostgreSQL table %s has %lld columns, its SQLite twin %d (schemas differ)",
+                    table, (long long)n, cl->n);
+    return 0;
+}
+
+/* Copies PostgreSQL table `table` (the columns the SQLite schema declares) into the SQLite snapshot. */
+static int dump_table(struct run *r, const char *table)
+{
+    char ins[MIGRATE_SQL_MAX], sel[MIGRATE_SQL_MAX];
+    struct cols cl;
+    struct db_stmt *to;
+    long n;
+    int rc;
+    if ((rc = upsert_sql(r, r->dst->h, table, ins, sizeof(ins), &cl)) != 0 ||
+        (rc = dump_check_cols(r, table, &cl)) != 0)
+        return rc;
+    snprintf(sel, sizeof(sel), "DECLARE berth_dump NO SCROLL CURSOR FOR SELECT %s FROM %s", cl.names, table);
+    if (db_exec(r->src, sel) != 0)
+        return fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
+    if ((to = db_prepare(r->dst, ins)) == NULL)
+        return fail(r, BERR_DB, "snapshot table %s: %s", table, db_errmsg(r->dst));
+    do {
+        n = dump_fetch(r, table, to, &cl);
+        r->s->rows += n > 0 ? (uint64_t)n : 0;
+    } while (n == MIGRATE_BATCH);
+    db_finalize(to);
+    if (n < 0)
+        return (int)n;
+    if (db_exec(r->src, "CLOSE berth_dump") != 0)
+        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+    r->s->tables++;
+    return 0;
+}
+
+/* shared_keys rows -> <dir>/keys/<name> (0600). */
+static int dump_keys(struct run *r, const char *dir)
+{
+    char path[BLOBSTORE_PATH_MAX + 300];
+    struct db_stmt *st;
+    int rc = 0, s;
+    snprintf(path, sizeof(path), "%s/keys", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
+    if ((st = db_prepare(r->src, "SELECT name, value FROM shared_keys ORDER BY name")) == NULL)
+        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+    while (rc == 0 && (s = db_step(st)) == DB_ROW) {
+        const char *name = db_column_text(st, 0);
+        const void *v = db_column_blob(st, 1);
+        size_t len = (size_t)db_column_bytes(st, 1);
+        int fd, ok;
+        if (name == NULL || name[0] == '.' || name[0] == '\0' || strchr(name, '/') != NULL || strlen(name) > 64) {
+            rc = fail(r, BERR_INTERNAL, "shared_keys has a row named %s", name != NULL ? name : "NULL");
+            break;
+        }
+        snprintf(path, sizeof(path), "%s/keys/%s", dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ok = fd >= 0 && (len == 0 || write(fd, v, len) == (ssize_t)len);
+        if (fd >= 0)
+            close(fd);
+        if (!ok)
+            rc = fail(r, BERR_IO, "cannot write %s", path);
+        r->s->keys++;
+    }
+    if (rc == 0 && s != DB_DONE)
+        rc = fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+    db_finalize(st);
+    return rc;
+}
+
+/* The dump itself, both connections open. */
+static int dump_all(struct run *r, const char *dir)
+{
+    int rc;
+    if (db_begin_read(r->src) != 0)
+        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
+    if ((rc = dump_check_tables(r)) != 0)
+        goto out;
+    if (db_begin(r->dst) != 0) {
+        rc = fail(r, BERR_DB, "snapshot: %s", db_errmsg(r->dst));
+        goto out;
+    }
+    rc = dump_table(r, "blobs");
+    for (size_t i = 0; rc == 0 && i < sizeof(copied) / sizeof(copied[0]); i++)
+        rc = dump_table(r, copied[i]);
+    if (rc != 0)
+        db_rollback(r->dst);
+    else if (db_commit(r->dst) != 0)
+        rc = fail(r, BERR_DB, "snapshot: %s", db_errmsg(r->dst));
+    if (rc == 0 && (rc = recompute(r)) == 0)
+        rc = dump_keys(r, dir);
+out:
+    db_rollback(r->src); /* a read-only snapshot: nothing to commit */
+    return rc;
+}
+
+int migrate_dump(const char *metadata, const char *dir, struct migrate_summary *s, char *err, size_t errlen)
+{
+    struct migrate_opts o = {.to_data = dir};
+    struct run r = {.o = &o, .s = s, .err = err, .errlen = errlen, .origin = "PostgreSQL"};
+    char path[BLOBSTORE_PATH_MAX + 16];
+    int rc;
+    memset(s, 0, sizeof(*s));
+    err[0] = '\0';
+    snprintf(path, sizeof(path), "%s/%s", dir, DB_FILE);
+    if (access(path, F_OK) == 0)
+        return fail(&r, BERR_INTERNAL, "%s exists already", path);
+    if (db_set_metadata(metadata) != 0 || !db_metadata_is_pg())
+        return fail(&r, BERR_BAD_REQUEST, "the metadata setting is not a postgresql:// URL");
+    if (db_open(dir, &r.src) != 0)
+        return fail(&r, BERR_DB, "cannot connect to the PostgreSQL database of the metadata setting");
+    db_set_metadata("sqlite");
+    rc = db_open(dir, &r.dst) == 0 ? 0 : fail(&r, BERR_DB, "cannot create %s", path);
+    db_set_metadata(metadata);
+    if (rc == 0 && (rc = dump_all(&r, dir)) == 0 && db_exec(r.dst, "PRAGMA journal_mode=DELETE") != 0)
+        rc = fail(&r, BERR_DB, "snapshot: %s", db_errmsg(r.dst));
+    db_close(r.dst);
+    db_close(r.src);
+    return rc;
+}
+
+int migrate_put_blob(const struct blobstore *to, const char *digest, uint64_t size, migrate_read_fn rd, void *ctx,
+                     unsigned char *buf, const char *origin, char *err, size_t errlen)
+{
+    struct migrate_opts o = {.to_bs = to};
+    struct migrate_summary s = {0};
+    struct run r = {
+        .o = &o, .s = &s, .err = err, .errlen = errlen, .buf = buf, .rd = rd, .rctx = ctx, .origin = origin};
+    return to->s3 != NULL ? put_s3(&r, digest, size) : put_disk(&r, digest, size);
 }

@@ -16,6 +16,8 @@
 #include "db.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
+#include "migrate.h"
 
 /* ---- restore ---- */
 
@@ -26,21 +28,12 @@ struct restore {
     json_t *files; /* name -> sha256 of what was unpacked */
     json_t *trailer;
     uint64_t blobs, blob_bytes;
+    const struct restore_opts *o;
+    int remote;          /* target PostgreSQL and/or S3: blobs go straight to o->bs, rows through migrate_run */
+    int checked;         /* remote: the target was checked (migrate's refusal) before its first blob */
+    uint64_t present;    /* remote: blobs the target already held (an earlier, interrupted run stored them) */
+    unsigned char *mbuf; /* remote: MIGRATE_CHUNK bytes */
 };
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    remove(p); /* best effort: what cannot be removed stays under the hidden temporary name */
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Creates `rel` under the restore root; returns the fd. */
 static int create_file(struct restore *r, const char *rel, mode_t mode, int *fd)
@@ -87,6 +80,85 @@ static int restore_meta(struct restore *r, struct tarz_in *z, const struct tarz_
     return rc;
 }
 
+/* ---- remote targets (PostgreSQL and/or S3): blobs stored as they stream by, then the rows via migrate ---- */
+
+/* Runs migrate from the unpacked berth.db and keys/ (r->root) into the target: with `check_only`, only its checks
+ * (an unknown table, a target holding another registry: refused unless --force); else every row, blob rows
+ * included (each blob was stored and verified before). */
+static int remote_migrate(struct restore *r, int check_only, uint64_t *rows)
+{
+    struct migrate_opts mo = {.from = r->root,
+                              .to_data = r->o->datadir,
+                              .to_metadata = r->o->metadata != NULL ? r->o->metadata : "sqlite",
+                              .to_bs = r->o->bs,
+                              .force = r->o->force,
+                              .check_only = check_only,
+                              .blobs_in_target = 1,
+                              .origin = r->o->archive};
+    struct migrate_summary ms;
+    int rc;
+    if (json_object_get(r->files, DB_FILE) == NULL)
+        return tarz_fail(&r->c, BERR_DIGEST_INVALID, "%s: no %s before its blobs", r->o->archive, DB_FILE);
+    rc = migrate_run(&mo, &ms, r->c.err, r->c.errlen);
+    if (rows != NULL)
+        *rows = ms.rows;
+    r->checked = 1;
+    return rc;
+}
+
+struct entry_reader {
+    struct restore *r;
+    struct tarz_in *z;
+    uint64_t left;
+    int rc; /* a failure of the archive itself (described in r->c.err) */
+};
+
+/* migrate_read_fn over the data of the current tar entry. */
+static long entry_read(void *ctx, void *p, size_t n)
+{
+    struct entry_reader *er = ctx;
+    size_t k = er->left < n ? (size_t)er->left : n;
+    if (k == 0)
+        return 0;
+    if ((er->rc = tarz_read(&er->r->c, er->z, p, k)) != 0)
+        return er->rc;
+    er->left -= k;
+    tarz_progress(&er->r->c, k, 0);
+    return (long)k;
+}
+
+/* One blob into the target's blobstore, verified before it is visible (migrate_put_blob); skipped when an earlier
+ * run stored it (objects appear only complete and verified). */
+static int restore_blob_remote(struct restore *r, struct tarz_in *z, const struct tarz_entry *e, struct blob *b)
+{
+    struct entry_reader er = {.r = r, .z = z, .left = e->size};
+    char err[1024];
+    int rc, ex;
+    if (!r->checked && (rc = remote_migrate(r, 1, NULL)) != 0)
+        return rc;
+    if ((ex = blobstore_exists(r->o->bs, b->digest)) < 0)
+        return tarz_fail(&r->c, ex, "cannot reach the target storage to store blob %s (the log line above says why)",
+                         b->digest);
+    if (ex == 1) {
+        tarz_progress(&r->c, e->size, 0);
+        rc = tarz_copy(&r->c, z, e, -1, NULL);
+        r->present++;
+    } else {
+        rc = migrate_put_blob(r->o->bs, b->digest, b->size, entry_read, &er, r->mbuf, z->path, err, sizeof(err));
+        if (er.rc != 0)
+            return er.rc;
+        if (rc != 0)
+            return tarz_fail(&r->c, rc, "%s", err);
+        FAULT_POINT("restore.after_blob"); /* stored, no row yet: a re-run skips it */
+        rc = tarz_skip_pad(&r->c, z, e);
+        r->blobs++;
+        r->blob_bytes += b->size;
+    }
+    if (rc == 0)
+        b->have = 1;
+    return rc;
+}
+
 /* blobs/sha256/ab/<hex>: must be listed, unpacked once, and hash to its name with the listed size.  `take`: 0 when
  * reading a base archive for other blobs (then unlisted or unneeded blobs are skipped). */
 static int restore_blob(struct restore *r, struct tarz_in *z, const struct tarz_entry *e, int base)
@@ -109,6 +181,8 @@ static int restore_blob(struct restore *r, struct tarz_in *z, const struct tarz_
     if (e->size != b->size)
         return tarz_fail(&r->c, BERR_SIZE_INVALID, "%s: blob %s has %llu bytes, listed with %llu", z->path, digest,
                          (unsigned long long)e->size, (unsigned long long)b->size);
+    if (r->remote)
+        return restore_blob_remote(r, z, e, b);
     snprintf(sub, sizeof(sub), "%s/blobs/sha256/%.2s", r->root, hex);
     if (mkdir(sub, 0755) != 0 && errno != EEXIST)
         return tarz_fail(&r->c, BERR_IO, "mkdir %s: %s", sub, strerror(errno));
@@ -195,7 +269,7 @@ static int restore_check(struct restore *r, const char *path)
         if (!json_equal(v, json_object_get(r->files, k)))
             return tarz_fail(&r->c, BERR_DIGEST_INVALID, "%s: %s is corrupted (sha256 differs)", path, k);
     }
-    if ((uint64_t)json_integer_value(json_object_get(r->trailer, "blobs")) != r->blobs)
+    if ((uint64_t)json_integer_value(json_object_get(r->trailer, "blobs")) != r->blobs + r->present)
         return tarz_fail(&r->c, BERR_DIGEST_INVALID, "%s: blob count differs from its trailer", path);
     return 0;
 }
@@ -302,26 +376,64 @@ static int restore_commit(struct restore *r, const char *target, int exists)
     return 0;
 }
 
+/* Remote targets: the staging directory for berth.db and keys/ is <data>/.berth-restore (one restore at a time per
+ * target; whatever a killed run left there is removed first). */
+static int make_remote_root(struct restore *r)
+{
+    char sub[PATH_MAX + 32];
+    if (mkdir(r->o->datadir, 0755) != 0 && errno != EEXIST)
+        return tarz_fail(&r->c, BERR_IO, "cannot create %s: %s", r->o->datadir, strerror(errno));
+    snprintf(r->root, sizeof(r->root), "%s/.berth-restore", r->o->datadir);
+    backup__rm_tree(r->root);
+    snprintf(sub, sizeof(sub), "%s/keys", r->root);
+    if (mkdir(r->root, 0700) != 0 || mkdir(sub, 0700) != 0)
+        return tarz_fail(&r->c, BERR_IO, "cannot create %s: %s", sub, strerror(errno));
+    if ((r->mbuf = malloc(MIGRATE_CHUNK)) == NULL)
+        return tarz_fail(&r->c, BERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* Remote targets, once every blob is stored and the archive verified: the rows (and keys) via migrate. */
+static int restore_rows(struct restore *r, struct backup_summary *sum)
+{
+    uint64_t rows = 0;
+    int rc = r->checked ? 0 : remote_migrate(r, 1, NULL);
+    if (rc == 0)
+        rc = remote_migrate(r, 0, &rows);
+    sum->skipped = r->present;
+    return rc;
+}
+
 int backup_restore(const struct restore_opts *o, struct backup_summary *sum, char *err, size_t errlen)
 {
-    struct restore r = {.c = {.err = err, .errlen = errlen, .progress = o->progress, .progress_arg = o->progress_arg}};
+    struct restore r = {.c = {.err = err, .errlen = errlen, .progress = o->progress, .progress_arg = o->progress_arg},
+                        .o = o};
     struct stat st;
     int rc, exists = 0;
     memset(sum, 0, sizeof(*sum));
     r.root[0] = '\0';
     r.files = json_object();
+    r.remote =
+        (o->metadata != NULL && strncmp(o->metadata, "postgres", 8) == 0) || (o->bs != NULL && o->bs->s3 != NULL);
     if ((r.c.buf = malloc(TARZ_CHUNK)) == NULL || r.files == NULL) {
         rc = tarz_fail(&r.c, BERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = target_ok(&r.c, o->datadir, &exists)) != 0 || (rc = make_root(&r, o->datadir)) != 0)
+    if (r.remote)
+        rc = make_remote_root(&r);
+    else if ((rc = target_ok(&r.c, o->datadir, &exists)) == 0)
+        rc = make_root(&r, o->datadir);
+    if (rc != 0)
         goto out;
     if ((rc = restore_archive(&r, o->archive, 0)) != 0 || (rc = restore_check(&r, o->archive)) != 0)
         goto out;
     for (int i = 0; i < o->nbases && rc == 0; i++)
         rc = restore_archive(&r, o->bases[i], 1);
-    if (rc == 0 && (rc = restore_check_db(&r)) == 0 && (rc = restore_commit(&r, o->datadir, exists)) == 0) {
-        r.root[0] = '\0';
+    if (rc == 0 && (rc = restore_check_db(&r)) == 0)
+        rc = r.remote ? restore_rows(&r, sum) : restore_commit(&r, o->datadir, exists);
+    if (rc == 0) {
+        if (!r.remote)
+            r.root[0] = '\0';
         tarz_progress(&r.c, 0, 1);
         sum->blobs = r.blobs;
         sum->blob_bytes = r.blob_bytes;
@@ -330,10 +442,11 @@ int backup_restore(const struct restore_opts *o, struct backup_summary *sum, cha
     }
 out:
     if (r.root[0] != '\0')
-        rm_tree(r.root);
+        backup__rm_tree(r.root);
     json_decref(r.files);
     json_decref(r.trailer);
     free(r.l.b);
     free(r.c.buf);
+    free(r.mbuf);
     return rc;
 }

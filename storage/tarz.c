@@ -112,6 +112,16 @@ static int tar_pad(struct tarz_ctx *c, struct tarz_out *z, uint64_t size)
     return pad ? tarz_put(c, z, zeros, pad, ZSTD_e_continue) : 0;
 }
 
+int tarz_begin(struct tarz_ctx *c, struct tarz_out *z, const char *name, uint64_t size, unsigned mode)
+{
+    return tar_header(c, z, name, size, mode);
+}
+
+int tarz_end_entry(struct tarz_ctx *c, struct tarz_out *z, uint64_t size)
+{
+    return tar_pad(c, z, size);
+}
+
 /* An entry from memory. */
 int tarz_mem(struct tarz_ctx *c, struct tarz_out *z, const char *name, const void *p, size_t len)
 {
@@ -373,6 +383,12 @@ int tarz_copy(struct tarz_ctx *c, struct tarz_in *z, const struct tarz_entry *e,
         if (fd >= 0)
             tarz_progress(c, n, 0);
     }
+    return pad ? tarz_read(c, z, c->buf, pad) : 0;
+}
+
+int tarz_skip_pad(struct tarz_ctx *c, struct tarz_in *z, const struct tarz_entry *e)
+{
+    size_t pad = (size_t)((TARZ_BLOCK - e->size % TARZ_BLOCK) % TARZ_BLOCK);
     return pad ? tarz_read(c, z, c->buf, pad) : 0;
 }
 

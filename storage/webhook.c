@@ -89,7 +89,8 @@ struct hook {
     json_t *events;
     int64_t scanned_last;
     int scanned;
-    int leader; /* this node delivers this webhook (metadata = postgresql: one node per URL, db_named_trylock) */
+    int leader;       /* this node delivers this webhook (metadata = postgresql: one node per URL, db_named_trylock) */
+    unsigned session; /* db_session when the lock was taken: another value means the lock went with the session */
 };
 
 static struct {
@@ -132,8 +133,8 @@ static int stopping(void)
     return s;
 }
 
-/* Loads the cursor of `h`, creating it at the newest event for a webhook seen for the first time. */
-static int load_cursor(struct hook *h)
+/* Reads the stored cursor of `h` into h->cursor.  Returns 0, 1 if there is none, or a BERR code. */
+static int read_cursor(struct hook *h)
 {
     struct db_stmt *st;
     int rc;
@@ -144,11 +145,32 @@ static int load_cursor(struct hook *h)
     if (rc == DB_ROW)
         h->cursor = db_column_int64(st, 0);
     db_finalize(st);
-    if (rc == DB_ROW)
-        return 0;
+    return rc == DB_ROW ? 0 : rc == DB_DONE ? 1 : db_error(h->db);
+}
+
+/* Loads the cursor of `h`.  A webhook seen for the first time starts at the newest event, and that cursor is
+ * stored at once (unless a node sharing the database stored one first): a node taking the delivery over after this
+ * one died must resume where this one started, not at the newest event of its own take-over. */
+static int load_cursor(struct hook *h)
+{
+    struct db_stmt *st;
+    int64_t newest;
+    int rc;
+    if ((rc = read_cursor(h)) <= 0)
+        return rc;
+    if ((rc = events_last_id(h->db, &newest)) != 0)
+        return rc;
+    if ((st = db_prepare(h->db, "INSERT INTO webhook_cursors (webhook, last_id, updated_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (webhook) DO NOTHING")) == NULL)
+        return db_error(h->db);
+    db_bind_text(st, 1, h->conf.url, -1);
+    db_bind_int64(st, 2, newest);
+    db_bind_int64(st, 3, db_now());
+    rc = db_step(st);
+    db_finalize(st);
     if (rc != DB_DONE)
         return db_error(h->db);
-    return events_last_id(h->db, &h->cursor);
+    return (rc = read_cursor(h)) == 1 ? BERR_DB : rc;
 }
 
 static int save_cursor(struct hook *h, int64_t id)
@@ -214,18 +236,27 @@ static int deliver(struct hook *h, char *err, size_t errlen)
 static int step(struct hook *h, int *backoff, unsigned long *failures)
 {
     char err[512] = "";
+    if (h->leader && db_session(h->db) != h->session) { /* reconnected: the lock is gone, maybe to another node */
+        h->leader = 0;
+        log_warn("webhook %s: the database session holding its delivery lock was lost; delivering again only once "
+                 "this node holds the lock again",
+                 h->conf.url);
+    }
     if (!h->leader) { /* another node delivers it; take over when that node's connection goes away */
         if (!db_named_trylock(h->db, h->conf.url))
             return BERTH_WEBHOOK_POLL_MS;
+        h->session = db_session(h->db);
         if (load_cursor(h) != 0)
             return BERTH_WEBHOOK_BACKOFF_MAX_MS;
         h->leader = 1;
+        log_info("webhook %s: took the delivery over (the node delivering it stopped), after id %lld", h->conf.url,
+                 (long long)h->cursor);
     }
     h->events = json_array();
     h->scanned = 0;
     if (h->events == NULL || events_each(h->db, h->cursor, BERTH_WEBHOOK_SCAN_MAX, collect, h) != 0) {
         json_decref(h->events);
-        return BERTH_WEBHOOK_BACKOFF_MAX_MS;
+        return BERTH_WEBHOOK_BACKOFF_MIN_MS; /* e.g. a lost connection, re-established for the next step */
     }
     if (h->scanned == 0 || json_array_size(h->events) == 0) {
         json_decref(h->events);
@@ -261,6 +292,7 @@ static void *hook_main(void *arg)
         return NULL;
     }
     h->leader = db_named_trylock(h->db, h->conf.url);
+    h->session = db_session(h->db);
     log_info("webhook %s: delivering events after id %lld%s", h->conf.url, (long long)h->cursor,
              h->leader ? "" : " when the node delivering it now stops");
     while (!stopping()) {

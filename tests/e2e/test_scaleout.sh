@@ -39,8 +39,10 @@ export AWS_SHARED_CREDENTIALS_FILE=$T/aws-credentials
 BUCKET=berth-scaleout
 S3=(/usr/bin/aws --endpoint-url "$S3_ENDPOINT" --region us-east-1 s3api)
 "${S3[@]}" create-bucket --bucket "$BUCKET" >/dev/null
-# upload_timeout 60 s (its minimum): the session of the push killed in 6 expires before the end (9)
+# upload_timeout 60 s (its minimum): the session of the push killed in 6 expires before the end (9); no scheduled
+# lifecycle/GC: while one holds the maintenance lock `berth gc` exits 3, and 5 wants every run (e2e_twonode tests both)
 export BERTH_METADATA=$PG_URL BERTH_STORAGE=s3://$BUCKET/reg BERTH_S3_ENDPOINT=$S3_ENDPOINT BERTH_UPLOAD_TIMEOUT=60
+export BERTH_LIFECYCLE_INTERVAL=0
 P=$(e2e_prefix)
 PW=alice-passwd-0123
 CLI=$T/cli # the data directory of the CLI commands: nothing of the metadata or blobs lands in it

@@ -6,7 +6,9 @@
 Every POST must carry Content-Type application/vnd.docker.distribution.events.v1+json and, with --secret, a valid
 X-Berth-Signature-256 (sha256=<hex HMAC-SHA256 of the body>).  A valid request is answered 200 and each of its
 events is appended to FILE as one JSON line (flushed and fsynced before the answer); an invalid one is answered
-400/401 and a line describing it goes to FILE.bad.  --delay sleeps before answering (a slow receiver).
+400/401 and a line describing it goes to FILE.bad.  --delay sleeps before answering (a slow receiver); the ids of a
+request it is sleeping on are appended to FILE.inflight first (one line per request), so a test can act while a
+delivery is in flight.
 --tls-cert/--tls-key serve HTTPS.
 """
 import argparse
@@ -40,6 +42,12 @@ def main():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if args.delay > 0:
+                try:
+                    ids = [str(ev.get("id")) for ev in json.loads(body)["events"]]
+                except (ValueError, KeyError, AttributeError):
+                    ids = []
+                with open(args.out + ".inflight", "a") as f:
+                    f.write(" ".join(ids) + "\n")
                 time.sleep(args.delay)
             if self.headers.get("Content-Type") != CONTENT_TYPE:
                 bad("content-type %r" % self.headers.get("Content-Type"))
