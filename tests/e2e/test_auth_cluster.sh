@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC1091,SC2317  # sourced libs; helpers are called via check
+# shellcheck disable=SC1091,SC2317,SC2153  # sourced libs; helpers are called via check; BERTH_BIN from lib.sh
 # The failed-authentication rate limits hold for a cluster, not per node (issue #12, "auth works the same on both
 # backends"): two `berth serve` nodes on one PostgreSQL (scripts/pg; blobs on disk, not used here), curl as the
 # client (Basic logins, SigV4 signatures from curl's own --aws-sigv4 signer, from several loopback addresses).
@@ -46,7 +46,7 @@ start_node() {
 }
 stop_node() {
 	local pid=${1}_PID
-	kill -TERM "${!pid}" 2>/dev/null && wait "${!pid}" 2>/dev/null || true
+	if kill -TERM "${!pid}" 2>/dev/null; then wait "${!pid}" 2>/dev/null || true; fi
 }
 start_node A
 start_node B
