@@ -237,8 +237,12 @@ const char *db_errmsg(struct db *db);
  *  them): a caller running several statements in one transaction checks this after a failure. */
 int db_in_txn(struct db *db);
 /** The BERR code of the connection's last error: BERR_NOSPACE for a full disk (SQLITE_FULL, PostgreSQL SQLSTATE
- *  53100); everything else is BERR_DB.  db_last_constraint tells constraint violations apart. */
+ *  53100); BERR_UNAVAILABLE when the PostgreSQL connection was lost (the statement may be retried later); everything
+ *  else is BERR_DB.  db_last_constraint tells constraint violations apart. */
 int db_last_error(struct db *db);
+/** 1 while the metadata database cannot be reached: this process's last attempt to (re)connect to PostgreSQL
+ *  failed (always 0 on SQLite).  The HTTP layer then answers BERR_UNAVAILABLE (503) for a database error. */
+int db_unreachable(void);
 /** 1 when the connection's last error was a constraint violation (SQLITE_CONSTRAINT, SQLSTATE class 23). */
 int db_last_constraint(struct db *db);
 

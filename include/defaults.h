@@ -88,6 +88,9 @@
 #define BERTH_WEBHOOK_BACKOFF_MAX_MS 60000             /* retry delays double up to this */
 #define BERTH_WEBHOOK_RESPONSE_MAX 4096                /* response bytes read (only the status line matters) */
 
+/* --- upload sessions (storage/sessions.c) --- */
+#define BERTH_SESSIONS_OPEN_MAX 512 /* live upload sessions kept open (a descriptor each); idle ones past it close */
+
 /* --- HTTP/1.1 connections owned by Berth (server/h1.c, docs/HTTP1.md); head limits are in http1.h --- */
 #define BERTH_UPLOAD_BODIES_MAX 256     /* upload bodies streamed at once, all clients (one thread each) */
 #define BERTH_UPLOAD_BODIES_PER_ADDR 64 /* ... from one client address (a CI host, a NAT or a proxy pushes many) */

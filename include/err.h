@@ -43,6 +43,7 @@
     X(NOSPACE, 507, "UNKNOWN", "no space left on the storage device")                                                  \
     X(DB, 500, "UNKNOWN", "metadata database error")                                                                   \
     X(BUSY, 503, "UNAVAILABLE", "registry busy, retry later")                                                          \
+    X(UNAVAILABLE, 503, "UNAVAILABLE", "metadata database unavailable, retry later")                                   \
     X(INTERNAL, 500, "UNKNOWN", "internal error")                                                                      \
     X(LIFECYCLE_POLICY_INVALID, 400, "UNSUPPORTED", "invalid lifecycle policy")                                        \
     X(LIFECYCLE_POLICY_NOT_FOUND, 404, "UNSUPPORTED", "the repository has no lifecycle policy")                        \

@@ -9,7 +9,8 @@
  * Payloads are sent as "UNSIGNED-PAYLOAD" except small XML bodies, which carry their real SHA-256.
  *
  * Errors: every function returns 0 or a BERR code: 404 NoSuchKey -> BERR_BLOB_UNKNOWN, NoSuchUpload ->
- * BERR_BLOB_UPLOAD_UNKNOWN, 416 -> BERR_RANGE_UNSATISFIABLE, anything else (other statuses, network, malformed
+ * BERR_BLOB_UPLOAD_UNKNOWN, 416 -> BERR_RANGE_UNSATISFIABLE, QuotaExceeded (a bucket or user quota) and 507 (the
+ * cluster is full) -> BERR_NOSPACE, anything else (other statuses, network, malformed
  * answers) -> BERR_IO, logged with the method, key, status and S3's error code from its XML body.  Secrets are never
  * logged.
  *

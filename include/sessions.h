@@ -8,6 +8,9 @@
  * refused with BERR_BLOB_UPLOAD_INVALID.  Expiry takes the same busy mark before it unlinks anything, and a
  * session being reopened from disk is in the table (busy) before its file is opened: so expiry and reopening are
  * exclusive, and expiry never unlinks the staging file of a session that a request is using or reopening.
+ * At most BERTH_SESSIONS_OPEN_MAX sessions stay live: past it, releasing a session closes the least recently used
+ * idle one (its file and row stay; its next request reopens it as after a restart), so sessions left open by
+ * clients cannot use up the process's descriptors.
  *
  * With blobs in S3 (blobstore_use_s3) a session's state is a database row that any berth process may change
  * (s3upload.h): the table then holds a session only while a request works on it (sessions_release drops it, the

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "cli.h"
 #include "cli_ops.h"
 #include "config.h"
@@ -137,6 +138,18 @@ static int reload_config(struct config *out, char *err, size_t errlen)
     return serve_config(serve_argc, serve_argv, out, err, errlen) == 0 ? 0 : -1;
 }
 
+/* Raises the soft descriptor limit to the hard one (often 1024 → 524288): connections, upload sessions
+ * (BERTH_SESSIONS_OPEN_MAX) and upload bodies each hold descriptors, and the soft default is far below what a
+ * busy registry needs.  Failure only leaves the limit where it was. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct config cfg;
@@ -150,6 +163,7 @@ static int cmd_serve(int argc, char **argv)
     }
     serve_argc = argc;
     serve_argv = argv;
+    raise_nofile();
     http_set_reloader(reload_config);
     return http_serve(&cfg);
 }

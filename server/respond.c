@@ -6,6 +6,7 @@
 #include "err.h"
 #include "httpparse.h"
 #include "log.h"
+#include "db.h"
 #include "observe.h"
 #include "respond.h"
 
@@ -136,8 +137,11 @@ static size_t json_escape(char *out, size_t cap, const char *s)
 void respond_error(h2o_req_t *req, int err, const char *detail)
 {
     char d[1024], *body;
-    int status = berr_status(err);
     struct observe_req *o = observe_get(req);
+    int status;
+    if (err == BERR_DB && db_unreachable())
+        err = BERR_UNAVAILABLE; /* the statement failed because PostgreSQL is down: retry later, not a fault */
+    status = berr_status(err);
     if (status >= 500) { /* the client sees only the code: the log line names the request, so both can be matched */
         const char *was = log_get_request_id();
         log_set_request_id(o != NULL ? o->id : NULL);

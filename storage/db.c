@@ -241,6 +241,11 @@ int db_last_error(struct db *db)
     return (sqlite3_extended_errcode(db->h) & 0xff) == SQLITE_FULL ? BERR_NOSPACE : BERR_DB;
 }
 
+int db_unreachable(void)
+{
+    return backend.pg && db__pg_unreachable();
+}
+
 int db_last_constraint(struct db *db)
 {
     if (db->kind == DB_PG)

@@ -29,7 +29,12 @@ struct db_pgconn {
     char sqlstate[6]; /* of the last error, "" if none */
     char errmsg[512]; /* of the last error */
     unsigned gen;     /* bumped by every reconnect: statements prepared before it are gone */
+    int lost;         /* the last error was the connection's, not the statement's (db__pg_last_error) */
+    int txn_lost;     /* the connection was lost inside a transaction: every statement fails until ROLLBACK */
 };
+
+/* 1 while this process's last attempt to (re)connect to the server failed: requests then answer 503. */
+static _Atomic int unreachable;
 
 struct db_pgstmt {
     char name[16];
@@ -40,8 +45,9 @@ struct db_pgstmt {
     PGresult *res;
     int row;                           /* current row; -1 before the first step */
     unsigned gen;                      /* the connection's gen when prepared */
-    char *text;                        /* uncached: the rewritten SQL, sent with each execution (PQexecParams) */
-    Oid types[PG_PARAMS_MAX];          /* uncached: the parameter types (0 = inferred) */
+    char *text;                        /* the rewritten SQL: sent with each execution (PQexecParams) when uncached,
+                                          prepared again after a reconnect when cached */
+    Oid types[PG_PARAMS_MAX];          /* the parameter types (0 = inferred) */
     unsigned char *blobs[PG_COLS_MAX]; /* decoded bytea columns of the current row (valid until the next step) */
     size_t blob_lens[PG_COLS_MAX];
 };
@@ -74,7 +80,8 @@ int db__pg_open(struct db *db, const char *url)
     if ((db->pg = calloc(1, sizeof(*db->pg))) == NULL)
         return BERR_NOMEM;
     db->pg->c = PQconnectdb(url);
-    if (db->pg->c == NULL || PQstatus(db->pg->c) != CONNECTION_OK) {
+    unreachable = db->pg->c == NULL || PQstatus(db->pg->c) != CONNECTION_OK;
+    if (unreachable) {
         log_error("postgresql: cannot connect: %.*s", db->pg->c ? (int)strcspn(PQerrorMessage(db->pg->c), "\n") : 14,
                   db->pg->c ? PQerrorMessage(db->pg->c) : "out of memory");
         return BERR_DB;
@@ -116,7 +123,14 @@ int db__pg_in_txn(struct db *db)
 int db__pg_last_error(struct db *db)
 {
     /* 53100 disk_full; class 53 is "insufficient resources" */
-    return strcmp(db->pg->sqlstate, "53100") == 0 ? BERR_NOSPACE : BERR_DB;
+    if (strcmp(db->pg->sqlstate, "53100") == 0)
+        return BERR_NOSPACE;
+    return db->pg->lost ? BERR_UNAVAILABLE : BERR_DB;
+}
+
+int db__pg_unreachable(void)
+{
+    return unreachable;
 }
 
 int db__pg_last_constraint(struct db *db)
@@ -129,31 +143,95 @@ int db__pg_changes(struct db *db)
     return db->pg->changes;
 }
 
-/* After a failure: if the connection itself is gone (the server restarted, a network cut), reconnects once, so that
- * the next statement works; the failed one stays failed (its caller answers an error and the client retries). */
-static void maybe_reconnect(struct db *db)
+/* 1 if the last failure was the connection's: it is gone (the server restarted or stopped, a network cut) or the
+ * server is shutting down or starting (SQLSTATE class 08, 57P01..57P03). */
+static int conn_failed(struct db_pgconn *p)
+{
+    return PQstatus(p->c) == CONNECTION_BAD || strncmp(p->sqlstate, "08", 2) == 0 ||
+           strncmp(p->sqlstate, "57P0", 4) == 0;
+}
+
+/* If the connection is gone, reconnects (once per call), so that the next statement works.  Returns 1 if the
+ * connection is (again) usable, 0 if not. */
+static int maybe_reconnect(struct db *db)
 {
     struct db_pgconn *p = db->pg;
     if (PQstatus(p->c) != CONNECTION_BAD)
-        return;
+        return 1;
     PQreset(p->c);
-    if (PQstatus(p->c) == CONNECTION_OK) {
-        p->gen++;
-        PQclear(PQexec(p->c, "SET client_min_messages = warning"));
-        log_warn("postgresql: connection lost; reconnected");
+    unreachable = PQstatus(p->c) != CONNECTION_OK;
+    if (unreachable)
+        return 0;
+    p->gen++;
+    PQclear(PQexec(p->c, "SET client_min_messages = warning"));
+    log_warn("postgresql: connection lost; reconnected");
+    return 1;
+}
+
+/* After a failed statement that ran outside a transaction (`idle`): if it failed because the connection was gone,
+ * reconnects; returns 1 if the statement should be sent once more (nothing of it can have happened: an idle
+ * connection has no transaction to lose, and a statement the server never received did not run). */
+static int retry_after_loss(struct db *db, int idle)
+{
+    struct db_pgconn *p = db->pg;
+    p->lost = conn_failed(p);
+    if (!p->lost)
+        return 0;
+    if (!idle)
+        p->txn_lost = 1; /* what follows must not run outside the transaction it belonged to, nor commit nothing */
+    return maybe_reconnect(db) && idle && PQstatus(p->c) == CONNECTION_OK;
+}
+
+/* A statement on a connection whose transaction was lost: fails (BERR_UNAVAILABLE), except ROLLBACK (the server
+ * already rolled it back: done) and BEGIN; those two and COMMIT (which fails: nothing was committed) end that
+ * state.  Returns 1 if `sql` must not be sent (with *rc set), 0 to send it. */
+static int txn_was_lost(struct db *db, const char *sql, int *rc)
+{
+    struct db_pgconn *p = db->pg;
+    *rc = 0;
+    if (!p->txn_lost)
+        return 0;
+    if (strncmp(sql, "BEGIN", 5) == 0 || (strncmp(sql, "ROLLBACK", 8) == 0 && strncmp(sql, "ROLLBACK TO", 11) != 0)) {
+        p->txn_lost = 0;
+        return strncmp(sql, "ROLLBACK", 8) == 0;
     }
+    if (strncmp(sql, "COMMIT", 6) == 0)
+        p->txn_lost = 0;
+    snprintf(p->errmsg, sizeof(p->errmsg), "the connection was lost inside a transaction (rolled back)");
+    p->sqlstate[0] = '\0';
+    p->lost = 1;
+    *rc = BERR_UNAVAILABLE;
+    return 1;
 }
 
 int db__pg_exec(struct db *db, const char *sql)
 {
-    PGresult *res = PQexec(db->pg->c, sql);
-    ExecStatusType s = PQresultStatus(res);
-    int rc = 0;
+    int idle, rc = 0;
+    PGresult *res;
+    ExecStatusType s;
+    if (txn_was_lost(db, sql, &rc))
+        return rc;
+    maybe_reconnect(db);
+    idle = PQtransactionStatus(db->pg->c) == PQTRANS_IDLE;
+    res = PQexec(db->pg->c, sql);
+    s = PQresultStatus(res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         set_error(db, res, NULL);
+        if (retry_after_loss(db, idle)) {
+            PQclear(res);
+            res = PQexec(db->pg->c, sql);
+            s = PQresultStatus(res);
+            if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+                set_error(db, res, NULL);
+                db->pg->lost = conn_failed(db->pg);
+            }
+        }
+    }
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         log_error("postgresql: %s (in: %.60s)", db->pg->errmsg, sql);
         rc = db__pg_last_error(db);
-        maybe_reconnect(db);
+    } else {
+        db->pg->lost = 0;
     }
     PQclear(res);
     return rc;
@@ -163,7 +241,7 @@ int db__pg_begin(struct db *db)
 {
     char sql[96];
     snprintf(sql, sizeof(sql), "BEGIN; SELECT pg_advisory_xact_lock(%lld)", DB_PG_WRITE_KEY);
-    return db__pg_exec(db, sql) == 0 ? 0 : BERR_DB;
+    return db__pg_exec(db, sql);
 }
 
 /*
@@ -238,15 +316,21 @@ void db__pg_reset(struct db_stmt *st)
     clear_result(st->pg);
 }
 
+/* Prepares cached statement `ps` on the connection as it is now (its gen).  Returns PQprepare's result. */
+static PGresult *server_prepare(struct db *db, struct db_pgstmt *ps)
+{
+    ps->gen = db->pg->gen;
+    return PQprepare(db->pg->c, ps->name, ps->text, ps->nparams, ps->types);
+}
+
 int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
 {
     struct db *db = st->db;
     struct db_pgstmt *ps = calloc(1, sizeof(*ps));
     char *text;
     PGresult *res;
-    Oid types[PG_PARAMS_MAX] = {0};
     unsigned long long used;
-    int n, rc = 0;
+    int n, idle, rc = 0;
     if (ps == NULL || (text = rewrite(sql, &n, &used)) == NULL) {
         free(ps);
         return BERR_NOMEM;
@@ -259,28 +343,35 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
     }
     ps->nparams = n;
     ps->row = -1;
-    ps->gen = db->pg->gen;
+    ps->text = text;
     for (int i = 0; i < n; i++) /* a parameter the text never uses (?3 of ?1 ?2 ?4) gets a type, or PQprepare fails */
-        types[i] = used & (1ull << i) ? 0 : PG_TEXT_OID;
+        ps->types[i] = used & (1ull << i) ? 0 : PG_TEXT_OID;
     if (slot < 0) { /* uncached: no server-side statement, one round trip per execution (parse errors show then) */
-        memcpy(ps->types, types, sizeof(types));
-        ps->text = text;
         st->pg = ps;
         return 0;
     }
     snprintf(ps->name, sizeof(ps->name), "s%d", slot);
-    res = PQprepare(db->pg->c, ps->name, text, n, types);
+    maybe_reconnect(db);
+    idle = PQtransactionStatus(db->pg->c) == PQTRANS_IDLE;
+    res = server_prepare(db, ps);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_error(db, res, "prepare");
-        maybe_reconnect(db);
+        if (retry_after_loss(db, idle)) {
+            PQclear(res);
+            res = server_prepare(db, ps);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                set_error(db, res, "prepare");
+        }
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         log_error("postgresql: %s (in: %.80s)", db->pg->errmsg, sql);
-        rc = BERR_DB;
+        rc = db__pg_last_error(db);
+        free(text);
         free(ps);
     } else {
         st->pg = ps;
     }
     PQclear(res);
-    free(text);
     return rc;
 }
 
@@ -338,25 +429,55 @@ int db__pg_bind(struct db_stmt *st, int i, int type, const void *p, int64_t n)
     return 0;
 }
 
-/* Executes the statement with its bindings.  Returns 0 or -1 (the error is recorded on the connection). */
+/* Sends the statement with its bindings (preparing a cached one again on a connection reset since).  Returns the
+ * result: the failed PQprepare's if that failed. */
+static PGresult *run_stmt(struct db *db, struct db_pgstmt *ps)
+{
+    PGconn *c = db->pg->c;
+    if (ps->name[0] == '\0')
+        return PQexecParams(c, ps->text, ps->nparams, ps->types, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
+    if (ps->gen != db->pg->gen) {
+        PGresult *res = server_prepare(db, ps);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            return res;
+        PQclear(res);
+    }
+    return PQexecPrepared(c, ps->name, ps->nparams, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
+}
+
+static int failed(const PGresult *res)
+{
+    ExecStatusType s = PQresultStatus(res);
+    return s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK;
+}
+
+/* Executes the statement with its bindings; one statement outside a transaction is sent again once if the
+ * connection had gone away (the server restarted).  Returns 0 or -1 (the error is recorded on the connection). */
 static int execute(struct db_stmt *st)
 {
     struct db_pgstmt *ps = st->pg;
     struct db_pgconn *p = st->db->pg;
-    ExecStatusType s;
-    if (ps->text != NULL)
-        ps->res =
-            PQexecParams(p->c, ps->text, ps->nparams, ps->types, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
-    else
-        ps->res = PQexecPrepared(p->c, ps->name, ps->nparams, (const char *const *)ps->vals, ps->lens, ps->fmts, 0);
-    s = PQresultStatus(ps->res);
-    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+    int idle, rc;
+    if (txn_was_lost(st->db, "", &rc))
+        return -1;
+    maybe_reconnect(st->db);
+    idle = PQtransactionStatus(p->c) == PQTRANS_IDLE;
+    ps->res = run_stmt(st->db, ps);
+    if (failed(ps->res)) {
         set_error(st->db, ps->res, NULL);
         PQclear(ps->res);
         ps->res = NULL;
-        maybe_reconnect(st->db);
-        return -1;
+        if (!retry_after_loss(st->db, idle))
+            return -1;
+        if (failed(ps->res = run_stmt(st->db, ps))) {
+            set_error(st->db, ps->res, NULL);
+            p->lost = conn_failed(p);
+            PQclear(ps->res);
+            ps->res = NULL;
+            return -1;
+        }
     }
+    p->lost = 0;
     const char *tag = PQcmdStatus(ps->res);
     if (strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 || strncmp(tag, "DELETE", 6) == 0)
         p->changes = atoi(PQcmdTuples(ps->res));

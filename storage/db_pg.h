@@ -36,6 +36,7 @@ int db__pg_in_txn(struct db *db);
 /** The number of reconnects of this connection (db_session). */
 unsigned db__pg_gen(struct db *db);
 int db__pg_last_error(struct db *db);
+int db__pg_unreachable(void);
 int db__pg_last_constraint(struct db *db);
 
 /** Creates or migrates the PostgreSQL schema on `db` (schema_pg.c), serialized cluster-wide by the write lock.

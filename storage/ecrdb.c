@@ -314,12 +314,16 @@ static const char *status_sql(int status)
     return "";
 }
 
-/* An image's tags joined by newlines: the one aggregate the two SQL dialects spell differently. */
+/* An image's tags joined by newlines: the one aggregate the two SQL dialects spell differently.  A tag's repo_id is
+ * always its manifest's; saying so lets SQLite read the names in order from the index tags_manifest (manifest_id,
+ * then the key repo_id, name) instead of sorting them in a temporary b-tree for every image of a page (that sort was
+ * most of DescribeImages' time). */
 #define IMAGE_TAGS_SQLITE                                                                                              \
     "coalesce((SELECT group_concat(name, char(10)) FROM (SELECT name FROM tags t WHERE t.manifest_id = m.id "          \
-    "ORDER BY name)), ''), "
+    "AND t.repo_id = m.repo_id ORDER BY name)), ''), "
 #define IMAGE_TAGS_PG                                                                                                  \
-    "coalesce((SELECT string_agg(name, chr(10) ORDER BY name) FROM tags t WHERE t.manifest_id = m.id), ''), "
+    "coalesce((SELECT string_agg(name, chr(10) ORDER BY name) FROM tags t WHERE t.manifest_id = m.id "                 \
+    "AND t.repo_id = m.repo_id), ''), "
 #define IMAGE_SELECT_(tags)                                                                                            \
     "SELECT m.id, m.digest, m.media_type, m.artifact_type, m.pushed_at, coalesce(m.last_pulled_at, 0), " tags          \
     "coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest "                        \

@@ -527,6 +527,11 @@ static int status_rc(const struct call *c, int ok_status)
         return BERR_BLOB_UPLOAD_UNKNOWN;
     if (c->status == 416)
         return BERR_RANGE_UNSATISFIABLE;
+    if (strcmp(code, "QuotaExceeded") == 0 || c->status == 507) { /* a bucket/user quota, or the cluster is full */
+        log_warn("s3: %s %s: HTTP %d %s: out of space", c->method, c->key ? c->key : "(bucket)", c->status,
+                 code[0] ? code : "-");
+        return BERR_NOSPACE;
+    }
     log_error("s3: %s %s%s%s: HTTP %d %s %s", c->method, c->key ? c->key : "(bucket)", c->query[0] ? "?" : "",
               c->query[0] && strstr(c->query, "X-Amz") == NULL ? c->query : "", c->status, code[0] ? code : "-", msg);
     return BERR_IO;

@@ -8,6 +8,7 @@
 #include "defaults.h"
 #include "digest.h"
 #include "err.h"
+#include "fault.h"
 #include "log.h"
 #include "meta.h"
 #include "s3.h"
@@ -249,6 +250,7 @@ int s3upload_sync(const struct blobstore *bs, const char *uuid, struct s3upload 
         x->broken = 1;
         return rc;
     }
+    FAULT_POINT("s3.part_before_save"); /* parts sent, the state naming them not saved */
     if ((rc = writer_run(save_op, &o)) != 0) {
         x->broken = 1;
         return rc;
@@ -272,23 +274,42 @@ static int check_size(const struct blobstore *bs, const char *key, uint64_t size
     return rc;
 }
 
-/* Completes the multipart upload at the upload's key and copies it to the blob's key `final`. */
+/* 1 if object `key` exists and holds `size` bytes (quietly: absence is expected). */
+static int object_has(const struct blobstore *bs, const char *key, uint64_t size)
+{
+    uint64_t have = 0;
+    return s3_head(bs->s3, key, &have) == 0 && have == size;
+}
+
+/* Completes the multipart upload at the upload's key and copies it to the blob's key `final`.  A final PUT sent
+ * again after a node died while finishing the same session (on this node or another) finds the multipart upload
+ * already completed (RGW answers NoSuchUpload, or 500 "completion already in progress" once the upload object is
+ * gone): the upload object, or the blob's object, holding the size the saved state hashed to the expected digest is
+ * then that content, and the commit goes on from there. */
 static int store_multipart(const struct blobstore *bs, const char *uuid, struct s3upload *x, const char *final)
 {
     char key[BLOBSTORE_PATH_MAX];
     int rc = x->len > 0 ? send_part(bs, uuid, x) : 0; /* the last part may be short */
     blobstore_upload_key(bs, uuid, key, sizeof(key));
+    FAULT_POINT("s3.before_complete"); /* every part sent, the multipart upload not completed */
     if (rc == 0)
         rc = s3_mpu_complete(bs->s3, key, x->mpu_id, x->parts, x->nparts);
+    if (rc != 0 && (object_has(bs, key, x->size) || object_has(bs, final, x->size))) {
+        log_info("upload %s: its multipart upload was completed by an earlier attempt", uuid);
+        s3_mpu_abort(bs->s3, key, x->mpu_id); /* in case it was not: nothing of it is needed */
+        rc = 0;
+    }
     if (rc != 0)
         return rc;
-    x->mpu_id[0] = '\0'; /* completed: nothing to abort any more */
-    if ((rc = check_size(bs, key, x->size)) == 0 && check_size(bs, final, x->size) != 0)
-        rc = s3_copy(bs->s3, key, final); /* unless the same blob is already there (idempotent commit) */
-    if (rc == 0)
+    x->mpu_id[0] = '\0';                   /* completed: nothing to abort any more */
+    FAULT_POINT("s3.after_complete");      /* the upload object exists, not yet copied to the blob's key */
+    if (!object_has(bs, final, x->size) && /* unless the same blob is already there (idempotent commit) */
+        (rc = check_size(bs, key, x->size)) == 0 && (rc = s3_copy(bs->s3, key, final)) == 0)
         rc = check_size(bs, final, x->size);
+    FAULT_POINT("s3.after_copy"); /* the blob's object stored, the upload object not yet deleted, no row */
     if (s3_delete(bs->s3, key) != 0)
-        log_warn("upload %s: the completed upload object is left in the bucket", uuid);
+        log_warn("upload %s: the completed upload object is left in the bucket (expiry removes it)", uuid);
+    FAULT_POINT("s3.after_upload_delete"); /* only the blob's object is left; its row comes after */
     return rc;
 }
 
@@ -314,8 +335,10 @@ int s3upload_finish(const struct blobstore *bs, const char *uuid, struct s3uploa
         blobstore_key(bs, expected, final, sizeof(final));
         if (x->nparts > 0 || x->mpu_id[0] != '\0')
             rc = store_multipart(bs, uuid, x, final);
-        else if ((rc = check_size(bs, final, x->size)) != 0) /* small: one PUT, unless already stored */
-            rc = s3_put(bs->s3, final, x->buf, x->len) == 0 ? check_size(bs, final, x->size) : BERR_IO;
+        else if ((rc = check_size(bs, final, x->size)) != 0 && /* small: one PUT, unless already stored */
+                 (rc = s3_put(bs->s3, final, x->buf, x->len)) == 0)
+            rc = check_size(bs, final, x->size);
+        FAULT_POINT("s3.after_object"); /* the blob's object stored (small or multipart), its row not committed */
     }
     if (rc != 0 && x->mpu_id[0] != '\0') {
         char key[BLOBSTORE_PATH_MAX];
@@ -478,7 +501,52 @@ static int collect_mpu(void *ctx, const char *key, const char *upload_id, time_t
     return 0;
 }
 
-/* Aborts multipart uploads under PREFIX/uploads/ older than the cutoff that no state names. */
+static int collect_object(void *ctx, const char *key, uint64_t size, time_t mtime)
+{
+    (void)size;
+    return collect_mpu(ctx, key, "", mtime);
+}
+
+/* found = 1 if session l->arg has a state row or a session row. */
+static int session_known_op(struct db *db, void *arg)
+{
+    struct stale_list *l = arg;
+    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE uuid = ?1 UNION ALL "
+                                        "SELECT 1 FROM uploads WHERE uuid = ?1");
+    int rc;
+    if (st == NULL)
+        return BERR_DB;
+    db_bind_text(st, 1, l->arg, -1);
+    rc = db_step(st);
+    l->found = rc == DB_ROW;
+    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
+    db_finalize(st);
+    return rc;
+}
+
+/* Deletes objects under PREFIX/uploads/ older than the cutoff whose session is gone: completed multipart uploads
+ * that a process killed between the completion and the deletion of the upload object left behind. */
+static int expire_objects(const struct blobstore *bs, struct stale_list *l, const char *prefix,
+                          int (*held)(void *ctx, const char *uuid), void *ctx)
+{
+    size_t plen = strlen(prefix);
+    int rc;
+    l->n = 0;
+    if ((rc = s3_list(bs->s3, prefix, collect_object, l)) != 0)
+        return rc;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *uuid = strlen(l->v[i].key) > plen ? l->v[i].key + plen : "";
+        l->arg = uuid;
+        if (held(ctx, uuid) || writer_run(session_known_op, l) != 0 || l->found)
+            continue;
+        if (s3_delete(bs->s3, l->v[i].key) == 0)
+            log_info("s3: upload object %s of no session: deleted", l->v[i].key);
+    }
+    return 0;
+}
+
+/* Aborts multipart uploads under PREFIX/uploads/ older than the cutoff that no state names, then deletes the
+ * upload objects no session names. */
 static int expire_orphans(const struct blobstore *bs, struct stale_list *l, int (*held)(void *ctx, const char *uuid),
                           void *ctx)
 {
@@ -498,7 +566,7 @@ static int expire_orphans(const struct blobstore *bs, struct stale_list *l, int 
         if (s3_mpu_abort(bs->s3, l->v[i].key, l->v[i].mpu_id) == 0)
             log_info("s3: multipart upload of %s named by no session: aborted", l->v[i].key);
     }
-    return 0;
+    return expire_objects(bs, l, prefix, held, ctx);
 }
 
 int s3upload_expire(const struct blobstore *bs, time_t cutoff, int (*held)(void *ctx, const char *uuid), void *ctx)
@@ -514,10 +582,11 @@ int s3upload_expire(const struct blobstore *bs, time_t cutoff, int (*held)(void 
         l.found = 0;
         if (writer_run(expire_row_op, &l) != 0 || !l.found)
             continue;
-        if (e->mpu_id[0] != '\0') {
-            blobstore_upload_key(bs, e->uuid, key, sizeof(key));
+        FAULT_POINT("s3.expire_before_abort"); /* the session's rows are gone, its multipart upload not aborted */
+        blobstore_upload_key(bs, e->uuid, key, sizeof(key));
+        if (e->mpu_id[0] != '\0')
             s3_mpu_abort(bs->s3, key, e->mpu_id);
-        }
+        s3_delete(bs->s3, key); /* a completed upload whose copy was interrupted: its object */
         log_info("upload %s idle since before %lld: removed (S3)", e->uuid, (long long)cutoff);
         removed++;
     }

@@ -17,6 +17,7 @@ struct sessions {
     const struct blobstore *bs;
     pthread_mutex_t lock;
     struct session *buckets[SESSION_BUCKETS];
+    size_t live; /* sessions in the table */
 };
 
 static unsigned bucket_of(const char *uuid)
@@ -34,6 +35,7 @@ static struct session *table_take(struct sessions *t, const char *uuid)
         if (strcmp((*pp)->uuid, uuid) == 0) {
             struct session *s = *pp;
             *pp = s->next;
+            t->live--;
             return s;
         }
     return NULL;
@@ -54,6 +56,29 @@ static void table_put(struct sessions *t, struct session *s)
     unsigned b = bucket_of(s->uuid);
     s->next = t->buckets[b];
     t->buckets[b] = s;
+    t->live++;
+}
+
+/* Past BERTH_SESSIONS_OPEN_MAX live sessions, takes the least recently touched idle one out of the table (lock
+ * held) so that its staging file is closed: each live session holds a descriptor, and a client opening sessions
+ * without finishing them must not run the process out of descriptors.  The file and row stay; the session's next
+ * request reopens it from disk (rehashing what it holds, as after a restart).  NULL when under the cap or none is
+ * idle. */
+static struct session *table_evict(struct sessions *t)
+{
+    struct session **oldest = NULL;
+    if (t->live <= BERTH_SESSIONS_OPEN_MAX)
+        return NULL;
+    for (size_t b = 0; b < SESSION_BUCKETS; b++)
+        for (struct session **pp = &t->buckets[b]; *pp != NULL; pp = &(*pp)->next)
+            if (!(*pp)->busy && (oldest == NULL || (*pp)->touched < (*oldest)->touched))
+                oldest = pp;
+    if (oldest == NULL)
+        return NULL;
+    struct session *s = *oldest;
+    *oldest = s->next;
+    t->live--;
+    return s;
 }
 
 static void session_free(struct session *s)
@@ -179,7 +204,9 @@ void sessions_release(struct sessions *t, struct session *s)
     pthread_mutex_lock(&t->lock);
     s->busy = 0;
     s->touched = time(NULL);
+    struct session *evicted = table_evict(t);
     pthread_mutex_unlock(&t->lock);
+    session_free(evicted);
 }
 
 void sessions_drop(struct sessions *t, struct session *s)

@@ -55,7 +55,7 @@ static void run_batch(struct writer_op *batch)
     if (rc != 0) {
         db_rollback(w.db);
         for (struct writer_op *o = batch; o != NULL; o = o->next)
-            o->rc = rc == BERR_NOSPACE ? BERR_NOSPACE : BERR_DB;
+            o->rc = rc == BERR_NOSPACE || rc == BERR_UNAVAILABLE ? rc : BERR_DB;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     for (struct writer_op *o = batch; o != NULL; o = o->next, n++)

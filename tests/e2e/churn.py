@@ -24,6 +24,7 @@ import ssl
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h2attack import HEADERS, RST_STREAM, Conn, frame, request_block  # noqa: E402
 

@@ -228,4 +228,37 @@ check "the session holds at most what was sent ($rng)" \
 	bash -c '[[ $1 =~ ^0-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -lt 2000000 ]' _ "$rng"
 check_eq "the server still serves" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$R/v2/")"
 check "SIGTERM" berth_stop
+
+# ---- upload sessions left open do not use up descriptors (BERTH_SESSIONS_OPEN_MAX = 512 stay open) ----
+berth_start "$D" --no-auth
+R=http://$REGISTRY
+fds0=$(ls "/proc/$BERTH_PID/fd" | wc -l)
+nofile=$(awk '/^Max open files/{print ($4 == $5) ? "raised" : $4 " of " $5}' "/proc/$BERTH_PID/limits")
+check_eq "the soft descriptor limit is raised to the hard one" raised "$nofile"
+/usr/bin/python3 - "$REGISTRY" 700 "$T/sessions" <<'PY'
+import http.client, sys
+host, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+c = http.client.HTTPConnection(host, timeout=60)
+locs = []
+for i in range(n):
+    c.request("POST", "/v2/dur/open/blobs/uploads/")
+    r = c.getresponse(); r.read()
+    assert r.status == 202, r.status
+    loc = r.getheader("Location")
+    c.request("PATCH", loc, body=b"x%05d" % i, headers={"Content-Type": "application/octet-stream"})
+    r = c.getresponse(); r.read()
+    assert r.status == 202, r.status
+    locs.append(r.getheader("Location"))
+open(out, "w").write("\n".join(locs) + "\n")
+PY
+fds1=$(ls "/proc/$BERTH_PID/fd" | wc -l)
+echo "descriptors: $fds0 before, $fds1 with 700 sessions left open"
+check "700 open sessions hold at most 512 + 32 more descriptors (was $((fds1 - fds0)))" test $((fds1 - fds0)) -le 544
+first=$(head -1 "$T/sessions")
+d0=$(printf 'x00000' | sha256sum | cut -c1-64)
+check_eq "the oldest session (closed) still completes" 201 \
+	"$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$R$first?digest=sha256:$d0")"
+check_eq "... with the bytes it was sent" "sha256:$d0" \
+	"$(curl -s "$R/v2/dur/open/blobs/sha256:$d0" | sha256sum | sed 's/^/sha256:/; s/ .*//')"
+check "SIGTERM" berth_stop
 finish

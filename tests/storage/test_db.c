@@ -2,6 +2,7 @@
  * test_db.c - the db.h statement API, on SQLite (a fresh temp dir per test) and, when BERTH_TEST_PG holds a libpq
  * URL (tests/e2e/test_pg.sh sets it), on PostgreSQL (the same database, emptied per test): every case runs on each.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -222,6 +223,65 @@ static void bad_sql_fails_cleanly(void)
     CHECK(add_repo("after") > 0);
 }
 
+/* Ends `victim`'s server session from connection `killer` (PostgreSQL), as a server restart does. */
+static void terminate(struct db *killer, struct db *victim)
+{
+    struct db_stmt *st = db_prepare(victim, "SELECT pg_backend_pid()");
+    char sql[96];
+    REQUIRE(st != NULL && db_step(st) == DB_ROW);
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%lld)", (long long)db_column_int64(st, 0));
+    db_finalize(st);
+    REQUIRE_OK(db_exec(killer, sql));
+}
+
+/* PostgreSQL: a connection the server dropped (a restart between two statements) is re-established by the next
+ * statement, which is sent again when it ran outside a transaction (a cached one is prepared again); a statement
+ * inside a transaction is not re-sent: it fails with BERR_UNAVAILABLE, and so do the transaction's later statements
+ * and its COMMIT, which ends it as a ROLLBACK does; then the connection works. */
+static void lost_connection_reconnects(void)
+{
+    struct db *killer;
+    struct db_stmt *st;
+    if (!db_is_pg(db))
+        return; /* one file, no server to lose */
+    REQUIRE_OK(db_open(dir, &killer));
+    CHECK(add_repo("before") > 0);
+    st = db_stmt(db, DB_SLOTS_NONE_END + 1, "SELECT count(*) FROM repos WHERE name = ?");
+    REQUIRE(st != NULL);
+    db_bind_text(st, 1, "before", -1);
+    CHECK_INT_EQ(db_step(st), DB_ROW);
+    db_reset(st);
+    terminate(killer, db);
+    st = db_stmt(db, DB_SLOTS_NONE_END + 1, "SELECT count(*) FROM repos WHERE name = ?");
+    REQUIRE(st != NULL);
+    db_bind_text(st, 1, "before", -1);
+    CHECK_INT_EQ(db_step(st), DB_ROW); /* cached, prepared on the lost connection: reconnected, prepared, re-sent */
+    CHECK_INT_EQ(db_column_int64(st, 0), 1);
+    db_reset(st);
+    terminate(killer, db);
+    CHECK(add_repo("after-loss") > 0); /* uncached */
+    CHECK_INT_EQ(db_unreachable(), 0);
+    REQUIRE_OK(db_exec(db, "BEGIN"));
+    CHECK(add_repo("in-txn") > 0);
+    terminate(killer, db);
+    CHECK_INT_EQ(add_repo("lost-with-its-txn"), -1);
+    CHECK_INT_EQ(db_last_error(db), BERR_UNAVAILABLE);
+    CHECK_INT_EQ(add_repo("not-outside-its-txn"), -1); /* nothing of the lost transaction runs in autocommit */
+    CHECK(db_exec(db, "COMMIT") != 0); /* nor does its COMMIT pretend to succeed; it ends the transaction */
+    CHECK(add_repo("next") > 0);
+    REQUIRE_OK(db_exec(db, "BEGIN"));
+    terminate(killer, db);
+    CHECK_INT_EQ(add_repo("lost-again"), -1);
+    db_rollback(db); /* or a ROLLBACK ends it */
+    CHECK(add_repo("next2") > 0);
+    st = db_prepare(db, "SELECT count(*) FROM repos WHERE name IN ('in-txn', 'lost-with-its-txn', "
+                        "'not-outside-its-txn')");
+    REQUIRE(st != NULL && db_step(st) == DB_ROW);
+    CHECK_INT_EQ(db_column_int64(st, 0), 0); /* the transaction's work is gone with it */
+    db_finalize(st);
+    db_close(killer);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -229,6 +289,7 @@ int main(int argc, char **argv)
         CHECK_TEST(text_orders_by_bytes),          CHECK_TEST(on_conflict_both_ways),
         CHECK_TEST(constraint_error_and_rollback), CHECK_TEST(savepoint_isolates_a_failed_op),
         CHECK_TEST(triggers_keep_counters),        CHECK_TEST(bad_sql_fails_cleanly),
+        CHECK_TEST(lost_connection_reconnects),
     };
     int rc;
     check_before_each = dbfix_setup;
