@@ -35,6 +35,10 @@
     X(AUTH_FAIL_DENIED, "berth_auth_failures_total", "reason=\"denied\"", "counter", "")                               \
     X(AUTH_FAIL_INSUFFICIENT_SCOPE, "berth_auth_failures_total", "reason=\"insufficient_scope\"", "counter", "")       \
     X(AUTH_FAIL_NOT_ADMIN, "berth_auth_failures_total", "reason=\"not_admin\"", "counter", "")                         \
+    X(AUTH_SHARED_WRITES, "berth_auth_shared_failures_written_total", "", "counter",                                   \
+      "Failed authentications added to the cluster-wide counts (metadata = postgresql)")                               \
+    X(AUTH_SHARED_IMPORTS, "berth_auth_shared_limits_imported_total", "", "counter",                                   \
+      "Subjects over a rate limit cluster-wide applied to this node, counted at every poll (metadata = postgresql)")   \
     X(WRITER_OPS, "berth_writer_ops_total", "", "counter", "Metadata write operations run by the writer")              \
     X(WRITER_OPS_FAILED, "berth_writer_ops_failed_total", "", "counter",                                               \
       "Metadata write operations that failed (rolled back alone or with their batch)")                                 \

@@ -860,7 +860,8 @@ static int auth_start(struct server *srv)
     if (sodium_init() < 0)
         return -1;
     randombytes_buf(st.secret, sizeof(st.secret));
-    auth_throttle_start();
+    if (auth_throttle_start() != 0)
+        return -1;
     if (jwt_keys_load(cfg->data, 1, BERTH_JWT_KEY_ROTATE_AGE, &st.keys) != 0) {
         log_error("cannot load or create the token-signing keys in %s/keys", cfg->data);
         return -1;

@@ -55,8 +55,9 @@ struct auth_throttle_peer {
     char text[INET6_ADDRSTRLEN];
 };
 
-/** Draws the process secret the rate limit's keys are hashed with (sodium_init() done). */
-void auth_throttle_start(void);
+/** Draws the process secret the rate limit's keys are hashed with (sodium_init() done); with metadata = postgresql
+ *  reads the cluster's instead and starts sharing failures (authfail.h).  Returns 0 or -1 (logged). */
+int auth_throttle_start(void);
 /** The address of `req`'s client into *p ("?" as text when unknown). */
 void auth_throttle_peer_of(h2o_req_t *req, struct auth_throttle_peer *p);
 /** 1 if `user` from `p` has failed too often (BERTH_AUTH_FAIL_MAX_USER, or BERTH_AUTH_FAIL_MAX_ADDR for the

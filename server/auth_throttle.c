@@ -1,7 +1,9 @@
 /*
  * auth_throttle.c - the failed-login rate limit (see auth_internal.h): failures counted per (address, user) and
  * per address in a fixed table of BERTH_AUTH_FAIL_SLOTS, under keys hashed with a process secret, over a window of
- * BERTH_AUTH_FAIL_WINDOW s.
+ * BERTH_AUTH_FAIL_WINDOW s.  With metadata = postgresql the secret is the cluster's (authfail.h), every failure and
+ * success is also queued for the shared table, and subjects over a limit cluster-wide are imported into this table:
+ * the limit holds for the cluster, not per node.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "auth_internal.h"
+#include "authfail.h"
 #include "defaults.h"
 #include "log.h"
 
@@ -25,9 +28,37 @@ static struct {
     } fails[BERTH_AUTH_FAIL_SLOTS];
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-void auth_throttle_start(void)
+/* Raises the local count of `key` to a cluster-wide `count` since `start` (authfail's thread). */
+static void import(int kind, const unsigned char key[16], long long start, int count)
 {
-    randombytes_buf(st.secret, sizeof(st.secret));
+    unsigned i;
+    time_t now = time(NULL);
+    (void)kind;
+    memcpy(&i, key, sizeof(i));
+    i %= BERTH_AUTH_FAIL_SLOTS;
+    pthread_mutex_lock(&st.lock);
+    if (sodium_memcmp(st.fails[i].key, key, 16) != 0 || now - st.fails[i].start >= BERTH_AUTH_FAIL_WINDOW) {
+        memcpy(st.fails[i].key, key, 16);
+        st.fails[i].start = (time_t)start;
+        st.fails[i].count = count;
+    } else {
+        st.fails[i].start = (time_t)start < st.fails[i].start ? (time_t)start : st.fails[i].start;
+        st.fails[i].count = count > st.fails[i].count ? count : st.fails[i].count;
+    }
+    pthread_mutex_unlock(&st.lock);
+}
+
+int auth_throttle_start(void)
+{
+    if (!authfail_shared()) {
+        randombytes_buf(st.secret, sizeof(st.secret));
+        return 0;
+    }
+    if (authfail_secret(st.secret) != 0)
+        return -1;
+    authfail_watch(AUTHFAIL_LOGIN_USER, BERTH_AUTH_FAIL_MAX_USER, BERTH_AUTH_FAIL_WINDOW, import);
+    authfail_watch(AUTHFAIL_LOGIN_ADDR, BERTH_AUTH_FAIL_MAX_ADDR, BERTH_AUTH_FAIL_WINDOW, import);
+    return 0;
 }
 
 static void fail_key(const unsigned char *addr, size_t alen, const char *user, unsigned char out[16])
@@ -111,6 +142,9 @@ void auth_throttle_result(const struct auth_throttle_peer *p, const char *user, 
     if (!ok)
         fail_note(ka, now, 1);
     pthread_mutex_unlock(&st.lock);
+    authfail_note(AUTHFAIL_LOGIN_USER, ku, now, !ok); /* nothing on SQLite */
+    if (!ok)
+        authfail_note(AUTHFAIL_LOGIN_ADDR, ka, now, 1);
     if (!ok)
         log_warn("auth: denied login of '%s' from %s (%s)", log_escape(user, ulen, esc, sizeof(esc)), p->text, why);
 }

@@ -11,13 +11,16 @@
  * work, until the window ends.  Throttled requests do not count as failures, so a retrying client is not locked
  * out for longer.  The table is fixed-size, keyed by a process-random hash, and probed over FAIL_PROBE slots: a new
  * entry takes a free or expired slot, else evicts the one with the fewest failures, so that spraying many key ids
- * cannot flush an address's count (nor another key's).
+ * cannot flush an address's count (nor another key's).  With metadata = postgresql the hash key is the cluster's,
+ * every failure is also queued for the shared table, and subjects over a limit cluster-wide are imported into this
+ * table every AUTHFAIL_POLL_MS (authfail.h): the allow path stays one atomic load, the limit holds for the cluster.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "authfail.h"
 #include "ecr.h"
 #include "ecr_internal.h"
 #include "err.h"
@@ -67,10 +70,13 @@ static int registry_id_read(const struct server *srv, char *out)
     return rc;
 }
 
+static int fails_share(void);
+
 int ecr_auth_init(struct server *srv)
 {
     struct rid_args a = {srv, g.registry_id};
-    randombytes_buf(g.hash_key, sizeof(g.hash_key));
+    if (fails_share() != 0)
+        return -1;
     if (accesskey_boxkey_load(srv->cfg.data, 1, g.box) != 0) {
         log_error("ecr: cannot read or create the access-key sealing key in %s/keys", srv->cfg.data);
         return -1;
@@ -133,7 +139,8 @@ static int fail_count(const unsigned char key[16], long long now)
     return i < 0 ? 0 : g.fails[i].count;
 }
 
-static void fail_note(const unsigned char key[16], long long now)
+/* Adds one failure under `key`, or with `set` > 0 raises its count to `set` since `start` (lock held). */
+static void fail_add(const unsigned char key[16], long long now, long long start, int set)
 {
     long i = find_slot(key, now);
     if (i < 0) { /* a free or expired slot, else the one with the fewest failures */
@@ -148,10 +155,49 @@ static void fail_note(const unsigned char key[16], long long now)
         }
         i = (long)best;
         memcpy(g.fails[i].key, key, 16);
-        g.fails[i].start = now;
+        g.fails[i].start = start;
         g.fails[i].count = 0;
     }
-    g.fails[i].count++;
+    if (set == 0) {
+        g.fails[i].count++;
+    } else {
+        g.fails[i].start = start < g.fails[i].start ? start : g.fails[i].start;
+        g.fails[i].count = set > g.fails[i].count ? set : g.fails[i].count;
+    }
+}
+
+static void fail_note(const unsigned char key[16], long long now)
+{
+    fail_add(key, now, now, 0);
+}
+
+/* Raises the local count of `key` to a cluster-wide `count` since `start` (authfail's thread). */
+static void import(int kind, const unsigned char key[16], long long start, int count)
+{
+    long long now = (long long)time(NULL);
+    (void)kind;
+    if (count <= 0 || now - start >= BERTH_ECR_AUTH_FAIL_WINDOW)
+        return;
+    pthread_mutex_lock(&g.lock);
+    fail_add(key, now, start, count);
+    pthread_mutex_unlock(&g.lock);
+    atomic_store(&g.last_fail, now); /* ecr_auth_throttled looks again */
+}
+
+/* The table's hash key: the cluster's with metadata = postgresql (then failures are shared), else process-random.
+ * Returns 0 or -1 (logged). */
+static int fails_share(void)
+{
+    if (!authfail_shared()) {
+        randombytes_buf(g.hash_key, sizeof(g.hash_key));
+        return 0;
+    }
+    _Static_assert(sizeof(g.hash_key) == AUTHFAIL_KEY_BYTES, "the shared key fits the table's hash key");
+    if (authfail_secret(g.hash_key) != 0)
+        return -1;
+    authfail_watch(AUTHFAIL_ECR_ADDR, BERTH_ECR_AUTH_FAIL_MAX_ADDR, BERTH_ECR_AUTH_FAIL_WINDOW, import);
+    authfail_watch(AUTHFAIL_ECR_KEY, BERTH_ECR_AUTH_FAIL_MAX_KEY, BERTH_ECR_AUTH_FAIL_WINDOW, import);
+    return 0;
 }
 
 /* The key id named by the Credential of an Authorization value (may be ""), into `out`. */
@@ -182,6 +228,9 @@ static void note_failure(struct ecr_ctx *c, const char *key_id)
         fail_note(kk, c->now);
     pthread_mutex_unlock(&g.lock);
     atomic_store(&g.last_fail, c->now);
+    authfail_note(AUTHFAIL_ECR_ADDR, ka, c->now, 1); /* nothing on SQLite */
+    if (key_id[0] != '\0')
+        authfail_note(AUTHFAIL_ECR_KEY, kk, c->now, 1);
 }
 
 int ecr_auth_throttled(struct ecr_ctx *c, const char *authorization, size_t len)

@@ -152,7 +152,8 @@ void respond_error(h2o_req_t *req, int err, const char *detail)
     json_escape(d, sizeof(d), detail != NULL ? detail : "");
     body = respond_printf(req, "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":\"%s\"}]}\n",
                           berr_code(err), err == BERR_QUOTA_EXCEEDED && detail != NULL ? d : berr_message(err), d);
-    if (status == 429) /* backpressure, not failure: tell the client when to come back (RFC 6585) */
+    /* backpressure, not failure: tell the client when to come back (RFC 6585), unless the caller already did */
+    if (status == 429 && h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("retry-after"), -1) < 0)
         respond_header(req, "retry-after", RESPOND_STR(BERTH_RETRY_AFTER_S), 0);
     respond_body(req, status, "application/json; charset=utf-8", body, strlen(body), 1);
 }

@@ -652,8 +652,9 @@ out:
 
 /* ---- the other direction: a PostgreSQL snapshot into a new SQLite registry (berth backup) ---- */
 
-/* PostgreSQL tables that are not registry rows: the schema's version, and the secrets (dumped as keys/ files). */
-static const char *const pg_own[] = {"schema_version", "shared_keys"};
+/* PostgreSQL tables that are not registry rows: the schema's version, the secrets (dumped as keys/ files), and the
+ * cluster's counts of failed authentication (authfail.h: rate-limit state, not dumped). */
+static const char *const pg_own[] = {"schema_version", "shared_keys", "auth_failures"};
 
 /* Every PostgreSQL table must be dumped or deliberately left out (as check_tables for the SQLite source). */
 static int dump_check_tables(struct run *r)
@@ -664,7 +665,8 @@ static int dump_check_tables(struct run *r)
     while (st != NULL && (rc = db_step(st)) == DB_ROW) {
         const char *t = db_column_text(st, 0);
         if (in_list(t, copied, sizeof(copied) / sizeof(copied[0])) ||
-            in_list(t, skipped, sizeof(skipped) / sizeof(skipped[0])) || in_list(t, pg_own, 2))
+            in_list(t, skipped, sizeof(skipped) / sizeof(skipped[0])) ||
+            in_list(t, pg_own, sizeof(pg_own) / sizeof(pg_own[0])))
             continue;
         rc = fail(r, BERR_INTERNAL, "PostgreSQL table %s is unknown to this berth (newer berth?)", t);
         break;

@@ -4,8 +4,9 @@
  * bytes as in SQLite whatever the database's locale).
  *
  * Versioned like the SQLite list: schema_version holds how many entries of `migrations` ran.  Entry 1 is the whole
- * schema of SQLite migrations 1-9; every later SQLite migration appends its PostgreSQL twin here (entry N+1-9 is
- * SQLite's N for N >= 10).
+ * schema of SQLite migrations 1-9; every later SQLite migration appends its PostgreSQL twin here (entries 2-3 are
+ * SQLite's 10-11).  A table that only PostgreSQL needs is an entry of its own, marked "PostgreSQL only" (entry 4),
+ * so the two counts differ by the number of such entries: schema_version is not DB_SCHEMA_VERSION.
  */
 #include <stdio.h>
 #include "db_pg.h"
@@ -192,6 +193,15 @@ static const char *const migrations[] = {
     "  repo_id BIGINT PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
     "  policy TEXT NOT NULL,"
     "  started_at BIGINT NOT NULL);",
+    /* 4: PostgreSQL only (no SQLite twin: one node counts in memory), failed authentications shared by the nodes
+     * (authfail.h); UNLOGGED: a rate-limit count is not worth a WAL write, and a crash of the server only empties it */
+    "CREATE UNLOGGED TABLE auth_failures ("
+    "  kind BIGINT NOT NULL,"
+    "  subject BYTEA NOT NULL,"
+    "  first_at BIGINT NOT NULL,"
+    "  failures BIGINT NOT NULL,"
+    "  PRIMARY KEY (kind, subject));"
+    "CREATE INDEX auth_failures_first_at ON auth_failures(first_at);",
 };
 
 int schema_pg_migrate(struct db *db)
