@@ -5,6 +5,8 @@
       sends a request head announcing SIZE body bytes, then streams zeros while watching for a response; stops at the
       first response byte or when the server closes.  Prints "STATUS SENT CLOSED" (STATUS 0 if none; SENT = body
       bytes the kernel accepted; CLOSED 1 if the server closed the connection within 5 s of its response).
+      With --expect (Expect: 100-continue) it first waits for an answer, as curl does, and sends no body byte
+      when that answer is final.
   h1client.py raw HOST PORT HEX
       sends the bytes (hex) and prints "STATUS CLOSED ANSWERS BODY": how many status lines came back in total
       before the close, and the first response's body.
@@ -19,6 +21,9 @@ import socket
 import ssl
 import sys
 import time
+
+
+EXPECT_WAIT_S = 5.0  # how long --expect waits for the server's first answer before sending the body
 
 
 def connect(host, port, tls):
@@ -73,6 +78,18 @@ def push(a):
         extra.append("Expect: 100-continue")
     s = connect(host, port, tls)
     s.sendall(head(method, path, host, extra))
+    if expect:  # as curl does: wait for 100 or a final answer before any body byte (EXPECT_WAIT_S at most)
+        data = bytearray()
+        r, _, _ = select.select([s], [], [], EXPECT_WAIT_S)
+        if r:
+            try:
+                data.extend(s.recv(65536))
+            except (ConnectionResetError, ssl.SSLError, OSError):
+                pass
+        if data and not data.startswith(b"HTTP/1.1 100"):  # a final answer: no body is sent
+            wait_close(s, data)
+            print(status_of(bytes(data)), 0, 1)
+            return
     s.setblocking(False)
     block = b"\0" * 65536
     if chunked:
