@@ -26,11 +26,13 @@ export BERTH_STORAGE=s3://$BUCKET/reg BERTH_S3_ENDPOINT=$S3_ENDPOINT BERTH_UPLOA
 DATA=$T/data
 P=$(e2e_prefix)
 
-# start_node NAME [ARGS]: berth on DATA as node NAME (sets NAME_PID, NAME_URL)
+# start_node NAME [ARGS]: berth on DATA as node NAME (sets NAME_PID, NAME_URL); every node started, restarts
+# included, is stopped at exit
 start_node() {
 	local name=$1
 	shift
 	berth_start "$DATA" --no-auth --access-log off "$@"
+	on_exit stop_pid "$BERTH_PID"
 	printf -v "${name}_PID" '%s' "$BERTH_PID"
 	printf -v "${name}_URL" 'http://%s' "$REGISTRY"
 	BERTH_PID=
@@ -60,8 +62,6 @@ refuse_start "endpoint down" "cannot connect" BERTH_S3_ENDPOINT=http://127.0.0.1
 
 start_node A
 start_node B --threads 1
-on_exit stop_pid "$A_PID"
-on_exit stop_pid "$B_PID"
 
 ########################################################################
 log "1. monolithic pushes, pulls through both nodes, HEAD from the row"
@@ -297,7 +297,6 @@ check_fail "... and its object is not in the bucket" \
 log "7e. an https endpoint (RGW's TLS frontend, self-signed certificate trusted through SSL_CERT_FILE)"
 refuse_start "untrusted certificate" "self-signed certificate" BERTH_S3_ENDPOINT=$S3_TLS_ENDPOINT
 SSL_CERT_FILE=$S3_CA_FILE BERTH_S3_ENDPOINT=$S3_TLS_ENDPOINT BERTH_S3_REDIRECT=on start_node D
-on_exit stop_pid "$D_PID"
 head -c $((6 * 1024 * 1024 + 5)) /dev/urandom >"$T/tls"
 D=sha256:$(sha "$T/tls")
 check_eq "push through the node on https" 201 \
