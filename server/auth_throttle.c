@@ -28,16 +28,25 @@ static struct {
     } fails[BERTH_AUTH_FAIL_SLOTS];
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* The slot of `key` in *slot; 1 if it holds `key` within the window, 0 if it is free, stale or another key's (lock
+ * held).  The table is fixed-size: a colliding key takes the slot over. */
+static int slot_live(const unsigned char key[16], time_t now, unsigned *slot)
+{
+    unsigned i;
+    memcpy(&i, key, sizeof(i));
+    i %= BERTH_AUTH_FAIL_SLOTS;
+    *slot = i;
+    return sodium_memcmp(st.fails[i].key, key, 16) == 0 && now - st.fails[i].start < BERTH_AUTH_FAIL_WINDOW;
+}
+
 /* Raises the local count of `key` to a cluster-wide `count` since `start` (authfail's thread). */
 static void import(int kind, const unsigned char key[16], long long start, int count)
 {
-    unsigned i;
     time_t now = time(NULL);
+    unsigned i;
     (void)kind;
-    memcpy(&i, key, sizeof(i));
-    i %= BERTH_AUTH_FAIL_SLOTS;
     pthread_mutex_lock(&st.lock);
-    if (sodium_memcmp(st.fails[i].key, key, 16) != 0 || now - st.fails[i].start >= BERTH_AUTH_FAIL_WINDOW) {
+    if (!slot_live(key, now, &i)) {
         memcpy(st.fails[i].key, key, 16);
         st.fails[i].start = (time_t)start;
         st.fails[i].count = count;
@@ -76,21 +85,14 @@ static void fail_key(const unsigned char *addr, size_t alen, const char *user, u
 static int fail_count(const unsigned char key[16], time_t now)
 {
     unsigned i;
-    memcpy(&i, key, sizeof(i));
-    i %= BERTH_AUTH_FAIL_SLOTS;
-    if (sodium_memcmp(st.fails[i].key, key, 16) != 0 || now - st.fails[i].start >= BERTH_AUTH_FAIL_WINDOW)
-        return 0;
-    return st.fails[i].count;
+    return slot_live(key, now, &i) ? st.fails[i].count : 0;
 }
 
-/* Records one failure (delta 1) or clears the count (delta 0) under `key` (lock held).  The table is fixed-size:
- * a colliding key takes the slot over. */
+/* Records one failure (delta 1) or clears the count (delta 0) under `key` (lock held). */
 static void fail_note(const unsigned char key[16], time_t now, int delta)
 {
     unsigned i;
-    memcpy(&i, key, sizeof(i));
-    i %= BERTH_AUTH_FAIL_SLOTS;
-    if (sodium_memcmp(st.fails[i].key, key, 16) != 0 || now - st.fails[i].start >= BERTH_AUTH_FAIL_WINDOW) {
+    if (!slot_live(key, now, &i)) {
         memcpy(st.fails[i].key, key, 16);
         st.fails[i].start = now;
         st.fails[i].count = 0;
