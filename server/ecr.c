@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "db.h"
 #include "ecr.h"
 #include "ecrargs.h"
 #include "ecr_internal.h"
@@ -36,6 +37,13 @@ json_t *ecr_fail(struct ecr_ctx *c, const char *type, const char *fmt, ...)
     va_list ap;
     c->type = type;
     c->status = strcmp(type, "ServerException") == 0 ? 500 : 400;
+    if (c->status == 500 && db_unreachable()) {
+        /* PostgreSQL is down: 503, which AWS SDKs retry with backoff, as the OCI API's UNAVAILABLE; ServerException
+         * stays the type (ECR's model has no other server-side error) */
+        c->status = 503;
+        snprintf(c->message, sizeof(c->message), "the metadata database is unavailable; retry later");
+        return NULL;
+    }
     va_start(ap, fmt);
     vsnprintf(c->message, sizeof(c->message), fmt, ap);
     va_end(ap);

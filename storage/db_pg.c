@@ -115,9 +115,17 @@ unsigned db__pg_gen(struct db *db)
     return db->pg->gen;
 }
 
+/* A connection that is gone (PQTRANS_UNKNOWN) holds a transaction of ours only if one was lost with it: a statement
+ * that fails inside a transaction sets txn_lost before anything else can see the connection bad. */
+static int pg_in_txn(struct db_pgconn *p)
+{
+    PGTransactionStatusType s = PQtransactionStatus(p->c);
+    return s == PQTRANS_UNKNOWN ? p->txn_lost : s != PQTRANS_IDLE;
+}
+
 int db__pg_in_txn(struct db *db)
 {
-    return PQtransactionStatus(db->pg->c) != PQTRANS_IDLE;
+    return pg_in_txn(db->pg);
 }
 
 int db__pg_last_error(struct db *db)
@@ -212,7 +220,7 @@ int db__pg_exec(struct db *db, const char *sql)
     if (txn_was_lost(db, sql, &rc))
         return rc;
     maybe_reconnect(db);
-    idle = PQtransactionStatus(db->pg->c) == PQTRANS_IDLE;
+    idle = !pg_in_txn(db->pg);
     res = PQexec(db->pg->c, sql);
     s = PQresultStatus(res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
@@ -352,7 +360,7 @@ int db__pg_prepare(struct db_stmt *st, const char *sql, int slot)
     }
     snprintf(ps->name, sizeof(ps->name), "s%d", slot);
     maybe_reconnect(db);
-    idle = PQtransactionStatus(db->pg->c) == PQTRANS_IDLE;
+    idle = !pg_in_txn(db->pg);
     res = server_prepare(db, ps);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         set_error(db, res, "prepare");
@@ -461,7 +469,7 @@ static int execute(struct db_stmt *st)
     if (txn_was_lost(st->db, "", &rc))
         return -1;
     maybe_reconnect(st->db);
-    idle = PQtransactionStatus(p->c) == PQTRANS_IDLE;
+    idle = !pg_in_txn(p);
     ps->res = run_stmt(st->db, ps);
     if (failed(ps->res)) {
         set_error(st->db, ps->res, NULL);

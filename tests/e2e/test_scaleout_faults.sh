@@ -10,7 +10,8 @@
 #      blob pushes answer 507 with an OCI error body, skopeo's push fails (no hang), nothing half-stored is visible,
 #      reads keep working; once the quota is lifted the same pushes succeed (the session resumes where it was).
 #   3. PostgreSQL stopped under the running node (pg_ctl stop): reads and writes answer 503 UNAVAILABLE with an OCI
-#      error body at once (no hang, no crash) and skopeo fails cleanly; PostgreSQL started again (same port): the
+#      error body at once (no hang, no crash), also 40 concurrent reads that reach every worker's connection, the
+#      ECR API answers 503 ServerException, and skopeo fails cleanly; PostgreSQL started again (same port): the
 #      node reconnects by itself, every request works, skopeo pushes and pulls, without restarting the node.
 #   Then fsck is clean and every acknowledged image pulls byte-identical.
 # Needs root (mount -t tmpfs); the mount is removed at exit.
@@ -217,6 +218,26 @@ check_fail "pg down: skopeo inspect fails (and returns)" "${SK[@]}" inspect --tl
 	"docker://$A/f/sk:v1"
 check_eq "pg down: /readyz answers 503 (a load balancer takes the node out)" 503 "$(req "$T/out" "$(url /readyz)")"
 check_contains "pg down: ... saying why" "database not writable (UNAVAILABLE)" "$(cat "$T/out")"
+# every worker thread's connection meets the outage: 8 rounds of concurrent reads of each kind, each refused with 503
+# (a connection that failed a statement while PostgreSQL was away must work again once it is back, by itself)
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+	for p in "manifests/v1" "blobs/$(sha "$T/layer")" "tags/list"; do
+		req /dev/null -H "Accept: $OCI_M" "$(url "/v2/f/app/$p")" >"$T/down.$i.${p%%/*}" &
+		pids+=($!)
+	done
+	req /dev/null -I "$(url "/v2/f/app/blobs/$(sha "$T/layer")")" >"$T/down.$i.head" &
+	pids+=($!)
+	req /dev/null "$(url /v2/_catalog)" >"$T/down.$i.catalog" &
+	pids+=($!)
+done
+wait "${pids[@]}" # not a bare wait: the node itself is a child of this shell
+check_eq "pg down: 40 concurrent reads (manifest, blob GET and HEAD, tags, catalog) all answer 503" "503 x40" \
+	"$(awk 1 "$T"/down.* | sort | uniq -c | awk '{print $2 " x" $1}' | paste -sd ' ')"
+check_eq "pg down: the ECR API answers 503 ServerException (AWS SDKs retry it)" "503 ServerException" \
+	"$(curl -s -o "$T/out" -w '%{http_code}' --max-time 60 -X POST "$(url /)" -d '{}' \
+		-H 'X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.DescribeRepositories' \
+		-H 'Content-Type: application/x-amz-json-1.1') $(jq -r .__type "$T/out" 2>&1)"
 check "pg down: the node is still running" kill -0 "$BERTH_PID"
 "$ROOT/scripts/pg" start "$T/pg" "$PG_PORT" >/dev/null
 check_eq "pg up again: the first manifest GET works (no node restart)" "$(sha "$T/m1")" "$(getsha /v2/f/app/manifests/v1)"

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpq-fe.h>
 #include "check.h"
 #include "dbfix.h"
 #include "db.h"
@@ -282,6 +283,75 @@ static void lost_connection_reconnects(void)
     db_close(killer);
 }
 
+/* Sets whether the test database accepts new connections (PostgreSQL).  PostgreSQL refuses that for the database a
+ * session is connected to, so it is sent from the cluster's "postgres" database over a plain libpq connection. */
+static void allow_connections(struct db *db_on_it, int allow)
+{
+    const char *keys[] = {"dbname", "dbname", NULL}, *vals[] = {getenv("BERTH_TEST_PG"), "postgres", NULL};
+    struct db_stmt *st = db_prepare(db_on_it, "SELECT current_database()");
+    char sql[192];
+    PGconn *c;
+    PGresult *res;
+    REQUIRE(st != NULL && db_step(st) == DB_ROW);
+    snprintf(sql, sizeof(sql), "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS %s", db_column_text(st, 0),
+             allow ? "true" : "false");
+    db_finalize(st);
+    c = PQconnectdbParams(keys, vals, 1); /* the URL's settings, another database */
+    REQUIRE(PQstatus(c) == CONNECTION_OK);
+    res = PQexec(c, sql);
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(c);
+}
+
+/* PostgreSQL: statements on a connection that is gone while the server cannot be reached (stopped, refusing
+ * connections) fail with BERR_UNAVAILABLE; once it can be reached again, the next statement reconnects and works.
+ * A statement that failed outside any transaction while the server was away leaves nothing behind: neither a
+ * "lost transaction" that would fail every later statement, nor a connection that claims to be in a transaction. */
+static void unreachable_server_then_back(void)
+{
+    struct db *admin;
+    struct db_stmt *st;
+    if (!db_is_pg(db))
+        return;
+    REQUIRE_OK(db_open(dir, &admin));
+    CHECK(add_repo("before-outage") > 0);
+    allow_connections(admin, 0);
+    terminate(admin, db);
+    CHECK_INT_EQ(add_repo("during-outage"), -1); /* uncached; the reconnect is refused */
+    CHECK_INT_EQ(db_last_error(db), BERR_UNAVAILABLE);
+    CHECK_INT_EQ(db_unreachable(), 1);
+    CHECK_INT_EQ(db_in_txn(db), 0);
+    st = db_stmt(db, DB_SLOTS_NONE_END + 2, "SELECT count(*) FROM repos WHERE name = ?");
+    if (st != NULL) { /* cached: preparing it may already fail */
+        db_bind_text(st, 1, "before-outage", -1);
+        CHECK(db_step(st) != DB_ROW);
+        db_reset(st);
+    }
+    CHECK(db_exec(db, "SELECT 1") != 0);
+    CHECK(db_begin(db) != 0);
+    CHECK_INT_EQ(db_in_txn(db), 0);
+    allow_connections(admin, 1);
+    st = db_stmt(db, DB_SLOTS_NONE_END + 2, "SELECT count(*) FROM repos WHERE name = ?");
+    REQUIRE(st != NULL);
+    db_bind_text(st, 1, "before-outage", -1);
+    CHECK_INT_EQ(db_step(st), DB_ROW); /* a plain read right after: reconnected, no lost transaction in its way */
+    CHECK_INT_EQ(db_column_int64(st, 0), 1);
+    db_reset(st);
+    CHECK_INT_EQ(db_unreachable(), 0);
+    CHECK(add_repo("after-outage") > 0);
+    REQUIRE_OK(db_begin(db));
+    CHECK(add_repo("in-txn-after-outage") > 0);
+    REQUIRE_OK(db_commit(db));
+    CHECK_INT_EQ(db_in_txn(db), 0);
+    st = db_prepare(db, "SELECT count(*) FROM repos WHERE name IN ('during-outage', 'after-outage', "
+                        "'in-txn-after-outage')");
+    REQUIRE(st != NULL && db_step(st) == DB_ROW);
+    CHECK_INT_EQ(db_column_int64(st, 0), 2);
+    db_finalize(st);
+    db_close(admin);
+}
+
 int main(int argc, char **argv)
 {
     static const struct check_test tests[] = {
@@ -289,7 +359,7 @@ int main(int argc, char **argv)
         CHECK_TEST(text_orders_by_bytes),          CHECK_TEST(on_conflict_both_ways),
         CHECK_TEST(constraint_error_and_rollback), CHECK_TEST(savepoint_isolates_a_failed_op),
         CHECK_TEST(triggers_keep_counters),        CHECK_TEST(bad_sql_fails_cleanly),
-        CHECK_TEST(lost_connection_reconnects),
+        CHECK_TEST(lost_connection_reconnects),    CHECK_TEST(unreachable_server_then_back),
     };
     int rc;
     check_before_each = dbfix_setup;
