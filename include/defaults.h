@@ -158,4 +158,19 @@
 #define BERTH_S3_GET_WINDOW (4u << 20)      /* blob bytes fetched from S3 per step when streaming through the node */
 #define BERTH_S3_DEFAULT_REGION "us-east-1" /* default s3_region */
 
+/* --- PostgreSQL metadata (db_pg.c: metadata = postgresql://...): libpq settings every connection gets unless its URL
+ * sets them.  Without them a database host that leaves the network without a reset (a crashed host, a partition)
+ * holds a connect for the kernel's SYN retries (about 2 min) and a statement for its retransmission limit (about
+ * 15 min), and with it a worker or an event loop; with them the statement fails (503 UNAVAILABLE) within
+ * BERTH_PG_TCP_USER_TIMEOUT_MS and the next one reconnects. --- */
+#define BERTH_PG_CONNECT_TIMEOUT_S "5"       /* connect_timeout: a new connection, per address tried */
+#define BERTH_PG_TCP_USER_TIMEOUT_MS "10000" /* tcp_user_timeout: sent data unacknowledged this long drops it */
+#define BERTH_PG_KEEPALIVES_IDLE_S "30"      /* keepalives_idle: an idle connection is probed after this */
+#define BERTH_PG_KEEPALIVES_INTERVAL_S "10"  /* keepalives_interval: between unanswered probes */
+#define BERTH_PG_KEEPALIVES_COUNT "3"        /* keepalives_count: unanswered probes that drop it */
+/* a reconnect that failed after this long (ms) was a timeout, not a refusal: for BERTH_PG_RECONNECT_BACKOFF_MS
+ * after it, statements on lost connections fail at once (503) rather than each wait for its own connect_timeout */
+#define BERTH_PG_SLOW_CONNECT_MS 1000
+#define BERTH_PG_RECONNECT_BACKOFF_MS 5000
+
 #endif

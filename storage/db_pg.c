@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <libpq-fe.h>
 #include "db_pg.h"
+#include "defaults.h"
 #include "err.h"
 #include "log.h"
 
@@ -35,6 +37,17 @@ struct db_pgconn {
 
 /* 1 while this process's last attempt to (re)connect to the server failed: requests then answer 503. */
 static _Atomic int unreachable;
+/* After a reconnect that failed slowly (the server's host gone from the network: connect_timeout ran out), every
+ * connection fails at once until then (CLOCK_MONOTONIC ms) instead of each worker waiting for its own timeout in
+ * turn.  A refused connection (the server stopped) fails fast and never sets it. */
+static _Atomic long long slow_until;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct db_pgstmt {
     char name[16];
@@ -71,17 +84,38 @@ static void quiet_notice(void *arg, const char *message)
     log_debug("postgresql: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+/* Connects with the URL's settings over Berth's defaults for timeouts and keepalives (defaults.h): libpq expands the
+ * URL in place of "dbname", and a setting later in the arrays overrides an earlier one, so the URL's come last. */
+static PGconn *connect_url(const char *url)
+{
+    static const char *const keys[] = {"connect_timeout",     "tcp_user_timeout", "keepalives", "keepalives_idle",
+                                       "keepalives_interval", "keepalives_count", "dbname",     NULL};
+    const char *vals[] = {BERTH_PG_CONNECT_TIMEOUT_S,     BERTH_PG_TCP_USER_TIMEOUT_MS, "1", BERTH_PG_KEEPALIVES_IDLE_S,
+                          BERTH_PG_KEEPALIVES_INTERVAL_S, BERTH_PG_KEEPALIVES_COUNT,    url, NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 static pthread_mutex_t migrate_lock = PTHREAD_MUTEX_INITIALIZER;
 static int migrated; /* the schema was migrated by this process */
 
 int db__pg_open(struct db *db, const char *url)
 {
     int rc = 0;
+    long long t0;
     if ((db->pg = calloc(1, sizeof(*db->pg))) == NULL)
         return BERR_NOMEM;
-    db->pg->c = PQconnectdb(url);
+    if (mono_ms() < slow_until) { /* see maybe_reconnect */
+        unreachable = 1;
+        log_error("postgresql: cannot connect: the last attempt timed out; retrying after a pause");
+        return BERR_DB;
+    }
+    t0 = mono_ms();
+    db->pg->c = connect_url(url);
     unreachable = db->pg->c == NULL || PQstatus(db->pg->c) != CONNECTION_OK;
     if (unreachable) {
+        long long t1 = mono_ms();
+        if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
+            slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
         log_error("postgresql: cannot connect: %.*s", db->pg->c ? (int)strcspn(PQerrorMessage(db->pg->c), "\n") : 14,
                   db->pg->c ? PQerrorMessage(db->pg->c) : "out of memory");
         return BERR_DB;
@@ -164,12 +198,22 @@ static int conn_failed(struct db_pgconn *p)
 static int maybe_reconnect(struct db *db)
 {
     struct db_pgconn *p = db->pg;
+    long long t0;
     if (PQstatus(p->c) != CONNECTION_BAD)
         return 1;
+    t0 = mono_ms();
+    if (t0 < slow_until) { /* the last attempt hung until its timeout: fail at once rather than wait again */
+        unreachable = 1;
+        return 0;
+    }
     PQreset(p->c);
     unreachable = PQstatus(p->c) != CONNECTION_OK;
-    if (unreachable)
+    if (unreachable) {
+        long long t1 = mono_ms();
+        if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
+            slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
         return 0;
+    }
     p->gen++;
     PQclear(PQexec(p->c, "SET client_min_messages = warning"));
     log_warn("postgresql: connection lost; reconnected");

@@ -13,8 +13,11 @@
 #      error body at once (no hang, no crash), also 40 concurrent reads that reach every worker's connection, the
 #      ECR API answers 503 ServerException, and skopeo fails cleanly; PostgreSQL started again (same port): the
 #      node reconnects by itself, every request works, skopeo pushes and pulls, without restarting the node.
+#   4. PostgreSQL's host gone from the network (iptables drops its port on loopback: no reset, no answer): reads,
+#      writes and /readyz answer 503 after the connection's own timeouts instead of hanging for minutes; once the
+#      route is back the node serves again by itself.
 #   Then fsck is clean and every acknowledged image pulls byte-identical.
-# Needs root (mount -t tmpfs); the mount is removed at exit.
+# Needs root (mount -t tmpfs, iptables); the mount and the rules are removed at exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -259,11 +262,56 @@ check_eq "pg restarted between requests: every request succeeds (the lost connec
 check_eq "pg restarted between requests: a push succeeds" 201 "$(put_manifest f/app v10 "$T/m1")"
 
 ########################################################################
-log "4. at the end: fsck clean, everything acknowledged intact"
+log "4. PostgreSQL's host gone from the network (its port black-holed with iptables: no reset, no answer)"
+# every packet to and from PostgreSQL's port on loopback is dropped, as when its host crashes or a partition cuts
+# it off; the node's connections and reconnects must give up by themselves (tcp_user_timeout, connect_timeout:
+# defaults.h) and answer 503, where libpq's defaults would hold each request for minutes (curl gives up after 120 s)
+command -v iptables >/dev/null || "$ROOT/scripts/deps" test >/dev/null # (scripts/deps installs it)
+blackhole() { # blackhole -I|-D
+	iptables -w "$1" INPUT -i lo -p tcp --dport "$PG_PORT" -j DROP
+	iptables -w "$1" INPUT -i lo -p tcp --sport "$PG_PORT" -j DROP
+}
+unblock() { while blackhole -D 2>/dev/null; do :; done; }
+blackhole -I
+on_exit unblock
+c=$(curl -s -o "$T/out" -w '%{http_code}' --max-time 120 -H "Accept: $OCI_M" "$(url /v2/f/app/manifests/v1)" || true)
+check_eq "no route: a manifest GET answers 503 (the lost connection times out instead of hanging)" 503 "$c"
+check "no route: ... with an OCI error body (UNAVAILABLE)" oci_error "$T/out" UNAVAILABLE
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+	req /dev/null -H "Accept: $OCI_M" "$(url /v2/f/app/manifests/v1)" >"$T/hole.$i.manifest" &
+	pids+=($!)
+	req /dev/null -I "$(url "/v2/f/app/blobs/$(sha "$T/layer")")" >"$T/hole.$i.head" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check_eq "no route: 16 concurrent reads all answer 503" "503 x16" \
+	"$(awk 1 "$T"/hole.* | sort | uniq -c | awk '{print $2 " x" $1}' | paste -sd ' ')"
+check_eq "no route: a manifest PUT answers 503" 503 "$(curl -s -o "$T/out" -w '%{http_code}' --max-time 120 -X PUT \
+	-H "Content-Type: $OCI_M" --data-binary @"$T/m1" "$(url /v2/f/app/manifests/v11)" || true)"
+check_eq "no route: /readyz answers 503" 503 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "$(url /readyz)" || true)"
+check "no route: the node is still running" kill -0 "$BERTH_PID"
+unblock
+c=0
+for _ in $(seq 1 60); do # a node that met a timeout waits a moment (BERTH_PG_RECONNECT_BACKOFF_MS) before its next try
+	c=$(req /dev/null -H "Accept: $OCI_M" "$(url /v2/f/app/manifests/v1)")
+	[ "$c" = 200 ] && break
+	sleep 1
+done
+check_eq "route back: the node serves again by itself (no restart)" 200 "$c"
+reads_work "route back"
+check_eq "route back: a manifest PUT works" 201 "$(put_manifest f/app v11 "$T/m1")"
+rm -rf "$T/img5"
+img_busybox "$T/img5" amd64 "faults route back $(date +%s%N)"
+check "route back: skopeo pushes" "${SK[@]}" copy --quiet --dest-tls-verify=false --preserve-digests \
+	"oci:$T/img5:latest" "docker://$A/f/sk:v5"
+
+########################################################################
+log "5. at the end: fsck clean, everything acknowledged intact"
 OUT=$(BERTH_METADATA=$DB_URL "$BERTH_BIN" fsck --data "$T/cli" 2>&1) && rc=0 || rc=$?
 check_eq "berth fsck (PostgreSQL + bucket): clean" 0 "$rc"
 [ "$rc" = 0 ] || echo "$OUT" | tail -n 20
-for t in v2 v3 v4; do
+for t in v2 v3 v4 v5; do
 	rm -rf "$T/pulled"
 	check "skopeo pulls f/sk:$t" "${SK[@]}" copy --quiet --src-tls-verify=false "docker://$A/f/sk:$t" "oci:$T/pulled:latest"
 done
