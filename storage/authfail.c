@@ -5,6 +5,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "authfail.h"
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "keys.h"
@@ -234,19 +235,12 @@ static int expire(long long now)
     return rc;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until failures are queued or `deadline_ms` (monotonic) passes; moves the queue into batch[].  Returns the
  * number of entries moved. */
 static size_t drain(long long deadline_ms)
 {
     size_t n;
-    long long left = deadline_ms - mono_ms();
+    long long left = deadline_ms - clock_mono_ms();
     pthread_mutex_lock(&q.lock);
     if (q.queued == 0 && left > 0) {
         struct timespec ts;
@@ -276,7 +270,7 @@ static void *authfail_main(void *arg)
     (void)arg;
     for (;;) {
         size_t n = drain(next_poll);
-        long long t = mono_ms();
+        long long t = clock_mono_ms();
         if (conn == NULL && db_open(NULL, &conn) != 0)
             conn = NULL;
         if (conn != NULL && n > 0 && flush(n) != 0) /* a lost batch: those failures stay counted locally */

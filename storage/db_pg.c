@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <libpq-fe.h>
+#include "clock.h"
 #include "db_pg.h"
 #include "defaults.h"
 #include "err.h"
@@ -41,13 +42,6 @@ static _Atomic int unreachable;
  * connection fails at once until then (CLOCK_MONOTONIC ms) instead of each worker waiting for its own timeout in
  * turn.  A refused connection (the server stopped) fails fast and never sets it. */
 static _Atomic long long slow_until;
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct db_pgstmt {
     char name[16];
@@ -104,16 +98,16 @@ int db__pg_open(struct db *db, const char *url)
     long long t0;
     if ((db->pg = calloc(1, sizeof(*db->pg))) == NULL)
         return BERR_NOMEM;
-    if (mono_ms() < slow_until) { /* see maybe_reconnect */
+    if (clock_mono_ms() < slow_until) { /* see maybe_reconnect */
         unreachable = 1;
         log_error("postgresql: cannot connect: the last attempt timed out; retrying after a pause");
         return BERR_DB;
     }
-    t0 = mono_ms();
+    t0 = clock_mono_ms();
     db->pg->c = connect_url(url);
     unreachable = db->pg->c == NULL || PQstatus(db->pg->c) != CONNECTION_OK;
     if (unreachable) {
-        long long t1 = mono_ms();
+        long long t1 = clock_mono_ms();
         if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
             slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
         log_error("postgresql: cannot connect: %.*s", db->pg->c ? (int)strcspn(PQerrorMessage(db->pg->c), "\n") : 14,
@@ -201,7 +195,7 @@ static int maybe_reconnect(struct db *db)
     long long t0;
     if (PQstatus(p->c) != CONNECTION_BAD)
         return 1;
-    t0 = mono_ms();
+    t0 = clock_mono_ms();
     if (t0 < slow_until) { /* the last attempt hung until its timeout: fail at once rather than wait again */
         unreachable = 1;
         return 0;
@@ -209,7 +203,7 @@ static int maybe_reconnect(struct db *db)
     PQreset(p->c);
     unreachable = PQstatus(p->c) != CONNECTION_OK;
     if (unreachable) {
-        long long t1 = mono_ms();
+        long long t1 = clock_mono_ms();
         if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
             slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
         return 0;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "db.h"
 #include "err.h"
 #include "keys.h"
@@ -119,18 +120,11 @@ int keys_rotate(const char *cur, const char *prev, const void *value, size_t len
     return rc;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int keys_stamp_recheck(void)
 {
     int again;
     pthread_mutex_lock(&lock);
-    again = stamp_at_ms == 0 || now_ms() - stamp_at_ms >= KEYS_RECHECK_MIN_MS;
+    again = stamp_at_ms == 0 || clock_mono_ms() - stamp_at_ms >= KEYS_RECHECK_MIN_MS;
     if (again)
         stamp_at_ms = 0;
     pthread_mutex_unlock(&lock);
@@ -139,7 +133,7 @@ int keys_stamp_recheck(void)
 
 long long keys_stamp(const char *prefix)
 {
-    long long t = now_ms(), v = -1;
+    long long t = clock_mono_ms(), v = -1;
     struct db_stmt *st;
     struct db *db;
     pthread_mutex_lock(&lock);
