@@ -4,7 +4,9 @@
  * A write path marks its steps with FAULT_POINT("blob.after_rename"); a test starts berth with
  * BERTH_FAULT=NAME[:N] and the process kills itself with SIGKILL (exactly `kill -9`) the N-th time (default: first)
  * it reaches point NAME.  FAULT_FAIL("upload.fsync") marks a system call that the test can make fail instead: when
- * armed, it sets errno to EIO and is true, so the caller takes its error path as if the kernel had failed.
+ * armed, it sets errno to EIO and is true, so the caller takes its error path as if the kernel had failed.  It fails
+ * from the N-th hit on, every later hit too; BERTH_FAULT=NAME:N:COUNT fails only COUNT hits from the N-th (a fault
+ * that happens once, then goes away).
  *
  * Compiled in only with the CMake option BERTH_FAULTS (ON by default except in Release builds, so the binary that
  * `scripts/run` and `cmake --install` produce carries none of it); without it the macros are empty.  When armed,
@@ -16,7 +18,8 @@
 #ifdef BERTH_FAULTS
 /** Kills the process with SIGKILL if `name` is the armed point and this is its N-th hit. */
 void fault_point(const char *name);
-/** 1 (with errno = EIO) if `name` is the armed point and this is its N-th hit or a later one; else 0. */
+/** 1 (with errno = EIO) if `name` is the armed point and this is its N-th hit or a later one (up to COUNT hits from
+ * the N-th when BERTH_FAULT gives one); else 0. */
 int fault_fail(const char *name);
 /** The armed point (BERTH_FAULT), or NULL; logs it once. */
 const char *fault_armed(void);

@@ -272,6 +272,11 @@ static int write_s3_blob(struct tarz_ctx *c, struct tarz_out *z, const struct bl
     if (rc == BERR_SIZE_INVALID)
         return tarz_fail(c, rc, "blob %s in the bucket does not have the %llu bytes its row says", b->digest,
                          (unsigned long long)b->size);
+    if (rc == BERR_IO && tries > BACKUP_S3_RETRIES)
+        return tarz_fail(c, rc,
+                         "cannot read blob %s from the bucket: its GET failed %d times, the last %d resumed where "
+                         "the one before stopped (the log lines above have S3's answers)",
+                         b->digest, tries, BACKUP_S3_RETRIES);
     if (rc != 0)
         return tarz_fail(c, rc, "cannot read blob %s from the bucket (the log line above has S3's answer)", b->digest);
     if (strcmp(got, b->digest) != 0)

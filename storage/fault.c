@@ -13,12 +13,13 @@ static struct {
     pthread_once_t once;
     char name[128];   /* the armed point, "" for none */
     long nth;         /* fire at this hit (1 = first) */
+    long count;       /* FAULT_FAIL: fail this many hits from the nth on (0: every later one) */
     atomic_long hits; /* hits of the armed point so far */
 } f = {.once = PTHREAD_ONCE_INIT};
 
 static void fault_init(void)
 {
-    const char *v = getenv("BERTH_FAULT"), *colon;
+    const char *v = getenv("BERTH_FAULT"), *colon, *colon2;
     size_t n;
     f.nth = 1;
     if (v == NULL || *v == '\0')
@@ -31,6 +32,8 @@ static void fault_init(void)
     f.name[n] = '\0';
     if (colon != NULL && (f.nth = atol(colon + 1)) < 1)
         f.nth = 1;
+    if (colon != NULL && (colon2 = strchr(colon + 1, ':')) != NULL && (f.count = atol(colon2 + 1)) < 0)
+        f.count = 0;
     log_warn("fault injection armed: %s (hit %ld)", f.name, f.nth);
 }
 
@@ -58,7 +61,8 @@ void fault_point(const char *name)
 
 int fault_fail(const char *name)
 {
-    if (hit(name) < f.nth)
+    long h = hit(name);
+    if (h < f.nth || (f.count > 0 && h >= f.nth + f.count))
         return 0;
     log_warn("fault point %s reached: failing with EIO", name);
     errno = EIO;

@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 #include "defaults.h"
 #include "err.h"
+#include "fault.h"
 #include "httpc.h"
 #include "log.h"
 #include "s3.h"
@@ -346,6 +347,7 @@ struct call {
     char etag[S3_ETAG_MAX + 1];
     struct strbuf text; /* a body not given to `sink` (XML answers, errors), up to BERTH_S3_XML_MAX */
     int sink_rc;
+    int cut_tried; /* the fault point s3.get_cut was passed (once per answer) */
 };
 
 /* Hands body bytes to the sink (2xx with a sink) or keeps them in c->text. */
@@ -376,6 +378,11 @@ static int read_fixed(struct call *c, uint64_t left)
             return rc;
         tl.off += n;
         left -= n;
+        if (left > 0 && c->sink != NULL && c->status / 100 == 2 && !c->cut_tried) {
+            c->cut_tried = 1; /* tests: the answer to a GET cut off after its first bytes (a dropped connection) */
+            if (FAULT_FAIL("s3.get_cut"))
+                return BERR_IO;
+        }
     }
     return 0;
 }

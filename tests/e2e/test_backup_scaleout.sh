@@ -15,6 +15,9 @@
 #      of the latter restored into SQLite + disk
 #   6. clear errors: PostgreSQL unreachable, wrong S3 secret, a corrupt blob in the archive (nothing of it stored), a bucket that vanishes mid-backup (the backup holds
 #      the nodes' maintenance lock meanwhile, so no GC round runs); a target holding another registry is refused (3)
+#   7. a blob GET cut off once mid-blob (fault point s3.get_cut) is resumed by a ranged GET: the archive restores,
+#      every blob byte-identical to its object; a cut that persists past the two resumed GETs fails the backup (exit
+#      1, a clear message, no archive)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -321,4 +324,37 @@ check_contains "saying so" "the bucket is gone or no longer readable" "$(cat "$T
 check_eq "the maintenance lock is free again" t \
 	"$(psql -At "$URL_GONE" -c 'SELECT pg_try_advisory_lock(x'"'6265727468676300'"'::bigint)')"
 check "and leaves no archive" test ! -e "$T/gone.tar.zst" -a ! -e "$T/gone.tar.zst.tmp"
+
+########################################################################
+log "7. a blob GET cut off mid-blob (fault point s3.get_cut) is resumed with a ranged GET; a cut that persists fails"
+# s3.get_cut:1:1 fails the first GET answer that does not end with its first read once, then lets every GET through
+rc=0
+BERTH_FAULT=s3.get_cut:1:1 "$BERTH_BIN" backup "$T/cut.tar.zst" --config "$T/src.conf" --data "$T/cli" \
+	>"$T/cut.out" 2>&1 || rc=$?
+cat "$T/cut.out" >&2
+check_contains "the fault point was armed" "fault injection armed: s3.get_cut" "$(cat "$T/cut.out")"
+check_eq "one GET was cut off" 1 "$(grep -c 'fault point s3.get_cut reached' "$T/cut.out" || true)"
+check_eq "the backup resumed it and finished" 0 "$rc"
+check "the archive restores (SQLite + disk)" "$BERTH_BIN" restore "$T/cut.tar.zst" --data "$T/cut"
+check "fsck on it is clean (every blob hashes to its digest)" "$BERTH_BIN" fsck --data "$T/cut"
+check_eq "it holds every blob row of the registry" "$(psql -At "$URL" -c 'SELECT count(*) FROM blobs')" \
+	"$(find "$T/cut/blobs/sha256" -type f | wc -l)"
+"${S3[@]:0:$((${#S3[@]} - 1))}" s3 cp --recursive --quiet s3://berth-bk/src/blobs "$T/objs"
+: >"$T/cut.bad"
+for f in "$T"/cut/blobs/sha256/*/*; do
+	h=${f##*/}
+	cmp -s "$f" "$T/objs/sha256/${h:0:2}/$h" && [ "$(sha256sum <"$f" | cut -c1-64)" = "$h" ] || echo "$h" >>"$T/cut.bad"
+done
+check "every blob is byte-identical to its object in the bucket (and hashes to its digest)" test ! -s "$T/cut.bad"
+# s3.get_cut:1: every GET answer is cut off after its first read: the first try and both resumed ones fail
+rc=0
+BERTH_FAULT=s3.get_cut:1 "$BERTH_BIN" backup "$T/cut2.tar.zst" --config "$T/src.conf" --data "$T/cli" \
+	>"$T/cut2.out" 2>&1 || rc=$?
+cat "$T/cut2.out" >&2
+check_eq "a cut that persists: backup exits 1" 1 "$rc"
+check_eq "after three GETs of the blob (the first and two resumed)" 3 \
+	"$(grep -c 'fault point s3.get_cut reached' "$T/cut2.out" || true)"
+check_contains "saying so" "its GET failed 3 times, the last 2 resumed where the one before stopped" \
+	"$(cat "$T/cut2.out")"
+check "and leaves no archive" test ! -e "$T/cut2.tar.zst" -a ! -e "$T/cut2.tar.zst.tmp"
 finish
