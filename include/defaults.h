@@ -147,7 +147,9 @@
  * (bytes; the part size is raised to BERTH_S3_PART_MIN at least): never set them in production. */
 #define BERTH_S3_COPY_MAX (5ull << 30)
 #define BERTH_S3_COPY_PART (1ull << 30)
-#define BERTH_S3_COPY_ORPHAN_AGE (24 * 3600) /* a multipart copy left this long (a crash mid-commit) is aborted */
+/* a multipart copy left this long (a crash mid-commit) is aborted by the upload expiry; tests lower it with the
+ * environment variable BERTH_TEST_S3_COPY_ORPHAN_AGE (seconds; test-only, never for production) */
+#define BERTH_S3_COPY_ORPHAN_AGE (24 * 3600)
 #define BERTH_S3_LOADS_MAX 4 /* S3 session states read at once (each holds its < 5 MiB tail ~4 times meanwhile) */
 /* a request streaming into an S3 session refreshes its row this often (seconds): a quarter of the smallest
  * upload_timeout, so that no node's expiry takes it for idle */

@@ -2,6 +2,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_CTX: the one SHA-256 state OpenSSL lets us save and restore */
 #include <openssl/sha.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -506,6 +507,7 @@ static int copy_multipart(const struct blobstore *bs, const char *src, const cha
         uint64_t len = size - off < part ? size - off : part;
         parts[n].number = (int)n + 1;
         rc = s3_mpu_part_copy(bs->s3, src, dst, id, parts[n].number, off, len, parts[n].etag);
+        FAULT_POINT("s3.copy_after_part"); /* a multipart copy begun, not completed: expire_copies aborts it */
     }
     if (rc == 0)
         rc = s3_mpu_complete(bs->s3, dst, id, parts, n);
@@ -629,6 +631,7 @@ void s3upload_free(const struct blobstore *bs, struct s3upload *x)
 /* ---- expiry ---- */
 
 struct stale {
+    long long initiated; /* orphan multipart uploads: when they began */
     char uuid[BERTH_UUID_LEN + 1];
     char mpu_id[S3_UPLOAD_ID_MAX + 1];
     char key[S3_KEY_MAX + 1]; /* orphan multipart uploads: their key */
@@ -742,6 +745,7 @@ static int collect_mpu(void *ctx, const char *key, const char *upload_id, time_t
         return BERR_NOMEM;
     snprintf(e->key, sizeof(e->key), "%s", key);
     snprintf(e->mpu_id, sizeof(e->mpu_id), "%s", upload_id);
+    e->initiated = (long long)initiated;
     return 0;
 }
 
@@ -814,18 +818,24 @@ static int expire_orphans(const struct blobstore *bs, struct stale_list *l, int 
 }
 
 /* Aborts multipart copies under PREFIX/blobs/ older than BERTH_S3_COPY_ORPHAN_AGE: a commit above
- * BERTH_S3_COPY_MAX that crashed before completing its copy (a running copy never takes that long). */
+ * BERTH_S3_COPY_MAX that crashed before completing its copy (a running copy never takes that long).  Tests lower
+ * the age with BERTH_TEST_S3_COPY_ORPHAN_AGE (seconds). */
 static int expire_copies(const struct blobstore *bs, struct stale_list *l)
 {
     char prefix[BLOBSTORE_PATH_MAX];
+    long long now = (long long)time(NULL),
+              age = (long long)env_size("BERTH_TEST_S3_COPY_ORPHAN_AGE", BERTH_S3_COPY_ORPHAN_AGE);
     int rc;
     snprintf(prefix, sizeof(prefix), "%sblobs/", bs->s3_prefix);
     l->n = 0;
-    l->cutoff = (long long)time(NULL) - BERTH_S3_COPY_ORPHAN_AGE;
+    l->cutoff = LLONG_MAX; /* every one: those younger than `age` are only logged */
     if ((rc = s3_mpu_list(bs->s3, prefix, collect_mpu, l)) != 0)
         return rc;
     for (size_t i = 0; i < l->n; i++)
-        if (s3_mpu_abort(bs->s3, l->v[i].key, l->v[i].mpu_id) == 0)
+        if (l->v[i].initiated >= now - age)
+            log_debug("s3: multipart copy to %s begun %lld s ago: kept (aborted after %lld s)", l->v[i].key,
+                      now - l->v[i].initiated, age);
+        else if (s3_mpu_abort(bs->s3, l->v[i].key, l->v[i].mpu_id) == 0)
             log_info("s3: multipart copy to %s left by a crash: aborted", l->v[i].key);
     return 0;
 }

@@ -13,6 +13,9 @@
 #   4. a PATCH streaming for longer than upload_timeout on A while B's upload expiry runs: its multipart upload is
 #      named in the database before its first part and its row is refreshed while it streams, so B removes an
 #      idle session but neither aborts nor expires the streaming one, which then completes.
+#   1c. a node killed (fault point s3.copy_after_part) in the middle of a multipart copy leaves it in RGW: the
+#      upload expiry keeps it while younger than BERTH_S3_COPY_ORPHAN_AGE (lowered by BERTH_TEST_S3_COPY_ORPHAN_AGE)
+#      and aborts it once older (aws s3api list-multipart-uploads); the blob pushed again pulls byte-identical.
 #   5. S3 credentials rotated on SIGHUP: a second key pair is created, the config file switched to it, the old one
 #      deleted in RGW; after `kill -HUP` pushes and pulls work with the new one.
 set -euo pipefail
@@ -257,6 +260,42 @@ check_eq "the rest PATCHed through B from there" 202 \
 check_eq "PUT finishes it" 201 "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$A_URL$LOC?digest=$D")"
 curl -s -o "$T/resume.b" "$B_URL/v2/$P/resume/blobs/$D"
 check "the resumed blob is byte-identical" cmp "$T/resume" "$T/resume.b"
+
+########################################################################
+log "1c. a multipart copy left by a node killed mid-copy: kept while young, aborted by the expiry once old enough"
+# (runs while part 4's PATCH streams on: F's upload_timeout is an hour, so its expiry touches no session of part 4)
+export BERTH_UPLOAD_TIMEOUT=3600
+BERTH_FAULT=s3.copy_after_part start_node F "$T/f.log" --no-auth --log-level debug
+on_exit stop_pid "$F_PID"
+head -c $((40 * MiB + 7)) /dev/urandom >"$T/orph"
+DO=sha256:$(sha "$T/orph")
+KO=$(key_of "$DO")
+check_fail "a 40 MiB push through F (killed after the copy's first UploadPartCopy)" curl -sf -o /dev/null -X POST \
+	--data-binary @"$T/orph" "$F_URL/v2/$P/orphan/blobs/uploads/?digest=$DO"
+rc=0
+wait "$F_PID" || rc=$?
+check_eq "F was killed by SIGKILL at s3.copy_after_part" 137 "$rc"
+KILLED=$(date +%s)
+copies() { mpus | tr '\t' '\n' | grep -c "^$KO\$" || true; }
+check_eq "the multipart copy to the blob's key is left in RGW" 1 "$(copies)"
+# restarted with the age at an hour: its first expiry round (at start) sees the copy and keeps it
+BERTH_TEST_S3_COPY_ORPHAN_AGE=3600 start_node F "$T/f.log" --no-auth --log-level debug
+for i in $(seq 1 100); do grep -q "multipart copy to $KO begun" "$T/f.log" && break; sleep 0.1; done
+check_contains "F's expiry saw the copy and kept it (younger than an hour)" "multipart copy to $KO begun" "$(cat "$T/f.log")"
+check_eq "it is still in RGW" 1 "$(copies)"
+stop_pid "$F_PID"
+while [ $(($(date +%s) - KILLED)) -lt 3 ]; do sleep 0.2; done
+# restarted with the age at 1 s (the copy began over 2 s ago): its first expiry round aborts it
+BERTH_TEST_S3_COPY_ORPHAN_AGE=1 start_node F "$T/f.log" --no-auth
+for i in $(seq 1 100); do grep -q "multipart copy to $KO left by a crash: aborted" "$T/f.log" && break; sleep 0.1; done
+check_contains "F's expiry aborted it" "multipart copy to $KO left by a crash: aborted" "$(cat "$T/f.log")"
+check_eq "aws s3api list-multipart-uploads: the copy is gone" 0 "$(copies)"
+check_eq "the blob pushed again through A: 201" 201 "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+	--data-binary @"$T/orph" "$A_URL/v2/$P/orphan/blobs/uploads/?digest=$DO")"
+curl -s -o "$T/orph.f" "$F_URL/v2/$P/orphan/blobs/$DO"
+check "pulled through F: byte-identical" cmp "$T/orph" "$T/orph.f"
+stop_pid "$F_PID"
+export BERTH_UPLOAD_TIMEOUT=60
 
 ########################################################################
 log "4b. B restarts past upload_timeout while A's PATCH still streams: B's expiry must leave it alone"
