@@ -78,6 +78,8 @@ struct db {
     sqlite3 *h;           /* SQLite */
     struct db_pgconn *pg; /* PostgreSQL */
     struct db_stmt stmts[DB_STMT_MAX];
+    int maint_held;         /* db_maint_trylock's lock was taken on this connection ... */
+    unsigned maint_session; /* ... in this db_session(): db_begin refuses once the session is another */
 };
 
 /** Chooses the metadata backend for every later db_open: NULL, "" or "sqlite" = SQLite in the data directory;
@@ -204,7 +206,10 @@ static inline int db_changes(struct db *db)
 
 /** Begins a write transaction: BEGIN IMMEDIATE on SQLite (takes the write lock now, so GC and commits serialize);
  *  on PostgreSQL BEGIN plus pg_advisory_xact_lock(DB_PG_WRITE_KEY), which serializes writers cluster-wide the same
- *  way.  Returns 0 or BERR_DB. */
+ *  way.  While this connection holds the maintenance lock (db_maint_trylock), a transaction on a connection that was
+ *  re-established since (the lock went with the lost session, maybe to another node) is refused: BERR_UNAVAILABLE,
+ *  so a lifecycle run or GC stops at its next batch instead of running on beside another node.  Returns 0, BERR_DB
+ *  or BERR_UNAVAILABLE. */
 int db_begin(struct db *db);
 /** Begins a read-only snapshot (SQLite: deferred BEGIN; PostgreSQL: REPEATABLE READ, READ ONLY).  End it with
  *  db_commit or db_rollback.  Returns 0 or BERR_DB. */
@@ -213,7 +218,7 @@ int db_begin_read(struct db *db);
  *  pg_try_advisory_lock(DB_PG_MAINT_KEY) for this session; on SQLite always granted (one process per data
  *  directory).  Returns 1 if taken (release it with db_maint_unlock), 0 if another node holds it. */
 int db_maint_trylock(struct db *db);
-/** Releases db_maint_trylock's lock (nothing on SQLite). */
+/** Releases db_maint_trylock's lock (nothing on SQLite, nor when the session that held it was lost). */
 void db_maint_unlock(struct db *db);
 /** Like db_maint_trylock for a lock named `name` (e.g. one webhook's delivery), held until the connection closes:
  *  returns 1 if this connection holds it (always on SQLite), 0 if another node's connection does. */

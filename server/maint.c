@@ -477,11 +477,17 @@ static void maintain(struct db *db, const struct blobstore *bs)
                  ls.expired, ls.with, ls.repos, ls.skipped);
     go.now = db_now();
     if (db_session(db) != session) { /* reconnected: the lock went with the lost session */
-        log_warn("lifecycle/gc: the database session holding the maintenance lock was lost; GC skipped this round");
+        log_warn("lifecycle/gc: the database session holding the maintenance lock was lost; %s, GC skipped "
+                 "this round",
+                 rc == 0 ? "its lifecycle run had finished" : "its lifecycle run stopped");
+        db_maint_unlock(db); /* forgets the lock (nothing to release) */
         return;
     }
     rc = gc_run(db, bs, &go, NULL, NULL, &gs);
-    if (db_is_pg(db)) {
+    if (db_session(db) != session)
+        log_warn("lifecycle/gc: the database session holding the maintenance lock was lost during GC; it stopped "
+                 "at its next batch");
+    else if (db_is_pg(db)) {
         long long t1 = events_now_ms();
         log_info("lifecycle/gc: done at %lld ms after %lld ms; releasing the maintenance lock", t1, t1 - t0);
     }

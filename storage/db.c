@@ -415,9 +415,21 @@ struct db_stmt *db_stmt(struct db *db, int slot, const char *sql)
     return st;
 }
 
+/* 1 if this connection took the maintenance lock in a session since lost. */
+static int maint_lost(struct db *db)
+{
+    return db->maint_held && db_session(db) != db->maint_session;
+}
+
 int db_begin(struct db *db)
 {
-    return db->kind == DB_PG ? db__pg_begin(db) : db_exec(db, "BEGIN IMMEDIATE");
+    int rc = db->kind == DB_PG ? db__pg_begin(db) : db_exec(db, "BEGIN IMMEDIATE");
+    if (rc == 0 && maint_lost(db)) { /* checked after BEGIN: it may have been the statement that reconnected */
+        db_rollback(db);
+        log_warn("postgresql: the session that held the maintenance lock was lost: no more writes under it");
+        return BERR_UNAVAILABLE;
+    }
+    return rc;
 }
 
 int db_begin_read(struct db *db)
@@ -436,6 +448,10 @@ int db_maint_trylock(struct db *db)
     if ((st = db_prepare(db, sql)) != NULL && db_step(st) == DB_ROW)
         got = db_column_int64(st, 0) != 0;
     db_finalize(st);
+    if (got) {
+        db->maint_held = 1;
+        db->maint_session = db_session(db);
+    }
     return got;
 }
 
@@ -459,7 +475,9 @@ int db_named_trylock(struct db *db, const char *name)
 void db_maint_unlock(struct db *db)
 {
     char sql[96];
-    if (db->kind != DB_PG)
+    int lost = maint_lost(db);
+    db->maint_held = 0;
+    if (db->kind != DB_PG || lost) /* a lost session's locks went with it */
         return;
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)", DB_PG_MAINT_KEY);
     db_exec(db, sql);
