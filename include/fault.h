@@ -6,7 +6,8 @@
  * it reaches point NAME.  FAULT_FAIL("upload.fsync") marks a system call that the test can make fail instead: when
  * armed, it sets errno to EIO and is true, so the caller takes its error path as if the kernel had failed.  It fails
  * from the N-th hit on, every later hit too; BERTH_FAULT=NAME:N:COUNT fails only COUNT hits from the N-th (a fault
- * that happens once, then goes away).
+ * that happens once, then goes away).  With BERTH_FAULT_PAUSE=FILE as well, the N-th hit of a FAULT_POINT pauses
+ * its thread until FILE exists instead of killing the process (to act on the registry at that exact step).
  *
  * Compiled in only with the CMake option BERTH_FAULTS (ON by default except in Release builds, so the binary that
  * `scripts/run` and `cmake --install` produce carries none of it); without it the macros are empty.  When armed,
@@ -16,7 +17,8 @@
 #define BERTH_FAULT_H
 
 #ifdef BERTH_FAULTS
-/** Kills the process with SIGKILL if `name` is the armed point and this is its N-th hit. */
+/** Kills the process with SIGKILL if `name` is the armed point and this is its N-th hit (pauses with
+ * BERTH_FAULT_PAUSE). */
 void fault_point(const char *name);
 /** 1 (with errno = EIO) if `name` is the armed point and this is its N-th hit or a later one (up to COUNT hits from
  * the N-th when BERTH_FAULT gives one); else 0. */

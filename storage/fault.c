@@ -6,8 +6,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "fault.h"
 #include "log.h"
+
+#define FAULT_PAUSE_POLL_US 20000 /* a paused point looks for its file this often */
 
 static struct {
     pthread_once_t once;
@@ -53,10 +56,18 @@ static long hit(const char *name)
 
 void fault_point(const char *name)
 {
-    if (hit(name) == f.nth) {
-        log_warn("fault point %s reached: killing the process (SIGKILL)", name);
-        raise(SIGKILL);
+    const char *until = getenv("BERTH_FAULT_PAUSE");
+    if (hit(name) != f.nth)
+        return;
+    if (until != NULL && *until != '\0') {
+        log_warn("fault point %s reached: pausing this thread until %s exists", name, until);
+        while (access(until, F_OK) != 0)
+            usleep(FAULT_PAUSE_POLL_US);
+        log_warn("fault point %s: resumed", name);
+        return;
     }
+    log_warn("fault point %s reached: killing the process (SIGKILL)", name);
+    raise(SIGKILL);
 }
 
 int fault_fail(const char *name)
