@@ -1,7 +1,7 @@
 /*
- * auth_internal.h - what server/auth.c shares with server/token.c (the token endpoint) and server/auth_throttle.c
- * (the failed-login rate limit), and nothing else.  Functions named auth__* are internal to auth.c and token.c
- * (libuv style); auth.h is the public face.
+ * auth_internal.h - what server/auth.c shares with server/token.c (the token endpoint), server/auth_basic.c (Basic
+ * credentials) and server/auth_throttle.c (the failed-login rate limit), and nothing else.  Functions named auth__*
+ * are internal to these files (libuv style); auth.h is the public face.
  */
 #ifndef BERTH_AUTH_INTERNAL_H
 #define BERTH_AUTH_INTERNAL_H
@@ -41,7 +41,11 @@ void auth__creds_parse(h2o_req_t *req, struct creds *c);
 void auth__creds_clear(struct creds *c);
 /** A zeroed identity in the request pool; its claims are released with the request. */
 struct auth_identity *auth__identity_new(h2o_req_t *req);
-/** Checks Basic credentials: 0 or a BERR code now, or 1 when `cont` will run later (a password on the pool). */
+/** auth_basic.c: draws the key of the cache of successful checks and the dummy hash that unknown names are verified
+ *  against (sodium_init() done).  Returns 0 or -1. */
+int auth__basic_start(void);
+/** auth_basic.c: checks Basic credentials: 0 or a BERR code now, or 1 when `cont` will run later (a password on the
+ *  pool). */
 int auth__basic_verify(struct call *call, struct creds *c, struct auth_identity *id, basic_cont_fn cont, void *arg);
 /** Answers a failed credential check `rc` (401 with a challenge, 429 with Retry-After, or the error). */
 void auth__reject_creds(const struct server *srv, h2o_req_t *req, int rc, int bearer);

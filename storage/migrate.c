@@ -1,4 +1,5 @@
-/* migrate.c - copying a single-node registry into another metadata backend and blobstore (migrate.h). */
+/* migrate.c - copying a single-node registry into another metadata backend and blobstore (migrate.h); the other
+ * direction, migrate_dump, is in migrate_dump.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,33 +15,22 @@
 #include "err.h"
 #include "fault.h"
 #include "migrate.h"
+#include "migrate_internal.h"
 #include "s3.h"
 
 /* Tables copied, parents before children (foreign keys).  `blobs` is copied with the blob contents. */
-static const char *const copied[] = {
+const char *const migrate__copied[] = {
     "repos",       "repo_blobs",      "manifests", "manifest_blobs", "manifest_children",
     "tags",        "users",           "tokens",    "grants",         "lifecycle_policies",
     "access_keys", "ecr_repos",       "ecr_tags",  "ecr_settings",   "ecr_lifecycle_previews",
     "events",      "webhook_cursors", "quotas",
 };
+const size_t migrate__ncopied = sizeof(migrate__copied) / sizeof(migrate__copied[0]);
 /* Tables deliberately not copied (migrate.h says why). */
-static const char *const skipped[] = {"blobs", "uploads", "upload_s3", "gc_pending", "stats"};
+const char *const migrate__skipped[] = {"blobs", "uploads", "upload_s3", "gc_pending", "stats"};
+const size_t migrate__nskipped = sizeof(migrate__skipped) / sizeof(migrate__skipped[0]);
 
-struct run {
-    const struct migrate_opts *o;
-    struct migrate_summary *s;
-    struct db *src, *dst;
-    struct blobstore bs_src; /* the source's blobs/ */
-    char *err;
-    size_t errlen;
-    uint64_t done, total;
-    unsigned char *buf; /* MIGRATE_CHUNK bytes */
-    migrate_read_fn rd; /* the bytes of the blob being copied */
-    void *rctx;
-    const char *origin; /* where blobs come from, for messages: "the source", "the archive" */
-};
-
-__attribute__((format(printf, 3, 4))) static int fail(struct run *r, int rc, const char *fmt, ...)
+int migrate__fail(struct run *r, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -56,7 +46,7 @@ static void tick(struct run *r, uint64_t n)
         r->o->progress(r->o->progress_arg, r->done, r->total);
 }
 
-static int in_list(const char *name, const char *const *list, size_t n)
+int migrate__in_list(const char *name, const char *const *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(name, list[i]) == 0)
@@ -66,20 +56,20 @@ static int in_list(const char *name, const char *const *list, size_t n)
 
 /* ---- the source's shape ---- */
 
-/* Every source table must be in `copied` or `skipped`: a table added later is never dropped silently. */
+/* Every source table must be in migrate__copied or migrate__skipped: a table added later is never dropped silently. */
 static int check_tables(struct run *r)
 {
     sqlite3_stmt *st;
     int rc;
     if (sqlite3_prepare_v2(r->src->h, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", -1, &st,
                            NULL) != SQLITE_OK)
-        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+        return migrate__fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
-        if (strncmp(t, "sqlite_", 7) == 0 || in_list(t, copied, sizeof(copied) / sizeof(copied[0])) ||
-            in_list(t, skipped, sizeof(skipped) / sizeof(skipped[0])))
+        if (strncmp(t, "sqlite_", 7) == 0 || migrate__in_list(t, migrate__copied, migrate__ncopied) ||
+            migrate__in_list(t, migrate__skipped, migrate__nskipped))
             continue;
-        rc = fail(r, BERR_INTERNAL, "source table %s is unknown to this migrate (newer berth?)", t);
+        rc = migrate__fail(r, BERR_INTERNAL, "source table %s is unknown to this migrate (newer berth?)", t);
         break;
     }
     sqlite3_finalize(st);
@@ -112,41 +102,32 @@ static int check_target(struct run *r)
         int rc;
         snprintf(sql, sizeof(sql), "SELECT id, name FROM %s ORDER BY id", tables[i]);
         if ((st = db_prepare(r->dst, sql)) == NULL)
-            return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+            return migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
         while ((rc = db_step(st)) == DB_ROW) {
             int64_t id = db_column_int64(st, 0);
             const char *name = db_column_text(st, 1);
             int has = source_has(r, tables[i], id, name);
             if (has == 1)
                 continue;
-            rc = has < 0 ? fail(r, has, "source: %s", sqlite3_errmsg(r->src->h))
-                         : fail(r, BERR_DENIED,
-                                "the target already holds another registry's data (%s %s, id %lld, is not in the "
-                                "source); use --force to copy into it anyway",
-                                tables[i], name, (long long)id);
+            rc = has < 0
+                     ? migrate__fail(r, has, "source: %s", sqlite3_errmsg(r->src->h))
+                     : migrate__fail(r, BERR_DENIED,
+                                     "the target already holds another registry's data (%s %s, id %lld, is not in the "
+                                     "source); use --force to copy into it anyway",
+                                     tables[i], name, (long long)id);
             break;
         }
         db_finalize(st);
         if (rc != DB_DONE)
-            return rc < 0 ? rc : fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+            return rc < 0 ? rc : migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
     }
     return 0;
 }
 
 /* ---- rows ---- */
 
-/* Column kinds, from the SQLite schema's declared types (how a PostgreSQL value is bound into SQLite). */
-enum { COL_TEXT, COL_INT, COL_BLOB };
-
-/* The columns of one table, from a SQLite schema. */
-struct cols {
-    int n;
-    int kind[MIGRATE_COLS_MAX];
-    char names[MIGRATE_SQL_MAX / 4]; /* "a", "b", … */
-};
-
 /* The upsert of `table` for the columns `schema` (a SQLite connection) declares, and those columns. */
-static int upsert_sql(struct run *r, sqlite3 *schema, const char *table, char *sql, size_t size, struct cols *cl)
+int migrate__upsert_sql(struct run *r, sqlite3 *schema, const char *table, char *sql, size_t size, struct cols *cl)
 {
     char set[MIGRATE_SQL_MAX / 2] = "", pk[512] = "", vals[MIGRATE_SQL_MAX / 4] = "", q[128];
     sqlite3_stmt *st;
@@ -154,7 +135,7 @@ static int upsert_sql(struct run *r, sqlite3 *schema, const char *table, char *s
     cl->names[0] = '\0';
     snprintf(q, sizeof(q), "SELECT name, pk, upper(type) FROM pragma_table_info('%s') ORDER BY cid", table);
     if (sqlite3_prepare_v2(schema, q, -1, &st, NULL) != SQLITE_OK)
-        return fail(r, BERR_DB, "schema: %s", sqlite3_errmsg(schema));
+        return migrate__fail(r, BERR_DB, "schema: %s", sqlite3_errmsg(schema));
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MIGRATE_COLS_MAX) {
         const char *c = (const char *)sqlite3_column_text(st, 0), *type = (const char *)sqlite3_column_text(st, 2);
         size_t l;
@@ -177,7 +158,7 @@ static int upsert_sql(struct run *r, sqlite3 *schema, const char *table, char *s
     }
     sqlite3_finalize(st);
     if (n == 0 || n >= MIGRATE_COLS_MAX || pk[0] == '\0')
-        return fail(r, BERR_INTERNAL, "table %s: no columns or no primary key", table);
+        return migrate__fail(r, BERR_INTERNAL, "table %s: no columns or no primary key", table);
     cl->n = n;
     if (set[0] == '\0')
         snprintf(sql, size, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING", table, cl->names, vals, pk);
@@ -212,26 +193,26 @@ static int copy_rows(struct run *r, const char *table, sqlite3_stmt *from, struc
     uint64_t n = 0;
     int rc;
     if (db_begin(r->dst) != 0)
-        return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+        return migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
     while ((rc = sqlite3_step(from)) == SQLITE_ROW) {
         db_reset(to);
         db_clear_bindings(to);
         for (int i = 0; i < ncols; i++)
             bind_value(from, to, i);
         if (db_step(to) != DB_DONE) {
-            rc = fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
+            rc = migrate__fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
             db_rollback(r->dst);
             return rc;
         }
         if (++n % MIGRATE_BATCH == 0 && (db_commit(r->dst) != 0 || db_begin(r->dst) != 0))
-            return fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
+            return migrate__fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
     }
     if (rc != SQLITE_DONE) {
         db_rollback(r->dst);
-        return fail(r, BERR_DB, "source table %s: %s", table, sqlite3_errmsg(r->src->h));
+        return migrate__fail(r, BERR_DB, "source table %s: %s", table, sqlite3_errmsg(r->src->h));
     }
     if (db_commit(r->dst) != 0)
-        return fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
+        return migrate__fail(r, BERR_DB, "table %s: %s", table, db_errmsg(r->dst));
     r->s->rows += n;
     return 0;
 }
@@ -243,14 +224,14 @@ static int copy_table(struct run *r, const char *table)
     sqlite3_stmt *from;
     struct db_stmt *to;
     int rc;
-    if ((rc = upsert_sql(r, r->src->h, table, sql, sizeof(sql), &cl)) != 0)
+    if ((rc = migrate__upsert_sql(r, r->src->h, table, sql, sizeof(sql), &cl)) != 0)
         return rc;
     snprintf(q, sizeof(q), "SELECT * FROM %s", table);
     if (sqlite3_prepare_v2(r->src->h, q, -1, &from, NULL) != SQLITE_OK)
-        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+        return migrate__fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
     if ((to = db_prepare(r->dst, sql)) == NULL) {
         sqlite3_finalize(from);
-        return fail(r, BERR_DB, "target table %s: %s", table, db_errmsg(r->dst));
+        return migrate__fail(r, BERR_DB, "target table %s: %s", table, db_errmsg(r->dst));
     }
     rc = copy_rows(r, table, from, to, cl.n);
     db_finalize(to);
@@ -309,11 +290,11 @@ static int verify(struct run *r, const char *digest, struct digest_ctx *h, uint6
     char d[BERTH_DIGEST_MAX];
     digest_ctx_final(h, d);
     if (strcmp(d, digest) != 0 || got != size)
-        return fail(r, BERR_DIGEST_INVALID,
-                    "blob %s in %s is corrupt: its %llu bytes hash to %s (the row says %llu bytes); "
-                    "nothing of it was stored in the target%s",
-                    digest, r->origin, (unsigned long long)got, d, (unsigned long long)size,
-                    strcmp(r->origin, "the source") == 0 ? " (run `berth fsck` on the source)" : "");
+        return migrate__fail(r, BERR_DIGEST_INVALID,
+                             "blob %s in %s is corrupt: its %llu bytes hash to %s (the row says %llu bytes); "
+                             "nothing of it was stored in the target%s",
+                             digest, r->origin, (unsigned long long)got, d, (unsigned long long)size,
+                             strcmp(r->origin, "the source") == 0 ? " (run `berth fsck` on the source)" : "");
     return 0;
 }
 
@@ -334,18 +315,18 @@ static int put_s3(struct run *r, const char *digest, uint64_t size)
     if (size <= MIGRATE_CHUNK) {
         if ((len = read_chunk(r, &h)) < 0) {
             digest_ctx_free(&h);
-            return fail(r, (int)len, "cannot read blob %s from %s", digest, r->origin);
+            return migrate__fail(r, (int)len, "cannot read blob %s from %s", digest, r->origin);
         }
         if ((rc = verify(r, digest, &h, (uint64_t)len, size)) != 0)
             return rc;
         if ((rc = s3_put(r->o->to_bs->s3, key, r->buf, (size_t)len)) != 0)
-            return fail(r, rc, "cannot store blob %s in the bucket", digest);
+            return migrate__fail(r, rc, "cannot store blob %s in the bucket", digest);
         tick(r, (uint64_t)len);
         return 0;
     }
     if ((rc = s3_mpu_create(r->o->to_bs->s3, key, upload)) != 0) {
         digest_ctx_free(&h);
-        return fail(r, rc, "cannot start the upload of blob %s", digest);
+        return migrate__fail(r, rc, "cannot start the upload of blob %s", digest);
     }
     while ((len = read_chunk(r, &h)) > 0) {
         void *v = realloc(parts, (n + 1) * sizeof(*parts));
@@ -372,12 +353,12 @@ static int put_s3(struct run *r, const char *digest, uint64_t size)
     }
     rc = s3_mpu_complete(r->o->to_bs->s3, key, upload, parts, n);
     free(parts);
-    return rc == 0 ? 0 : fail(r, rc, "cannot complete the upload of blob %s", digest);
+    return rc == 0 ? 0 : migrate__fail(r, rc, "cannot complete the upload of blob %s", digest);
 abort:
     digest_ctx_free(&h);
     s3_mpu_abort(r->o->to_bs->s3, key, upload);
     free(parts);
-    return fail(r, rc, "cannot copy blob %s into the bucket", digest);
+    return migrate__fail(r, rc, "cannot copy blob %s into the bucket", digest);
 }
 
 /* Copies blob `digest` to the target's disk: a fsynced staging file in tmp/, verified, then committed. */
@@ -391,7 +372,7 @@ static int put_disk(struct run *r, const char *digest, uint64_t size)
     blobstore_tmp_dir(r->o->to_bs, tmp, sizeof(tmp));
     snprintf(path, sizeof(path), "%s/migrate-%s", tmp, digest_hex(digest));
     if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-        return fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
+        return migrate__fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
     if (digest_ctx_init(&h) != 0) {
         close(out);
         return BERR_NOMEM;
@@ -399,23 +380,23 @@ static int put_disk(struct run *r, const char *digest, uint64_t size)
     while (rc == 0 && (len = read_chunk(r, &h)) > 0) {
         for (ssize_t w = 0, k; w < len; w += k)
             if ((k = write(out, r->buf + w, (size_t)(len - w))) < 0) {
-                rc = fail(r, berr_from_errno(errno), "cannot write %s: %s", path, strerror(errno));
+                rc = migrate__fail(r, berr_from_errno(errno), "cannot write %s: %s", path, strerror(errno));
                 break;
             }
         got += (uint64_t)len;
         tick(r, (uint64_t)len);
     }
     if (rc == 0 && len < 0)
-        rc = fail(r, (int)len, "cannot read blob %s from %s", digest, r->origin);
+        rc = migrate__fail(r, (int)len, "cannot read blob %s from %s", digest, r->origin);
     if (rc == 0 && fsync(out) != 0)
-        rc = fail(r, berr_from_errno(errno), "cannot fsync %s", path);
+        rc = migrate__fail(r, berr_from_errno(errno), "cannot fsync %s", path);
     close(out);
     if (rc == 0)
         rc = verify(r, digest, &h, got, size);
     else
         digest_ctx_free(&h);
     if (rc == 0 && (rc = blobstore_commit(r->o->to_bs, path, digest)) != 0)
-        fail(r, rc, "cannot commit blob %s in the target", digest);
+        migrate__fail(r, rc, "cannot commit blob %s in the target", digest);
     if (rc != 0)
         unlink(path);
     return rc;
@@ -430,7 +411,7 @@ static int blob_row(struct run *r, sqlite3_stmt *row, struct db_stmt *up, const 
     for (int i = 0; i < sqlite3_column_count(row); i++)
         bind_value(row, up, i);
     if (db_step(up) != DB_DONE)
-        return fail(r, BERR_DB, "blob %s: %s", digest, db_errmsg(r->dst));
+        return migrate__fail(r, BERR_DB, "blob %s: %s", digest, db_errmsg(r->dst));
     FAULT_POINT("migrate.after_blob");
     r->s->blobs++;
     r->s->blob_bytes += size;
@@ -444,7 +425,7 @@ static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
     uint64_t size = (uint64_t)sqlite3_column_int64(row, 1), have;
     int fd, rc;
     if (digest_parse(digest, strlen(digest), (char[BERTH_DIGEST_MAX]){0}) != 0)
-        return fail(r, BERR_DIGEST_INVALID, "source blobs row with an invalid digest %s", digest);
+        return migrate__fail(r, BERR_DIGEST_INVALID, "source blobs row with an invalid digest %s", digest);
     if (r->o->blobs_in_target) /* restore: the caller stored and verified every blob before the rows */
         return blob_row(r, row, up, digest, size);
     if (target_has_row(r, digest) == 1 && blobstore_exists(r->o->to_bs, digest) == 1) {
@@ -454,7 +435,7 @@ static int copy_blob(struct run *r, sqlite3_stmt *row, struct db_stmt *up)
         return 0;
     }
     if ((rc = blobstore_open(&r->bs_src, digest, &fd, &have)) != 0)
-        return fail(r, rc, "blob %s is listed in the source but its file cannot be opened", digest);
+        return migrate__fail(r, rc, "blob %s is listed in the source but its file cannot be opened", digest);
     r->rd = fd_read;
     r->rctx = &fd;
     rc = r->o->to_bs->s3 != NULL ? put_s3(r, digest, size) : put_disk(r, digest, size);
@@ -473,16 +454,16 @@ static int copy_blobs(struct run *r)
     struct db_stmt *up;
     int rc;
     if (sqlite3_prepare_v2(r->src->h, "SELECT coalesce(sum(size), 0) FROM blobs", -1, &sum, NULL) != SQLITE_OK)
-        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+        return migrate__fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
     r->total = sqlite3_step(sum) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(sum, 0) : 0;
     sqlite3_finalize(sum);
-    if ((rc = upsert_sql(r, r->src->h, "blobs", sql, sizeof(sql), &cl)) != 0)
+    if ((rc = migrate__upsert_sql(r, r->src->h, "blobs", sql, sizeof(sql), &cl)) != 0)
         return rc;
     if (sqlite3_prepare_v2(r->src->h, "SELECT * FROM blobs ORDER BY digest", -1, &row, NULL) != SQLITE_OK)
-        return fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
+        return migrate__fail(r, BERR_DB, "source: %s", sqlite3_errmsg(r->src->h));
     if ((up = db_prepare(r->dst, sql)) == NULL) {
         sqlite3_finalize(row);
-        return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+        return migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
     }
     while ((rc = sqlite3_step(row)) == SQLITE_ROW)
         if ((rc = copy_blob(r, row, up)) != 0)
@@ -493,14 +474,14 @@ static int copy_blobs(struct run *r)
         r->s->tables++;
         return 0;
     }
-    return rc < 0 ? rc : fail(r, BERR_DB, "source blobs: %s", sqlite3_errmsg(r->src->h));
+    return rc < 0 ? rc : migrate__fail(r, BERR_DB, "source blobs: %s", sqlite3_errmsg(r->src->h));
 }
 
 /* ---- what is derived, and the keys ---- */
 
 /* repos.bytes, quotas.used and stats from the copied rows (the triggers counted rows that were upserted over
  * source values), and PostgreSQL's identity sequences past the copied ids. */
-static int recompute(struct run *r)
+int migrate__recompute(struct run *r)
 {
     static const char *const common[] = {
         "UPDATE repos SET bytes = (SELECT coalesce(sum(b.size), 0) FROM repo_blobs l JOIN blobs b "
@@ -524,7 +505,7 @@ static int recompute(struct run *r)
     const char *const *extra = db_is_pg(r->dst) ? pg : lite;
     size_t n = db_is_pg(r->dst) ? 2 : 1;
     if (db_begin(r->dst) != 0)
-        return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+        return migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
     for (size_t i = 0; i < 2 + n; i++) {
         struct db_stmt *st = db_prepare(r->dst, i < 2 ? common[i] : extra[i - 2]);
         int rc = st != NULL ? db_step(st) : BERR_DB;
@@ -532,12 +513,12 @@ static int recompute(struct run *r)
             rc = db_step(st);
         db_finalize(st);
         if (rc != DB_DONE) {
-            rc = fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+            rc = migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
             db_rollback(r->dst);
             return rc;
         }
     }
-    return db_commit(r->dst) == 0 ? 0 : fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+    return db_commit(r->dst) == 0 ? 0 : migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
 }
 
 /* One keys/ file: a shared_keys row on PostgreSQL, else a file (0600) under the target's keys/. */
@@ -549,24 +530,24 @@ static int copy_key(struct run *r, const char *name, const unsigned char *v, siz
                                                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
         int rc;
         if (st == NULL)
-            return fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
+            return migrate__fail(r, BERR_DB, "target: %s", db_errmsg(r->dst));
         db_bind_text(st, 1, name, -1);
         db_bind_blob(st, 2, v, (int)len);
         db_bind_int64(st, 3, db_now());
         rc = db_step(st);
         db_finalize(st);
-        return rc == DB_DONE ? 0 : fail(r, BERR_DB, "key %s: %s", name, db_errmsg(r->dst));
+        return rc == DB_DONE ? 0 : migrate__fail(r, BERR_DB, "key %s: %s", name, db_errmsg(r->dst));
     }
     snprintf(path, sizeof(path), "%s/keys", r->o->to_data);
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
+        return migrate__fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
     snprintf(path, sizeof(path), "%s/keys/%s", r->o->to_data, name);
     {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         int ok = fd >= 0 && write(fd, v, len) == (ssize_t)len && fsync(fd) == 0;
         if (fd >= 0)
             close(fd);
-        return ok ? 0 : fail(r, BERR_IO, "cannot write %s", path);
+        return ok ? 0 : migrate__fail(r, BERR_IO, "cannot write %s", path);
     }
 }
 
@@ -578,7 +559,7 @@ static int copy_keys(struct run *r)
     int rc = 0;
     snprintf(dir, sizeof(dir), "%s/keys", r->o->from);
     if ((d = opendir(dir)) == NULL)
-        return errno == ENOENT ? 0 : fail(r, BERR_IO, "cannot read %s: %s", dir, strerror(errno));
+        return errno == ENOENT ? 0 : migrate__fail(r, BERR_IO, "cannot read %s: %s", dir, strerror(errno));
     while (rc == 0 && (e = readdir(d)) != NULL) {
         char path[BLOBSTORE_PATH_MAX + 300];
         unsigned char v[MIGRATE_KEY_FILE_MAX];
@@ -588,13 +569,13 @@ static int copy_keys(struct run *r)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-            rc = fail(r, BERR_IO, "cannot read %s: %s", path, strerror(errno));
+            rc = migrate__fail(r, BERR_IO, "cannot read %s: %s", path, strerror(errno));
             break;
         }
         n = read(fd, v, sizeof(v));
         close(fd);
         if (n < 0 || (size_t)n >= sizeof(v))
-            rc = fail(r, BERR_IO, "%s: unreadable or larger than a key", path);
+            rc = migrate__fail(r, BERR_IO, "%s: unreadable or larger than a key", path);
         else if ((rc = copy_key(r, e->d_name, v, (size_t)n)) == 0)
             r->s->keys++;
     }
@@ -610,17 +591,17 @@ static int open_both(struct run *r)
     char path[BLOBSTORE_PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/%s", r->o->from, DB_FILE);
     if (stat(path, &st) != 0)
-        return fail(r, BERR_NOT_FOUND, "no registry at %s (no %s)", r->o->from, DB_FILE);
+        return migrate__fail(r, BERR_NOT_FOUND, "no registry at %s (no %s)", r->o->from, DB_FILE);
     if (blobstore_init(&r->bs_src, r->o->from) != 0 || db_set_metadata("sqlite") != 0 ||
         db_open(r->o->from, &r->src) != 0)
-        return fail(r, BERR_DB, "cannot open the source registry at %s", r->o->from);
+        return migrate__fail(r, BERR_DB, "cannot open the source registry at %s", r->o->from);
     if (db_set_metadata(r->o->to_metadata) != 0)
-        return fail(r, BERR_BAD_REQUEST, "invalid metadata setting of the target");
+        return migrate__fail(r, BERR_BAD_REQUEST, "invalid metadata setting of the target");
     if (!db_metadata_is_pg() && strcmp(r->o->to_data, r->o->from) == 0)
-        return fail(r, BERR_BAD_REQUEST, "the target's data directory and metadata are the source's own");
+        return migrate__fail(r, BERR_BAD_REQUEST, "the target's data directory and metadata are the source's own");
     if (db_open(r->o->to_data, &r->dst) != 0)
-        return fail(r, BERR_DB, "cannot open the target's metadata (%s)",
-                    db_metadata_is_pg() ? "PostgreSQL" : "SQLite");
+        return migrate__fail(r, BERR_DB, "cannot open the target's metadata (%s)",
+                             db_metadata_is_pg() ? "PostgreSQL" : "SQLite");
     return 0;
 }
 
@@ -631,223 +612,22 @@ int migrate_run(const struct migrate_opts *o, struct migrate_summary *s, char *e
     memset(s, 0, sizeof(*s));
     err[0] = '\0';
     if ((r.buf = malloc(MIGRATE_CHUNK)) == NULL)
-        return fail(&r, BERR_NOMEM, "out of memory");
+        return migrate__fail(&r, BERR_NOMEM, "out of memory");
     r.origin = o->origin != NULL ? o->origin : "the source";
     if ((rc = open_both(&r)) != 0 || (rc = check_tables(&r)) != 0 || (!o->force && (rc = check_target(&r)) != 0) ||
         o->check_only)
         goto out;
     if ((rc = copy_blobs(&r)) != 0)
         goto out;
-    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
-        if ((rc = copy_table(&r, copied[i])) != 0)
+    for (size_t i = 0; i < migrate__ncopied; i++)
+        if ((rc = copy_table(&r, migrate__copied[i])) != 0)
             goto out;
-    if ((rc = recompute(&r)) == 0)
+    if ((rc = migrate__recompute(&r)) == 0)
         rc = copy_keys(&r);
 out:
     db_close(r.dst);
     db_close(r.src);
     free(r.buf);
-    return rc;
-}
-
-/* ---- the other direction: a PostgreSQL snapshot into a new SQLite registry (berth backup) ---- */
-
-/* PostgreSQL tables that are not registry rows: the schema's version, the secrets (dumped as keys/ files), and the
- * cluster's counts of failed authentication (authfail.h: rate-limit state, not dumped). */
-static const char *const pg_own[] = {"schema_version", "shared_keys", "auth_failures"};
-
-/* Every PostgreSQL table must be dumped or deliberately left out (as check_tables for the SQLite source). */
-static int dump_check_tables(struct run *r)
-{
-    struct db_stmt *st = db_prepare(r->src, "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                            "current_schema() AND table_type = 'BASE TABLE' ORDER BY 1");
-    int rc = st != NULL ? DB_DONE : BERR_DB;
-    while (st != NULL && (rc = db_step(st)) == DB_ROW) {
-        const char *t = db_column_text(st, 0);
-        if (in_list(t, copied, sizeof(copied) / sizeof(copied[0])) ||
-            in_list(t, skipped, sizeof(skipped) / sizeof(skipped[0])) ||
-            in_list(t, pg_own, sizeof(pg_own) / sizeof(pg_own[0])))
-            continue;
-        rc = fail(r, BERR_INTERNAL, "PostgreSQL table %s is unknown to this berth (newer berth?)", t);
-        break;
-    }
-    db_finalize(st);
-    return rc == DB_DONE ? 0 : rc < 0 ? rc : fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
-}
-
-/* Binds column `i` of a PostgreSQL row to parameter i+1 of a SQLite statement, by the SQLite column's kind. */
-static void bind_kind(struct db_stmt *from, struct db_stmt *to, int i, int kind)
-{
-    const void *p;
-    if (db_column_is_null(from, i))
-        db_bind_null(to, i + 1);
-    else if (kind == COL_INT)
-        db_bind_int64(to, i + 1, db_column_int64(from, i));
-    else if (kind == COL_BLOB) {
-        p = db_column_blob(from, i);
-        db_bind_blob(to, i + 1, p != NULL ? p : "", db_column_bytes(from, i));
-    } else
-        db_bind_text(to, i + 1, db_column_text(from, i), -1);
-}
-
-/* Copies one FETCH of the cursor into `to`.  Returns the rows copied or a BERR code. */
-static long dump_fetch(struct run *r, const char *table, struct db_stmt *to, const struct cols *cl)
-{
-    char sql[64];
-    struct db_stmt *f;
-    long n = 0;
-    int rc;
-    snprintf(sql, sizeof(sql), "FETCH %d FROM berth_dump", MIGRATE_BATCH);
-    if ((f = db_prepare(r->src, sql)) == NULL)
-        return fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
-    while ((rc = db_step(f)) == DB_ROW) {
-        db_reset(to);
-        db_clear_bindings(to);
-        for (int i = 0; i < cl->n; i++)
-            bind_kind(f, to, i, cl->kind[i]);
-        if (db_step(to) != DB_DONE) {
-            db_finalize(f);
-            return fail(r, BERR_DB, "snapshot table %s: %s", table, db_errmsg(r->dst));
-        }
-        n++;
-    }
-    db_finalize(f);
-    return rc == DB_DONE ? n : fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
-}
-
-/* The PostgreSQL table must have exactly the columns of its SQLite twin: a column only PostgreSQL had would be
- * dropped silently. */
-static int dump_check_cols(struct run *r, const char *table, const struct cols *cl)
-{
-    struct db_stmt *st = db_prepare(r->src, "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
-                                            "current_schema() AND table_name = ?");
-    int64_t n = -1;
-    if (st != NULL) {
-        db_bind_text(st, 1, table, -1);
-        if (db_step(st) == DB_ROW)
-            n = db_column_int64(st, 0);
-    }
-    db_finalize(st);
-    if (n < 0)
-        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
-    if (n != cl->n)
-        return fail(r, BERR_INTERNAL, "PostgreSQL table %s has %lld columns, its SQLite twin %d (schemas differ)",
-                    table, (long long)n, cl->n);
-    return 0;
-}
-
-/* Copies PostgreSQL table `table` (the columns the SQLite schema declares) into the SQLite snapshot. */
-static int dump_table(struct run *r, const char *table)
-{
-    char ins[MIGRATE_SQL_MAX], sel[MIGRATE_SQL_MAX];
-    struct cols cl;
-    struct db_stmt *to;
-    long n;
-    int rc;
-    if ((rc = upsert_sql(r, r->dst->h, table, ins, sizeof(ins), &cl)) != 0 ||
-        (rc = dump_check_cols(r, table, &cl)) != 0)
-        return rc;
-    snprintf(sel, sizeof(sel), "DECLARE berth_dump NO SCROLL CURSOR FOR SELECT %s FROM %s", cl.names, table);
-    if (db_exec(r->src, sel) != 0)
-        return fail(r, BERR_DB, "PostgreSQL table %s: %s", table, db_errmsg(r->src));
-    if ((to = db_prepare(r->dst, ins)) == NULL)
-        return fail(r, BERR_DB, "snapshot table %s: %s", table, db_errmsg(r->dst));
-    do {
-        n = dump_fetch(r, table, to, &cl);
-        r->s->rows += n > 0 ? (uint64_t)n : 0;
-    } while (n == MIGRATE_BATCH);
-    db_finalize(to);
-    if (n < 0)
-        return (int)n;
-    if (db_exec(r->src, "CLOSE berth_dump") != 0)
-        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
-    r->s->tables++;
-    return 0;
-}
-
-/* shared_keys rows -> <dir>/keys/<name> (0600). */
-static int dump_keys(struct run *r, const char *dir)
-{
-    char path[BLOBSTORE_PATH_MAX + 300];
-    struct db_stmt *st;
-    int rc = 0, s;
-    snprintf(path, sizeof(path), "%s/keys", dir);
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return fail(r, berr_from_errno(errno), "cannot create %s: %s", path, strerror(errno));
-    if ((st = db_prepare(r->src, "SELECT name, value FROM shared_keys ORDER BY name")) == NULL)
-        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
-    while (rc == 0 && (s = db_step(st)) == DB_ROW) {
-        const char *name = db_column_text(st, 0);
-        const void *v = db_column_blob(st, 1);
-        size_t len = (size_t)db_column_bytes(st, 1);
-        int fd, ok;
-        if (name == NULL || name[0] == '.' || name[0] == '\0' || strchr(name, '/') != NULL || strlen(name) > 64) {
-            rc = fail(r, BERR_INTERNAL, "shared_keys has a row named %s", name != NULL ? name : "NULL");
-            break;
-        }
-        snprintf(path, sizeof(path), "%s/keys/%s", dir, name);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        ok = fd >= 0 && (len == 0 || write(fd, v, len) == (ssize_t)len);
-        if (fd >= 0)
-            close(fd);
-        if (!ok)
-            rc = fail(r, BERR_IO, "cannot write %s", path);
-        r->s->keys++;
-    }
-    if (rc == 0 && s != DB_DONE)
-        rc = fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
-    db_finalize(st);
-    return rc;
-}
-
-/* The dump itself, both connections open. */
-static int dump_all(struct run *r, const char *dir)
-{
-    int rc;
-    if (db_begin_read(r->src) != 0)
-        return fail(r, BERR_DB, "PostgreSQL: %s", db_errmsg(r->src));
-    if ((rc = dump_check_tables(r)) != 0)
-        goto out;
-    if (db_begin(r->dst) != 0) {
-        rc = fail(r, BERR_DB, "snapshot: %s", db_errmsg(r->dst));
-        goto out;
-    }
-    rc = dump_table(r, "blobs");
-    for (size_t i = 0; rc == 0 && i < sizeof(copied) / sizeof(copied[0]); i++)
-        rc = dump_table(r, copied[i]);
-    if (rc != 0)
-        db_rollback(r->dst);
-    else if (db_commit(r->dst) != 0)
-        rc = fail(r, BERR_DB, "snapshot: %s", db_errmsg(r->dst));
-    if (rc == 0 && (rc = recompute(r)) == 0)
-        rc = dump_keys(r, dir);
-out:
-    db_rollback(r->src); /* a read-only snapshot: nothing to commit */
-    return rc;
-}
-
-int migrate_dump(const char *metadata, const char *dir, struct migrate_summary *s, char *err, size_t errlen)
-{
-    struct migrate_opts o = {.to_data = dir};
-    struct run r = {.o = &o, .s = s, .err = err, .errlen = errlen, .origin = "PostgreSQL"};
-    char path[BLOBSTORE_PATH_MAX + 16];
-    int rc;
-    memset(s, 0, sizeof(*s));
-    err[0] = '\0';
-    snprintf(path, sizeof(path), "%s/%s", dir, DB_FILE);
-    if (access(path, F_OK) == 0)
-        return fail(&r, BERR_INTERNAL, "%s exists already", path);
-    if (db_set_metadata(metadata) != 0 || !db_metadata_is_pg())
-        return fail(&r, BERR_BAD_REQUEST, "the metadata setting is not a postgresql:// URL");
-    if (db_open(dir, &r.src) != 0)
-        return fail(&r, BERR_DB, "cannot connect to the PostgreSQL database of the metadata setting");
-    db_set_metadata("sqlite");
-    rc = db_open(dir, &r.dst) == 0 ? 0 : fail(&r, BERR_DB, "cannot create %s", path);
-    db_set_metadata(metadata);
-    if (rc == 0 && (rc = dump_all(&r, dir)) == 0 && db_exec(r.dst, "PRAGMA journal_mode=DELETE") != 0)
-        rc = fail(&r, BERR_DB, "snapshot: %s", db_errmsg(r.dst));
-    db_close(r.dst);
-    db_close(r.src);
     return rc;
 }
 
