@@ -327,7 +327,8 @@ check "and leaves no archive" test ! -e "$T/gone.tar.zst" -a ! -e "$T/gone.tar.z
 
 ########################################################################
 log "7. a blob GET cut off mid-blob (fault point s3.get_cut) is resumed with a ranged GET; a cut that persists fails"
-# s3.get_cut:1:1 fails the first GET answer that does not end with its first read once, then lets every GET through
+# s3.get_cut:1:1 cuts the first blob GET off once (its answer stops after half its first read), then lets every GET
+# through (storage/s3_conn.c read_fixed)
 rc=0
 BERTH_FAULT=s3.get_cut:1:1 "$BERTH_BIN" backup "$T/cut.tar.zst" --config "$T/src.conf" --data "$T/cli" \
 	>"$T/cut.out" 2>&1 || rc=$?
@@ -346,7 +347,7 @@ for f in "$T"/cut/blobs/sha256/*/*; do
 	cmp -s "$f" "$T/objs/sha256/${h:0:2}/$h" && [ "$(sha256sum <"$f" | cut -c1-64)" = "$h" ] || echo "$h" >>"$T/cut.bad"
 done
 check "every blob is byte-identical to its object in the bucket (and hashes to its digest)" test ! -s "$T/cut.bad"
-# s3.get_cut:1: every GET answer is cut off after its first read: the first try and both resumed ones fail
+# s3.get_cut:1: every GET answer is cut off mid-body: the first blob's first try and both resumed ones fail
 rc=0
 BERTH_FAULT=s3.get_cut:1 "$BERTH_BIN" backup "$T/cut2.tar.zst" --config "$T/src.conf" --data "$T/cli" \
 	>"$T/cut2.out" 2>&1 || rc=$?
