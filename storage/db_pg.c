@@ -43,6 +43,24 @@ static _Atomic int unreachable;
  * turn.  A refused connection (the server stopped) fails fast and never sets it. */
 static _Atomic long long slow_until;
 
+/* 1 (the database marked unreachable) while the back-off after a slow failed connect lasts: fail at once rather
+ * than wait for another timeout. */
+static int backing_off(void)
+{
+    if (clock_mono_ms() >= slow_until)
+        return 0;
+    unreachable = 1;
+    return 1;
+}
+
+/* After a failed connect begun at `t0` (CLOCK_MONOTONIC ms): starts the back-off if it failed slowly (a timeout). */
+static void note_failed_connect(long long t0)
+{
+    long long t1 = clock_mono_ms();
+    if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
+        slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
+}
+
 struct db_pgstmt {
     char name[16];
     int nparams;
@@ -98,8 +116,7 @@ int db__pg_open(struct db *db, const char *url)
     long long t0;
     if ((db->pg = calloc(1, sizeof(*db->pg))) == NULL)
         return BERR_NOMEM;
-    if (clock_mono_ms() < slow_until) { /* see maybe_reconnect */
-        unreachable = 1;
+    if (backing_off()) {
         log_error("postgresql: cannot connect: the last attempt timed out; retrying after a pause");
         return BERR_DB;
     }
@@ -107,9 +124,7 @@ int db__pg_open(struct db *db, const char *url)
     db->pg->c = connect_url(url);
     unreachable = db->pg->c == NULL || PQstatus(db->pg->c) != CONNECTION_OK;
     if (unreachable) {
-        long long t1 = clock_mono_ms();
-        if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
-            slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
+        note_failed_connect(t0);
         log_error("postgresql: cannot connect: %.*s", db->pg->c ? (int)strcspn(PQerrorMessage(db->pg->c), "\n") : 14,
                   db->pg->c ? PQerrorMessage(db->pg->c) : "out of memory");
         return BERR_DB;
@@ -195,17 +210,13 @@ static int maybe_reconnect(struct db *db)
     long long t0;
     if (PQstatus(p->c) != CONNECTION_BAD)
         return 1;
-    t0 = clock_mono_ms();
-    if (t0 < slow_until) { /* the last attempt hung until its timeout: fail at once rather than wait again */
-        unreachable = 1;
+    if (backing_off())
         return 0;
-    }
+    t0 = clock_mono_ms();
     PQreset(p->c);
     unreachable = PQstatus(p->c) != CONNECTION_OK;
     if (unreachable) {
-        long long t1 = clock_mono_ms();
-        if (t1 - t0 >= BERTH_PG_SLOW_CONNECT_MS)
-            slow_until = t1 + BERTH_PG_RECONNECT_BACKOFF_MS;
+        note_failed_connect(t0);
         return 0;
     }
     p->gen++;
