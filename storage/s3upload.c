@@ -16,6 +16,7 @@
 #include "log.h"
 #include "s3.h"
 #include "s3upload.h"
+#include "s3upload_internal.h"
 #include "writer.h"
 
 struct s3upload {
@@ -469,8 +470,7 @@ static int check_size(const struct blobstore *bs, const char *key, uint64_t size
     return rc;
 }
 
-/* A size from the environment variable `name` (tests), or `dflt`. */
-static uint64_t env_size(const char *name, uint64_t dflt)
+uint64_t s3upload__env_size(const char *name, uint64_t dflt)
 {
     const char *v = getenv(name);
     char *end;
@@ -485,7 +485,7 @@ static uint64_t env_size(const char *name, uint64_t dflt)
  * UploadPartCopy of a byte range, completed in order (aborted on any failure). */
 static int copy_multipart(const struct blobstore *bs, const char *src, const char *dst, uint64_t size)
 {
-    uint64_t part = env_size("BERTH_TEST_S3_COPY_PART", BERTH_S3_COPY_PART), off;
+    uint64_t part = s3upload__env_size("BERTH_TEST_S3_COPY_PART", BERTH_S3_COPY_PART), off;
     char id[S3_UPLOAD_ID_MAX + 1];
     struct s3_part *parts;
     size_t n = 0, count;
@@ -521,7 +521,7 @@ static int copy_multipart(const struct blobstore *bs, const char *src, const cha
 /* Server-side copy of the finished upload object `key` (`size` bytes) to the blob's key `final`. */
 static int copy_object(const struct blobstore *bs, const char *key, const char *final, uint64_t size)
 {
-    if (size > env_size("BERTH_TEST_S3_COPY_MAX", BERTH_S3_COPY_MAX))
+    if (size > s3upload__env_size("BERTH_TEST_S3_COPY_MAX", BERTH_S3_COPY_MAX))
         return copy_multipart(bs, key, final, size);
     return s3_copy(bs->s3, key, final);
 }

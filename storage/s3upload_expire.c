@@ -13,6 +13,7 @@
 #include "meta.h"
 #include "s3.h"
 #include "s3upload.h"
+#include "s3upload_internal.h"
 #include "writer.h"
 
 struct stale {
@@ -69,18 +70,32 @@ static int list_stale_op(struct db *db, void *arg)
     return rc;
 }
 
-/* 1 if session `uuid` has a state row, 0 if not, or BERR_DB. */
-static int named_by_uuid(struct db *db, const char *uuid)
+/* 1 if query `sql` (one text parameter, ?1) returns a row for `arg`, 0 if not, or a BERR code. */
+static int row_exists(struct db *db, const char *sql, const char *arg)
 {
-    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE uuid = ?");
+    struct db_stmt *st = db_prepare(db, sql);
     int rc;
     if (st == NULL)
         return BERR_DB;
-    db_bind_text(st, 1, uuid, -1);
+    db_bind_text(st, 1, arg, -1);
     rc = db_step(st);
     rc = rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : db_error(db);
     db_finalize(st);
     return rc;
+}
+
+/* 1 if session `uuid` has a state row, 0 if not, or BERR_DB. */
+static int named_by_uuid(struct db *db, const char *uuid)
+{
+    return row_exists(db, "SELECT 1 FROM upload_s3 WHERE uuid = ?1", uuid);
+}
+
+/* Sets l->found from row_exists(sql, l->arg); returns 0 or its error. */
+static int found_op(struct db *db, struct stale_list *l, const char *sql)
+{
+    int rc = row_exists(db, sql, l->arg);
+    l->found = rc == 1;
+    return rc < 0 ? rc : 0;
 }
 
 /* Forgets session l->arg if still idle: its state (guarded by the cutoff) and its session row.  found = 1 if so. */
@@ -107,17 +122,7 @@ static int expire_row_op(struct db *db, void *arg)
 /* found = 1 if a saved state names multipart upload l->arg. */
 static int named_op(struct db *db, void *arg)
 {
-    struct stale_list *l = arg;
-    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE mpu_id = ?");
-    int rc;
-    if (st == NULL)
-        return BERR_DB;
-    db_bind_text(st, 1, l->arg, -1);
-    rc = db_step(st);
-    l->found = rc == DB_ROW;
-    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
-    return rc;
+    return found_op(db, arg, "SELECT 1 FROM upload_s3 WHERE mpu_id = ?1");
 }
 
 static int collect_mpu(void *ctx, const char *key, const char *upload_id, time_t initiated)
@@ -143,18 +148,7 @@ static int collect_object(void *ctx, const char *key, uint64_t size, time_t mtim
 /* found = 1 if session l->arg has a state row or a session row. */
 static int session_known_op(struct db *db, void *arg)
 {
-    struct stale_list *l = arg;
-    struct db_stmt *st = db_prepare(db, "SELECT 1 FROM upload_s3 WHERE uuid = ?1 UNION ALL "
-                                        "SELECT 1 FROM uploads WHERE uuid = ?1");
-    int rc;
-    if (st == NULL)
-        return BERR_DB;
-    db_bind_text(st, 1, l->arg, -1);
-    rc = db_step(st);
-    l->found = rc == DB_ROW;
-    rc = rc == DB_ROW || rc == DB_DONE ? 0 : db_error(db);
-    db_finalize(st);
-    return rc;
+    return found_op(db, arg, "SELECT 1 FROM upload_s3 WHERE uuid = ?1 UNION ALL SELECT 1 FROM uploads WHERE uuid = ?1");
 }
 
 /* Deletes objects under PREFIX/uploads/ older than the cutoff whose session is gone: completed multipart uploads
@@ -205,13 +199,7 @@ static int expire_orphans(const struct blobstore *bs, struct stale_list *l, int 
 /* BERTH_S3_COPY_ORPHAN_AGE, or the test-only BERTH_TEST_S3_COPY_ORPHAN_AGE (seconds, > 0) when set. */
 static long long copy_orphan_age(void)
 {
-    const char *v = getenv("BERTH_TEST_S3_COPY_ORPHAN_AGE");
-    char *end;
-    long long n;
-    if (v == NULL || *v == '\0')
-        return BERTH_S3_COPY_ORPHAN_AGE;
-    n = strtoll(v, &end, 10);
-    return *end == '\0' && n > 0 ? n : BERTH_S3_COPY_ORPHAN_AGE;
+    return (long long)s3upload__env_size("BERTH_TEST_S3_COPY_ORPHAN_AGE", BERTH_S3_COPY_ORPHAN_AGE);
 }
 
 /* Aborts multipart copies under PREFIX/blobs/ older than BERTH_S3_COPY_ORPHAN_AGE: a commit above
